@@ -1,0 +1,198 @@
+//! Walks one DLE and writes it as GNU tar: directories before their contents, hard links once
+//! then as links, symlinks, FIFOs and devices as such, and every unreadable or changing file
+//! as a warning that makes the dump PARTIAL, never a broken stream.
+
+use super::tar_out::{Copied, Meta, TarWriter};
+use globset::GlobSet;
+use std::collections::HashMap;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use tar::EntryType;
+
+/// Where the tar bytes go, and where warnings go beside them.
+pub trait Sink: Write {
+    fn warning(&mut self, path: &str, message: &str) -> io::Result<()>;
+}
+
+/// What to walk.
+pub struct Walk<'a> {
+    pub root: &'a Path,
+    pub exclude: &'a GlobSet,
+    pub one_file_system: bool,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub files: u64,
+    pub warnings: u64,
+}
+
+struct Walker<'w, W: Sink> {
+    tar: &'w mut TarWriter<W>,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    stats: Stats,
+}
+
+/// Write the whole tree under `w.root` to `tar`. Errors are only those of the output.
+pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats> {
+    let mut walker = Walker { tar, links: HashMap::new(), stats: Stats::default() };
+    let it = walkdir::WalkDir::new(w.root)
+        .follow_links(false)
+        .follow_root_links(true)
+        .same_file_system(w.one_file_system)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !excluded(w, e.path()));
+    for entry in it {
+        match entry {
+            Ok(e) => walker.entry(w.root, e.path(), e.depth() == 0)?,
+            Err(err) => {
+                let path = err.path().map(|p| p.display().to_string()).unwrap_or_default();
+                let msg = err.io_error().map_or(err.to_string(), |e| e.to_string());
+                walker.warn(&path, &format!("cannot read: {msg}"))?;
+            }
+        }
+    }
+    Ok(walker.stats)
+}
+
+fn excluded(w: &Walk, path: &Path) -> bool {
+    match path.strip_prefix(w.root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => w.exclude.is_match(rel),
+        _ => false,
+    }
+}
+
+/// `./rel` as tar member name bytes (`./` for the root, trailing `/` for directories).
+fn member_name(root: &Path, path: &Path, dir: bool) -> Vec<u8> {
+    let rel = path.strip_prefix(root).unwrap_or(path).as_os_str().as_bytes();
+    let mut name = b"./".to_vec();
+    name.extend_from_slice(rel);
+    if dir && !rel.is_empty() {
+        name.push(b'/');
+    }
+    name
+}
+
+fn meta_of(md: &Metadata) -> Meta {
+    let rdev = md.rdev();
+    Meta {
+        mode: md.mode(),
+        uid: md.uid() as u64,
+        gid: md.gid() as u64,
+        mtime: md.mtime(),
+        rdev_major: libc::major(rdev),
+        rdev_minor: libc::minor(rdev),
+    }
+}
+
+impl<W: Sink> Walker<'_, W> {
+    fn warn(&mut self, path: &str, msg: &str) -> io::Result<()> {
+        self.stats.warnings += 1;
+        self.tar.get_mut().warning(path, msg)
+    }
+
+    fn entry(&mut self, root: &Path, path: &Path, is_root: bool) -> io::Result<()> {
+        let md = match if is_root { path.metadata() } else { path.symlink_metadata() } {
+            Ok(md) => md,
+            Err(e) => return self.vanished(path, e),
+        };
+        let ft = md.file_type();
+        let name = member_name(root, path, ft.is_dir());
+        self.stats.files += 1;
+        if ft.is_dir() {
+            self.tar.header(&name, None, EntryType::Directory, &meta_of(&md), 0)
+        } else if ft.is_file() {
+            self.file(path, name, &md)
+        } else if ft.is_symlink() {
+            self.symlink(path, &name, &md)
+        } else {
+            self.special(path, &name, &md)
+        }
+    }
+
+    fn vanished(&mut self, path: &Path, e: io::Error) -> io::Result<()> {
+        let what = if e.kind() == io::ErrorKind::NotFound { "vanished before it was read" } else { "cannot read" };
+        self.warn(&path.display().to_string(), &format!("{what}: {e}"))
+    }
+
+    fn file(&mut self, path: &Path, name: Vec<u8>, md: &Metadata) -> io::Result<()> {
+        if md.nlink() > 1 {
+            if let Some(target) = self.links.get(&(md.dev(), md.ino())) {
+                let target = target.clone();
+                return self.tar.header(&name, Some(&target), EntryType::Link, &meta_of(md), 0);
+            }
+        }
+        let mut f = match open_noatime(path) {
+            Ok(f) => f,
+            Err(e) => return self.vanished(path, e),
+        };
+        let md = f.metadata().unwrap_or_else(|_| md.clone());
+        if !md.is_file() {
+            return self.warn(&path.display().to_string(), "replaced by a non-file while being read");
+        }
+        self.tar.header(&name, None, EntryType::Regular, &meta_of(&md), md.size())?;
+        let copied = self.tar.data(&mut f, md.size())?;
+        if md.nlink() > 1 {
+            self.links.insert((md.dev(), md.ino()), name);
+        }
+        self.check_copy(path, copied, &md, &f)
+    }
+
+    fn check_copy(&mut self, path: &Path, c: Copied, before: &Metadata, f: &File) -> io::Result<()> {
+        let p = path.display().to_string();
+        match c {
+            Copied::Short { got, error: Some(e) } => self.warn(&p, &format!("read error at byte {got}: {e}; rest zero-filled")),
+            Copied::Short { got, error: None } => {
+                self.warn(&p, &format!("shrank while being read ({got} of {} bytes); rest zero-filled", before.size()))
+            }
+            Copied::Grew => self.warn(&p, "grew while being read; only the first size bytes were saved"),
+            Copied::Whole => match f.metadata() {
+                Ok(after) if after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() => {
+                    self.warn(&p, "changed while being read")
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn symlink(&mut self, path: &Path, name: &[u8], md: &Metadata) -> io::Result<()> {
+        match std::fs::read_link(path) {
+            Ok(t) => {
+                let t = t.as_os_str().as_bytes();
+                self.tar.header(name, Some(t), EntryType::Symlink, &meta_of(md), 0)
+            }
+            Err(e) => self.vanished(path, e),
+        }
+    }
+
+    fn special(&mut self, path: &Path, name: &[u8], md: &Metadata) -> io::Result<()> {
+        let ft = md.file_type();
+        let kind = if ft.is_fifo() {
+            EntryType::Fifo
+        } else if ft.is_char_device() {
+            EntryType::Char
+        } else if ft.is_block_device() {
+            EntryType::Block
+        } else {
+            eprintln!("tapir agent: {}: socket ignored", path.display());
+            self.stats.files -= 1;
+            return Ok(());
+        };
+        self.tar.header(name, None, kind, &meta_of(md), 0)
+    }
+}
+
+/// Open for reading without following a symlink swapped in, and without touching atime
+/// where the kernel allows it (only the owner or root may ask for O_NOATIME).
+fn open_noatime(path: &Path) -> io::Result<File> {
+    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+    match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
+        r => r,
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-DLE dump history: one JSON-lines file per DLE, rewritten atomically on every change.
+
+use crate::fsutil;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Outcome of a dump that reached a tape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DumpStatus {
+    Ok,
+    Partial,
+}
+
+/// One dump as the catalog knows it (a cache of its tape header).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DumpRecord {
+    pub host: String,
+    pub disk: String,
+    pub datestamp: String,
+    pub level: u8,
+    pub label: String,
+    pub slot: u32,
+    pub file_number: u32,
+    pub file_name: String,
+    pub status: DumpStatus,
+    pub original_size: u64,
+    pub payload_size: u64,
+    pub payload_sha256: String,
+    pub compress: String,
+    pub encrypt: String,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub seconds: f64,
+    /// The client's clock when the dump started (reference for later incrementals).
+    #[serde(default)]
+    pub client_time: i64,
+    /// Index file, relative to the catalog, if one was written.
+    #[serde(default)]
+    pub index: Option<String>,
+}
+
+/// The history file of one DLE.
+pub fn path(catalog: &Path, host: &str, disk: &str) -> PathBuf {
+    catalog
+        .join("history")
+        .join(fsutil::escape_component(host))
+        .join(format!("{}.jsonl", fsutil::escape_component(disk)))
+}
+
+/// All records of one DLE, oldest first.
+pub fn load(catalog: &Path, host: &str, disk: &str) -> Result<Vec<DumpRecord>> {
+    load_file(&path(catalog, host, disk))
+}
+
+fn load_file(p: &Path) -> Result<Vec<DumpRecord>> {
+    let text = match std::fs::read_to_string(p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}: bad history record", p.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Replace the history of one DLE.
+pub fn save(catalog: &Path, host: &str, disk: &str, records: &[DumpRecord]) -> Result<()> {
+    let p = path(catalog, host, disk);
+    fsutil::create_dir_all(p.parent().unwrap())?;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    fsutil::write_atomic(&p, text.as_bytes())
+}
+
+/// Every record of every DLE, sorted by datestamp then host and disk.
+pub fn load_all(catalog: &Path) -> Result<Vec<DumpRecord>> {
+    let mut out = Vec::new();
+    let root = catalog.join("history");
+    if !root.exists() {
+        return Ok(out);
+    }
+    for entry in walkdir::WalkDir::new(&root).min_depth(2).max_depth(2) {
+        let entry = entry.with_context(|| format!("cannot read {}", root.display()))?;
+        let name = entry.file_name().to_string_lossy();
+        if name.ends_with(".jsonl") && !name.starts_with('.') {
+            out.extend(load_file(entry.path())?);
+        }
+    }
+    out.sort_by(|a, b| (&a.datestamp, &a.host, &a.disk).cmp(&(&b.datestamp, &b.host, &b.disk)));
+    Ok(out)
+}
+
+/// Add one record to its DLE's history.
+pub fn append(catalog: &Path, rec: &DumpRecord) -> Result<()> {
+    let mut all = load(catalog, &rec.host, &rec.disk)?;
+    all.retain(|r| !(r.label == rec.label && r.file_number == rec.file_number));
+    all.push(rec.clone());
+    all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+    save(catalog, &rec.host, &rec.disk, &all)
+}

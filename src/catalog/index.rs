@@ -1,0 +1,160 @@
+//! Per-dump file indexes: gzip'd JSON lines, one per tar member, written beside the dump and
+//! renamed into place only when the dump is complete.
+
+use crate::fsutil;
+use crate::pipeline::index::IndexEntry;
+use anyhow::{Context, Result};
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// An index line. Paths are text: UTF-8 as is, other bytes as `\xNN`, backslash as `\\`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndexLine {
+    pub p: String,
+    pub t: String,
+    pub s: u64,
+    pub m: i64,
+    pub mode: u32,
+    pub u: u64,
+    pub g: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l: Option<String>,
+}
+
+impl From<&IndexEntry> for IndexLine {
+    fn from(e: &IndexEntry) -> Self {
+        IndexLine {
+            p: escape_bytes(&e.path),
+            t: (e.kind as char).to_string(),
+            s: e.size,
+            m: e.mtime,
+            mode: e.mode,
+            u: e.uid,
+            g: e.gid,
+            l: e.link.as_deref().map(escape_bytes),
+        }
+    }
+}
+
+/// Where the index of one dump lives, relative to the catalog.
+pub fn rel_path(host: &str, disk: &str, datestamp: &str, level: u8) -> String {
+    format!(
+        "index/{}/{}/{datestamp}_{level}.idx.gz",
+        fsutil::escape_component(host),
+        fsutil::escape_component(disk)
+    )
+}
+
+/// Writes an index to a temp name; `commit` moves it into place.
+pub struct IndexWriter {
+    tmp: PathBuf,
+    dest: PathBuf,
+    gz: GzEncoder<BufWriter<File>>,
+}
+
+impl IndexWriter {
+    pub fn create(catalog: &Path, rel: &str) -> Result<Self> {
+        let dest = catalog.join(rel);
+        fsutil::create_dir_all(dest.parent().unwrap())?;
+        let tmp = fsutil::temp_name(&dest);
+        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let gz = GzEncoder::new(BufWriter::with_capacity(1 << 16, f), flate2::Compression::fast());
+        Ok(IndexWriter { tmp, dest, gz })
+    }
+
+
+    pub fn commit(self) -> Result<()> {
+        let f = self.gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        fsutil::rename_durable(&self.tmp, &self.dest)
+    }
+
+    pub fn abort(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Read an index back.
+pub fn read(path: &Path) -> Result<Vec<IndexLine>> {
+    let f = File::open(path).with_context(|| format!("cannot open index {}", path.display()))?;
+    let r = BufReader::new(flate2::read::MultiGzDecoder::new(f));
+    r.lines()
+        .map(|l| Ok(serde_json::from_str(&l?)?))
+        .collect::<Result<_>>()
+        .with_context(|| format!("bad index {}", path.display()))
+}
+
+/// Bytes → text, reversibly: valid UTF-8 (but not `\` or control characters) stays.
+pub fn escape_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for byte in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{byte:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_bytes`].
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok();
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    out.push(v);
+                    i += 4;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+impl crate::pipeline::index::EntrySink for IndexWriter {
+    fn entry(&mut self, e: IndexEntry) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.gz, &IndexLine::from(&e))?;
+        self.gz.write_all(b"\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trips_any_bytes() {
+        for b in [&b"./caf\xe9"[..], b"./a\\b", b"./tab\there", "./ünï".as_bytes(), b"\\x41"] {
+            assert_eq!(unescape(&escape_bytes(b)), b, "{:?}", escape_bytes(b));
+        }
+        assert_eq!(escape_bytes(b"./caf\xe9"), "./caf\\xe9");
+    }
+}

@@ -1,0 +1,9 @@
+//! The catalog: plain files under `catalog/` that cache what the tapes say (dump history,
+//! indexes, run logs) plus the run lock. Every file is written atomically.
+
+pub mod history;
+pub mod index;
+pub mod lock;
+pub mod runlog;
+
+pub use history::{DumpRecord, DumpStatus};

@@ -1,0 +1,97 @@
+//! The command line: clap definitions only, one thin file per subcommand that turns
+//! arguments into the library's options, calls it once, and prints.
+
+mod agent;
+mod config;
+mod dump;
+mod fetch;
+mod find;
+mod keygen;
+mod label;
+mod tapes;
+
+use crate::error::{self, exit};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Amanda-style nightly backups: tar over SSH, gzip, age, labelled virtual tapes.
+///
+/// Exit codes: 0 all OK; 1 some DLE failed or was partial (the report says which);
+/// 2 usage or config error; 3 another run holds the lock; 4 nothing could be done.
+#[derive(Debug, Parser)]
+#[command(name = "tapir", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print data as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Config(config::Args),
+    Keygen(keygen::Args),
+    Label(label::Args),
+    Tapes(tapes::Args),
+    Dump(dump::Args),
+    Find(find::Args),
+    Fetch(fetch::Args),
+    Agent(agent::Args),
+}
+
+/// Parse, run, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => exit::OK,
+        Err(e) => {
+            eprintln!("tapir: error: {e:#}");
+            error::exit_code_of(&e)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Config(a) => config::run(cli, a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Label(a) => label::run(cli, a),
+        Command::Tapes(a) => tapes::run(cli, a),
+        Command::Dump(a) => dump::run(cli, a),
+        Command::Find(a) => find::run(cli, a),
+        Command::Fetch(a) => fetch::run(cli, a),
+        Command::Agent(a) => agent::run(a),
+    }
+}
+
+/// Load the config the way every command does.
+pub fn load_config(cli: &Cli) -> anyhow::Result<crate::config::Config> {
+    let path = crate::config::locate(cli.config.as_deref());
+    Ok(crate::config::load(&path)?)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! `tapir.toml`, dumptypes and disklist → one typed, validated [`Config`].
+//! Unknown keys, unknown dumptypes, duplicate DLEs and bad regexes are errors naming `file:line`.
+
+pub mod disklist;
+pub mod dumptype;
+pub mod size;
+pub mod toml_err;
+
+use crate::error::Error;
+use disklist::Dle;
+use dumptype::Dumptype;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "d_org")]
+    org: String,
+    #[serde(default = "d_7")]
+    dumpcycle: Spanned<u32>,
+    #[serde(default = "d_7")]
+    runspercycle: Spanned<u32>,
+    #[serde(default = "d_10")]
+    tapecycle: Spanned<u32>,
+    #[serde(default = "d_1")]
+    runtapes: Spanned<u32>,
+    #[serde(default = "d_4")]
+    inparallel: Spanned<u32>,
+    #[serde(default = "d_1")]
+    maxdumps: Spanned<u32>,
+    #[serde(default = "d_disklist")]
+    disklist: PathBuf,
+    #[serde(default = "d_dumptypes")]
+    dumptypes: PathBuf,
+    #[serde(default = "d_catalog")]
+    catalog: PathBuf,
+    #[serde(default)]
+    mailto: Vec<String>,
+    #[serde(default)]
+    changer: RawChanger,
+    #[serde(default)]
+    encryption: RawEncryption,
+    #[serde(default)]
+    ssh: Ssh,
+    #[serde(default)]
+    mirror: Mirror,
+}
+
+fn d_org() -> String {
+    "DailySet1".into()
+}
+fn d_disklist() -> PathBuf {
+    "disklist".into()
+}
+fn d_dumptypes() -> PathBuf {
+    "dumptypes".into()
+}
+fn d_catalog() -> PathBuf {
+    "catalog".into()
+}
+fn d_1() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+fn d_4() -> Spanned<u32> {
+    Spanned::new(0..0, 4)
+}
+fn d_7() -> Spanned<u32> {
+    Spanned::new(0..0, 7)
+}
+fn d_10() -> Spanned<u32> {
+    Spanned::new(0..0, 10)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawChanger {
+    root: PathBuf,
+    slots: Spanned<u32>,
+    labelstr: Spanned<String>,
+    autolabel: Option<Spanned<String>>,
+    tape_size: Spanned<String>,
+}
+
+impl Default for RawChanger {
+    fn default() -> Self {
+        RawChanger {
+            root: "vtape".into(),
+            slots: d_10(),
+            labelstr: Spanned::new(0..0, "^daily-[0-9]+$".into()),
+            autolabel: None,
+            tape_size: Spanned::new(0..0, "20G".into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEncryption {
+    recipients: Vec<Spanned<String>>,
+    recipients_file: Option<PathBuf>,
+    /// Example setups only: create this age identity (and the recipients file) on first use.
+    generate_identity: Option<PathBuf>,
+}
+
+impl Default for RawEncryption {
+    fn default() -> Self {
+        RawEncryption {
+            recipients: Vec::new(),
+            recipients_file: Some("keys/recipients.txt".into()),
+            generate_identity: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ssh {
+    pub user: String,
+    pub identity: PathBuf,
+    pub known_hosts: PathBuf,
+}
+
+impl Default for Ssh {
+    fn default() -> Self {
+        Ssh {
+            user: "tapir".into(),
+            identity: "keys/id_ed25519".into(),
+            known_hosts: "keys/known_hosts".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mirror {
+    pub to: Option<PathBuf>,
+}
+
+/// The changer: where slots live and how tapes are labelled.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changer {
+    pub root: PathBuf,
+    pub slots: u32,
+    pub labelstr: String,
+    #[serde(skip)]
+    pub label_re: regex::Regex,
+    pub autolabel: Option<String>,
+    pub tape_size: u64,
+}
+
+/// Where the age recipients come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Encryption {
+    pub recipients: Vec<String>,
+    pub recipients_file: Option<PathBuf>,
+    pub generate_identity: Option<PathBuf>,
+}
+
+/// The effective configuration: every path absolute, every value checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub file: PathBuf,
+    pub org: String,
+    pub dumpcycle: u32,
+    pub runspercycle: u32,
+    pub tapecycle: u32,
+    pub runtapes: u32,
+    pub inparallel: u32,
+    pub maxdumps: u32,
+    pub disklist_file: PathBuf,
+    pub dumptypes_dir: PathBuf,
+    pub catalog: PathBuf,
+    pub mailto: Vec<String>,
+    pub changer: Changer,
+    pub encryption: Encryption,
+    pub ssh: Ssh,
+    pub mirror: Mirror,
+    pub dumptypes: BTreeMap<String, Dumptype>,
+    pub disklist: Vec<Dle>,
+}
+
+impl Config {
+    /// The dumptype of a DLE (always present: the disklist was checked against them).
+    pub fn dumptype(&self, dle: &Dle) -> &Dumptype {
+        &self.dumptypes[&dle.dumptype]
+    }
+
+    /// Find a DLE by host and disk.
+    pub fn dle(&self, host: &str, disk: &str) -> Option<&Dle> {
+        self.disklist.iter().find(|d| d.host == host && d.disk == disk)
+    }
+}
+
+/// Which config file to read: `--config`, `$TAPIR_CONFIG`, `./tapir.toml`, `/etc/tapir/tapir.toml`.
+pub fn locate(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("TAPIR_CONFIG").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let local = PathBuf::from("tapir.toml");
+    if local.exists() { local } else { "/etc/tapir/tapir.toml".into() }
+}
+
+/// Load and validate everything the config names.
+pub fn load(file: &Path) -> Result<Config, Error> {
+    let file = std::path::absolute(file)
+        .map_err(|e| Error::config(format!("{}: {e}", file.display())))?;
+    let (raw, text): (RawConfig, String) = toml_err::load(&file)?;
+    let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let abs = |p: &Path| base.join(p);
+    check_numbers(&file, &text, &raw, *raw.changer.slots.get_ref())?;
+    let changer = changer(&file, &text, raw.changer, &abs)?;
+    let dumptypes_dir = abs(&raw.dumptypes);
+    let dumptypes = dumptype::load_dir(&dumptypes_dir)?;
+    let disklist_file = abs(&raw.disklist);
+    let disklist = disklist::load(&disklist_file, &dumptypes)?;
+    let encryption = encryption(&file, &text, raw.encryption, &abs)?;
+    Ok(Config {
+        org: raw.org,
+        dumpcycle: raw.dumpcycle.into_inner(),
+        runspercycle: raw.runspercycle.into_inner(),
+        tapecycle: raw.tapecycle.into_inner(),
+        runtapes: raw.runtapes.into_inner(),
+        inparallel: raw.inparallel.into_inner(),
+        maxdumps: raw.maxdumps.into_inner(),
+        catalog: abs(&raw.catalog),
+        mailto: raw.mailto,
+        ssh: Ssh {
+            user: raw.ssh.user,
+            identity: abs(&raw.ssh.identity),
+            known_hosts: abs(&raw.ssh.known_hosts),
+        },
+        mirror: Mirror { to: raw.mirror.to.map(|p| abs(&p)) },
+        file,
+        disklist_file,
+        dumptypes_dir,
+        changer,
+        encryption,
+        dumptypes,
+        disklist,
+    })
+}
+
+fn changer(
+    file: &Path,
+    text: &str,
+    raw: RawChanger,
+    abs: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Changer, Error> {
+    let label_re = regex::Regex::new(raw.labelstr.get_ref()).map_err(|e| {
+        let msg = format!("changer.labelstr is not a valid regex: {e}").replace('\n', " ");
+        toml_err::at(file, text, Some(raw.labelstr.span()), &msg)
+    })?;
+    let tape_size = size::parse_size(raw.tape_size.get_ref())
+        .map_err(|m| toml_err::at(file, text, Some(raw.tape_size.span()), &m))?;
+    let slots = *raw.slots.get_ref();
+    if slots == 0 || slots > 99_999 {
+        let m = "changer.slots must be between 1 and 99999";
+        return Err(toml_err::at(file, text, Some(raw.slots.span()), m));
+    }
+    let autolabel = match raw.autolabel {
+        Some(a) => Some(check_autolabel(file, text, a, &label_re)?),
+        None => None,
+    };
+    Ok(Changer {
+        root: abs(&raw.root),
+        slots,
+        labelstr: raw.labelstr.into_inner(),
+        label_re,
+        autolabel,
+        tape_size,
+    })
+}
+
+fn check_autolabel(
+    file: &Path,
+    text: &str,
+    a: Spanned<String>,
+    re: &regex::Regex,
+) -> Result<String, Error> {
+    let sample = crate::vtape::expand_autolabel(a.get_ref(), 1);
+    if !a.get_ref().contains('%') || !re.is_match(&sample) {
+        let m = format!(
+            "changer.autolabel {:?} must contain %% and give labels matching labelstr \
+             (slot 1 would be {sample:?})",
+            a.get_ref()
+        );
+        return Err(toml_err::at(file, text, Some(a.span()), &m));
+    }
+    Ok(a.into_inner())
+}
+
+fn check_numbers(file: &Path, text: &str, raw: &RawConfig, slots: u32) -> Result<(), Error> {
+    let positive = [
+        ("dumpcycle", &raw.dumpcycle),
+        ("runspercycle", &raw.runspercycle),
+        ("tapecycle", &raw.tapecycle),
+        ("runtapes", &raw.runtapes),
+        ("inparallel", &raw.inparallel),
+        ("maxdumps", &raw.maxdumps),
+    ];
+    for (name, v) in positive {
+        if *v.get_ref() == 0 {
+            return Err(toml_err::at(file, text, span(v), &format!("{name} must be at least 1")));
+        }
+    }
+    let (tc, rpc, rt) = (*raw.tapecycle.get_ref(), *raw.runspercycle.get_ref(), *raw.runtapes.get_ref());
+    if tc <= rpc * rt {
+        let m = format!(
+            "tapecycle ({tc}) must exceed runspercycle * runtapes ({rpc} * {rt}), \
+             or a dump cycle would overwrite its own fulls"
+        );
+        return Err(toml_err::at(file, text, span(&raw.tapecycle), &m));
+    }
+    if tc > slots {
+        let m = format!("tapecycle ({tc}) exceeds changer.slots ({slots}): rotation would stall");
+        return Err(toml_err::at(file, text, span(&raw.tapecycle), &m));
+    }
+    Ok(())
+}
+
+fn span<T>(v: &Spanned<T>) -> Option<std::ops::Range<usize>> {
+    let s = v.span();
+    if s.is_empty() { None } else { Some(s) }
+}
+
+fn encryption(
+    file: &Path,
+    text: &str,
+    raw: RawEncryption,
+    abs: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Encryption, Error> {
+    for r in &raw.recipients {
+        crate::keys::parse_recipient(r.get_ref())
+            .map_err(|m| toml_err::at(file, text, Some(r.span()), &m))?;
+    }
+    Ok(Encryption {
+        recipients: raw.recipients.into_iter().map(Spanned::into_inner).collect(),
+        recipients_file: raw.recipients_file.map(|p| abs(&p)),
+        generate_identity: raw.generate_identity.map(|p| abs(&p)),
+    })
+}

@@ -1,0 +1,224 @@
+//! One DLE, one attempt: ask the agent for a dump, push the stream through the pipeline into
+//! a `.partial` tape file, and commit file, index and history only when all of it is whole.
+
+use super::taper::{Current, Taper};
+use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
+use crate::config::{Config, disklist::Dle, dumptype::Auth, dumptype::Encrypt};
+use crate::keys::Recipient;
+use crate::pipeline::{self, Pipeline, stages};
+use crate::transport::{Session, protocol::{DumpRequest, DumpSummary, Frame, Message}};
+use crate::vtape::{self, header::DumpHeader, writer::TapeFile};
+use crate::failpoint;
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::Write;
+use std::time::Instant;
+
+/// Everything one dump needs that does not change between attempts.
+pub struct Job<'a> {
+    pub cfg: &'a Config,
+    pub dle: &'a Dle,
+    pub level: u8,
+    pub datestamp: &'a str,
+    pub recipients: &'a [Recipient],
+}
+
+/// A dump that reached its tape.
+pub struct Written {
+    pub record: DumpRecord,
+    pub warnings: Vec<String>,
+    pub index_note: Option<String>,
+}
+
+/// Why an attempt did not produce a file.
+pub enum Failure {
+    /// The tape's capacity would have been exceeded; nothing was kept.
+    TapeFull,
+    Failed(anyhow::Error),
+}
+
+impl<T: Into<anyhow::Error>> From<T> for Failure {
+    fn from(e: T) -> Self {
+        Failure::Failed(e.into())
+    }
+}
+
+/// Dump `job` onto the taper's tapes, moving to the next tape when one fills.
+pub fn run(job: &Job, taper: &mut Taper) -> Result<Written> {
+    loop {
+        let tape_size = job.cfg.changer.tape_size;
+        // Connect first: a client that cannot be reached must not cost a tape.
+        let session = connect(job)?;
+        let cur = taper.current()?;
+        let was_empty = cur.next_file == 1;
+        let room = Taper::room(cur, tape_size);
+        match attempt(job, session, cur, room) {
+            Ok(w) => {
+                taper.wrote(w.record.payload_size + vtape::header::HEADER_SIZE as u64);
+                return Ok(w);
+            }
+            Err(Failure::Failed(e)) => return Err(e),
+            Err(Failure::TapeFull) if was_empty => {
+                bail!("the dump is larger than a whole tape (tape_size {}); nothing was written", crate::config::size::human(tape_size))
+            }
+            Err(Failure::TapeFull) => {
+                let label = cur.label.clone();
+                if !taper.can_advance() {
+                    bail!(
+                        "does not fit: tape {label} has {} left and runtapes = {} allows no further tape; nothing was written",
+                        crate::config::size::human(room),
+                        job.cfg.runtapes
+                    );
+                }
+                eprintln!("tapir: {} {}: tape {label} full, going on to the next tape", job.dle.host, job.dle.disk);
+                taper.advance()?;
+            }
+        }
+    }
+}
+
+fn connect(job: &Job) -> Result<Session> {
+    match job.cfg.dumptype(job.dle).auth {
+        Auth::Local => Session::local(),
+        Auth::Ssh => bail!(
+            "auth = \"ssh\" is not available in this version; use a dumptype with auth = \"local\" for {}",
+            job.dle.host
+        ),
+    }
+}
+
+fn request(job: &Job) -> DumpRequest {
+    let dt = job.cfg.dumptype(job.dle);
+    DumpRequest {
+        path: job.dle.device.clone(),
+        level: job.level,
+        exclude: dt.exclude.clone(),
+        one_file_system: dt.one_file_system,
+        gzip_level: if dt.compress.on_client() { dt.compress.gzip_level() } else { None },
+    }
+}
+
+fn header(job: &Job, tape: &Current, file_number: u32) -> DumpHeader {
+    let dt = job.cfg.dumptype(job.dle);
+    DumpHeader {
+        label: tape.label.clone(),
+        slot: tape.slot.slot,
+        file_number,
+        datestamp: job.datestamp.to_string(),
+        host: job.dle.host.clone(),
+        disk: job.dle.disk.clone(),
+        level: job.level,
+        dumptype: job.dle.dumptype.clone(),
+        compress: dt.compress.name().to_string(),
+        encrypt: if dt.encrypt == Encrypt::Server { "server" } else { "none" }.to_string(),
+        recipients: match dt.encrypt {
+            Encrypt::Server => job.recipients.iter().map(Recipient::fingerprint).collect(),
+            Encrypt::None => vec![],
+        },
+        original_size: 0,
+        payload_size: 0,
+        payload_sha256: String::new(),
+        complete: false,
+        status: "WRITING".into(),
+        files: 0,
+        client_time: 0,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result<Written, Failure> {
+    let started = Instant::now();
+    let dt = job.cfg.dumptype(job.dle);
+    let name = vtape::dump_file_name(tape.next_file, &job.dle.host, &job.dle.disk, job.level);
+    let mut hdr = header(job, tape, tape.next_file);
+    let (tf, file) = TapeFile::create(&tape.slot.dir, &name, &hdr.encode(&name)?)?;
+    let index_rel = catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
+    let index = if dt.index { Some(IndexWriter::create(&job.cfg.catalog, &index_rel)?) } else { None };
+    let opts = pipeline::Options {
+        gzip_level: if dt.compress.on_client() { None } else { dt.compress.gzip_level() },
+        client_gzip: dt.compress.on_client(),
+        recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
+        limit: room,
+    };
+    let mut pipe = Pipeline::new(file, index, &opts)?;
+    session.send(&Message::Dump(request(job)))?;
+    let streamed = stream(&mut session, &mut pipe);
+    let (summary, client_time, warnings) = match streamed {
+        Ok(s) => s,
+        Err(Failure::Failed(e)) => return Err(Failure::Failed(session.with_agent_stderr(e))),
+        Err(f) => return Err(f),
+    };
+    session.close().context("agent did not exit cleanly")?;
+    let fin = pipe.finish().map_err(tape_full_or)?;
+    hdr.original_size = if dt.compress.on_client() { summary.tar_bytes } else { fin.received };
+    hdr.payload_size = fin.payload_size;
+    hdr.payload_sha256 = fin.payload_sha256.clone();
+    hdr.complete = true;
+    hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
+    hdr.files = summary.files;
+    hdr.client_time = client_time;
+    let (index, index_note) = match fin.index {
+        Ok(ix) => (Some(ix), None),
+        Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
+    };
+    if let Some(ix) = index {
+        ix.commit()?;
+    }
+    tf.commit(fin.file, &hdr.encode(&name)?)?;
+    failpoint::hit("before-catalog");
+    let record = record_of(&hdr, &name, started.elapsed().as_secs_f64(), index_note.is_none().then_some(index_rel).filter(|_| dt.index));
+    catalog::history::append(&job.cfg.catalog, &record)?;
+    Ok(Written { record, warnings, index_note })
+}
+
+fn tape_full_or(e: std::io::Error) -> Failure {
+    if stages::is_tape_full(&e) { Failure::TapeFull } else { Failure::Failed(anyhow!(e)) }
+}
+
+/// Read the agent's answer into the pipeline until Done.
+fn stream(session: &mut Session, pipe: &mut Pipeline) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
+    let mut buf = Vec::new();
+    let mut warnings = Vec::new();
+    let mut client_time = 0;
+    let mut first = true;
+    loop {
+        match session.recv(&mut buf)? {
+            Frame::Data => {
+                pipe.write_all(&buf).map_err(tape_full_or)?;
+                if first {
+                    failpoint::hit("mid-payload");
+                    first = false;
+                }
+            }
+            Frame::Msg(Message::Started { time }) => client_time = time,
+            Frame::Msg(Message::Warning { path, message }) => warnings.push(format!("{path}: {message}")),
+            Frame::Msg(Message::Done(s)) => return Ok((s, client_time, warnings)),
+            Frame::Msg(Message::Error { message }) => return Err(Failure::Failed(anyhow!("agent: {message}"))),
+            Frame::Msg(other) => return Err(Failure::Failed(anyhow!("protocol error: unexpected {other:?}"))),
+            Frame::Eof => return Err(Failure::Failed(anyhow!("agent disconnected in the middle of the dump"))),
+        }
+    }
+}
+
+/// The catalog record for a written dump header.
+pub fn record_of(h: &DumpHeader, file_name: &str, seconds: f64, index: Option<String>) -> DumpRecord {
+    DumpRecord {
+        host: h.host.clone(),
+        disk: h.disk.clone(),
+        datestamp: h.datestamp.clone(),
+        level: h.level,
+        label: h.label.clone(),
+        slot: h.slot,
+        file_number: h.file_number,
+        file_name: file_name.to_string(),
+        status: if h.status == "PARTIAL" { DumpStatus::Partial } else { DumpStatus::Ok },
+        original_size: h.original_size,
+        payload_size: h.payload_size,
+        payload_sha256: h.payload_sha256.clone(),
+        compress: h.compress.clone(),
+        encrypt: h.encrypt.clone(),
+        files: h.files,
+        seconds,
+        client_time: h.client_time,
+        index,
+    }
+}

@@ -1,0 +1,98 @@
+//! Before a run: make the catalog agree with the tapes after whatever happened last time
+//! (a crash, a power cut). Partial tape files are removed, complete files the catalog missed
+//! are learnt from their headers, records of files that are gone are dropped.
+
+use super::dumper::record_of;
+use crate::catalog::{self, DumpRecord, history};
+use crate::config::Config;
+use crate::vtape::{self, Slot, header};
+use anyhow::Result;
+use std::collections::{BTreeMap, HashSet};
+
+/// Bring the catalog in line with the slots; returns what it did, for the run log.
+pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let slots = vtape::scan(&cfg.changer)?;
+    for s in &slots {
+        for p in &s.partials {
+            std::fs::remove_file(p)?;
+            notes.push(format!("removed incomplete file {} left by an interrupted run", p.display()));
+        }
+    }
+    let records = history::load_all(&cfg.catalog)?;
+    let on_tape = tape_files(&slots);
+    let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
+    let mut known = HashSet::new();
+    for r in records {
+        let key = (r.label.clone(), r.file_name.clone());
+        if on_tape.contains(&key) {
+            known.insert(key);
+            by_dle.entry((r.host.clone(), r.disk.clone())).or_default().push(r);
+        } else {
+            notes.push(format!("forgot {} {} on {} file {}: no longer on the tape", r.host, r.disk, r.label, r.file_name));
+            by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
+        }
+    }
+    learn_missing(cfg, &slots, &known, &mut by_dle, &mut notes);
+    for ((host, disk), mut recs) in by_dle {
+        recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+        if history::load(&cfg.catalog, &host, &disk)? != recs {
+            history::save(&cfg.catalog, &host, &disk, &recs)?;
+        }
+    }
+    clean_index_dir(cfg)?;
+    Ok(notes)
+}
+
+fn tape_files(slots: &[Slot]) -> HashSet<(String, String)> {
+    slots
+        .iter()
+        .filter_map(|s| s.label_name().map(|l| (l, s)))
+        .flat_map(|(l, s)| s.files.iter().map(move |f| (l.to_string(), f.name.clone())))
+        .collect()
+}
+
+fn learn_missing(
+    cfg: &Config,
+    slots: &[Slot],
+    known: &HashSet<(String, String)>,
+    by_dle: &mut BTreeMap<(String, String), Vec<DumpRecord>>,
+    notes: &mut Vec<String>,
+) {
+    for s in slots {
+        let Some(label) = s.label_name() else { continue };
+        for f in s.files.iter().filter(|f| !known.contains(&(label.to_string(), f.name.clone()))) {
+            let path = s.dir.join(&f.name);
+            match header::read_dump(&path) {
+                Ok(h) if h.complete && h.label == label => {
+                    let ix = catalog::index::rel_path(&h.host, &h.disk, &h.datestamp, h.level);
+                    let index = cfg.catalog.join(&ix).exists().then_some(ix);
+                    notes.push(format!("learnt {} {} level {} from {}", h.host, h.disk, h.level, path.display()));
+                    by_dle.entry((h.host.clone(), h.disk.clone())).or_default().push(record_of(&h, &f.name, 0.0, index));
+                }
+                Ok(_) => notes.push(format!("ignored {}: incomplete or from another tape", path.display())),
+                Err(e) => notes.push(format!("ignored {}: {e:#}", path.display())),
+            }
+        }
+    }
+}
+
+/// Remove temp files and indexes no record refers to.
+fn clean_index_dir(cfg: &Config) -> Result<()> {
+    let root = cfg.catalog.join("index");
+    if !root.exists() {
+        return Ok(());
+    }
+    let referenced: HashSet<String> =
+        history::load_all(&cfg.catalog)?.into_iter().filter_map(|r| r.index).collect();
+    for e in walkdir::WalkDir::new(&root).into_iter().filter_map(|e| e.ok()) {
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e.path().strip_prefix(&cfg.catalog).unwrap().to_string_lossy().into_owned();
+        if !referenced.contains(&rel) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}

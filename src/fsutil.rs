@@ -1,0 +1,85 @@
+//! Crash-safe file writes: temp file, fsync, rename, fsync of the directory.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Write `data` to `path` so that a crash leaves either the old or the new content.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = temp_name(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(f);
+    rename_durable(&tmp, path)
+}
+
+/// Rename `from` to `to` and fsync the directory so the rename survives power loss.
+pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to)
+        .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))?;
+    sync_dir(to.parent().unwrap_or(Path::new(".")))
+}
+
+/// fsync a directory (makes creations, renames and removals in it durable).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(d)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync directory {}", d.display()))
+}
+
+/// The temp name beside `path` used while writing it (`.NAME.tmp`); never trusted.
+pub fn temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Create a directory and its parents, naming it in the error.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))
+}
+
+/// Escape bytes for a single file-name component: `/` → `_`, `_` → `%5F`, `%` and
+/// non-printable bytes → `%XX`. Reversible, so different DLEs never share a catalog file.
+pub fn escape_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'/' => out.push('_'),
+            b'_' | b'%' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_component_is_injective_on_slash_and_underscore() {
+        assert_eq!(escape_component("/var/www"), "_var_www");
+        assert_ne!(escape_component("/a_b"), escape_component("/a/b"));
+        assert_eq!(escape_component("/my docs"), "_my%20docs");
+    }
+
+    #[test]
+    fn write_atomic_replaces_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(!temp_name(&p).exists());
+    }
+}

@@ -1,0 +1,166 @@
+//! age keys: recipients the server encrypts to (it holds no identity), `keygen`, and the
+//! identities an admin brings to `fetch`/`recover`.
+
+use crate::config::Config;
+use crate::error::Error;
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// A recipient ready for encryption, with the text it came from.
+pub struct Recipient {
+    pub text: String,
+    pub key: Box<dyn age::Recipient + Send + Sync>,
+}
+
+impl Recipient {
+    /// Short, stable fingerprint for headers: `sha256:` + 16 hex digits of the key text.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.text)
+    }
+}
+
+pub fn fingerprint(text: &str) -> String {
+    let d = Sha256::digest(text.trim().as_bytes());
+    format!("sha256:{}", &hex(&d)[..16])
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parse one `age1…` or `ssh-ed25519 …`/`ssh-rsa …` recipient.
+pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, String> {
+    let s = s.trim();
+    if s.starts_with("age1") {
+        return s
+            .parse::<age::x25519::Recipient>()
+            .map(|r| Box::new(r) as _)
+            .map_err(|e| format!("invalid age recipient {s:?}: {e}"));
+    }
+    if s.starts_with("ssh-") {
+        return s
+            .parse::<age::ssh::Recipient>()
+            .map(|r| Box::new(r) as _)
+            .map_err(|e| format!("invalid ssh recipient {s:?}: {e:?}"));
+    }
+    Err(format!("{s:?} is not an age recipient (age1…) or an ssh public key (ssh-ed25519 …)"))
+}
+
+/// All recipients of the config: inline ones, then the recipients file. Generates the
+/// example identity first when the config asks for it and the file does not exist yet.
+pub fn recipients(cfg: &Config) -> Result<Vec<Recipient>> {
+    let enc = &cfg.encryption;
+    if let (Some(id), Some(rf)) = (&enc.generate_identity, &enc.recipients_file) {
+        if !rf.exists() {
+            generate_example_keys(id, rf)?;
+        }
+    }
+    let mut out = Vec::new();
+    for r in &enc.recipients {
+        out.push(Recipient { text: r.clone(), key: parse_recipient(r).map_err(Error::config)? });
+    }
+    if let Some(rf) = &enc.recipients_file {
+        out.extend(read_recipients_file(rf)?);
+    }
+    if out.is_empty() {
+        return Err(Error::nothing_done(
+            "no age recipients: set encryption.recipients or encryption.recipients_file \
+             (create one with `tapir keygen -o FILE` on an offline machine)",
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = parse_recipient(line)
+            .map_err(|m| Error::config(format!("{}:{}: {m}", path.display(), i + 1)))?;
+        out.push(Recipient { text: line.to_string(), key });
+    }
+    Ok(out)
+}
+
+/// Write a new identity to `out` (mode 0600, never overwriting) and return its recipient.
+pub fn keygen(out: &Path) -> Result<String> {
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let created = chrono::Local::now().to_rfc3339();
+    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
+    let body = format!("# created: {created}\n# public key: {recipient}\n{secret}\n");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", out.display()))?;
+    f.write_all(body.as_bytes()).and_then(|_| f.sync_all())?;
+    Ok(recipient)
+}
+
+fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> {
+    for p in [identity, recipients_file] {
+        if let Some(d) = p.parent() {
+            crate::fsutil::create_dir_all(d)?;
+        }
+    }
+    let recipient = keygen(identity)?;
+    let text = format!("# written by tapir on first use; identity: {}\n{recipient}\n", identity.display());
+    crate::fsutil::write_atomic(recipients_file, text.as_bytes())?;
+    let bar = "!".repeat(72);
+    eprintln!(
+        "{bar}\ntapir: generated a NEW age identity: {}\n\
+         tapir: WITHOUT THIS FILE NOTHING CAN BE RESTORED. Copy it somewhere safe and offline\n\
+         tapir: now, then delete it from this server (it only needs {}).\n{bar}",
+        identity.display(),
+        recipients_file.display()
+    );
+    Ok(())
+}
+
+/// Identities from an age identity file, for decryption.
+pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
+    let f = age::IdentityFile::from_file(path.to_string_lossy().into_owned())
+        .with_context(|| format!("cannot read identity file {}", path.display()))?;
+    let ids = f
+        .into_identities()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    anyhow::ensure!(!ids.is_empty(), "{}: no identities in file", path.display());
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_writes_0600_and_refuses_overwrite() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("id.txt");
+        let r = keygen(&p).unwrap();
+        assert!(r.starts_with("age1"));
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(keygen(&p).is_err());
+        assert_eq!(identities(&p).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_recipient_is_refused() {
+        assert!(parse_recipient("age1nope").is_err());
+        assert!(parse_recipient("hello").is_err());
+    }
+}

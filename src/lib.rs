@@ -1,0 +1,29 @@
+//! tapir — Amanda-style nightly backups to labelled, age-encrypted virtual tapes.
+//!
+//! Data flow of one DLE on one night:
+//! ```text
+//! config ─▶ planner ─▶ driver ─┬─▶ transport ─▶ agent (client: walk, tar)
+//!                              │        tar stream
+//!                              └─▶ pipeline: index tee ─▶ gzip ─▶ age ─▶ sha256 ─▶ vtape file
+//!                                         │                                        │
+//!                                         ▼                                        ▼
+//!                                  catalog index                           catalog history
+//! ```
+//! `cli` is the only module that knows about the command line; everything else is library.
+
+pub mod agent;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod failpoint;
+pub mod fetch;
+pub mod fsutil;
+pub mod keys;
+pub mod pipeline;
+pub mod planner;
+pub mod report;
+pub mod transport;
+pub mod vtape;

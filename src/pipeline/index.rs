@@ -1,0 +1,261 @@
+//! The index tee: parses tar headers as the stream passes (never buffering file data) and
+//! hands one [`IndexEntry`] per member to a callback. A stream it cannot parse stops the
+//! index, never the dump.
+
+use std::io::{self, Write};
+
+const BLOCK: usize = 512;
+const MAX_LONG: usize = 1 << 20;
+
+/// One member of a dump, as the index records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub path: Vec<u8>,
+    /// The tar type flag: `0` file, `5` dir, `2` symlink, `1` hard link, `6` FIFO, `3`/`4` devices.
+    pub kind: u8,
+    pub size: u64,
+    pub mtime: i64,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub link: Option<Vec<u8>>,
+}
+
+struct Collect {
+    kind: u8,
+    data: Vec<u8>,
+    want: usize,
+    pad: u64,
+}
+
+/// Where index entries go.
+pub trait EntrySink {
+    fn entry(&mut self, e: IndexEntry) -> io::Result<()>;
+}
+
+impl EntrySink for Vec<IndexEntry> {
+    fn entry(&mut self, e: IndexEntry) -> io::Result<()> {
+        self.push(e);
+        Ok(())
+    }
+}
+
+/// A `Write` that indexes a tar stream.
+pub struct TarIndexer<S: EntrySink> {
+    emit: S,
+    block: Box<[u8; BLOCK]>,
+    fill: usize,
+    skip: u64,
+    collect: Option<Collect>,
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    ended: bool,
+    broken: Option<String>,
+    count: u64,
+}
+
+impl<S: EntrySink> TarIndexer<S> {
+    pub fn new(emit: S) -> Self {
+        TarIndexer {
+            emit,
+            block: Box::new([0; BLOCK]),
+            fill: 0,
+            skip: 0,
+            collect: None,
+            long_name: None,
+            long_link: None,
+            ended: false,
+            broken: None,
+            count: 0,
+        }
+    }
+
+    /// The sink, entries indexed, and why indexing stopped early if it did.
+    pub fn finish(self) -> (S, u64, Option<String>) {
+        let broken = self.broken.or_else(|| {
+            (!self.ended).then(|| "tar stream ended without its end-of-archive blocks".to_string())
+        });
+        (self.emit, self.count, broken)
+    }
+
+    fn feed(&mut self, mut b: &[u8]) -> io::Result<()> {
+        while !b.is_empty() && !self.ended && self.broken.is_none() {
+            if self.skip > 0 {
+                let n = (self.skip.min(b.len() as u64)) as usize;
+                self.skip -= n as u64;
+                b = &b[n..];
+            } else if let Some(c) = &mut self.collect {
+                let n = (c.want - c.data.len()).min(b.len());
+                c.data.extend_from_slice(&b[..n]);
+                b = &b[n..];
+                if c.data.len() == c.want {
+                    let c = self.collect.take().unwrap();
+                    self.skip = c.pad;
+                    self.apply_long(c.kind, c.data);
+                }
+            } else {
+                let n = (BLOCK - self.fill).min(b.len());
+                self.block[self.fill..self.fill + n].copy_from_slice(&b[..n]);
+                self.fill += n;
+                b = &b[n..];
+                if self.fill == BLOCK {
+                    self.fill = 0;
+                    self.header()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if self.block.iter().all(|&x| x == 0) {
+            self.ended = true;
+            return Ok(());
+        }
+        if !checksum_ok(&self.block) {
+            self.broken = Some(format!("bad tar header checksum after {} entries", self.count));
+            return Ok(());
+        }
+        let h = tar::Header::from_byte_slice(&self.block[..]);
+        let kind = self.block[156];
+        let size = h.entry_size().unwrap_or(0);
+        let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        if matches!(kind, b'L' | b'K' | b'x') {
+            if size as usize > MAX_LONG {
+                self.broken = Some(format!("long name of {size} bytes"));
+                return Ok(());
+            }
+            let want = size as usize;
+            self.collect = Some(Collect { kind, data: Vec::with_capacity(want), want, pad: padded - size });
+            if want == 0 {
+                let c = self.collect.take().unwrap();
+                self.apply_long(c.kind, c.data);
+            }
+            return Ok(());
+        }
+        self.skip = padded;
+        if kind == b'g' {
+            return Ok(());
+        }
+        let entry = IndexEntry {
+            path: self.long_name.take().unwrap_or_else(|| h.path_bytes().into_owned()),
+            kind: if kind == 0 { b'0' } else { kind },
+            size,
+            mtime: h.mtime().unwrap_or(0) as i64,
+            mode: h.mode().unwrap_or(0),
+            uid: h.uid().unwrap_or(0),
+            gid: h.gid().unwrap_or(0),
+            link: self.long_link.take().or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
+        };
+        self.count += 1;
+        self.emit.entry(entry)
+    }
+
+    fn apply_long(&mut self, kind: u8, mut data: Vec<u8>) {
+        match kind {
+            b'L' | b'K' => {
+                while data.last() == Some(&0) {
+                    data.pop();
+                }
+                if kind == b'L' { self.long_name = Some(data) } else { self.long_link = Some(data) }
+            }
+            _ => {
+                for (key, value) in pax_records(&data) {
+                    match key {
+                        b"path" => self.long_name = Some(value.to_vec()),
+                        b"linkpath" => self.long_link = Some(value.to_vec()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn checksum_ok(block: &[u8; BLOCK]) -> bool {
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (148..156).contains(&i) { b' ' as u32 } else { b as u32 })
+        .sum();
+    tar::Header::from_byte_slice(&block[..]).cksum().is_ok_and(|c| c == sum)
+}
+
+/// `LEN key=value\n` records of a PAX extended header.
+fn pax_records(data: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(sp) = rest.iter().position(|&b| b == b' ') {
+        let Some(len) = std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse::<usize>().ok()) else { break };
+        if len <= sp + 1 || len > rest.len() {
+            break;
+        }
+        let rec = &rest[sp + 1..len - 1];
+        if let Some(eq) = rec.iter().position(|&b| b == b'=') {
+            out.push((&rec[..eq], &rec[eq + 1..]));
+        }
+        rest = &rest[len..];
+    }
+    out
+}
+
+impl<S: EntrySink> Write for TarIndexer<S> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.feed(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::tar_out::{Meta, TarWriter};
+
+    fn sample() -> Vec<u8> {
+        let mut t = TarWriter::new(Vec::new());
+        let m = Meta { mode: 0o755, mtime: 1_700_000_000, ..Meta::default() };
+        t.header(b"./", None, tar::EntryType::Directory, &m, 0).unwrap();
+        let long = format!("./{}", "x".repeat(150));
+        t.header(long.as_bytes(), None, tar::EntryType::Regular, &m, 700).unwrap();
+        t.data(&mut &vec![1u8; 700][..], 700).unwrap();
+        t.header(b"./l", Some(long.as_bytes()), tar::EntryType::Link, &m, 0).unwrap();
+        t.finish().unwrap()
+    }
+
+    fn index(data: &[u8], chunk: usize) -> (Vec<IndexEntry>, Option<String>) {
+        let mut ix = TarIndexer::new(Vec::new());
+        for c in data.chunks(chunk) {
+            ix.write_all(c).unwrap();
+        }
+        let (got, _, broken) = ix.finish();
+        (got, broken)
+    }
+
+    #[test]
+    fn indexes_any_chunking_the_same() {
+        let data = sample();
+        let (whole, broken) = index(&data, data.len());
+        assert_eq!(broken, None);
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[1].path.len(), 152);
+        assert_eq!((whole[1].size, whole[1].kind), (700, b'0'));
+        assert_eq!(whole[2].link.as_deref(), Some(&whole[1].path[..]));
+        for chunk in [1, 7, 511, 512, 513] {
+            assert_eq!(index(&data, chunk).0, whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn corrupt_or_truncated_stream_stops_the_index_only() {
+        let mut data = sample();
+        data[600] ^= 0xff; // inside the second header block chain
+        let (_, broken) = index(&data, 4096);
+        assert!(broken.is_some());
+        let data = sample();
+        let (_, broken) = index(&data[..1536], 4096);
+        assert!(broken.unwrap().contains("ended"));
+    }
+}

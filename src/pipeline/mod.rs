@@ -1,0 +1,112 @@
+//! The server side of one dump: tar bytes in, `age(gzip(tar))` out to the tape file, with
+//! the index tee reading tar headers on the way and a meter hashing and counting the payload.
+//!
+//! ```text
+//! tar ─▶ index tee ─▶ gzip ─▶ age ─▶ meter (sha256, bytes, tape capacity) ─▶ tape file
+//! ```
+//! With client-side compression the stream arrives gzip'd: the tee decompresses a copy to
+//! index it and the bytes themselves go straight to age.
+
+pub mod index;
+pub mod stages;
+
+use crate::catalog::index::IndexWriter;
+use flate2::write::MultiGzDecoder;
+use index::TarIndexer;
+use stages::{Compressor, Counter, Encryptor, Meter};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+type Payload = Compressor<Encryptor<Meter<BufWriter<File>>>>;
+
+/// How the index sees the stream.
+enum Tee {
+    None,
+    Tar(TarIndexer<IndexWriter>),
+    Gzip(MultiGzDecoder<TarIndexer<IndexWriter>>),
+}
+
+/// Everything the pipeline produced.
+pub struct Finished {
+    pub file: File,
+    /// Bytes received from the agent (the tar, or the client-compressed tar).
+    pub received: u64,
+    pub payload_size: u64,
+    pub payload_sha256: String,
+    /// The index, ready to commit, unless the stream could not be indexed (and why).
+    pub index: Result<IndexWriter, String>,
+}
+
+pub struct Pipeline {
+    tee: Tee,
+    payload: Counter<Payload>,
+}
+
+/// What the pipeline needs to know.
+pub struct Options<'a> {
+    /// Server-side gzip level.
+    pub gzip_level: Option<u32>,
+    /// The stream arrives gzip'd from the client.
+    pub client_gzip: bool,
+    /// age recipients; None: not encrypted.
+    pub recipients: Option<&'a [crate::keys::Recipient]>,
+    /// Payload bytes allowed before [`stages::TapeFull`].
+    pub limit: u64,
+}
+
+impl Pipeline {
+    pub fn new(file: File, index: Option<IndexWriter>, o: &Options) -> io::Result<Self> {
+        let meter = Meter::new(BufWriter::with_capacity(1 << 20, file), o.limit);
+        let payload = Compressor::new(Encryptor::new(meter, o.recipients)?, o.gzip_level);
+        let tee = match index {
+            None => Tee::None,
+            Some(ix) if o.client_gzip => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(ix))),
+            Some(ix) => Tee::Tar(TarIndexer::new(ix)),
+        };
+        Ok(Pipeline { tee, payload: Counter { inner: payload, bytes: 0 } })
+    }
+
+    /// Finish every stage in order; the file is flushed but not yet synced.
+    pub fn finish(self) -> io::Result<Finished> {
+        let received = self.payload.bytes;
+        let meter = self.payload.inner.finish()?.finish()?;
+        let (buf, payload_size, payload_sha256) = meter.finish();
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        let index = match self.tee {
+            Tee::None => Err("index disabled".to_string()),
+            Tee::Tar(t) => index_result(t),
+            Tee::Gzip(g) => g.finish().map_err(|e| e.to_string()).and_then(index_result),
+        };
+        Ok(Finished { file, received, payload_size, payload_sha256, index })
+    }
+}
+
+fn index_result(t: TarIndexer<IndexWriter>) -> Result<IndexWriter, String> {
+    match t.finish() {
+        (ix, _, None) => Ok(ix),
+        (ix, _, Some(why)) => {
+            ix.abort();
+            Err(why)
+        }
+    }
+}
+
+impl Write for Pipeline {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.payload.write(b)?;
+        let seen = &b[..n];
+        let r = match &mut self.tee {
+            Tee::None => Ok(()),
+            Tee::Tar(t) => t.write_all(seen),
+            Tee::Gzip(g) => g.write_all(seen),
+        };
+        if let Err(e) = r {
+            eprintln!("tapir: index stopped: {e}");
+            self.tee = Tee::None;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.payload.flush()
+    }
+}

@@ -1,0 +1,201 @@
+//! The agent protocol: framed messages and data on one byte stream (a pipe or an SSH channel).
+//! Frame = tag byte, u32 big-endian length, payload. `M` frames carry one JSON [`Message`],
+//! `D` frames carry raw dump bytes. The first exchange checks [`PROTOCOL_VERSION`].
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+const TAG_MSG: u8 = b'M';
+const TAG_DATA: u8 = b'D';
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 16 << 20;
+/// Size of the data frames the agent sends.
+pub const DATA_FRAME: usize = 256 << 10;
+
+/// What to dump: everything the agent needs, and nothing it could execute.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DumpRequest {
+    pub path: String,
+    pub level: u8,
+    pub exclude: Vec<String>,
+    pub one_file_system: bool,
+    /// gzip on the client at this level (`compress = "client-*"`).
+    pub gzip_level: Option<u32>,
+}
+
+/// Totals the agent reports at the end of a dump.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DumpSummary {
+    pub files: u64,
+    pub tar_bytes: u64,
+    pub warnings: u64,
+}
+
+/// Every message of the protocol, both directions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Server → agent, first frame.
+    Hello { protocol: u32, tool_version: String },
+    /// Agent → server answer to Hello; `time` is the client's clock (unix seconds).
+    HelloOk { protocol: u32, tool_version: String, time: i64 },
+    Dump(DumpRequest),
+    /// Agent → server: the dump begins; `time` is the client's clock at its start.
+    Started { time: i64 },
+    /// A file could not be read whole; the dump goes on and ends PARTIAL.
+    Warning { path: String, message: String },
+    Done(DumpSummary),
+    /// The request failed; the agent stays ready for the next one.
+    Error { message: String },
+    Bye,
+}
+
+/// One frame as read.
+pub enum Frame {
+    Msg(Message),
+    /// Data is in the caller's buffer.
+    Data,
+    /// Clean end of stream between frames.
+    Eof,
+}
+
+/// Write one message frame.
+pub fn write_msg(w: &mut dyn Write, m: &Message) -> io::Result<()> {
+    let body = serde_json::to_vec(m).map_err(io::Error::other)?;
+    write_frame(w, TAG_MSG, &body)
+}
+
+/// Write one data frame.
+pub fn write_data(w: &mut dyn Write, data: &[u8]) -> io::Result<()> {
+    write_frame(w, TAG_DATA, data)
+}
+
+fn write_frame(w: &mut dyn Write, tag: u8, body: &[u8]) -> io::Result<()> {
+    let mut head = [0u8; 5];
+    head[0] = tag;
+    head[1..].copy_from_slice(&(body.len() as u32).to_be_bytes());
+    w.write_all(&head)?;
+    w.write_all(body)
+}
+
+/// Read one frame; data frames land in `buf` (replaced).
+pub fn read_frame(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Frame> {
+    let mut head = [0u8; 5];
+    match read_full(r, &mut head)? {
+        0 => return Ok(Frame::Eof),
+        5 => {}
+        _ => bail!("remote disconnected in the middle of a frame"),
+    }
+    let len = u32::from_be_bytes(head[1..].try_into().unwrap()) as usize;
+    if len > MAX_FRAME {
+        bail!("protocol error: frame of {len} bytes (is the remote a tapir agent?)");
+    }
+    buf.resize(len, 0);
+    r.read_exact(buf).context("remote disconnected in the middle of a frame")?;
+    match head[0] {
+        TAG_MSG => Ok(Frame::Msg(
+            serde_json::from_slice(buf).context("protocol error: unreadable message")?,
+        )),
+        TAG_DATA => Ok(Frame::Data),
+        t => bail!("protocol error: unknown frame tag {t:#04x} (is the remote a tapir agent?)"),
+    }
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A `Write` that cuts the byte stream into data frames of [`DATA_FRAME`] bytes, and can
+/// slip a message in between them.
+pub struct FrameWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> FrameWriter<W> {
+    pub fn new(inner: W) -> Self {
+        FrameWriter { inner, buf: Vec::with_capacity(DATA_FRAME) }
+    }
+
+    /// Flush pending data, then send `m`.
+    pub fn send(&mut self, m: &Message) -> io::Result<()> {
+        self.flush_data()?;
+        write_msg(&mut self.inner, m)?;
+        self.inner.flush()
+    }
+
+    fn flush_data(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            write_data(&mut self.inner, &self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for FrameWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(DATA_FRAME - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == DATA_FRAME {
+            self.flush_data()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_data()?;
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_messages_and_data() {
+        let mut out = Vec::new();
+        {
+            let mut fw = FrameWriter::new(&mut out);
+            fw.write_all(&vec![7u8; DATA_FRAME + 10]).unwrap();
+            fw.send(&Message::Bye).unwrap();
+        }
+        let mut r = &out[..];
+        let mut buf = Vec::new();
+        let mut data = 0;
+        loop {
+            match read_frame(&mut r, &mut buf).unwrap() {
+                Frame::Data => data += buf.len(),
+                Frame::Msg(m) => assert_eq!(m, Message::Bye),
+                Frame::Eof => break,
+            }
+        }
+        assert_eq!(data, DATA_FRAME + 10);
+    }
+
+    #[test]
+    fn truncated_frame_is_a_disconnect_error() {
+        let mut out = Vec::new();
+        write_data(&mut out, b"hello").unwrap();
+        out.truncate(7);
+        let e = read_frame(&mut &out[..], &mut Vec::new()).err().unwrap();
+        assert!(format!("{e:#}").contains("disconnected"), "{e:#}");
+    }
+
+    #[test]
+    fn garbage_is_a_protocol_error() {
+        let e = read_frame(&mut &b"SSH-2.0-OpenSSH\r\n"[..], &mut Vec::new()).err().unwrap();
+        assert!(format!("{e:#}").contains("protocol error"), "{e:#}");
+    }
+}

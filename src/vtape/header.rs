@@ -1,0 +1,162 @@
+//! The 32 KiB text headers at the start of every tape file: `TAPIR FILE v1` (dumps) and
+//! `TAPIR TAPESTART v1` (labels), TOML fields, then the stock-tools restore recipe, NUL padded.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::Path;
+
+pub const HEADER_SIZE: usize = 32768;
+const DUMP_MAGIC: &str = "TAPIR FILE v1";
+const LABEL_MAGIC: &str = "TAPIR TAPESTART v1";
+
+/// The header of a dump file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DumpHeader {
+    pub label: String,
+    pub slot: u32,
+    pub file_number: u32,
+    pub datestamp: String,
+    pub host: String,
+    pub disk: String,
+    pub level: u8,
+    pub dumptype: String,
+    pub compress: String,
+    pub encrypt: String,
+    /// Fingerprints of the age recipients (`sha256:…` of the key text).
+    pub recipients: Vec<String>,
+    pub original_size: u64,
+    pub payload_size: u64,
+    pub payload_sha256: String,
+    pub complete: bool,
+    /// OK or PARTIAL (some files could not be read whole).
+    pub status: String,
+    pub files: u64,
+    pub client_time: i64,
+    pub tool_version: String,
+}
+
+/// The header of a tape label file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LabelHeader {
+    pub label: String,
+    pub slot: u32,
+    /// The run that last started writing this tape, or "0" if never written.
+    pub datestamp: String,
+    pub labelled: String,
+    pub tool_version: String,
+}
+
+impl DumpHeader {
+    /// The stock-tools pipeline that restores this file, for the header comment.
+    pub fn restore_command(&self, file_name: &str) -> String {
+        let mut cmd = format!("dd if={file_name} bs=32k skip=1");
+        if self.encrypt == "server" {
+            cmd.push_str(" | age -d -i KEY");
+        }
+        if self.compress != "none" {
+            cmd.push_str(" | gzip -dc");
+        }
+        cmd.push_str(" | tar -xpf -");
+        if self.level > 0 {
+            cmd.push_str(" --incremental");
+        }
+        cmd
+    }
+
+    pub fn encode(&self, file_name: &str) -> Result<Vec<u8>> {
+        let body = toml::to_string(self)?;
+        let recipe = format!(
+            "\n# To restore without tapir (KEY: an age identity file for one of the recipients):\n\
+             #   {}\n# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
+            self.restore_command(file_name),
+            payload_desc(&self.compress, &self.encrypt)
+        );
+        pad(&format!("{DUMP_MAGIC}\n{body}{recipe}"))
+    }
+}
+
+fn payload_desc(compress: &str, encrypt: &str) -> String {
+    let inner = if compress == "none" { "tar".to_string() } else { "gzip(tar)".to_string() };
+    if encrypt == "server" { format!("age({inner})") } else { inner }
+}
+
+impl LabelHeader {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let body = toml::to_string(self)?;
+        pad(&format!("{LABEL_MAGIC}\n{body}# tapir tape label; dump files follow in this slot.\n"))
+    }
+}
+
+fn pad(text: &str) -> Result<Vec<u8>> {
+    let mut b = text.as_bytes().to_vec();
+    if b.len() > HEADER_SIZE {
+        bail!("header too large ({} bytes)", b.len());
+    }
+    b.resize(HEADER_SIZE, 0);
+    Ok(b)
+}
+
+/// Parse a header block; `magic` says which kind it must be.
+fn decode<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> Result<T> {
+    let end = block.iter().position(|&b| b == 0).unwrap_or(block.len());
+    let text = std::str::from_utf8(&block[..end]).context("header is not UTF-8")?;
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    if first != magic {
+        bail!("not a tapir header (expected {magic:?}, found {:?})", first.chars().take(40).collect::<String>());
+    }
+    toml::from_str(rest).context("unreadable header fields")
+}
+
+/// Read the first 32 KiB of `path`.
+pub fn read_block(path: &Path) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut block = vec![0u8; HEADER_SIZE];
+    f.read_exact(&mut block)
+        .with_context(|| format!("{}: shorter than a {HEADER_SIZE}-byte header", path.display()))?;
+    Ok(block)
+}
+
+pub fn read_dump(path: &Path) -> Result<DumpHeader> {
+    decode(&read_block(path)?, DUMP_MAGIC).with_context(|| format!("{}", path.display()))
+}
+
+pub fn read_label(path: &Path) -> Result<LabelHeader> {
+    decode(&read_block(path)?, LABEL_MAGIC).with_context(|| format!("{}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_header_round_trips_and_carries_the_recipe() {
+        let h = DumpHeader {
+            label: "daily-01".into(),
+            slot: 1,
+            file_number: 1,
+            datestamp: "20261121000000".into(),
+            host: "web1".into(),
+            disk: "/my \"docs\"".into(),
+            level: 0,
+            dumptype: "ssh-fast".into(),
+            compress: "server-fast".into(),
+            encrypt: "server".into(),
+            recipients: vec!["sha256:0123".into()],
+            original_size: 10,
+            payload_size: 20,
+            payload_sha256: "ab".into(),
+            complete: true,
+            status: "OK".into(),
+            files: 3,
+            client_time: 5,
+            tool_version: "0.1.0".into(),
+        };
+        let b = h.encode("00001.web1._my_docs.0").unwrap();
+        assert_eq!(b.len(), HEADER_SIZE);
+        assert_eq!(decode::<DumpHeader>(&b, DUMP_MAGIC).unwrap(), h);
+        let text = String::from_utf8_lossy(&b);
+        assert!(text.contains("dd if=00001.web1._my_docs.0 bs=32k skip=1 | age -d -i KEY | gzip -dc | tar -xpf -"));
+        assert!(decode::<LabelHeader>(&b, LABEL_MAGIC).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The virtual-tape changer (Amanda chg-disk layout): slots are directories under
+//! `changer.root`, each with a label file `00000.LABEL` and dump files `NNNNN.HOST.DISK.LEVEL`.
+
+pub mod header;
+pub mod rotation;
+pub mod status;
+pub mod writer;
+
+use crate::config::Changer;
+use crate::fsutil;
+use anyhow::{Context, Result, bail};
+use header::LabelHeader;
+use std::path::{Path, PathBuf};
+
+/// One dump file on a tape.
+#[derive(Debug, Clone)]
+pub struct TapeFile {
+    pub number: u32,
+    pub name: String,
+    pub size: u64,
+}
+
+/// What a slot holds.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub slot: u32,
+    pub dir: PathBuf,
+    pub label: Option<LabelHeader>,
+    /// Why the label could not be read, if a label file exists but is bad.
+    pub label_error: Option<String>,
+    pub files: Vec<TapeFile>,
+    /// `.partial` files left by an interrupted run: never trusted.
+    pub partials: Vec<PathBuf>,
+}
+
+impl Slot {
+    pub fn label_name(&self) -> Option<&str> {
+        self.label.as_ref().map(|l| l.label.as_str())
+    }
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+    pub fn next_file_number(&self) -> u32 {
+        self.files.iter().map(|f| f.number).max().unwrap_or(0) + 1
+    }
+    pub fn info(&self) -> rotation::TapeInfo {
+        rotation::TapeInfo {
+            slot: self.slot,
+            label: self.label_name().map(String::from),
+            last_written: self.label.as_ref().map(|l| l.datestamp.clone()).filter(|d| d != "0"),
+        }
+    }
+}
+
+pub fn slot_dir(root: &Path, slot: u32) -> PathBuf {
+    root.join(format!("slot{slot}"))
+}
+
+/// Replace each run of `%` in `pattern` with the slot number zero-padded to the run's length.
+pub fn expand_autolabel(pattern: &str, slot: u32) -> String {
+    let mut out = String::new();
+    let mut run = 0;
+    for c in pattern.chars().chain(std::iter::once('\0')) {
+        if c == '%' {
+            run += 1;
+            continue;
+        }
+        if run > 0 {
+            out.push_str(&format!("{slot:0run$}"));
+            run = 0;
+        }
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `NNNNN.HOST.DISK.LEVEL` with `/` (and anything a shell would trip on) as `_`.
+pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String {
+    let disk: String = disk
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-+.,@=%".contains(c) { c } else { '_' })
+        .collect();
+    format!("{number:05}.{host}.{disk}.{level}")
+}
+
+/// Read every slot (creating missing slot directories).
+pub fn scan(ch: &Changer) -> Result<Vec<Slot>> {
+    (1..=ch.slots).map(|n| scan_slot(&ch.root, n)).collect()
+}
+
+pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
+    let dir = slot_dir(root, n);
+    fsutil::create_dir_all(&dir)?;
+    let mut slot = Slot { slot: n, dir: dir.clone(), label: None, label_error: None, files: vec![], partials: vec![] };
+    let rd = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if name.ends_with(".partial") {
+            slot.partials.push(e.path());
+        } else if num == 0 {
+            match header::read_label(&e.path()) {
+                Ok(l) => slot.label = Some(l),
+                Err(err) => slot.label_error = Some(format!("{err:#}")),
+            }
+        } else {
+            let size = e.metadata()?.len();
+            slot.files.push(TapeFile { number: num, name, size });
+        }
+    }
+    slot.files.sort_by_key(|f| f.number);
+    Ok(slot)
+}
+
+/// Check a label against `labelstr` and against the file-name rules.
+pub fn check_label(ch: &Changer, label: &str) -> Result<()> {
+    if !ch.label_re.is_match(label) {
+        bail!(crate::error::Error::config(format!(
+            "label {label:?} does not match changer.labelstr {:?}",
+            ch.labelstr
+        )));
+    }
+    if label.is_empty() || label.starts_with('.') || label.contains(['/', '\0']) {
+        bail!(crate::error::Error::config(format!("label {label:?} cannot be a file name")));
+    }
+    Ok(())
+}
+
+/// Erase a slot's dump files, then write its label header (datestamp "0": never written).
+pub fn write_label(slot: &Slot, label: &str, datestamp: &str) -> Result<()> {
+    erase_dumps(slot)?;
+    let hdr = LabelHeader {
+        label: label.to_string(),
+        slot: slot.slot,
+        datestamp: datestamp.to_string(),
+        labelled: chrono::Local::now().to_rfc3339(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let path = slot.dir.join(format!("00000.{label}"));
+    fsutil::write_atomic(&path, &hdr.encode()?)?;
+    if let Some(old) = slot.label_name().filter(|l| *l != label) {
+        let _ = std::fs::remove_file(slot.dir.join(format!("00000.{old}")));
+    }
+    fsutil::sync_dir(&slot.dir)
+}
+
+/// Mark a labelled tape as started by run `datestamp` (keeps the label, erases old dumps).
+pub fn start_tape(slot: &Slot, datestamp: &str) -> Result<()> {
+    let label = slot.label_name().context("slot has no label")?.to_string();
+    write_label(slot, &label, datestamp)
+}
+
+fn erase_dumps(slot: &Slot) -> Result<()> {
+    for f in &slot.files {
+        let p = slot.dir.join(&f.name);
+        std::fs::remove_file(&p).with_context(|| format!("cannot erase {}", p.display()))?;
+    }
+    for p in &slot.partials {
+        let _ = std::fs::remove_file(p);
+    }
+    fsutil::sync_dir(&slot.dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn autolabel_pads_to_the_run_of_percent_signs() {
+        assert_eq!(expand_autolabel("daily-%%", 3), "daily-03");
+        assert_eq!(expand_autolabel("t%%%x", 12), "t012x");
+        assert_eq!(expand_autolabel("daily-%%", 123), "daily-123");
+    }
+
+    #[test]
+    fn dump_file_names_are_shell_safe() {
+        assert_eq!(dump_file_name(1, "web1", "/etc", 0), "00001.web1._etc.0");
+        assert_eq!(dump_file_name(12, "h", "/my docs/$x", 1), "00012.h._my_docs__x.1");
+    }
+}

@@ -1,0 +1,58 @@
+//! The state of every slot as admins see it (`tapir tapes`, `tapir label`): label, last
+//! written, dumps, bytes, whether it may be reused and why not, and which tape is next.
+
+use super::{Slot, rotation};
+use crate::catalog::history;
+use crate::config::Config;
+use anyhow::Result;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TapeStatus {
+    pub slot: u32,
+    pub label: Option<String>,
+    pub last_written: Option<String>,
+    pub dumps: usize,
+    pub bytes: u64,
+    pub reusable: bool,
+    /// Why it is not reusable, or a problem with the slot.
+    pub note: Option<String>,
+    pub next: bool,
+}
+
+/// Every slot's status, with the tape the next run will write marked.
+pub fn status(cfg: &Config) -> Result<Vec<TapeStatus>> {
+    let slots = super::scan(&cfg.changer)?;
+    let records = history::load_all(&cfg.catalog)?;
+    let infos: Vec<_> = slots.iter().filter(|s| s.label_error.is_none()).map(Slot::info).collect();
+    let needed = rotation::needed(&infos, &records, cfg.tapecycle);
+    let autolabel = cfg.changer.autolabel.is_some();
+    let next = rotation::choose_next(&infos, &needed, autolabel, &[]).map(|t| t.slot);
+    Ok(slots
+        .iter()
+        .map(|s| {
+            let info = s.info();
+            let note = match (&s.label_error, s.label_name()) {
+                (Some(e), _) => Some(format!("unreadable label: {e}")),
+                (None, Some(l)) => needed.get(l).cloned(),
+                (None, None) if autolabel => Some("empty; will be labelled automatically".into()),
+                (None, None) => Some("not labelled".into()),
+            };
+            let reusable = s.label_error.is_none()
+                && match s.label_name() {
+                    Some(l) => !needed.contains_key(l),
+                    None => autolabel,
+                };
+            TapeStatus {
+                slot: s.slot,
+                label: info.label,
+                last_written: info.last_written,
+                dumps: s.files.len(),
+                bytes: s.bytes(),
+                reusable,
+                note,
+                next: next == Some(s.slot),
+            }
+        })
+        .collect())
+}
