@@ -1,10 +1,18 @@
 //! Crash injection for the kill -9 tests: `TAPIR_FAILPOINT=NAME` aborts the process at NAME,
-//! leaving the disk exactly as a `kill -9` there would.
+//! leaving the disk exactly as a `kill -9` there would; `NAME:pause` stops there until killed.
 
-/// Abort (no destructors, no cleanup) when `TAPIR_FAILPOINT` names this point.
+/// Abort (no destructors, no cleanup) or pause when `TAPIR_FAILPOINT` names this point.
 pub fn hit(name: &str) {
-    if std::env::var_os("TAPIR_FAILPOINT").is_some_and(|v| v == name) {
+    let Some(v) = std::env::var_os("TAPIR_FAILPOINT") else { return };
+    let v = v.to_string_lossy();
+    if v == name {
         eprintln!("tapir: failpoint {name}: aborting");
         std::process::abort();
+    }
+    if v.strip_suffix(":pause") == Some(name) {
+        eprintln!("tapir: failpoint {name}: paused (pid {})", std::process::id());
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
     }
 }

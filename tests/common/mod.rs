@@ -1,0 +1,144 @@
+//! Test harness: a throwaway tapir setup in a temp dir, the real binary run with a cleared
+//! environment, corpus builders and a strict tree comparison.
+#![allow(dead_code)]
+
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tapir");
+
+/// One tapir installation: config, dumptypes, disklist, keys, vtape, catalog.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub identity: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Setup {
+    /// A setup with `extra` appended to a minimal config (top-level keys) and `changer`
+    /// settings; a fresh identity; dumptypes `local` (server gzip) and friends.
+    pub fn new(top: &str, changer: &str) -> Setup {
+        let dir = tempfile::Builder::new().prefix("tapir-test").tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("dumptypes")).unwrap();
+        std::fs::create_dir_all(d.join("keys")).unwrap();
+        let identity = d.join("keys/identity.txt");
+        let out = Command::new(BIN).args(["keygen", "-o"]).arg(&identity).output().unwrap();
+        assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let recipient = String::from_utf8(out.stdout).unwrap();
+        std::fs::write(d.join("keys/recipients.txt"), recipient).unwrap();
+        let changer = if changer.is_empty() { "slots = 10\nautolabel = \"daily-%%\"\n" } else { changer };
+        let cfg = format!(
+            "org = \"Test\"\n{top}\n[changer]\nroot = \"vtape\"\n{changer}\n[encryption]\nrecipients_file = \"keys/recipients.txt\"\n"
+        );
+        std::fs::write(d.join("tapir.toml"), cfg).unwrap();
+        for (name, body) in [
+            ("local", "auth = \"local\"\ncompress = \"server-fast\"\nexclude = [\"*.tmp\"]\n"),
+            ("local-best", "auth = \"local\"\ncompress = \"server-best\"\nexclude = [\"*.tmp\"]\n"),
+            ("local-client", "auth = \"local\"\ncompress = \"client-fast\"\nexclude = [\"*.tmp\"]\n"),
+            ("local-plain", "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\nexclude = [\"*.tmp\"]\n"),
+        ] {
+            std::fs::write(d.join(format!("dumptypes/{name}.toml")), body).unwrap();
+        }
+        std::fs::write(d.join("disklist"), "").unwrap();
+        Setup { dir, identity }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, body: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    /// A command for the real binary, environment cleared, cwd = the setup.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TZ", "UTC")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        finish(c.output().unwrap())
+    }
+
+    /// The dump file of HOST DISK as the catalog lists it (newest).
+    pub fn find_json(&self) -> serde_json::Value {
+        let r = self.run(&["find", "--json"]);
+        r.assert_code(0);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+
+    pub fn tape_file(&self, rec: &serde_json::Value) -> PathBuf {
+        self.path()
+            .join("vtape")
+            .join(format!("slot{}", rec["slot"]))
+            .join(rec["file_name"].as_str().unwrap())
+    }
+
+    /// All `.partial` files under vtape.
+    pub fn partials(&self) -> Vec<PathBuf> {
+        walkdir::WalkDir::new(self.path().join("vtape"))
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .map(|e| e.into_path())
+            .collect()
+    }
+}
+
+pub fn finish(o: Output) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    let code = o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0));
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Run a shell pipeline, panicking with its stderr on failure.
+pub fn sh(script: &str, cwd: &Path) {
+    let o = Command::new("bash").args(["-o", "pipefail", "-c", script]).current_dir(cwd).output().unwrap();
+    assert!(o.status.success(), "{script}\n{}", String::from_utf8_lossy(&o.stderr));
+}
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Time `days` days after a fixed start, as RFC 3339 for TAPIR_NOW.
+pub fn day(days: u32) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T02:00:00Z").unwrap();
+    (start + chrono::Duration::days(days as i64)).to_rfc3339()
+}

@@ -1,0 +1,149 @@
+//! End to end: the awkward corpus is dumped, then restored by `tapir fetch --identity | tar -x`
+//! and by the stock pipeline written in the header; both trees must equal the source.
+
+mod common;
+
+use common::{Setup, sh, tree};
+use std::path::Path;
+
+fn skip_excluded(rel: &Path) -> bool {
+    rel.to_string_lossy().ends_with(".tmp")
+}
+
+fn setup_with_corpus(dumptype: &str) -> (Setup, std::path::PathBuf) {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    tree::awkward(&src);
+    s.write("disklist", &format!("localhost \"{}\" {dumptype}\n", src.display()));
+    (s, src)
+}
+
+fn restore_both_ways(s: &Setup, src: &Path) {
+    let recs = s.find_json();
+    let rec = &recs[0];
+    let file = s.tape_file(rec);
+    let id = s.identity.display().to_string();
+
+    // 1. tapir fetch --identity | tar -x
+    let out1 = s.path().join("restore-fetch");
+    std::fs::create_dir(&out1).unwrap();
+    let cfg = s.path().join("tapir.toml");
+    let disk = rec["disk"].as_str().unwrap();
+    sh(
+        &format!(
+            "{} --config {} fetch --host localhost --disk '{disk}' --identity {id} -o - | tar -xpf - -C {}",
+            common::BIN,
+            cfg.display(),
+            out1.display()
+        ),
+        s.path(),
+    );
+    tree::assert_same(src, &out1, &skip_excluded);
+
+    // 2. the stock pipeline, exactly as the header spells it
+    let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
+    let recipe = header.lines().find(|l| l.starts_with("#   dd if=")).expect("recipe in header");
+    let slot_dir = file.parent().unwrap().display().to_string();
+    let recipe = recipe.trim_start_matches("#   ").replace("KEY", &id).replace("dd if=", &format!("dd if={slot_dir}/"));
+    let out2 = s.path().join("restore-stock");
+    std::fs::create_dir(&out2).unwrap();
+    sh(&format!("cd {} && {recipe}", out2.display()), file.parent().unwrap());
+    tree::assert_same(src, &out2, &skip_excluded);
+}
+
+#[test]
+fn awkward_corpus_restores_with_tapir_and_with_stock_tools() {
+    let (s, src) = setup_with_corpus("local");
+    let r = s.run(&["dump"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains(" OK "), "{}", r.stdout);
+    restore_both_ways(&s, &src);
+}
+
+#[test]
+fn client_compression_and_best_and_unencrypted_also_restore() {
+    for dt in ["local-client", "local-best", "local-plain"] {
+        let (s, src) = setup_with_corpus(dt);
+        s.run(&["dump"]).assert_code(0);
+        restore_both_ways(&s, &src);
+    }
+}
+
+#[test]
+fn header_carries_the_contract_fields() {
+    let (s, _src) = setup_with_corpus("local");
+    s.run(&["dump"]).assert_code(0);
+    let rec = &s.find_json()[0];
+    let file = s.tape_file(rec);
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes[..32768]);
+    assert!(text.starts_with("TAPIR FILE v1\n"));
+    for key in [
+        "label = \"daily-01\"", "slot = 1", "file_number = 1", "datestamp = ", "host = \"localhost\"",
+        "disk = ", "level = 0", "dumptype = \"local\"", "compress = \"server-fast\"", "encrypt = \"server\"",
+        "recipients = [\"sha256:", "original_size = ", "payload_size = ", "payload_sha256 = ", "complete = true",
+        "tool_version = ",
+    ] {
+        assert!(text.contains(key), "header lacks {key}:\n{text}");
+    }
+    assert!(bytes[..32768].ends_with(&[0, 0, 0]));
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(name.starts_with("00001.localhost._") && name.ends_with("_src.0"), "{name}");
+    let label = std::fs::read(file.parent().unwrap().join("00000.daily-01")).unwrap();
+    assert_eq!(label.len(), 32768);
+    assert!(label.starts_with(b"TAPIR TAPESTART v1\n"));
+}
+
+#[test]
+fn index_lists_every_member_from_the_tar_headers() {
+    let (s, _src) = setup_with_corpus("local");
+    s.run(&["dump"]).assert_code(0);
+    let rec = &s.find_json()[0];
+    let ix = s.path().join("catalog").join(rec["index"].as_str().expect("index recorded"));
+    let mut text = String::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(std::fs::File::open(ix).unwrap()).read_to_string(&mut text).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let find = |p: &str| lines.iter().find(|l| l["p"] == p).unwrap_or_else(|| panic!("{p} not in index"));
+    assert_eq!(find("./big.bin")["s"], (1 << 20) + 1);
+    assert_eq!(find("./big.bin")["t"], "0");
+    assert_eq!(find("./empty-dir/")["t"], "5");
+    assert_eq!(find("./dangling")["l"], "does/not/exist");
+    assert_eq!(find("./caf\\xe9")["t"], "0");
+    assert_eq!(find(&format!("./{}", "n".repeat(200)))["s"], 14);
+    assert!(!text.contains("excluded.tmp"));
+    assert_eq!(rec["files"].as_u64().unwrap() as usize, lines.len());
+}
+
+#[test]
+fn fetch_raw_image_decrypts_with_the_stock_age_cli() {
+    let (s, src) = setup_with_corpus("local");
+    s.run(&["dump"]).assert_code(0);
+    let img = s.path().join("image.age");
+    s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "image.age"]).assert_code(0);
+    let out = s.path().join("r");
+    std::fs::create_dir(&out).unwrap();
+    sh(&format!("age -d -i {} {} | gzip -dc | tar -xpf - -C {}", s.identity.display(), img.display(), out.display()), s.path());
+    tree::assert_same(&src, &out, &skip_excluded);
+    let again = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "image.age"]);
+    again.assert_code(1);
+    assert!(again.stderr.contains("exists; not overwriting"), "{}", again.stderr);
+}
+
+#[test]
+fn corrupt_tape_file_is_refused_by_fetch() {
+    let (s, src) = setup_with_corpus("local");
+    s.run(&["dump"]).assert_code(0);
+    let file = s.tape_file(&s.find_json()[0]);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 0x55;
+    std::fs::write(&file, &bytes).unwrap();
+    let r = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "img"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("CORRUPT"), "{}", r.stderr);
+    assert!(!s.path().join("img").exists(), "a corrupt image must not be left as output");
+    std::fs::write(&file, &bytes[..n - 10]).unwrap();
+    let r = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "img"]);
+    assert!(r.stderr.contains("TRUNCATED"), "{}", r.stderr);
+}
