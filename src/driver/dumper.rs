@@ -5,7 +5,7 @@ use super::taper::{Current, Taper};
 use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
 use crate::config::{Config, disklist::Dle, dumptype::Auth, dumptype::Encrypt};
 use crate::keys::Recipient;
-use crate::pipeline::{self, Pipeline, stages};
+use crate::pipeline::{self, Pipeline};
 use crate::transport::{Session, protocol::{DumpRequest, DumpSummary, Frame, Message}};
 use crate::vtape::{self, header::DumpHeader, writer::TapeFile};
 use crate::failpoint;
@@ -139,16 +139,20 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
         limit: room,
     };
-    let mut pipe = Pipeline::new(file, index, &opts)?;
+    let full = pipeline::FullFlag::default();
+    let tape_full = |e: std::io::Error| {
+        if full.load(std::sync::atomic::Ordering::Relaxed) { Failure::TapeFull } else { Failure::Failed(anyhow!(e)) }
+    };
+    let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
     session.send(&Message::Dump(request(job)))?;
-    let streamed = stream(&mut session, &mut pipe);
+    let streamed = stream(&mut session, &mut pipe, &tape_full);
     let (summary, client_time, warnings) = match streamed {
         Ok(s) => s,
         Err(Failure::Failed(e)) => return Err(Failure::Failed(session.with_agent_stderr(e))),
         Err(f) => return Err(f),
     };
     session.close().context("agent did not exit cleanly")?;
-    let fin = pipe.finish().map_err(tape_full_or)?;
+    let fin = pipe.finish().map_err(tape_full)?;
     hdr.original_size = if dt.compress.on_client() { summary.tar_bytes } else { fin.received };
     hdr.payload_size = fin.payload_size;
     hdr.payload_sha256 = fin.payload_sha256.clone();
@@ -170,12 +174,12 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     Ok(Written { record, warnings, index_note })
 }
 
-fn tape_full_or(e: std::io::Error) -> Failure {
-    if stages::is_tape_full(&e) { Failure::TapeFull } else { Failure::Failed(anyhow!(e)) }
-}
-
 /// Read the agent's answer into the pipeline until Done.
-fn stream(session: &mut Session, pipe: &mut Pipeline) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
+fn stream(
+    session: &mut Session,
+    pipe: &mut Pipeline,
+    tape_full: &dyn Fn(std::io::Error) -> Failure,
+) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
     let mut buf = Vec::new();
     let mut warnings = Vec::new();
     let mut client_time = 0;
@@ -183,7 +187,7 @@ fn stream(session: &mut Session, pipe: &mut Pipeline) -> Result<(DumpSummary, i6
     loop {
         match session.recv(&mut buf)? {
             Frame::Data => {
-                pipe.write_all(&buf).map_err(tape_full_or)?;
+                pipe.write_all(&buf).map_err(tape_full)?;
                 if first {
                     failpoint::hit("mid-payload");
                     first = false;

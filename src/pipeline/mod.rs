@@ -42,6 +42,9 @@ pub struct Pipeline {
     payload: Counter<Payload>,
 }
 
+/// Raised when the tape's capacity stopped the pipeline (see [`stages::Meter`]).
+pub type FullFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
 /// What the pipeline needs to know.
 pub struct Options<'a> {
     /// Server-side gzip level.
@@ -55,8 +58,8 @@ pub struct Options<'a> {
 }
 
 impl Pipeline {
-    pub fn new(file: File, index: Option<IndexWriter>, o: &Options) -> io::Result<Self> {
-        let meter = Meter::new(BufWriter::with_capacity(1 << 20, file), o.limit);
+    pub fn new(file: File, index: Option<IndexWriter>, o: &Options, full: &FullFlag) -> io::Result<Self> {
+        let meter = Meter::new(BufWriter::with_capacity(1 << 20, file), o.limit, full.clone());
         let payload = Compressor::new(Encryptor::new(meter, o.recipients)?, o.gzip_level);
         let tee = match index {
             None => Tee::None,

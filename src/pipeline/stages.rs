@@ -5,6 +5,8 @@
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// gzip, or nothing.
 pub enum Compressor<W: Write> {
@@ -91,22 +93,19 @@ impl std::fmt::Display for TapeFull {
 }
 impl std::error::Error for TapeFull {}
 
-/// Is this I/O error a [`TapeFull`]?
-pub fn is_tape_full(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|i| i.is::<TapeFull>())
-}
-
-/// Counts and hashes what passes, and refuses to pass more than `limit` bytes.
+/// Counts and hashes what passes, and refuses to pass more than `limit` bytes. When it
+/// refuses it also raises `full`, which survives however the error is wrapped upstream.
 pub struct Meter<W: Write> {
     inner: W,
     hash: Sha256,
     bytes: u64,
     limit: u64,
+    full: Arc<AtomicBool>,
 }
 
 impl<W: Write> Meter<W> {
-    pub fn new(inner: W, limit: u64) -> Self {
-        Meter { inner, hash: Sha256::new(), bytes: 0, limit }
+    pub fn new(inner: W, limit: u64, full: Arc<AtomicBool>) -> Self {
+        Meter { inner, hash: Sha256::new(), bytes: 0, limit, full }
     }
     /// (inner, bytes, sha256 hex)
     pub fn finish(self) -> (W, u64, String) {
@@ -117,6 +116,7 @@ impl<W: Write> Meter<W> {
 impl<W: Write> Write for Meter<W> {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         if self.bytes + b.len() as u64 > self.limit {
+            self.full.store(true, Ordering::Relaxed);
             return Err(io::Error::other(TapeFull { limit: self.limit }));
         }
         let n = self.inner.write(b)?;

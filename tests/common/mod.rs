@@ -142,3 +142,16 @@ pub fn day(days: u32) -> String {
     let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T02:00:00Z").unwrap();
     (start + chrono::Duration::days(days as i64)).to_rfc3339()
 }
+
+/// `n` incompressible bytes (xorshift64*), different per `seed`.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
