@@ -85,15 +85,17 @@ pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String 
     format!("{number:05}.{host}.{disk}.{level}")
 }
 
-/// Read every slot (creating missing slot directories).
+/// Read every slot; a missing slot directory is an empty slot (created when first written).
 pub fn scan(ch: &Changer) -> Result<Vec<Slot>> {
     (1..=ch.slots).map(|n| scan_slot(&ch.root, n)).collect()
 }
 
 pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
     let dir = slot_dir(root, n);
-    fsutil::create_dir_all(&dir)?;
     let mut slot = Slot { slot: n, dir: dir.clone(), label: None, label_error: None, files: vec![], partials: vec![] };
+    if !dir.exists() {
+        return Ok(slot);
+    }
     let rd = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for e in rd {
         let e = e?;
@@ -131,6 +133,7 @@ pub fn check_label(ch: &Changer, label: &str) -> Result<()> {
 
 /// Erase a slot's dump files, then write its label header (datestamp "0": never written).
 pub fn write_label(slot: &Slot, label: &str, datestamp: &str) -> Result<()> {
+    fsutil::create_dir_all(&slot.dir)?;
     erase_dumps(slot)?;
     let hdr = LabelHeader {
         label: label.to_string(),
