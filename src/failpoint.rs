@@ -3,14 +3,19 @@
 
 /// Abort (no destructors, no cleanup) or pause when `TAPIR_FAILPOINT` names this point.
 pub fn hit(name: &str) {
-    let Some(v) = std::env::var_os("TAPIR_FAILPOINT") else { return };
+    let Some(v) = std::env::var_os("TAPIR_FAILPOINT") else {
+        return;
+    };
     let v = v.to_string_lossy();
     if v == name {
         eprintln!("tapir: failpoint {name}: aborting");
         std::process::abort();
     }
     if v.strip_suffix(":pause") == Some(name) {
-        eprintln!("tapir: failpoint {name}: paused (pid {})", std::process::id());
+        eprintln!(
+            "tapir: failpoint {name}: paused (pid {})",
+            std::process::id()
+        );
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }

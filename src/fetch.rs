@@ -3,7 +3,10 @@
 
 use crate::catalog::{DumpRecord, history};
 use crate::config::Config;
-use crate::vtape::{self, header::{DumpHeader, HEADER_SIZE}};
+use crate::vtape::{
+    self,
+    header::{DumpHeader, HEADER_SIZE},
+};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -24,7 +27,9 @@ pub struct Selector {
 pub fn date_bound(date: &str) -> Result<String> {
     let digits: String = date.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < 4 || digits.len() > 14 {
-        bail!(crate::error::Error::config(format!("--date {date:?}: use YYYY-MM-DD or YYYYMMDDHHMMSS")));
+        bail!(crate::error::Error::config(format!(
+            "--date {date:?}: use YYYY-MM-DD or YYYYMMDDHHMMSS"
+        )));
     }
     Ok(format!("{digits:9<14}"))
 }
@@ -33,7 +38,10 @@ pub fn date_bound(date: &str) -> Result<String> {
 pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, PathBuf)> {
     let all = history::load(&cfg.catalog, &s.host, &s.disk)?;
     if all.is_empty() {
-        bail!(crate::error::Error::nothing_done(format!("no dumps of {} {} in the catalog", s.host, s.disk)));
+        bail!(crate::error::Error::nothing_done(format!(
+            "no dumps of {} {} in the catalog",
+            s.host, s.disk
+        )));
     }
     let bound = s.date.as_deref().map(date_bound).transpose()?;
     let pick = all
@@ -41,7 +49,12 @@ pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, PathBuf)> {
         .filter(|r| bound.as_ref().is_none_or(|b| &r.datestamp <= b))
         .filter(|r| s.level.is_none_or(|l| r.level == l))
         .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
-        .with_context(|| format!("no dump of {} {} matches the date/level given", s.host, s.disk))?;
+        .with_context(|| {
+            format!(
+                "no dump of {} {} matches the date/level given",
+                s.host, s.disk
+            )
+        })?;
     let path = vtape::slot_dir(&cfg.changer.root, pick.slot).join(&pick.file_name);
     Ok((pick.clone(), path))
 }
@@ -72,7 +85,10 @@ pub fn open(path: &Path) -> Result<(DumpHeader, File)> {
     let len = f.metadata()?.len();
     let want = HEADER_SIZE as u64 + h.payload_size;
     if len != want {
-        bail!("{}: TRUNCATED or padded: {len} bytes, header says {want}", path.display());
+        bail!(
+            "{}: TRUNCATED or padded: {len} bytes, header says {want}",
+            path.display()
+        );
     }
     f.seek(SeekFrom::Start(HEADER_SIZE as u64))?;
     Ok((h, f))
@@ -83,17 +99,26 @@ pub fn open(path: &Path) -> Result<(DumpHeader, File)> {
 pub fn fetch(path: &Path, identity: Option<&Path>, out: &mut dyn Write) -> Result<DumpHeader> {
     let (h, f) = open(path)?;
     let ids = identity.map(crate::keys::identities).transpose()?;
-    let mut src = Hashing { inner: BufReader::with_capacity(1 << 20, f).take(h.payload_size), hash: Sha256::new(), bytes: 0 };
+    let mut src = Hashing {
+        inner: BufReader::with_capacity(1 << 20, f).take(h.payload_size),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
     match ids {
         None => {
             io::copy(&mut src, out).context("cannot write the output")?;
         }
-        Some(ids) => decode(&h, &mut src, ids, out).with_context(|| format!("cannot decode {}", path.display()))?,
+        Some(ids) => decode(&h, &mut src, ids, out)
+            .with_context(|| format!("cannot decode {}", path.display()))?,
     }
     io::copy(&mut src, &mut io::sink())?;
     let sha = crate::keys::hex(&src.hash.finalize());
     if sha != h.payload_sha256 || src.bytes != h.payload_size {
-        bail!("{}: CORRUPT: payload sha256 {sha} does not match the header's {}", path.display(), h.payload_sha256);
+        bail!(
+            "{}: CORRUPT: payload sha256 {sha} does not match the header's {}",
+            path.display(),
+            h.payload_sha256
+        );
     }
     Ok(h)
 }
@@ -106,14 +131,20 @@ fn decode(
 ) -> Result<()> {
     let plain: Box<dyn Read + '_> = if h.encrypt == "server" {
         let d = age::Decryptor::new_buffered(BufReader::new(src)).context("not an age file")?;
-        Box::new(d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).context("cannot decrypt (wrong identity?)")?)
+        Box::new(
+            d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+                .context("cannot decrypt (wrong identity?)")?,
+        )
     } else {
         Box::new(src)
     };
     let mut tar: Box<dyn Read> = if h.compress == "none" {
         plain
     } else {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, plain)))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            plain,
+        )))
     };
     io::copy(&mut tar, out).context("cannot read the payload")?;
     Ok(())

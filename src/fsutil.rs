@@ -30,7 +30,11 @@ pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
 
 /// fsync a directory (makes creations, renames and removals in it durable).
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let d = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(d)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot sync directory {}", d.display()))
@@ -38,7 +42,10 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// The temp name beside `path` used while writing it (`.NAME.tmp`); never trusted.
 pub fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 

@@ -46,21 +46,26 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>,
             .map(|r| Box::new(r) as _)
             .map_err(|e| format!("invalid ssh recipient {s:?}: {e:?}"));
     }
-    Err(format!("{s:?} is not an age recipient (age1…) or an ssh public key (ssh-ed25519 …)"))
+    Err(format!(
+        "{s:?} is not an age recipient (age1…) or an ssh public key (ssh-ed25519 …)"
+    ))
 }
 
 /// All recipients of the config: inline ones, then the recipients file. Generates the
 /// example identity first when the config asks for it and the file does not exist yet.
 pub fn recipients(cfg: &Config) -> Result<Vec<Recipient>> {
     let enc = &cfg.encryption;
-    if let (Some(id), Some(rf)) = (&enc.generate_identity, &enc.recipients_file) {
-        if !rf.exists() {
-            generate_example_keys(id, rf)?;
-        }
+    if let (Some(id), Some(rf)) = (&enc.generate_identity, &enc.recipients_file)
+        && !rf.exists()
+    {
+        generate_example_keys(id, rf)?;
     }
     let mut out = Vec::new();
     for r in &enc.recipients {
-        out.push(Recipient { text: r.clone(), key: parse_recipient(r).map_err(Error::config)? });
+        out.push(Recipient {
+            text: r.clone(),
+            key: parse_recipient(r).map_err(Error::config)?,
+        });
     }
     if let Some(rf) = &enc.recipients_file {
         out.extend(read_recipients_file(rf)?);
@@ -89,7 +94,10 @@ fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
         }
         let key = parse_recipient(line)
             .map_err(|m| Error::config(format!("{}:{}: {m}", path.display(), i + 1)))?;
-        out.push(Recipient { text: line.to_string(), key });
+        out.push(Recipient {
+            text: line.to_string(),
+            key,
+        });
     }
     Ok(out)
 }
@@ -118,7 +126,10 @@ fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> 
         }
     }
     let recipient = keygen(identity)?;
-    let text = format!("# written by tapir on first use; identity: {}\n{recipient}\n", identity.display());
+    let text = format!(
+        "# written by tapir on first use; identity: {}\n{recipient}\n",
+        identity.display()
+    );
     crate::fsutil::write_atomic(recipients_file, text.as_bytes())?;
     let bar = "!".repeat(72);
     eprintln!(
@@ -153,7 +164,10 @@ mod tests {
         let p = d.path().join("id.txt");
         let r = keygen(&p).unwrap();
         assert!(r.starts_with("age1"));
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(keygen(&p).is_err());
         assert_eq!(identities(&p).unwrap().len(), 1);
     }

@@ -14,7 +14,10 @@ fn setup_with_corpus(dumptype: &str) -> (Setup, std::path::PathBuf) {
     let s = Setup::new("", "");
     let src = s.path().join("src");
     tree::awkward(&src);
-    s.write("disklist", &format!("localhost \"{}\" {dumptype}\n", src.display()));
+    s.write(
+        "disklist",
+        &format!("localhost \"{}\" {dumptype}\n", src.display()),
+    );
     (s, src)
 }
 
@@ -42,12 +45,21 @@ fn restore_both_ways(s: &Setup, src: &Path) {
 
     // 2. the stock pipeline, exactly as the header spells it
     let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
-    let recipe = header.lines().find(|l| l.starts_with("#   dd if=")).expect("recipe in header");
+    let recipe = header
+        .lines()
+        .find(|l| l.starts_with("#   dd if="))
+        .expect("recipe in header");
     let slot_dir = file.parent().unwrap().display().to_string();
-    let recipe = recipe.trim_start_matches("#   ").replace("KEY", &id).replace("dd if=", &format!("dd if={slot_dir}/"));
+    let recipe = recipe
+        .trim_start_matches("#   ")
+        .replace("KEY", &id)
+        .replace("dd if=", &format!("dd if={slot_dir}/"));
     let out2 = s.path().join("restore-stock");
     std::fs::create_dir(&out2).unwrap();
-    sh(&format!("cd {} && {recipe}", out2.display()), file.parent().unwrap());
+    sh(
+        &format!("cd {} && {recipe}", out2.display()),
+        file.parent().unwrap(),
+    );
     tree::assert_same(src, &out2, &skip_excluded);
 }
 
@@ -79,16 +91,31 @@ fn header_carries_the_contract_fields() {
     let text = String::from_utf8_lossy(&bytes[..32768]);
     assert!(text.starts_with("TAPIR FILE v1\n"));
     for key in [
-        "label = \"daily-01\"", "slot = 1", "file_number = 1", "datestamp = ", "host = \"localhost\"",
-        "disk = ", "level = 0", "dumptype = \"local\"", "compress = \"server-fast\"", "encrypt = \"server\"",
-        "recipients = [\"sha256:", "original_size = ", "payload_size = ", "payload_sha256 = ", "complete = true",
+        "label = \"daily-01\"",
+        "slot = 1",
+        "file_number = 1",
+        "datestamp = ",
+        "host = \"localhost\"",
+        "disk = ",
+        "level = 0",
+        "dumptype = \"local\"",
+        "compress = \"server-fast\"",
+        "encrypt = \"server\"",
+        "recipients = [\"sha256:",
+        "original_size = ",
+        "payload_size = ",
+        "payload_sha256 = ",
+        "complete = true",
         "tool_version = ",
     ] {
         assert!(text.contains(key), "header lacks {key}:\n{text}");
     }
     assert!(bytes[..32768].ends_with(&[0, 0, 0]));
     let name = file.file_name().unwrap().to_string_lossy();
-    assert!(name.starts_with("00001.localhost._") && name.ends_with("_src.0"), "{name}");
+    assert!(
+        name.starts_with("00001.localhost._") && name.ends_with("_src.0"),
+        "{name}"
+    );
     let label = std::fs::read(file.parent().unwrap().join("00000.daily-01")).unwrap();
     assert_eq!(label.len(), 32768);
     assert!(label.starts_with(b"TAPIR TAPESTART v1\n"));
@@ -99,12 +126,25 @@ fn index_lists_every_member_from_the_tar_headers() {
     let (s, _src) = setup_with_corpus("local");
     s.run(&["dump"]).assert_code(0);
     let rec = &s.find_json()[0];
-    let ix = s.path().join("catalog").join(rec["index"].as_str().expect("index recorded"));
+    let ix = s
+        .path()
+        .join("catalog")
+        .join(rec["index"].as_str().expect("index recorded"));
     let mut text = String::new();
     use std::io::Read;
-    flate2::read::GzDecoder::new(std::fs::File::open(ix).unwrap()).read_to_string(&mut text).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let find = |p: &str| lines.iter().find(|l| l["p"] == p).unwrap_or_else(|| panic!("{p} not in index"));
+    flate2::read::GzDecoder::new(std::fs::File::open(ix).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |p: &str| {
+        lines
+            .iter()
+            .find(|l| l["p"] == p)
+            .unwrap_or_else(|| panic!("{p} not in index"))
+    };
     assert_eq!(find("./big.bin")["s"], (1 << 20) + 1);
     assert_eq!(find("./big.bin")["t"], "0");
     assert_eq!(find("./empty-dir/")["t"], "5");
@@ -120,14 +160,43 @@ fn fetch_raw_image_decrypts_with_the_stock_age_cli() {
     let (s, src) = setup_with_corpus("local");
     s.run(&["dump"]).assert_code(0);
     let img = s.path().join("image.age");
-    s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "image.age"]).assert_code(0);
+    s.run(&[
+        "fetch",
+        "--host",
+        "localhost",
+        "--disk",
+        &src.display().to_string(),
+        "-o",
+        "image.age",
+    ])
+    .assert_code(0);
     let out = s.path().join("r");
     std::fs::create_dir(&out).unwrap();
-    sh(&format!("age -d -i {} {} | gzip -dc | tar -xpf - -C {}", s.identity.display(), img.display(), out.display()), s.path());
+    sh(
+        &format!(
+            "age -d -i {} {} | gzip -dc | tar -xpf - -C {}",
+            s.identity.display(),
+            img.display(),
+            out.display()
+        ),
+        s.path(),
+    );
     tree::assert_same(&src, &out, &skip_excluded);
-    let again = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "image.age"]);
+    let again = s.run(&[
+        "fetch",
+        "--host",
+        "localhost",
+        "--disk",
+        &src.display().to_string(),
+        "-o",
+        "image.age",
+    ]);
     again.assert_code(1);
-    assert!(again.stderr.contains("exists; not overwriting"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("exists; not overwriting"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]
@@ -139,11 +208,30 @@ fn corrupt_tape_file_is_refused_by_fetch() {
     let n = bytes.len();
     bytes[n - 100] ^= 0x55;
     std::fs::write(&file, &bytes).unwrap();
-    let r = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "img"]);
+    let r = s.run(&[
+        "fetch",
+        "--host",
+        "localhost",
+        "--disk",
+        &src.display().to_string(),
+        "-o",
+        "img",
+    ]);
     r.assert_code(1);
     assert!(r.stderr.contains("CORRUPT"), "{}", r.stderr);
-    assert!(!s.path().join("img").exists(), "a corrupt image must not be left as output");
+    assert!(
+        !s.path().join("img").exists(),
+        "a corrupt image must not be left as output"
+    );
     std::fs::write(&file, &bytes[..n - 10]).unwrap();
-    let r = s.run(&["fetch", "--host", "localhost", "--disk", &src.display().to_string(), "-o", "img"]);
+    let r = s.run(&[
+        "fetch",
+        "--host",
+        "localhost",
+        "--disk",
+        &src.display().to_string(),
+        "-o",
+        "img",
+    ]);
     assert!(r.stderr.contains("TRUNCATED"), "{}", r.stderr);
 }

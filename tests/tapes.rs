@@ -21,20 +21,29 @@ fn tapes(s: &Setup) -> Vec<Value> {
 }
 
 fn tapes_written(run_stdout: &str) -> String {
-    let line = run_stdout.lines().find_map(|l| l.strip_prefix("tapes written: "));
+    let line = run_stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tapes written: "));
     line.unwrap_or_else(|| panic!("{run_stdout}")).to_string()
 }
 
 #[test]
 fn rotation_never_overwrites_a_needed_tape() {
     // 4 slots, tapecycle 3: the newest 2 tapes and any tape holding a newest full are kept.
-    let s = Setup::new("tapecycle = 3\nruntapes = 1\nrunspercycle = 2", "slots = 4\nautolabel = \"daily-%%\"\n");
+    let s = Setup::new(
+        "tapecycle = 3\nruntapes = 1\nrunspercycle = 2",
+        "slots = 4\nautolabel = \"daily-%%\"\n",
+    );
     let a = small_dir(&s, "a", 1000);
     let b = small_dir(&s, "b", 1000);
-    s.write("disklist", &format!("localhost {a} local\nlocalhost {b} local\n"));
+    s.write(
+        "disklist",
+        &format!("localhost {a} local\nlocalhost {b} local\n"),
+    );
     // night 0: both DLEs onto daily-01; afterwards only /a is dumped, so daily-01 keeps
     // the only (newest) full of /b and must never be reused.
-    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))]).assert_code(0);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
     let mut order = vec![];
     for night in 1..=8 {
         let r = s.run_env(&["dump", "localhost", &a], &[("TAPIR_NOW", &day(night))]);
@@ -42,23 +51,49 @@ fn rotation_never_overwrites_a_needed_tape() {
         order.push(tapes_written(&r.stdout));
         // the previous night's /a dump is still on its tape
         let finds = s.find_json();
-        let a_dumps: Vec<&Value> = finds.as_array().unwrap().iter().filter(|r| r["disk"] == a.as_str()).collect();
-        assert!(a_dumps.len() >= 2.min(night as usize + 1), "night {night}: {a_dumps:?}");
+        let a_dumps: Vec<&Value> = finds
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["disk"] == a.as_str())
+            .collect();
+        assert!(
+            a_dumps.len() >= 2.min(night as usize + 1),
+            "night {night}: {a_dumps:?}"
+        );
     }
-    assert_eq!(order, ["daily-02", "daily-03", "daily-04", "daily-02", "daily-03", "daily-04", "daily-02", "daily-03"]);
+    assert_eq!(
+        order,
+        [
+            "daily-02", "daily-03", "daily-04", "daily-02", "daily-03", "daily-04", "daily-02",
+            "daily-03"
+        ]
+    );
     let finds = s.find_json();
-    let b_dump = finds.as_array().unwrap().iter().find(|r| r["disk"] == b.as_str()).expect("/b's full survives");
+    let b_dump = finds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["disk"] == b.as_str())
+        .expect("/b's full survives");
     assert_eq!(b_dump["label"], "daily-01");
     let t = tapes(&s);
     assert_eq!(t[0]["reusable"], false);
-    assert!(t[0]["note"].as_str().unwrap().contains("newest level 0"), "{:?}", t[0]);
+    assert!(
+        t[0]["note"].as_str().unwrap().contains("newest level 0"),
+        "{:?}",
+        t[0]
+    );
     let fetched = s.run(&["fetch", "--host", "localhost", "--disk", &b, "-o", "b.img"]);
     fetched.assert_code(0);
 }
 
 #[test]
 fn rotation_reuses_the_least_recently_written_tape() {
-    let s = Setup::new("tapecycle = 3\nrunspercycle = 2", "slots = 3\nautolabel = \"daily-%%\"\n");
+    let s = Setup::new(
+        "tapecycle = 3\nrunspercycle = 2",
+        "slots = 3\nautolabel = \"daily-%%\"\n",
+    );
     let a = small_dir(&s, "a", 100);
     s.write("disklist", &format!("localhost {a} local\n"));
     let mut order = vec![];
@@ -70,7 +105,12 @@ fn rotation_reuses_the_least_recently_written_tape() {
         let written: Vec<_> = t.iter().filter(|t| t["last_written"].is_string()).collect();
         assert_eq!(written.len(), (night as usize + 1).min(3));
     }
-    assert_eq!(order, ["daily-01", "daily-02", "daily-03", "daily-01", "daily-02", "daily-03", "daily-01"]);
+    assert_eq!(
+        order,
+        [
+            "daily-01", "daily-02", "daily-03", "daily-01", "daily-02", "daily-03", "daily-01"
+        ]
+    );
     // the catalog forgot the overwritten dumps: 3 tapes, one dump each
     assert_eq!(s.find_json().as_array().unwrap().len(), 3);
 }
@@ -86,9 +126,12 @@ fn no_usable_tape_exits_4_and_names_each_slot() {
     assert!(r.stdout.contains("slot 1: not labelled"), "{}", r.stdout);
     s.run(&["label", "1", "daily-01"]).assert_code(0);
     s.run(&["label", "2", "daily-02"]).assert_code(0);
-    s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))]).assert_code(0);
-    s.run_env(&["dump"], &[("TAPIR_NOW", &day(2))]).assert_code(0);
-    s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]).assert_code(0);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))])
+        .assert_code(0);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(2))])
+        .assert_code(0);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))])
+        .assert_code(0);
 }
 
 #[test]
@@ -98,7 +141,11 @@ fn label_checks_labelstr_duplicates_and_needed_tapes() {
     s.write("disklist", &format!("localhost {a} local\n"));
     let r = s.run(&["label", "1", "weekly-1"]);
     r.assert_code(2);
-    assert!(r.stderr.contains("does not match changer.labelstr"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not match changer.labelstr"),
+        "{}",
+        r.stderr
+    );
     s.run(&["label", "11", "daily-11"]).assert_code(2);
     s.run(&["label", "1", "daily-01"]).assert_code(0);
     let dup = s.run(&["label", "2", "daily-01"]);
@@ -107,24 +154,45 @@ fn label_checks_labelstr_duplicates_and_needed_tapes() {
     s.run(&["dump"]).assert_code(0);
     let refused = s.run(&["label", "1", "daily-09"]);
     refused.assert_code(2);
-    assert!(refused.stderr.contains("still needed") && refused.stderr.contains("--force"), "{}", refused.stderr);
-    assert_eq!(s.find_json().as_array().unwrap().len(), 1, "refusal changed nothing");
+    assert!(
+        refused.stderr.contains("still needed") && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        s.find_json().as_array().unwrap().len(),
+        1,
+        "refusal changed nothing"
+    );
     s.run(&["label", "1", "daily-09", "--force"]).assert_code(0);
-    assert_eq!(s.find_json().as_array().unwrap().len(), 0, "forced relabel forgets the dumps");
-    let slot1: Vec<String> = std::fs::read_dir(s.path().join("vtape/slot1")).unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        s.find_json().as_array().unwrap().len(),
+        0,
+        "forced relabel forgets the dumps"
+    );
+    let slot1: Vec<String> = std::fs::read_dir(s.path().join("vtape/slot1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(slot1, ["00000.daily-09"]);
 }
 
 #[test]
 fn autolabel_labels_empty_slots_when_needed() {
-    let s = Setup::new("", "slots = 10\nautolabel = \"daily-%%%\"\nlabelstr = \"^daily-[0-9]{3}$\"\n");
+    let s = Setup::new(
+        "",
+        "slots = 10\nautolabel = \"daily-%%%\"\nlabelstr = \"^daily-[0-9]{3}$\"\n",
+    );
     let a = small_dir(&s, "a", 100);
     s.write("disklist", &format!("localhost {a} local\n"));
     assert!(tapes(&s)[0]["label"].is_null());
     let r = s.run(&["dump"]);
     r.assert_code(0);
-    assert!(r.stderr.contains("labelled empty slot 1 as daily-001"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("labelled empty slot 1 as daily-001"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(tapes(&s)[0]["label"], "daily-001");
     assert!(s.path().join("vtape/slot1/00000.daily-001").exists());
 }
@@ -132,15 +200,28 @@ fn autolabel_labels_empty_slots_when_needed() {
 #[test]
 fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
     // tape_size 200 KiB: /a (120 KiB) fits, /b (120 KiB) does not fit after it.
-    let s = Setup::new("runtapes = 2\ntapecycle = 3\nrunspercycle = 1", "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n");
+    let s = Setup::new(
+        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1",
+        "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
+    );
     let a = small_dir(&s, "a", 120 << 10);
     let b = small_dir(&s, "b", 120 << 10);
-    s.write("disklist", &format!("localhost {a} local\nlocalhost {b} local\n"));
+    s.write(
+        "disklist",
+        &format!("localhost {a} local\nlocalhost {b} local\n"),
+    );
     let r = s.run(&["dump"]);
     r.assert_code(0);
-    assert!(r.stdout.contains("tapes written: daily-01, daily-02"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("tapes written: daily-01, daily-02"),
+        "{}",
+        r.stdout
+    );
     let f = s.find_json();
-    assert_eq!((f[0]["label"].as_str(), f[1]["label"].as_str()), (Some("daily-01"), Some("daily-02")));
+    assert_eq!(
+        (f[0]["label"].as_str(), f[1]["label"].as_str()),
+        (Some("daily-01"), Some("daily-02"))
+    );
     assert!(s.partials().is_empty());
     for t in tapes(&s) {
         assert!(t["bytes"].as_u64().unwrap() + 32768 <= 200 << 10, "{t:?}");
@@ -149,19 +230,39 @@ fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
 
 #[test]
 fn a_dump_that_does_not_fit_fails_cleanly_when_no_tape_is_left() {
-    let s = Setup::new("runtapes = 1", "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n");
+    let s = Setup::new(
+        "runtapes = 1",
+        "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
+    );
     let a = small_dir(&s, "a", 120 << 10);
     let b = small_dir(&s, "b", 120 << 10);
     let huge = small_dir(&s, "huge", 300 << 10);
-    s.write("disklist", &format!("localhost {huge} local\nlocalhost {a} local\nlocalhost {b} local\n"));
+    s.write(
+        "disklist",
+        &format!("localhost {huge} local\nlocalhost {a} local\nlocalhost {b} local\n"),
+    );
     let r = s.run(&["dump"]);
     r.assert_code(1);
-    assert!(r.stdout.contains("does not fit: tape daily-01 has") && r.stdout.contains("runtapes = 1"), "{}", r.stdout);
-    assert!(r.stdout.contains("larger than a whole tape"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("does not fit: tape daily-01 has") && r.stdout.contains("runtapes = 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("larger than a whole tape"),
+        "{}",
+        r.stdout
+    );
     let f = s.find_json();
     assert_eq!(f.as_array().unwrap().len(), 1);
     assert_eq!(f[0]["disk"], a.as_str());
-    assert!(s.partials().is_empty(), "nothing half-written: {:?}", s.partials());
-    let slot1 = std::fs::read_dir(s.path().join("vtape/slot1")).unwrap().count();
+    assert!(
+        s.partials().is_empty(),
+        "nothing half-written: {:?}",
+        s.partials()
+    );
+    let slot1 = std::fs::read_dir(s.path().join("vtape/slot1"))
+        .unwrap()
+        .count();
     assert_eq!(slot1, 2, "label + the one dump that fit");
 }

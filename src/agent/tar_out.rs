@@ -23,7 +23,10 @@ pub struct Meta {
 pub enum Copied {
     Whole,
     /// The file ended early (shrank or read error); the rest was zero-filled.
-    Short { got: u64, error: Option<String> },
+    Short {
+        got: u64,
+        error: Option<String>,
+    },
     /// There was more data than the header promised; it was left out.
     Grew,
 }
@@ -37,7 +40,12 @@ pub struct TarWriter<W: Write> {
 
 impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
-        TarWriter { out, bytes: 0, zeros: vec![0; BLOCK], buf: vec![0; 1 << 20] }
+        TarWriter {
+            out,
+            bytes: 0,
+            zeros: vec![0; BLOCK],
+            buf: vec![0; 1 << 20],
+        }
     }
 
     /// Tar bytes written so far.
@@ -141,7 +149,11 @@ impl<W: Write> TarWriter<W> {
 
     fn pad(&mut self, size: u64) -> io::Result<()> {
         let rem = (size % BLOCK as u64) as usize;
-        if rem == 0 { Ok(()) } else { self.zero_fill((BLOCK - rem) as u64) }
+        if rem == 0 {
+            Ok(())
+        } else {
+            self.zero_fill((BLOCK - rem) as u64)
+        }
     }
 
     fn write(&mut self, b: &[u8]) -> io::Result<()> {
@@ -185,10 +197,15 @@ mod tests {
     fn long_and_non_utf8_names_round_trip() {
         let long = format!("./{}", "d/".repeat(80) + "f");
         let mut t = TarWriter::new(Vec::new());
-        let m = Meta { mode: 0o644, ..Meta::default() };
-        t.header(long.as_bytes(), None, EntryType::Regular, &m, 3).unwrap();
+        let m = Meta {
+            mode: 0o644,
+            ..Meta::default()
+        };
+        t.header(long.as_bytes(), None, EntryType::Regular, &m, 3)
+            .unwrap();
         t.data(&mut &b"abc"[..], 3).unwrap();
-        t.header(b"./caf\xe9", None, EntryType::Regular, &m, 0).unwrap();
+        t.header(b"./caf\xe9", None, EntryType::Regular, &m, 0)
+            .unwrap();
         let out = t.finish().unwrap();
         let got = read_back(&out);
         assert_eq!(got[0], (long.into_bytes(), b"abc".to_vec()));
@@ -198,9 +215,17 @@ mod tests {
     #[test]
     fn short_source_is_zero_filled_and_reported() {
         let mut t = TarWriter::new(Vec::new());
-        t.header(b"./f", None, EntryType::Regular, &Meta::default(), 10).unwrap();
-        assert_eq!(t.data(&mut &b"abcd"[..], 10).unwrap(), Copied::Short { got: 4, error: None });
-        t.header(b"./g", None, EntryType::Regular, &Meta::default(), 2).unwrap();
+        t.header(b"./f", None, EntryType::Regular, &Meta::default(), 10)
+            .unwrap();
+        assert_eq!(
+            t.data(&mut &b"abcd"[..], 10).unwrap(),
+            Copied::Short {
+                got: 4,
+                error: None
+            }
+        );
+        t.header(b"./g", None, EntryType::Regular, &Meta::default(), 2)
+            .unwrap();
         assert_eq!(t.data(&mut &b"xyz"[..], 2).unwrap(), Copied::Grew);
         let got = read_back(&t.finish().unwrap());
         assert_eq!(got[0].1, b"abcd\0\0\0\0\0\0");

@@ -39,7 +39,11 @@ struct Walker<'w, W: Sink> {
 
 /// Write the whole tree under `w.root` to `tar`. Errors are only those of the output.
 pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats> {
-    let mut walker = Walker { tar, links: HashMap::new(), stats: Stats::default() };
+    let mut walker = Walker {
+        tar,
+        links: HashMap::new(),
+        stats: Stats::default(),
+    };
     let it = walkdir::WalkDir::new(w.root)
         .follow_links(false)
         .follow_root_links(true)
@@ -51,7 +55,10 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
         match entry {
             Ok(e) => walker.entry(w.root, e.path(), e.depth() == 0)?,
             Err(err) => {
-                let path = err.path().map(|p| p.display().to_string()).unwrap_or_default();
+                let path = err
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
                 let msg = err.io_error().map_or(err.to_string(), |e| e.to_string());
                 walker.warn(&path, &format!("cannot read: {msg}"))?;
             }
@@ -69,7 +76,11 @@ fn excluded(w: &Walk, path: &Path) -> bool {
 
 /// `./rel` as tar member name bytes (`./` for the root, trailing `/` for directories).
 fn member_name(root: &Path, path: &Path, dir: bool) -> Vec<u8> {
-    let rel = path.strip_prefix(root).unwrap_or(path).as_os_str().as_bytes();
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .as_os_str()
+        .as_bytes();
     let mut name = b"./".to_vec();
     name.extend_from_slice(rel);
     if dir && !rel.is_empty() {
@@ -97,7 +108,11 @@ impl<W: Sink> Walker<'_, W> {
     }
 
     fn entry(&mut self, root: &Path, path: &Path, is_root: bool) -> io::Result<()> {
-        let md = match if is_root { path.metadata() } else { path.symlink_metadata() } {
+        let md = match if is_root {
+            path.metadata()
+        } else {
+            path.symlink_metadata()
+        } {
             Ok(md) => md,
             Err(e) => return self.vanished(path, e),
         };
@@ -105,7 +120,8 @@ impl<W: Sink> Walker<'_, W> {
         let name = member_name(root, path, ft.is_dir());
         self.stats.files += 1;
         if ft.is_dir() {
-            self.tar.header(&name, None, EntryType::Directory, &meta_of(&md), 0)
+            self.tar
+                .header(&name, None, EntryType::Directory, &meta_of(&md), 0)
         } else if ft.is_file() {
             self.file(path, name, &md)
         } else if ft.is_symlink() {
@@ -116,16 +132,24 @@ impl<W: Sink> Walker<'_, W> {
     }
 
     fn vanished(&mut self, path: &Path, e: io::Error) -> io::Result<()> {
-        let what = if e.kind() == io::ErrorKind::NotFound { "vanished before it was read" } else { "cannot read" };
+        let what = if e.kind() == io::ErrorKind::NotFound {
+            "vanished before it was read"
+        } else {
+            "cannot read"
+        };
         self.warn(&path.display().to_string(), &format!("{what}: {e}"))
     }
 
     fn file(&mut self, path: &Path, name: Vec<u8>, md: &Metadata) -> io::Result<()> {
-        if md.nlink() > 1 {
-            if let Some(target) = self.links.get(&(md.dev(), md.ino())) {
-                let target = target.clone();
-                return self.tar.header(&name, Some(&target), EntryType::Link, &meta_of(md), 0);
-            }
+        if let Some(target) = self
+            .links
+            .get(&(md.dev(), md.ino()))
+            .filter(|_| md.nlink() > 1)
+        {
+            let target = target.clone();
+            return self
+                .tar
+                .header(&name, Some(&target), EntryType::Link, &meta_of(md), 0);
         }
         let mut f = match open_noatime(path) {
             Ok(f) => f,
@@ -133,9 +157,13 @@ impl<W: Sink> Walker<'_, W> {
         };
         let md = f.metadata().unwrap_or_else(|_| md.clone());
         if !md.is_file() {
-            return self.warn(&path.display().to_string(), "replaced by a non-file while being read");
+            return self.warn(
+                &path.display().to_string(),
+                "replaced by a non-file while being read",
+            );
         }
-        self.tar.header(&name, None, EntryType::Regular, &meta_of(&md), md.size())?;
+        self.tar
+            .header(&name, None, EntryType::Regular, &meta_of(&md), md.size())?;
         let copied = self.tar.data(&mut f, md.size())?;
         if md.nlink() > 1 {
             self.links.insert((md.dev(), md.ino()), name);
@@ -143,16 +171,38 @@ impl<W: Sink> Walker<'_, W> {
         self.check_copy(path, copied, &md, &f)
     }
 
-    fn check_copy(&mut self, path: &Path, c: Copied, before: &Metadata, f: &File) -> io::Result<()> {
+    fn check_copy(
+        &mut self,
+        path: &Path,
+        c: Copied,
+        before: &Metadata,
+        f: &File,
+    ) -> io::Result<()> {
         let p = path.display().to_string();
         match c {
-            Copied::Short { got, error: Some(e) } => self.warn(&p, &format!("read error at byte {got}: {e}; rest zero-filled")),
-            Copied::Short { got, error: None } => {
-                self.warn(&p, &format!("shrank while being read ({got} of {} bytes); rest zero-filled", before.size()))
-            }
-            Copied::Grew => self.warn(&p, "grew while being read; only the first size bytes were saved"),
+            Copied::Short {
+                got,
+                error: Some(e),
+            } => self.warn(
+                &p,
+                &format!("read error at byte {got}: {e}; rest zero-filled"),
+            ),
+            Copied::Short { got, error: None } => self.warn(
+                &p,
+                &format!(
+                    "shrank while being read ({got} of {} bytes); rest zero-filled",
+                    before.size()
+                ),
+            ),
+            Copied::Grew => self.warn(
+                &p,
+                "grew while being read; only the first size bytes were saved",
+            ),
             Copied::Whole => match f.metadata() {
-                Ok(after) if after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() => {
+                Ok(after)
+                    if after.mtime() != before.mtime()
+                        || after.mtime_nsec() != before.mtime_nsec() =>
+                {
                     self.warn(&p, "changed while being read")
                 }
                 _ => Ok(()),
@@ -164,7 +214,8 @@ impl<W: Sink> Walker<'_, W> {
         match std::fs::read_link(path) {
             Ok(t) => {
                 let t = t.as_os_str().as_bytes();
-                self.tar.header(name, Some(t), EntryType::Symlink, &meta_of(md), 0)
+                self.tar
+                    .header(name, Some(t), EntryType::Symlink, &meta_of(md), 0)
             }
             Err(e) => self.vanished(path, e),
         }

@@ -65,7 +65,8 @@ fn load_file(p: &Path) -> Result<Vec<DumpRecord>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{}:{}: bad history record", p.display(), i + 1))
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: bad history record", p.display(), i + 1))
         })
         .collect()
 }

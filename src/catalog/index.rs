@@ -61,10 +61,12 @@ impl IndexWriter {
         fsutil::create_dir_all(dest.parent().unwrap())?;
         let tmp = fsutil::temp_name(&dest);
         let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let gz = GzEncoder::new(BufWriter::with_capacity(1 << 16, f), flate2::Compression::fast());
+        let gz = GzEncoder::new(
+            BufWriter::with_capacity(1 << 16, f),
+            flate2::Compression::fast(),
+        );
         Ok(IndexWriter { tmp, dest, gz })
     }
-
 
     pub fn commit(self) -> Result<()> {
         let f = self.gz.finish()?.into_inner().map_err(|e| e.into_error())?;
@@ -152,7 +154,13 @@ mod tests {
 
     #[test]
     fn escape_round_trips_any_bytes() {
-        for b in [&b"./caf\xe9"[..], b"./a\\b", b"./tab\there", "./ünï".as_bytes(), b"\\x41"] {
+        for b in [
+            &b"./caf\xe9"[..],
+            b"./a\\b",
+            b"./tab\there",
+            "./ünï".as_bytes(),
+            b"\\x41",
+        ] {
             assert_eq!(unescape(&escape_bytes(b)), b, "{:?}", escape_bytes(b));
         }
         assert_eq!(escape_bytes(b"./caf\xe9"), "./caf\\xe9");

@@ -30,7 +30,11 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
             let mut holder = String::new();
             let _ = f.read_to_string(&mut holder);
             let holder = holder.trim().replace('\n', ", ");
-            let holder = if holder.is_empty() { "unknown holder".into() } else { holder };
+            let holder = if holder.is_empty() {
+                "unknown holder".into()
+            } else {
+                holder
+            };
             return Err(Error::Locked(format!(
                 "another tapir run holds the lock {} ({holder}); wait for it to finish",
                 path.display()
@@ -42,7 +46,10 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
         }
     }
     let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z");
-    let info = format!("pid {}\ncommand tapir {command}\nstarted {now}\n", std::process::id());
+    let info = format!(
+        "pid {}\ncommand tapir {command}\nstarted {now}\n",
+        std::process::id()
+    );
     f.set_len(0)?;
     f.rewind()?;
     f.write_all(info.as_bytes())?;

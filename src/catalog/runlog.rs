@@ -34,7 +34,10 @@ impl RunLog {
     }
 
     pub fn save_summary(&self, s: &RunSummary) -> Result<()> {
-        fsutil::write_atomic(&self.dir.join("summary.json"), serde_json::to_string_pretty(s)?.as_bytes())
+        fsutil::write_atomic(
+            &self.dir.join("summary.json"),
+            serde_json::to_string_pretty(s)?.as_bytes(),
+        )
     }
 }
 

@@ -14,7 +14,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
-    let opts = DumpOptions { host: a.host.clone(), disks: a.disks.clone() };
+    let opts = DumpOptions {
+        host: a.host.clone(),
+        disks: a.disks.clone(),
+    };
     let summary = driver::run(&cfg, &opts)?;
     if cli.json {
         super::print_json(&summary)?;

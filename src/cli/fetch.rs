@@ -28,9 +28,17 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
-    let sel = Selector { host: a.host.clone(), disk: a.disk.clone(), date: a.date.clone(), level: a.level };
+    let sel = Selector {
+        host: a.host.clone(),
+        disk: a.disk.clone(),
+        date: a.date.clone(),
+        level: a.level,
+    };
     let (rec, path) = fetch::select(&cfg, &sel)?;
-    eprintln!("tapir: {} {} level {} of {} from {} file {}", rec.host, rec.disk, rec.level, rec.datestamp, rec.label, rec.file_number);
+    eprintln!(
+        "tapir: {} {} level {} of {} from {} file {}",
+        rec.host, rec.disk, rec.level, rec.datestamp, rec.label, rec.file_number
+    );
     if a.output.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         fetch::fetch(&path, a.identity.as_deref(), &mut out)?;
@@ -46,10 +54,14 @@ fn to_file(path: &std::path::Path, a: &Args) -> anyhow::Result<i32> {
         anyhow::bail!("{} exists; not overwriting it", a.output.display());
     }
     let tmp = crate::fsutil::temp_name(&a.output);
-    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(f);
-    let r = fetch::fetch(path, a.identity.as_deref(), &mut w).and_then(|_| Ok(w.into_inner()?.sync_all()?));
+    let r = fetch::fetch(path, a.identity.as_deref(), &mut w)
+        .and_then(|_| Ok(w.into_inner()?.sync_all()?));
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

@@ -14,18 +14,31 @@ pub struct Args {
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
     let mut recs = history::load_all(&cfg.catalog)?;
-    recs.retain(|r| a.host.as_ref().is_none_or(|h| &r.host == h) && a.disk.as_ref().is_none_or(|d| &r.disk == d));
+    recs.retain(|r| {
+        a.host.as_ref().is_none_or(|h| &r.host == h) && a.disk.as_ref().is_none_or(|d| &r.disk == d)
+    });
     if cli.json {
         super::print_json(&recs)?;
         return Ok(0);
     }
-    println!("{:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  STATUS", "DATE", "HOST", "DISK", "LVL", "TAPE", "FILE", "ORIG", "OUT");
+    println!(
+        "{:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  STATUS",
+        "DATE", "HOST", "DISK", "LVL", "TAPE", "FILE", "ORIG", "OUT"
+    );
     for r in &recs {
-        let date = crate::clock::parse_datestamp(&r.datestamp)
-            .map_or(r.datestamp.clone(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let date = crate::clock::parse_datestamp(&r.datestamp).map_or(r.datestamp.clone(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S").to_string()
+        });
         println!(
             "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {}",
-            r.host, r.disk, r.level, r.label, r.file_number, human(r.original_size), human(r.payload_size), format!("{:?}", r.status).to_uppercase()
+            r.host,
+            r.disk,
+            r.level,
+            r.label,
+            r.file_number,
+            human(r.original_size),
+            human(r.payload_size),
+            format!("{:?}", r.status).to_uppercase()
         );
     }
     if recs.is_empty() {

@@ -14,7 +14,10 @@ pub struct Args {
 
 pub fn run(a: &Args) -> anyhow::Result<i32> {
     let recipient = crate::keys::keygen(&a.output)?;
-    eprintln!("tapir: wrote identity {} (keep it offline; without it nothing can be restored)", a.output.display());
+    eprintln!(
+        "tapir: wrote identity {} (keep it offline; without it nothing can be restored)",
+        a.output.display()
+    );
     println!("{recipient}");
     Ok(0)
 }

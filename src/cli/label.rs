@@ -18,26 +18,41 @@ pub struct Args {
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
     if a.slot == 0 || a.slot > cfg.changer.slots {
-        bail!(Error::config(format!("slot {} does not exist (changer.slots = {})", a.slot, cfg.changer.slots)));
+        bail!(Error::config(format!(
+            "slot {} does not exist (changer.slots = {})",
+            a.slot, cfg.changer.slots
+        )));
     }
     vtape::check_label(&cfg.changer, &a.label)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "label")?;
     let st = vtape::status::status(&cfg)?;
-    if let Some(other) = st.iter().find(|t| t.label.as_deref() == Some(&a.label) && t.slot != a.slot) {
-        bail!(Error::config(format!("label {} is already on slot {}", a.label, other.slot)));
+    if let Some(other) = st
+        .iter()
+        .find(|t| t.label.as_deref() == Some(&a.label) && t.slot != a.slot)
+    {
+        bail!(Error::config(format!(
+            "label {} is already on slot {}",
+            a.label, other.slot
+        )));
     }
     let this = &st[(a.slot - 1) as usize];
-    if let (Some(old), false) = (&this.label, this.reusable) {
-        if !a.force && this.dumps > 0 {
-            bail!(Error::config(format!(
-                "slot {} holds {old}, which is still needed ({}); use --force to relabel it and lose its {} dump(s)",
-                a.slot, this.note.as_deref().unwrap_or("needed"), this.dumps
-            )));
-        }
+    if let (Some(old), false, false) = (&this.label, this.reusable, a.force)
+        && this.dumps > 0
+    {
+        bail!(Error::config(format!(
+            "slot {} holds {old}, which is still needed ({}); use --force to relabel it and lose its {} dump(s)",
+            a.slot,
+            this.note.as_deref().unwrap_or("needed"),
+            this.dumps
+        )));
     }
     let slot = vtape::scan_slot(&cfg.changer.root, a.slot)?;
     if let Some(old) = slot.label_name() {
-        forget_tape(&cfg.catalog, old, &catalog::history::load_all(&cfg.catalog)?)?;
+        forget_tape(
+            &cfg.catalog,
+            old,
+            &catalog::history::load_all(&cfg.catalog)?,
+        )?;
     }
     vtape::write_label(&slot, &a.label, "0")?;
     println!("slot {} labelled {}", a.slot, a.label);

@@ -14,15 +14,28 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
         super::print_json(&st)?;
         return Ok(0);
     }
-    println!("{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} NOTE", "SLOT", "LABEL", "LAST WRITTEN", "DUMPS", "BYTES", "REUSABLE");
+    println!(
+        "{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} NOTE",
+        "SLOT", "LABEL", "LAST WRITTEN", "DUMPS", "BYTES", "REUSABLE"
+    );
     for t in &st {
-        let written = t.last_written.as_deref().and_then(crate::clock::parse_datestamp)
-            .map_or("never".to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+        let written = t
+            .last_written
+            .as_deref()
+            .and_then(crate::clock::parse_datestamp)
+            .map_or("never".to_string(), |d| {
+                d.format("%Y-%m-%d %H:%M:%S").to_string()
+            });
         let next = if t.next { "  <- next" } else { "" };
         println!(
             "{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} {}{next}",
-            t.slot, t.label.as_deref().unwrap_or("-"), written, t.dumps, human(t.bytes),
-            if t.reusable { "yes" } else { "no" }, t.note.as_deref().unwrap_or("")
+            t.slot,
+            t.label.as_deref().unwrap_or("-"),
+            written,
+            t.dumps,
+            human(t.bytes),
+            if t.reusable { "yes" } else { "no" },
+            t.note.as_deref().unwrap_or("")
         );
     }
     if !st.iter().any(|t| t.next) {

@@ -27,7 +27,10 @@ pub fn load(path: &Path, dumptypes: &BTreeMap<String, impl Sized>) -> Result<Vec
     if path.exists() {
         files.push(path.to_path_buf());
     } else {
-        return Err(Error::config(format!("disklist {}: no such file", path.display())));
+        return Err(Error::config(format!(
+            "disklist {}: no such file",
+            path.display()
+        )));
     }
     files.extend(fragments(path)?);
     for file in files {
@@ -84,9 +87,11 @@ fn dle_from_words(
 ) -> Result<Dle, Error> {
     let err = |m: String| Error::config(format!("{origin}: {m}"));
     if w.iter().any(|t| t == "{") {
-        return Err(err("inline dumptype definitions ({ … }) are not supported; \
+        return Err(err(
+            "inline dumptype definitions ({ … }) are not supported; \
                         put the dumptype in the dumptypes directory"
-            .into()));
+                .into(),
+        ));
     }
     // host disk dumptype | host disk device dumptype | host disk [device] dumptype spindle
     let spindle = match w.len() {
@@ -100,7 +105,10 @@ fn dle_from_words(
         }
     };
     let spindle = spindle
-        .map(|s| s.parse::<i64>().map_err(|_| err(format!("spindle {s:?} is not a number"))))
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| err(format!("spindle {s:?} is not a number")))
+        })
         .transpose()?;
     let dumptype = w.pop().unwrap();
     let device = if w.len() == 3 { w.pop() } else { None };
@@ -109,22 +117,41 @@ fn dle_from_words(
         let known: Vec<&String> = dumptypes.keys().collect();
         return Err(err(format!(
             "unknown dumptype {dumptype:?} (known: {})",
-            known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     check_host(&host).map_err(err)?;
     let device = device.unwrap_or_else(|| disk.clone());
     if !device.starts_with('/') {
-        return Err(err(format!("{device:?} is not an absolute path on the client")));
+        return Err(err(format!(
+            "{device:?} is not an absolute path on the client"
+        )));
     }
-    Ok(Dle { host, disk, device, dumptype, spindle, origin: origin.to_string() })
+    Ok(Dle {
+        host,
+        disk,
+        device,
+        dumptype,
+        spindle,
+        origin: origin.to_string(),
+    })
 }
 
 fn check_host(host: &str) -> Result<(), String> {
     let ok = !host.is_empty()
         && !host.starts_with('-')
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c));
-    if ok { Ok(()) } else { Err(format!("{host:?} is not a valid host name")) }
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{host:?} is not a valid host name"))
+    }
 }
 
 fn check_duplicates(dles: &[Dle]) -> Result<(), Error> {
@@ -184,7 +211,10 @@ mod tests {
     use super::*;
 
     fn types() -> BTreeMap<String, ()> {
-        ["local-fast", "ssh-fast"].iter().map(|s| (s.to_string(), ())).collect()
+        ["local-fast", "ssh-fast"]
+            .iter()
+            .map(|s| (s.to_string(), ()))
+            .collect()
     }
 
     fn parse(text: &str) -> Result<Vec<Dle>, Error> {
@@ -196,17 +226,24 @@ mod tests {
 
     #[test]
     fn words_handle_quotes_and_comments() {
-        assert_eq!(split_words(r#"h "/my docs" t # x"#).unwrap(), ["h", "/my docs", "t"]);
+        assert_eq!(
+            split_words(r#"h "/my docs" t # x"#).unwrap(),
+            ["h", "/my docs", "t"]
+        );
         assert_eq!(split_words("  # only").unwrap(), Vec::<String>::new());
         assert!(split_words(r#"h "/x"#).is_err());
     }
 
     #[test]
     fn forms_with_device_and_spindle() {
-        let v = parse("web1 /etc ssh-fast\nweb1 home /export/home ssh-fast 2\nweb1 /var ssh-fast 1\n")
-            .unwrap();
+        let v =
+            parse("web1 /etc ssh-fast\nweb1 home /export/home ssh-fast 2\nweb1 /var ssh-fast 1\n")
+                .unwrap();
         assert_eq!(v[0].device, "/etc");
-        assert_eq!((v[1].device.as_str(), v[1].spindle), ("/export/home", Some(2)));
+        assert_eq!(
+            (v[1].device.as_str(), v[1].spindle),
+            ("/export/home", Some(2))
+        );
         assert_eq!((v[2].device.as_str(), v[2].spindle), ("/var", Some(1)));
         assert_eq!(v[2].origin, "disklist:3");
     }
@@ -214,13 +251,21 @@ mod tests {
     #[test]
     fn unknown_dumptype_names_file_line() {
         let e = parse("\nweb1 /etc ssh-fsat\n").unwrap_err().to_string();
-        assert!(e.starts_with("disklist:2: unknown dumptype \"ssh-fsat\""), "{e}");
+        assert!(
+            e.starts_with("disklist:2: unknown dumptype \"ssh-fsat\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn duplicates_name_both_places() {
-        let e = parse("a /etc ssh-fast\na /etc local-fast\n").unwrap_err().to_string();
-        assert_eq!(e, "disklist:2: duplicate DLE a /etc (first defined at disklist:1)");
+        let e = parse("a /etc ssh-fast\na /etc local-fast\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "disklist:2: duplicate DLE a /etc (first defined at disklist:1)"
+        );
     }
 
     #[test]

@@ -105,15 +105,24 @@ impl Default for Dumptype {
 /// Load every `*.toml` in `dir`; the file stem is the dumptype name.
 pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
     let rd = std::fs::read_dir(dir).map_err(|e| {
-        Error::config(format!("dumptypes directory {}: cannot read: {e}", dir.display()))
+        Error::config(format!(
+            "dumptypes directory {}: cannot read: {e}",
+            dir.display()
+        ))
     })?;
     let mut out = BTreeMap::new();
     for entry in rd {
-        let path = entry.map_err(|e| Error::config(format!("{}: {e}", dir.display())))?.path();
+        let path = entry
+            .map_err(|e| Error::config(format!("{}: {e}", dir.display())))?
+            .path();
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let (dt, text): (Dumptype, String) = toml_err::load(&path)?;
         check_excludes(&path, &text, &dt)?;
         out.insert(name, dt);
@@ -125,7 +134,12 @@ fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
     for pat in &dt.exclude {
         if let Err(e) = globset::Glob::new(pat) {
             let span = text.find(pat.as_str()).map(|i| i..i + pat.len());
-            return Err(toml_err::at(path, text, span, &format!("bad exclude glob: {e}")));
+            return Err(toml_err::at(
+                path,
+                text,
+                span,
+                &format!("bad exclude glob: {e}"),
+            ));
         }
     }
     Ok(())

@@ -190,7 +190,9 @@ impl Config {
 
     /// Find a DLE by host and disk.
     pub fn dle(&self, host: &str, disk: &str) -> Option<&Dle> {
-        self.disklist.iter().find(|d| d.host == host && d.disk == disk)
+        self.disklist
+            .iter()
+            .find(|d| d.host == host && d.disk == disk)
     }
 }
 
@@ -203,13 +205,17 @@ pub fn locate(explicit: Option<&Path>) -> PathBuf {
         return p.into();
     }
     let local = PathBuf::from("tapir.toml");
-    if local.exists() { local } else { "/etc/tapir/tapir.toml".into() }
+    if local.exists() {
+        local
+    } else {
+        "/etc/tapir/tapir.toml".into()
+    }
 }
 
 /// Load and validate everything the config names.
 pub fn load(file: &Path) -> Result<Config, Error> {
-    let file = std::path::absolute(file)
-        .map_err(|e| Error::config(format!("{}: {e}", file.display())))?;
+    let file =
+        std::path::absolute(file).map_err(|e| Error::config(format!("{}: {e}", file.display())))?;
     let (raw, text): (RawConfig, String) = toml_err::load(&file)?;
     let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let abs = |p: &Path| base.join(p);
@@ -235,7 +241,9 @@ pub fn load(file: &Path) -> Result<Config, Error> {
             identity: abs(&raw.ssh.identity),
             known_hosts: abs(&raw.ssh.known_hosts),
         },
-        mirror: Mirror { to: raw.mirror.to.map(|p| abs(&p)) },
+        mirror: Mirror {
+            to: raw.mirror.to.map(|p| abs(&p)),
+        },
         file,
         disklist_file,
         dumptypes_dir,
@@ -306,10 +314,19 @@ fn check_numbers(file: &Path, text: &str, raw: &RawConfig, slots: u32) -> Result
     ];
     for (name, v) in positive {
         if *v.get_ref() == 0 {
-            return Err(toml_err::at(file, text, span(v), &format!("{name} must be at least 1")));
+            return Err(toml_err::at(
+                file,
+                text,
+                span(v),
+                &format!("{name} must be at least 1"),
+            ));
         }
     }
-    let (tc, rpc, rt) = (*raw.tapecycle.get_ref(), *raw.runspercycle.get_ref(), *raw.runtapes.get_ref());
+    let (tc, rpc, rt) = (
+        *raw.tapecycle.get_ref(),
+        *raw.runspercycle.get_ref(),
+        *raw.runtapes.get_ref(),
+    );
     if tc <= rpc * rt {
         let m = format!(
             "tapecycle ({tc}) must exceed runspercycle * runtapes ({rpc} * {rt}), \
@@ -340,7 +357,11 @@ fn encryption(
             .map_err(|m| toml_err::at(file, text, Some(r.span()), &m))?;
     }
     Ok(Encryption {
-        recipients: raw.recipients.into_iter().map(Spanned::into_inner).collect(),
+        recipients: raw
+            .recipients
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
         recipients_file: raw.recipients_file.map(|p| abs(&p)),
         generate_identity: raw.generate_identity.map(|p| abs(&p)),
     })

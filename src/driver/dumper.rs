@@ -4,11 +4,14 @@
 use super::taper::{Current, Taper};
 use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
 use crate::config::{Config, disklist::Dle, dumptype::Auth, dumptype::Encrypt};
+use crate::failpoint;
 use crate::keys::Recipient;
 use crate::pipeline::{self, Pipeline};
-use crate::transport::{Session, protocol::{DumpRequest, DumpSummary, Frame, Message}};
+use crate::transport::{
+    Session,
+    protocol::{DumpRequest, DumpSummary, Frame, Message},
+};
 use crate::vtape::{self, header::DumpHeader, writer::TapeFile};
-use crate::failpoint;
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::Write;
 use std::time::Instant;
@@ -58,7 +61,10 @@ pub fn run(job: &Job, taper: &mut Taper) -> Result<Written> {
             }
             Err(Failure::Failed(e)) => return Err(e),
             Err(Failure::TapeFull) if was_empty => {
-                bail!("the dump is larger than a whole tape (tape_size {}); nothing was written", crate::config::size::human(tape_size))
+                bail!(
+                    "the dump is larger than a whole tape (tape_size {}); nothing was written",
+                    crate::config::size::human(tape_size)
+                )
             }
             Err(Failure::TapeFull) => {
                 let label = cur.label.clone();
@@ -69,7 +75,10 @@ pub fn run(job: &Job, taper: &mut Taper) -> Result<Written> {
                         job.cfg.runtapes
                     );
                 }
-                eprintln!("tapir: {} {}: tape {label} full, going on to the next tape", job.dle.host, job.dle.disk);
+                eprintln!(
+                    "tapir: {} {}: tape {label} full, going on to the next tape",
+                    job.dle.host, job.dle.disk
+                );
                 taper.advance()?;
             }
         }
@@ -93,7 +102,11 @@ fn request(job: &Job) -> DumpRequest {
         level: job.level,
         exclude: dt.exclude.clone(),
         one_file_system: dt.one_file_system,
-        gzip_level: if dt.compress.on_client() { dt.compress.gzip_level() } else { None },
+        gzip_level: if dt.compress.on_client() {
+            dt.compress.gzip_level()
+        } else {
+            None
+        },
     }
 }
 
@@ -109,7 +122,12 @@ fn header(job: &Job, tape: &Current, file_number: u32) -> DumpHeader {
         level: job.level,
         dumptype: job.dle.dumptype.clone(),
         compress: dt.compress.name().to_string(),
-        encrypt: if dt.encrypt == Encrypt::Server { "server" } else { "none" }.to_string(),
+        encrypt: if dt.encrypt == Encrypt::Server {
+            "server"
+        } else {
+            "none"
+        }
+        .to_string(),
         recipients: match dt.encrypt {
             Encrypt::Server => job.recipients.iter().map(Recipient::fingerprint).collect(),
             Encrypt::None => vec![],
@@ -131,17 +149,30 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     let name = vtape::dump_file_name(tape.next_file, &job.dle.host, &job.dle.disk, job.level);
     let mut hdr = header(job, tape, tape.next_file);
     let (tf, file) = TapeFile::create(&tape.slot.dir, &name, &hdr.encode(&name)?)?;
-    let index_rel = catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
-    let index = if dt.index { Some(IndexWriter::create(&job.cfg.catalog, &index_rel)?) } else { None };
+    let index_rel =
+        catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
+    let index = if dt.index {
+        Some(IndexWriter::create(&job.cfg.catalog, &index_rel)?)
+    } else {
+        None
+    };
     let opts = pipeline::Options {
-        gzip_level: if dt.compress.on_client() { None } else { dt.compress.gzip_level() },
+        gzip_level: if dt.compress.on_client() {
+            None
+        } else {
+            dt.compress.gzip_level()
+        },
         client_gzip: dt.compress.on_client(),
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
         limit: room,
     };
     let full = pipeline::FullFlag::default();
     let tape_full = |e: std::io::Error| {
-        if full.load(std::sync::atomic::Ordering::Relaxed) { Failure::TapeFull } else { Failure::Failed(anyhow!(e)) }
+        if full.load(std::sync::atomic::Ordering::Relaxed) {
+            Failure::TapeFull
+        } else {
+            Failure::Failed(anyhow!(e))
+        }
     };
     let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
     session.send(&Message::Dump(request(job)))?;
@@ -153,7 +184,11 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     };
     session.close().context("agent did not exit cleanly")?;
     let fin = pipe.finish().map_err(tape_full)?;
-    hdr.original_size = if dt.compress.on_client() { summary.tar_bytes } else { fin.received };
+    hdr.original_size = if dt.compress.on_client() {
+        summary.tar_bytes
+    } else {
+        fin.received
+    };
     hdr.payload_size = fin.payload_size;
     hdr.payload_sha256 = fin.payload_sha256.clone();
     hdr.complete = true;
@@ -169,9 +204,21 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     }
     tf.commit(fin.file, &hdr.encode(&name)?)?;
     failpoint::hit("before-catalog");
-    let record = record_of(&hdr, &name, started.elapsed().as_secs_f64(), index_note.is_none().then_some(index_rel).filter(|_| dt.index));
+    let record = record_of(
+        &hdr,
+        &name,
+        started.elapsed().as_secs_f64(),
+        index_note
+            .is_none()
+            .then_some(index_rel)
+            .filter(|_| dt.index),
+    );
     catalog::history::append(&job.cfg.catalog, &record)?;
-    Ok(Written { record, warnings, index_note })
+    Ok(Written {
+        record,
+        warnings,
+        index_note,
+    })
 }
 
 /// Read the agent's answer into the pipeline until Done.
@@ -194,17 +241,34 @@ fn stream(
                 }
             }
             Frame::Msg(Message::Started { time }) => client_time = time,
-            Frame::Msg(Message::Warning { path, message }) => warnings.push(format!("{path}: {message}")),
+            Frame::Msg(Message::Warning { path, message }) => {
+                warnings.push(format!("{path}: {message}"))
+            }
             Frame::Msg(Message::Done(s)) => return Ok((s, client_time, warnings)),
-            Frame::Msg(Message::Error { message }) => return Err(Failure::Failed(anyhow!("agent: {message}"))),
-            Frame::Msg(other) => return Err(Failure::Failed(anyhow!("protocol error: unexpected {other:?}"))),
-            Frame::Eof => return Err(Failure::Failed(anyhow!("agent disconnected in the middle of the dump"))),
+            Frame::Msg(Message::Error { message }) => {
+                return Err(Failure::Failed(anyhow!("agent: {message}")));
+            }
+            Frame::Msg(other) => {
+                return Err(Failure::Failed(anyhow!(
+                    "protocol error: unexpected {other:?}"
+                )));
+            }
+            Frame::Eof => {
+                return Err(Failure::Failed(anyhow!(
+                    "agent disconnected in the middle of the dump"
+                )));
+            }
         }
     }
 }
 
 /// The catalog record for a written dump header.
-pub fn record_of(h: &DumpHeader, file_name: &str, seconds: f64, index: Option<String>) -> DumpRecord {
+pub fn record_of(
+    h: &DumpHeader,
+    file_name: &str,
+    seconds: f64,
+    index: Option<String>,
+) -> DumpRecord {
     DumpRecord {
         host: h.host.clone(),
         disk: h.disk.clone(),
@@ -214,7 +278,11 @@ pub fn record_of(h: &DumpHeader, file_name: &str, seconds: f64, index: Option<St
         slot: h.slot,
         file_number: h.file_number,
         file_name: file_name.to_string(),
-        status: if h.status == "PARTIAL" { DumpStatus::Partial } else { DumpStatus::Ok },
+        status: if h.status == "PARTIAL" {
+            DumpStatus::Partial
+        } else {
+            DumpStatus::Ok
+        },
         original_size: h.original_size,
         payload_size: h.payload_size,
         payload_sha256: h.payload_sha256.clone(),

@@ -38,18 +38,43 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let mut outcomes = Vec::new();
     for entry in &plan.entries {
         let Some(level) = entry.level else {
-            notes.push(format!("{} {}: not dumped: {}", entry.dle.host, entry.dle.disk, entry.reason));
+            notes.push(format!(
+                "{} {}: not dumped: {}",
+                entry.dle.host, entry.dle.disk, entry.reason
+            ));
             continue;
         };
-        let job = dumper::Job { cfg, dle: &entry.dle, level, datestamp: &datestamp, recipients: &recipients };
+        let job = dumper::Job {
+            cfg,
+            dle: &entry.dle,
+            level,
+            datestamp: &datestamp,
+            recipients: &recipients,
+        };
         log.event("dump-start", json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason }));
         let outcome = outcome_of(&job, dumper::run(&job, &mut taper));
         log.event("dump-end", serde_json::to_value(&outcome)?);
-        eprintln!("tapir: {} {} level {}: {}{}", outcome.host, outcome.disk, level, format!("{:?}", outcome.status).to_uppercase(),
-            outcome.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+        eprintln!(
+            "tapir: {} {} level {}: {}{}",
+            outcome.host,
+            outcome.disk,
+            level,
+            format!("{:?}", outcome.status).to_uppercase(),
+            outcome
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
         outcomes.push(outcome);
     }
-    let summary = RunSummary { org: cfg.org.clone(), datestamp, tapes: taper.labels.clone(), outcomes, notes };
+    let summary = RunSummary {
+        org: cfg.org.clone(),
+        datestamp,
+        tapes: taper.labels.clone(),
+        outcomes,
+        notes,
+    };
     log.save_summary(&summary)?;
     log.event("end", json!({ "exit": summary.exit_code() }));
     Ok(summary)
@@ -70,7 +95,11 @@ fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
     };
     match r {
         Ok(w) => {
-            o.status = if w.warnings.is_empty() { Status::Ok } else { Status::Partial };
+            o.status = if w.warnings.is_empty() {
+                Status::Ok
+            } else {
+                Status::Partial
+            };
             o.reason = w.index_note;
             o.warnings = w.warnings;
             o.original_size = w.record.original_size;
@@ -85,10 +114,16 @@ fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
 
 /// The DLEs named on the command line (all when none), or a usage error naming the miss.
 fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
-    let Some(host) = &opts.host else { return Ok(cfg.disklist.clone()) };
+    let Some(host) = &opts.host else {
+        return Ok(cfg.disklist.clone());
+    };
     let of_host: Vec<&Dle> = cfg.disklist.iter().filter(|d| &d.host == host).collect();
     if of_host.is_empty() {
-        return Err(Error::config(format!("host {host:?} is not in the disklist {}", cfg.disklist_file.display())).into());
+        return Err(Error::config(format!(
+            "host {host:?} is not in the disklist {}",
+            cfg.disklist_file.display()
+        ))
+        .into());
     }
     if opts.disks.is_empty() {
         return Ok(of_host.into_iter().cloned().collect());
@@ -96,10 +131,18 @@ fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
     opts.disks
         .iter()
         .map(|d| {
-            of_host.iter().find(|x| &x.disk == d).map(|x| (*x).clone()).ok_or_else(|| {
-                let known: Vec<&str> = of_host.iter().map(|x| x.disk.as_str()).collect();
-                Error::config(format!("no disk {d:?} on {host} in the disklist (it has: {})", known.join(", "))).into()
-            })
+            of_host
+                .iter()
+                .find(|x| &x.disk == d)
+                .map(|x| (*x).clone())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = of_host.iter().map(|x| x.disk.as_str()).collect();
+                    Error::config(format!(
+                        "no disk {d:?} on {host} in the disklist (it has: {})",
+                        known.join(", ")
+                    ))
+                    .into()
+                })
         })
         .collect()
 }

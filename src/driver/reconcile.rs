@@ -16,7 +16,10 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
     for s in &slots {
         for p in &s.partials {
             std::fs::remove_file(p)?;
-            notes.push(format!("removed incomplete file {} left by an interrupted run", p.display()));
+            notes.push(format!(
+                "removed incomplete file {} left by an interrupted run",
+                p.display()
+            ));
         }
     }
     let records = history::load_all(&cfg.catalog)?;
@@ -27,9 +30,15 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
         let key = (r.label.clone(), r.file_name.clone());
         if on_tape.contains(&key) {
             known.insert(key);
-            by_dle.entry((r.host.clone(), r.disk.clone())).or_default().push(r);
+            by_dle
+                .entry((r.host.clone(), r.disk.clone()))
+                .or_default()
+                .push(r);
         } else {
-            notes.push(format!("forgot {} {} on {} file {}: no longer on the tape", r.host, r.disk, r.label, r.file_name));
+            notes.push(format!(
+                "forgot {} {} on {} file {}: no longer on the tape",
+                r.host, r.disk, r.label, r.file_name
+            ));
             by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
         }
     }
@@ -60,17 +69,35 @@ fn learn_missing(
     notes: &mut Vec<String>,
 ) {
     for s in slots {
-        let Some(label) = s.label_name() else { continue };
-        for f in s.files.iter().filter(|f| !known.contains(&(label.to_string(), f.name.clone()))) {
+        let Some(label) = s.label_name() else {
+            continue;
+        };
+        for f in s
+            .files
+            .iter()
+            .filter(|f| !known.contains(&(label.to_string(), f.name.clone())))
+        {
             let path = s.dir.join(&f.name);
             match header::read_dump(&path) {
                 Ok(h) if h.complete && h.label == label => {
                     let ix = catalog::index::rel_path(&h.host, &h.disk, &h.datestamp, h.level);
                     let index = cfg.catalog.join(&ix).exists().then_some(ix);
-                    notes.push(format!("learnt {} {} level {} from {}", h.host, h.disk, h.level, path.display()));
-                    by_dle.entry((h.host.clone(), h.disk.clone())).or_default().push(record_of(&h, &f.name, 0.0, index));
+                    notes.push(format!(
+                        "learnt {} {} level {} from {}",
+                        h.host,
+                        h.disk,
+                        h.level,
+                        path.display()
+                    ));
+                    by_dle
+                        .entry((h.host.clone(), h.disk.clone()))
+                        .or_default()
+                        .push(record_of(&h, &f.name, 0.0, index));
                 }
-                Ok(_) => notes.push(format!("ignored {}: incomplete or from another tape", path.display())),
+                Ok(_) => notes.push(format!(
+                    "ignored {}: incomplete or from another tape",
+                    path.display()
+                )),
                 Err(e) => notes.push(format!("ignored {}: {e:#}", path.display())),
             }
         }
@@ -83,13 +110,23 @@ fn clean_index_dir(cfg: &Config) -> Result<()> {
     if !root.exists() {
         return Ok(());
     }
-    let referenced: HashSet<String> =
-        history::load_all(&cfg.catalog)?.into_iter().filter_map(|r| r.index).collect();
-    for e in walkdir::WalkDir::new(&root).into_iter().filter_map(|e| e.ok()) {
+    let referenced: HashSet<String> = history::load_all(&cfg.catalog)?
+        .into_iter()
+        .filter_map(|r| r.index)
+        .collect();
+    for e in walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
         if !e.file_type().is_file() {
             continue;
         }
-        let rel = e.path().strip_prefix(&cfg.catalog).unwrap().to_string_lossy().into_owned();
+        let rel = e
+            .path()
+            .strip_prefix(&cfg.catalog)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if !referenced.contains(&rel) {
             std::fs::remove_file(e.path())?;
         }

@@ -25,7 +25,13 @@ pub struct Taper<'a> {
 
 impl<'a> Taper<'a> {
     pub fn new(cfg: &'a Config, datestamp: &str) -> Self {
-        Taper { cfg, datestamp: datestamp.into(), used_slots: vec![], labels: vec![], current: None }
+        Taper {
+            cfg,
+            datestamp: datestamp.into(),
+            used_slots: vec![],
+            labels: vec![],
+            current: None,
+        }
     }
 
     /// The tape to write to, starting the first one if needed.
@@ -38,7 +44,9 @@ impl<'a> Taper<'a> {
 
     /// Bytes a dump file may still take on the current tape (its header included).
     pub fn room(c: &Current, tape_size: u64) -> u64 {
-        tape_size.saturating_sub(c.used).saturating_sub(HEADER_SIZE as u64)
+        tape_size
+            .saturating_sub(c.used)
+            .saturating_sub(HEADER_SIZE as u64)
     }
 
     pub fn can_advance(&self) -> bool {
@@ -48,23 +56,37 @@ impl<'a> Taper<'a> {
     /// Close the current tape and start the next reusable one.
     pub fn advance(&mut self) -> Result<()> {
         if !self.can_advance() {
-            bail!("runtapes = {} tape(s) already written by this run", self.cfg.runtapes);
+            bail!(
+                "runtapes = {} tape(s) already written by this run",
+                self.cfg.runtapes
+            );
         }
         let slots = vtape::scan(&self.cfg.changer)?;
         let records = catalog::history::load_all(&self.cfg.catalog)?;
         // A slot whose label file is unreadable is left alone: it may hold needed dumps.
-        let infos: Vec<_> = slots.iter().filter(|s| s.label_error.is_none()).map(Slot::info).collect();
+        let infos: Vec<_> = slots
+            .iter()
+            .filter(|s| s.label_error.is_none())
+            .map(Slot::info)
+            .collect();
         let needed = rotation::needed(&infos, &records, self.cfg.tapecycle);
         let autolabel = self.cfg.changer.autolabel.is_some();
         let Some(pick) = rotation::choose_next(&infos, &needed, autolabel, &self.used_slots) else {
-            bail!(crate::error::Error::nothing_done(no_tape_reason(&slots, &needed, autolabel)));
+            bail!(crate::error::Error::nothing_done(no_tape_reason(
+                &slots, &needed, autolabel
+            )));
         };
         let slot = slots.into_iter().find(|s| s.slot == pick.slot).unwrap();
         let label = self.start(&slot, &records)?;
         let slot = vtape::scan_slot(&self.cfg.changer.root, slot.slot)?;
         self.used_slots.push(slot.slot);
         self.labels.push(label.clone());
-        self.current = Some(Current { next_file: slot.next_file_number(), used: HEADER_SIZE as u64, slot, label });
+        self.current = Some(Current {
+            next_file: slot.next_file_number(),
+            used: HEADER_SIZE as u64,
+            slot,
+            label,
+        });
         Ok(())
     }
 
@@ -82,12 +104,21 @@ impl<'a> Taper<'a> {
     }
 
     fn autolabel(&self, slot: &Slot) -> Result<String> {
-        let pattern = self.cfg.changer.autolabel.as_deref().context("no autolabel")?;
+        let pattern = self
+            .cfg
+            .changer
+            .autolabel
+            .as_deref()
+            .context("no autolabel")?;
         let label = vtape::expand_autolabel(pattern, slot.slot);
         vtape::check_label(&self.cfg.changer, &label)?;
         let slots = vtape::scan(&self.cfg.changer)?;
         if let Some(other) = slots.iter().find(|s| s.label_name() == Some(&label)) {
-            bail!("autolabel {label:?} for slot {} is already the label of slot {}", slot.slot, other.slot);
+            bail!(
+                "autolabel {label:?} for slot {} is already the label of slot {}",
+                slot.slot,
+                other.slot
+            );
         }
         eprintln!("tapir: labelled empty slot {} as {label}", slot.slot);
         Ok(label)
@@ -104,8 +135,11 @@ impl<'a> Taper<'a> {
 
 /// Drop the catalog's records of dumps on `label` (the tape is about to be overwritten).
 pub fn forget_tape(catalog: &std::path::Path, label: &str, records: &[DumpRecord]) -> Result<()> {
-    let mut dles: Vec<(&str, &str)> =
-        records.iter().filter(|r| r.label == label).map(|r| (r.host.as_str(), r.disk.as_str())).collect();
+    let mut dles: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.label == label)
+        .map(|r| (r.host.as_str(), r.disk.as_str()))
+        .collect();
     dles.dedup();
     for (host, disk) in dles {
         let mut h = catalog::history::load(catalog, host, disk)?;
@@ -120,17 +154,30 @@ pub fn forget_tape(catalog: &std::path::Path, label: &str, records: &[DumpRecord
     Ok(())
 }
 
-fn no_tape_reason(slots: &[Slot], needed: &std::collections::BTreeMap<String, String>, autolabel: bool) -> String {
+fn no_tape_reason(
+    slots: &[Slot],
+    needed: &std::collections::BTreeMap<String, String>,
+    autolabel: bool,
+) -> String {
     let mut lines = vec!["no tape may be written: every tape is still needed".to_string()];
     for s in slots {
         let why = match s.label_name() {
-            None if s.label_error.is_some() => format!("unreadable label: {}", s.label_error.as_deref().unwrap_or("")),
-            Some(l) => format!("{l}: {}", needed.get(l).map_or("used by this run", |w| w.as_str())),
+            None if s.label_error.is_some() => format!(
+                "unreadable label: {}",
+                s.label_error.as_deref().unwrap_or("")
+            ),
+            Some(l) => format!(
+                "{l}: {}",
+                needed.get(l).map_or("used by this run", |w| w.as_str())
+            ),
             None if autolabel => "empty (already used by this run)".into(),
             None => "not labelled (run `tapir label` or set changer.autolabel)".into(),
         };
         lines.push(format!("  slot {}: {why}", s.slot));
     }
-    lines.push("add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose".into());
+    lines.push(
+        "add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose"
+            .into(),
+    );
     lines.join("\n")
 }

@@ -113,7 +113,10 @@ impl<S: EntrySink> TarIndexer<S> {
             return Ok(());
         }
         if !checksum_ok(&self.block) {
-            self.broken = Some(format!("bad tar header checksum after {} entries", self.count));
+            self.broken = Some(format!(
+                "bad tar header checksum after {} entries",
+                self.count
+            ));
             return Ok(());
         }
         let h = tar::Header::from_byte_slice(&self.block[..]);
@@ -126,7 +129,12 @@ impl<S: EntrySink> TarIndexer<S> {
                 return Ok(());
             }
             let want = size as usize;
-            self.collect = Some(Collect { kind, data: Vec::with_capacity(want), want, pad: padded - size });
+            self.collect = Some(Collect {
+                kind,
+                data: Vec::with_capacity(want),
+                want,
+                pad: padded - size,
+            });
             if want == 0 {
                 let c = self.collect.take().unwrap();
                 self.apply_long(c.kind, c.data);
@@ -138,14 +146,20 @@ impl<S: EntrySink> TarIndexer<S> {
             return Ok(());
         }
         let entry = IndexEntry {
-            path: self.long_name.take().unwrap_or_else(|| h.path_bytes().into_owned()),
+            path: self
+                .long_name
+                .take()
+                .unwrap_or_else(|| h.path_bytes().into_owned()),
             kind: if kind == 0 { b'0' } else { kind },
             size,
             mtime: h.mtime().unwrap_or(0) as i64,
             mode: h.mode().unwrap_or(0),
             uid: h.uid().unwrap_or(0),
             gid: h.gid().unwrap_or(0),
-            link: self.long_link.take().or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
+            link: self
+                .long_link
+                .take()
+                .or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
         };
         self.count += 1;
         self.emit.entry(entry)
@@ -157,7 +171,11 @@ impl<S: EntrySink> TarIndexer<S> {
                 while data.last() == Some(&0) {
                     data.pop();
                 }
-                if kind == b'L' { self.long_name = Some(data) } else { self.long_link = Some(data) }
+                if kind == b'L' {
+                    self.long_name = Some(data)
+                } else {
+                    self.long_link = Some(data)
+                }
             }
             _ => {
                 for (key, value) in pax_records(&data) {
@@ -176,9 +194,17 @@ fn checksum_ok(block: &[u8; BLOCK]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { b' ' as u32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                b' ' as u32
+            } else {
+                b as u32
+            }
+        })
         .sum();
-    tar::Header::from_byte_slice(&block[..]).cksum().is_ok_and(|c| c == sum)
+    tar::Header::from_byte_slice(&block[..])
+        .cksum()
+        .is_ok_and(|c| c == sum)
 }
 
 /// `LEN key=value\n` records of a PAX extended header.
@@ -186,7 +212,12 @@ fn pax_records(data: &[u8]) -> Vec<(&[u8], &[u8])> {
     let mut out = Vec::new();
     let mut rest = data;
     while let Some(sp) = rest.iter().position(|&b| b == b' ') {
-        let Some(len) = std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse::<usize>().ok()) else { break };
+        let Some(len) = std::str::from_utf8(&rest[..sp])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            break;
+        };
         if len <= sp + 1 || len > rest.len() {
             break;
         }
@@ -216,12 +247,19 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut t = TarWriter::new(Vec::new());
-        let m = Meta { mode: 0o755, mtime: 1_700_000_000, ..Meta::default() };
-        t.header(b"./", None, tar::EntryType::Directory, &m, 0).unwrap();
+        let m = Meta {
+            mode: 0o755,
+            mtime: 1_700_000_000,
+            ..Meta::default()
+        };
+        t.header(b"./", None, tar::EntryType::Directory, &m, 0)
+            .unwrap();
         let long = format!("./{}", "x".repeat(150));
-        t.header(long.as_bytes(), None, tar::EntryType::Regular, &m, 700).unwrap();
+        t.header(long.as_bytes(), None, tar::EntryType::Regular, &m, 700)
+            .unwrap();
         t.data(&mut &vec![1u8; 700][..], 700).unwrap();
-        t.header(b"./l", Some(long.as_bytes()), tar::EntryType::Link, &m, 0).unwrap();
+        t.header(b"./l", Some(long.as_bytes()), tar::EntryType::Link, &m, 0)
+            .unwrap();
         t.finish().unwrap()
     }
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// gzip, or nothing.
+// Built once per dump and never stored in bulk: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Compressor<W: Write> {
     Pass(W),
     Gzip(GzEncoder<W>),
@@ -52,9 +54,13 @@ pub enum Encryptor<W: Write> {
 
 impl<W: Write> Encryptor<W> {
     pub fn new(inner: W, recipients: Option<&[crate::keys::Recipient]>) -> io::Result<Self> {
-        let Some(rs) = recipients else { return Ok(Encryptor::Pass(inner)) };
-        let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r.key.as_ref() as &dyn age::Recipient))
-            .map_err(io::Error::other)?;
+        let Some(rs) = recipients else {
+            return Ok(Encryptor::Pass(inner));
+        };
+        let enc = age::Encryptor::with_recipients(
+            rs.iter().map(|r| r.key.as_ref() as &dyn age::Recipient),
+        )
+        .map_err(io::Error::other)?;
         Ok(Encryptor::Age(enc.wrap_output(inner)?))
     }
     pub fn finish(self) -> io::Result<W> {
@@ -88,7 +94,11 @@ pub struct TapeFull {
 
 impl std::fmt::Display for TapeFull {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "tape full: the dump does not fit in the {} bytes left on the tape", self.limit)
+        write!(
+            f,
+            "tape full: the dump does not fit in the {} bytes left on the tape",
+            self.limit
+        )
     }
 }
 impl std::error::Error for TapeFull {}
@@ -105,11 +115,21 @@ pub struct Meter<W: Write> {
 
 impl<W: Write> Meter<W> {
     pub fn new(inner: W, limit: u64, full: Arc<AtomicBool>) -> Self {
-        Meter { inner, hash: Sha256::new(), bytes: 0, limit, full }
+        Meter {
+            inner,
+            hash: Sha256::new(),
+            bytes: 0,
+            limit,
+            full,
+        }
     }
     /// (inner, bytes, sha256 hex)
     pub fn finish(self) -> (W, u64, String) {
-        (self.inner, self.bytes, crate::keys::hex(&self.hash.finalize()))
+        (
+            self.inner,
+            self.bytes,
+            crate::keys::hex(&self.hash.finalize()),
+        )
     }
 }
 

@@ -23,18 +23,30 @@ pub struct Plan {
 
 /// Plan tonight for `dles`.
 pub fn plan(dles: &[Dle], dumptypes: &BTreeMap<String, Dumptype>, history: &[DumpRecord]) -> Plan {
-    let entries = dles.iter().map(|d| entry(d, &dumptypes[&d.dumptype], history)).collect();
+    let entries = dles
+        .iter()
+        .map(|d| entry(d, &dumptypes[&d.dumptype], history))
+        .collect();
     Plan { entries }
 }
 
 fn entry(dle: &Dle, dt: &Dumptype, history: &[DumpRecord]) -> PlanEntry {
-    let has_full = history.iter().any(|r| r.host == dle.host && r.disk == dle.disk && r.level == 0);
+    let has_full = history
+        .iter()
+        .any(|r| r.host == dle.host && r.disk == dle.disk && r.level == 0);
     let (level, reason) = match dt.strategy {
         Strategy::Skip => (None, "strategy skip".to_string()),
         _ if !has_full => (Some(0), "new DLE: no full on any tape".to_string()),
-        _ => (Some(0), "full: this version dumps level 0 every run".to_string()),
+        _ => (
+            Some(0),
+            "full: this version dumps level 0 every run".to_string(),
+        ),
     };
-    PlanEntry { dle: dle.clone(), level, reason }
+    PlanEntry {
+        dle: dle.clone(),
+        level,
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -56,7 +68,13 @@ mod tests {
     fn new_dle_gets_a_full_and_skip_is_skipped() {
         let mut types = BTreeMap::new();
         types.insert("std".to_string(), Dumptype::default());
-        types.insert("off".to_string(), Dumptype { strategy: Strategy::Skip, ..Dumptype::default() });
+        types.insert(
+            "off".to_string(),
+            Dumptype {
+                strategy: Strategy::Skip,
+                ..Dumptype::default()
+            },
+        );
         let p = plan(&[dle("/a", "std"), dle("/b", "off")], &types, &[]);
         assert_eq!(p.entries[0].level, Some(0));
         assert!(p.entries[0].reason.starts_with("new DLE"));

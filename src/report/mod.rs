@@ -44,7 +44,10 @@ impl RunSummary {
     /// Exit code per DESIGN.md: 0 all OK, 1 something not OK, 4 nothing could be done.
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;
-        let written = self.outcomes.iter().any(|o| matches!(o.status, Status::Ok | Status::Partial));
+        let written = self
+            .outcomes
+            .iter()
+            .any(|o| matches!(o.status, Status::Ok | Status::Partial));
         if self.outcomes.is_empty() || self.outcomes.iter().all(|o| o.status == Status::Ok) {
             exit::OK
         } else if !written && self.tapes.is_empty() {
@@ -59,17 +62,47 @@ impl RunSummary {
 pub fn render(s: &RunSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "tapir report for {} run {}", s.org, s.datestamp);
-    let _ = writeln!(out, "tapes written: {}", if s.tapes.is_empty() { "none".into() } else { s.tapes.join(", ") });
+    let _ = writeln!(
+        out,
+        "tapes written: {}",
+        if s.tapes.is_empty() {
+            "none".into()
+        } else {
+            s.tapes.join(", ")
+        }
+    );
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  {}", "HOST", "DISK", "LVL", "STATUS", "ORIG", "OUT", "COMP%", "MB/s", "TAPE");
+    let _ = writeln!(
+        out,
+        "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  TAPE",
+        "HOST", "DISK", "LVL", "STATUS", "ORIG", "OUT", "COMP%", "MB/s"
+    );
     for o in &s.outcomes {
-        let comp = if o.original_size > 0 { format!("{:.1}", 100.0 * o.payload_size as f64 / o.original_size as f64) } else { "-".into() };
-        let rate = if o.seconds > 0.0 { format!("{:.1}", o.original_size as f64 / 1e6 / o.seconds) } else { "-".into() };
+        let comp = if o.original_size > 0 {
+            format!(
+                "{:.1}",
+                100.0 * o.payload_size as f64 / o.original_size as f64
+            )
+        } else {
+            "-".into()
+        };
+        let rate = if o.seconds > 0.0 {
+            format!("{:.1}", o.original_size as f64 / 1e6 / o.seconds)
+        } else {
+            "-".into()
+        };
         let status = format!("{:?}", o.status).to_uppercase();
         let _ = writeln!(
             out,
             "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  {}",
-            o.host, o.disk, o.level, status, human(o.original_size), human(o.payload_size), comp, rate,
+            o.host,
+            o.disk,
+            o.level,
+            status,
+            human(o.original_size),
+            human(o.payload_size),
+            comp,
+            rate,
             o.tape_file.as_deref().unwrap_or("-")
         );
     }
@@ -78,8 +111,18 @@ pub fn render(s: &RunSummary) -> String {
 }
 
 fn details(out: &mut String, s: &RunSummary) {
-    for o in s.outcomes.iter().filter(|o| o.reason.is_some() || !o.warnings.is_empty()) {
-        let _ = writeln!(out, "\n{} {}: {}", o.host, o.disk, format!("{:?}", o.status).to_uppercase());
+    for o in s
+        .outcomes
+        .iter()
+        .filter(|o| o.reason.is_some() || !o.warnings.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {}",
+            o.host,
+            o.disk,
+            format!("{:?}", o.status).to_uppercase()
+        );
         if let Some(r) = &o.reason {
             let _ = writeln!(out, "  {r}");
         }

@@ -49,11 +49,20 @@ impl Session {
 
     fn handshake(&mut self) -> Result<()> {
         let tool_version = env!("CARGO_PKG_VERSION").to_string();
-        self.send(&Message::Hello { protocol: PROTOCOL_VERSION, tool_version })?;
+        self.send(&Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            tool_version,
+        })?;
         match self.recv(&mut Vec::new())? {
-            Frame::Msg(Message::HelloOk { protocol, tool_version, time }) => {
+            Frame::Msg(Message::HelloOk {
+                protocol,
+                tool_version,
+                time,
+            }) => {
                 if protocol != PROTOCOL_VERSION {
-                    bail!("agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side");
+                    bail!(
+                        "agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side"
+                    );
                 }
                 self.agent_version = tool_version;
                 self.client_time = time;
@@ -78,10 +87,16 @@ impl Session {
 
     /// Add what the agent printed on stderr (and how it exited) to an error.
     pub fn with_agent_stderr(&mut self, e: anyhow::Error) -> anyhow::Error {
-        let Some(mut child) = self.child.take() else { return e };
+        let Some(mut child) = self.child.take() else {
+            return e;
+        };
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let text = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         let text = text.trim();
         if text.is_empty() {
             e.context(format!("agent {status}"))
@@ -93,10 +108,17 @@ impl Session {
     /// Say goodbye and wait for the agent to exit cleanly.
     pub fn close(mut self) -> Result<()> {
         let _ = self.send(&Message::Bye);
-        drop(std::mem::replace(&mut self.writer, BufWriter::new(Box::new(std::io::sink()))));
+        drop(std::mem::replace(
+            &mut self.writer,
+            BufWriter::new(Box::new(std::io::sink())),
+        ));
         if let Some(mut child) = self.child.take() {
             let status = child.wait()?;
-            let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+            let text = self
+                .stderr
+                .take()
+                .and_then(|h| h.join().ok())
+                .unwrap_or_default();
             if !status.success() {
                 return Err(anyhow!("agent {status}: {}", text.trim()));
             }

@@ -38,17 +38,31 @@ pub struct DumpSummary {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
     /// Server → agent, first frame.
-    Hello { protocol: u32, tool_version: String },
+    Hello {
+        protocol: u32,
+        tool_version: String,
+    },
     /// Agent → server answer to Hello; `time` is the client's clock (unix seconds).
-    HelloOk { protocol: u32, tool_version: String, time: i64 },
+    HelloOk {
+        protocol: u32,
+        tool_version: String,
+        time: i64,
+    },
     Dump(DumpRequest),
     /// Agent → server: the dump begins; `time` is the client's clock at its start.
-    Started { time: i64 },
+    Started {
+        time: i64,
+    },
     /// A file could not be read whole; the dump goes on and ends PARTIAL.
-    Warning { path: String, message: String },
+    Warning {
+        path: String,
+        message: String,
+    },
     Done(DumpSummary),
     /// The request failed; the agent stays ready for the next one.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     Bye,
 }
 
@@ -93,7 +107,8 @@ pub fn read_frame(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Frame> {
         bail!("protocol error: frame of {len} bytes (is the remote a tapir agent?)");
     }
     buf.resize(len, 0);
-    r.read_exact(buf).context("remote disconnected in the middle of a frame")?;
+    r.read_exact(buf)
+        .context("remote disconnected in the middle of a frame")?;
     match head[0] {
         TAG_MSG => Ok(Frame::Msg(
             serde_json::from_slice(buf).context("protocol error: unreadable message")?,
@@ -125,7 +140,10 @@ pub struct FrameWriter<W: Write> {
 
 impl<W: Write> FrameWriter<W> {
     pub fn new(inner: W) -> Self {
-        FrameWriter { inner, buf: Vec::with_capacity(DATA_FRAME) }
+        FrameWriter {
+            inner,
+            buf: Vec::with_capacity(DATA_FRAME),
+        }
     }
 
     /// Flush pending data, then send `m`.
@@ -195,7 +213,9 @@ mod tests {
 
     #[test]
     fn garbage_is_a_protocol_error() {
-        let e = read_frame(&mut &b"SSH-2.0-OpenSSH\r\n"[..], &mut Vec::new()).err().unwrap();
+        let e = read_frame(&mut &b"SSH-2.0-OpenSSH\r\n"[..], &mut Vec::new())
+            .err()
+            .unwrap();
         assert!(format!("{e:#}").contains("protocol error"), "{e:#}");
     }
 }

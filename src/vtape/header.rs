@@ -77,14 +77,24 @@ impl DumpHeader {
 }
 
 fn payload_desc(compress: &str, encrypt: &str) -> String {
-    let inner = if compress == "none" { "tar".to_string() } else { "gzip(tar)".to_string() };
-    if encrypt == "server" { format!("age({inner})") } else { inner }
+    let inner = if compress == "none" {
+        "tar".to_string()
+    } else {
+        "gzip(tar)".to_string()
+    };
+    if encrypt == "server" {
+        format!("age({inner})")
+    } else {
+        inner
+    }
 }
 
 impl LabelHeader {
     pub fn encode(&self) -> Result<Vec<u8>> {
         let body = toml::to_string(self)?;
-        pad(&format!("{LABEL_MAGIC}\n{body}# tapir tape label; dump files follow in this slot.\n"))
+        pad(&format!(
+            "{LABEL_MAGIC}\n{body}# tapir tape label; dump files follow in this slot.\n"
+        ))
     }
 }
 
@@ -103,17 +113,25 @@ fn decode<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> Result<T
     let text = std::str::from_utf8(&block[..end]).context("header is not UTF-8")?;
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     if first != magic {
-        bail!("not a tapir header (expected {magic:?}, found {:?})", first.chars().take(40).collect::<String>());
+        bail!(
+            "not a tapir header (expected {magic:?}, found {:?})",
+            first.chars().take(40).collect::<String>()
+        );
     }
     toml::from_str(rest).context("unreadable header fields")
 }
 
 /// Read the first 32 KiB of `path`.
 pub fn read_block(path: &Path) -> Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut block = vec![0u8; HEADER_SIZE];
-    f.read_exact(&mut block)
-        .with_context(|| format!("{}: shorter than a {HEADER_SIZE}-byte header", path.display()))?;
+    f.read_exact(&mut block).with_context(|| {
+        format!(
+            "{}: shorter than a {HEADER_SIZE}-byte header",
+            path.display()
+        )
+    })?;
     Ok(block)
 }
 
@@ -156,7 +174,9 @@ mod tests {
         assert_eq!(b.len(), HEADER_SIZE);
         assert_eq!(decode::<DumpHeader>(&b, DUMP_MAGIC).unwrap(), h);
         let text = String::from_utf8_lossy(&b);
-        assert!(text.contains("dd if=00001.web1._my_docs.0 bs=32k skip=1 | age -d -i KEY | gzip -dc | tar -xpf -"));
+        assert!(text.contains(
+            "dd if=00001.web1._my_docs.0 bs=32k skip=1 | age -d -i KEY | gzip -dc | tar -xpf -"
+        ));
         assert!(decode::<LabelHeader>(&b, LABEL_MAGIC).is_err());
     }
 }

@@ -47,7 +47,11 @@ impl Slot {
         rotation::TapeInfo {
             slot: self.slot,
             label: self.label_name().map(String::from),
-            last_written: self.label.as_ref().map(|l| l.datestamp.clone()).filter(|d| d != "0"),
+            last_written: self
+                .label
+                .as_ref()
+                .map(|l| l.datestamp.clone())
+                .filter(|d| d != "0"),
         }
     }
 }
@@ -80,7 +84,13 @@ pub fn expand_autolabel(pattern: &str, slot: u32) -> String {
 pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String {
     let disk: String = disk
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-+.,@=%".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-+.,@=%".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{number:05}.{host}.{disk}.{level}")
 }
@@ -92,7 +102,14 @@ pub fn scan(ch: &Changer) -> Result<Vec<Slot>> {
 
 pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
     let dir = slot_dir(root, n);
-    let mut slot = Slot { slot: n, dir: dir.clone(), label: None, label_error: None, files: vec![], partials: vec![] };
+    let mut slot = Slot {
+        slot: n,
+        dir: dir.clone(),
+        label: None,
+        label_error: None,
+        files: vec![],
+        partials: vec![],
+    };
     if !dir.exists() {
         return Ok(slot);
     }
@@ -100,7 +117,9 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
     for e in rd {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if name.ends_with(".partial") {
             slot.partials.push(e.path());
         } else if num == 0 {
@@ -110,7 +129,11 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
             }
         } else {
             let size = e.metadata()?.len();
-            slot.files.push(TapeFile { number: num, name, size });
+            slot.files.push(TapeFile {
+                number: num,
+                name,
+                size,
+            });
         }
     }
     slot.files.sort_by_key(|f| f.number);
@@ -126,7 +149,9 @@ pub fn check_label(ch: &Changer, label: &str) -> Result<()> {
         )));
     }
     if label.is_empty() || label.starts_with('.') || label.contains(['/', '\0']) {
-        bail!(crate::error::Error::config(format!("label {label:?} cannot be a file name")));
+        bail!(crate::error::Error::config(format!(
+            "label {label:?} cannot be a file name"
+        )));
     }
     Ok(())
 }
@@ -181,6 +206,9 @@ mod tests {
     #[test]
     fn dump_file_names_are_shell_safe() {
         assert_eq!(dump_file_name(1, "web1", "/etc", 0), "00001.web1._etc.0");
-        assert_eq!(dump_file_name(12, "h", "/my docs/$x", 1), "00012.h._my_docs__x.1");
+        assert_eq!(
+            dump_file_name(12, "h", "/my docs/$x", 1),
+            "00012.h._my_docs__x.1"
+        );
     }
 }

@@ -26,10 +26,17 @@ pub fn needed_by_dumps(records: &[DumpRecord]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for ((host, disk), mut rs) in by_dle {
         rs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
-        let Some(full) = rs.iter().rposition(|r| r.level == 0) else { continue };
+        let Some(full) = rs.iter().rposition(|r| r.level == 0) else {
+            continue;
+        };
         for r in &rs[full..] {
-            let what = if r.level == 0 { "the newest level 0" } else { "an incremental on the newest level 0" };
-            out.entry(r.label.clone()).or_insert_with(|| format!("holds {what} of {host} {disk}"));
+            let what = if r.level == 0 {
+                "the newest level 0"
+            } else {
+                "an incremental on the newest level 0"
+            };
+            out.entry(r.label.clone())
+                .or_insert_with(|| format!("holds {what} of {host} {disk}"));
         }
     }
     out
@@ -38,18 +45,31 @@ pub fn needed_by_dumps(records: &[DumpRecord]) -> BTreeMap<String, String> {
 /// label → why it is protected by recency (among the newest `tapecycle - 1` written).
 pub fn needed_by_cycle(tapes: &[TapeInfo], tapecycle: u32) -> BTreeMap<String, String> {
     let mut written: Vec<&TapeInfo> = tapes.iter().filter(|t| t.last_written.is_some()).collect();
-    written.sort_by(|a, b| b.last_written.cmp(&a.last_written).then(b.slot.cmp(&a.slot)));
+    written.sort_by(|a, b| {
+        b.last_written
+            .cmp(&a.last_written)
+            .then(b.slot.cmp(&a.slot))
+    });
     let keep = tapecycle.saturating_sub(1) as usize;
     written
         .iter()
         .take(keep)
         .filter_map(|t| t.label.clone())
-        .map(|l| (l, format!("among the newest {keep} tapes written (tapecycle {tapecycle})")))
+        .map(|l| {
+            (
+                l,
+                format!("among the newest {keep} tapes written (tapecycle {tapecycle})"),
+            )
+        })
         .collect()
 }
 
 /// Every needed label with its first reason.
-pub fn needed(tapes: &[TapeInfo], records: &[DumpRecord], tapecycle: u32) -> BTreeMap<String, String> {
+pub fn needed(
+    tapes: &[TapeInfo],
+    records: &[DumpRecord],
+    tapecycle: u32,
+) -> BTreeMap<String, String> {
     let mut n = needed_by_dumps(records);
     for (l, why) in needed_by_cycle(tapes, tapecycle) {
         n.entry(l).or_insert(why);
@@ -83,7 +103,11 @@ mod tests {
     use crate::catalog::DumpStatus;
 
     fn tape(slot: u32, written: Option<&str>) -> TapeInfo {
-        TapeInfo { slot, label: Some(format!("daily-{slot:02}")), last_written: written.map(String::from) }
+        TapeInfo {
+            slot,
+            label: Some(format!("daily-{slot:02}")),
+            last_written: written.map(String::from),
+        }
     }
 
     fn rec(disk: &str, ds: &str, level: u8, label: &str) -> DumpRecord {
@@ -121,7 +145,10 @@ mod tests {
     fn cycle_protects_newest_tapecycle_minus_one() {
         let tapes: Vec<_> = (1..=4).map(|s| tape(s, Some(&s.to_string()))).collect();
         let n = needed(&tapes, &[], 3);
-        assert_eq!(n.keys().cloned().collect::<Vec<_>>(), ["daily-03", "daily-04"]);
+        assert_eq!(
+            n.keys().cloned().collect::<Vec<_>>(),
+            ["daily-03", "daily-04"]
+        );
         assert_eq!(choose_next(&tapes, &n, false, &[]).unwrap().slot, 1);
     }
 
@@ -140,7 +167,11 @@ mod tests {
 
     #[test]
     fn unlabelled_slots_only_with_autolabel() {
-        let tapes = vec![TapeInfo { slot: 1, label: None, last_written: None }];
+        let tapes = vec![TapeInfo {
+            slot: 1,
+            label: None,
+            last_written: None,
+        }];
         assert!(choose_next(&tapes, &BTreeMap::new(), false, &[]).is_none());
         assert!(choose_next(&tapes, &BTreeMap::new(), true, &[]).is_some());
     }

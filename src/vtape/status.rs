@@ -24,7 +24,11 @@ pub struct TapeStatus {
 pub fn status(cfg: &Config) -> Result<Vec<TapeStatus>> {
     let slots = super::scan(&cfg.changer)?;
     let records = history::load_all(&cfg.catalog)?;
-    let infos: Vec<_> = slots.iter().filter(|s| s.label_error.is_none()).map(Slot::info).collect();
+    let infos: Vec<_> = slots
+        .iter()
+        .filter(|s| s.label_error.is_none())
+        .map(Slot::info)
+        .collect();
     let needed = rotation::needed(&infos, &records, cfg.tapecycle);
     let autolabel = cfg.changer.autolabel.is_some();
     let next = rotation::choose_next(&infos, &needed, autolabel, &[]).map(|t| t.slot);

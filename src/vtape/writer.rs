@@ -26,8 +26,13 @@ impl TapeFile {
             .create_new(true)
             .open(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
-        let tf = TapeFile { partial, dest, done: false };
-        f.write_all(placeholder).with_context(|| format!("cannot write {}", tf.partial.display()))?;
+        let tf = TapeFile {
+            partial,
+            dest,
+            done: false,
+        };
+        f.write_all(placeholder)
+            .with_context(|| format!("cannot write {}", tf.partial.display()))?;
         failpoint::hit("after-placeholder");
         Ok((tf, f))
     }

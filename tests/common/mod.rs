@@ -23,7 +23,11 @@ pub struct Run {
 
 impl Run {
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -32,25 +36,52 @@ impl Setup {
     /// A setup with `extra` appended to a minimal config (top-level keys) and `changer`
     /// settings; a fresh identity; dumptypes `local` (server gzip) and friends.
     pub fn new(top: &str, changer: &str) -> Setup {
-        let dir = tempfile::Builder::new().prefix("tapir-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tapir-test")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("dumptypes")).unwrap();
         std::fs::create_dir_all(d.join("keys")).unwrap();
         let identity = d.join("keys/identity.txt");
-        let out = Command::new(BIN).args(["keygen", "-o"]).arg(&identity).output().unwrap();
-        assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .args(["keygen", "-o"])
+            .arg(&identity)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let recipient = String::from_utf8(out.stdout).unwrap();
         std::fs::write(d.join("keys/recipients.txt"), recipient).unwrap();
-        let changer = if changer.is_empty() { "slots = 10\nautolabel = \"daily-%%\"\n" } else { changer };
+        let changer = if changer.is_empty() {
+            "slots = 10\nautolabel = \"daily-%%\"\n"
+        } else {
+            changer
+        };
         let cfg = format!(
             "org = \"Test\"\n{top}\n[changer]\nroot = \"vtape\"\n{changer}\n[encryption]\nrecipients_file = \"keys/recipients.txt\"\n"
         );
         std::fs::write(d.join("tapir.toml"), cfg).unwrap();
         for (name, body) in [
-            ("local", "auth = \"local\"\ncompress = \"server-fast\"\nexclude = [\"*.tmp\"]\n"),
-            ("local-best", "auth = \"local\"\ncompress = \"server-best\"\nexclude = [\"*.tmp\"]\n"),
-            ("local-client", "auth = \"local\"\ncompress = \"client-fast\"\nexclude = [\"*.tmp\"]\n"),
-            ("local-plain", "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\nexclude = [\"*.tmp\"]\n"),
+            (
+                "local",
+                "auth = \"local\"\ncompress = \"server-fast\"\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
+                "local-best",
+                "auth = \"local\"\ncompress = \"server-best\"\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
+                "local-client",
+                "auth = \"local\"\ncompress = \"client-fast\"\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
+                "local-plain",
+                "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\nexclude = [\"*.tmp\"]\n",
+            ),
         ] {
             std::fs::write(d.join(format!("dumptypes/{name}.toml")), body).unwrap();
         }
@@ -119,7 +150,10 @@ impl Setup {
 
 pub fn finish(o: Output) -> Run {
     use std::os::unix::process::ExitStatusExt;
-    let code = o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0));
+    let code = o
+        .status
+        .code()
+        .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0));
     Run {
         code,
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -129,8 +163,16 @@ pub fn finish(o: Output) -> Run {
 
 /// Run a shell pipeline, panicking with its stderr on failure.
 pub fn sh(script: &str, cwd: &Path) {
-    let o = Command::new("bash").args(["-o", "pipefail", "-c", script]).current_dir(cwd).output().unwrap();
-    assert!(o.status.success(), "{script}\n{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 pub fn is_root() -> bool {

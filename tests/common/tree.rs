@@ -27,7 +27,9 @@ pub fn awkward(root: &Path) {
     file(&root.join("empty"), b"", 0o644);
     file(&root.join("one-byte"), b"x", 0o600);
     file(&root.join("block-512"), &[7u8; 512], 0o644);
-    let big: Vec<u8> = (0..(1 << 20) + 1).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..(1 << 20) + 1)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     file(&root.join("big.bin"), &big, 0o640);
     file(&root.join("script.sh"), b"#!/bin/sh\necho hi\n", 0o755);
     file(&root.join("readonly"), b"ro", 0o444);
@@ -38,7 +40,11 @@ pub fn awkward(root: &Path) {
     file(&deep.join("leaf.txt"), b"deep leaf", 0o644);
     file(&root.join("n".repeat(200)), b"long component", 0o644);
     // non-UTF-8 and odd names
-    file(&root.join(OsStr::from_bytes(b"caf\xe9")), b"latin-1 name", 0o644);
+    file(
+        &root.join(OsStr::from_bytes(b"caf\xe9")),
+        b"latin-1 name",
+        0o644,
+    );
     file(&root.join("with space and \"quotes\""), b"q", 0o644);
     file(&root.join("back\\slash"), b"b", 0o644);
     // symlinks: to a file, dangling, to a dir, with a long target
@@ -78,7 +84,11 @@ pub fn awkward(root: &Path) {
 
 /// Give every file and directory a distinct old mtime, children before parents.
 pub fn fix_mtimes(root: &Path) {
-    let entries: Vec<_> = walkdir::WalkDir::new(root).contents_first(true).into_iter().map(|e| e.unwrap()).collect();
+    let entries: Vec<_> = walkdir::WalkDir::new(root)
+        .contents_first(true)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .collect();
     for (i, e) in entries.iter().enumerate() {
         let ft = e.file_type();
         if ft.is_file() || ft.is_dir() {
@@ -98,7 +108,10 @@ struct Node {
 }
 
 /// Every entry under `root` by relative path, and the hard-link groups.
-fn snapshot(root: &Path, skip: &dyn Fn(&Path) -> bool) -> (BTreeMap<PathBuf, Node>, Vec<Vec<PathBuf>>) {
+fn snapshot(
+    root: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+) -> (BTreeMap<PathBuf, Node>, Vec<Vec<PathBuf>>) {
     let mut nodes = BTreeMap::new();
     let mut inodes: HashMap<u64, Vec<PathBuf>> = HashMap::new();
     for e in walkdir::WalkDir::new(root).min_depth(1) {
@@ -110,18 +123,35 @@ fn snapshot(root: &Path, skip: &dyn Fn(&Path) -> bool) -> (BTreeMap<PathBuf, Nod
         let md = e.path().symlink_metadata().unwrap();
         let ft = md.file_type();
         use std::os::unix::fs::FileTypeExt;
-        let kind = if ft.is_dir() { "dir" } else if ft.is_file() { "file" } else if ft.is_symlink() { "symlink" } else if ft.is_fifo() { "fifo" } else { "other" };
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_file() {
+            "file"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_fifo() {
+            "fifo"
+        } else {
+            "other"
+        };
         if ft.is_file() && md.nlink() > 1 {
             inodes.entry(md.ino()).or_default().push(rel.clone());
         }
-        nodes.insert(rel, Node {
-            kind,
-            mode: if ft.is_symlink() { 0 } else { md.mode() & 0o7777 },
-            mtime: (!ft.is_symlink()).then_some(md.mtime()),
-            owner: (md.uid(), md.gid()),
-            content: ft.is_file().then(|| fs::read(e.path()).unwrap()),
-            link: ft.is_symlink().then(|| fs::read_link(e.path()).unwrap()),
-        });
+        nodes.insert(
+            rel,
+            Node {
+                kind,
+                mode: if ft.is_symlink() {
+                    0
+                } else {
+                    md.mode() & 0o7777
+                },
+                mtime: (!ft.is_symlink()).then_some(md.mtime()),
+                owner: (md.uid(), md.gid()),
+                content: ft.is_file().then(|| fs::read(e.path()).unwrap()),
+                link: ft.is_symlink().then(|| fs::read_link(e.path()).unwrap()),
+            },
+        );
     }
     let mut groups: Vec<Vec<PathBuf>> = inodes.into_values().filter(|g| g.len() > 1).collect();
     for g in &mut groups {
@@ -137,7 +167,10 @@ pub fn assert_same(source: &Path, restored: &Path, skip: &dyn Fn(&Path) -> bool)
     let (b, gb) = snapshot(restored, &|_| false);
     let missing: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).collect();
     let extra: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     for (k, na) in &a {
         let nb = &b[k];
         assert_eq!(na.kind, nb.kind, "{k:?} type");
