@@ -247,3 +247,56 @@ fn open_noatime(path: &Path) -> io::Result<File> {
         r => r,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that keeps tar bytes and warnings apart.
+    #[derive(Default)]
+    struct Collect {
+        tar: Vec<u8>,
+        warnings: Vec<(String, String)>,
+    }
+
+    impl Write for Collect {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.tar.write(b)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for Collect {
+        fn warning(&mut self, path: &str, message: &str) -> io::Result<()> {
+            self.warnings.push((path.into(), message.into()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_file_that_vanished_is_a_warning_and_the_stream_stays_valid() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("kept"), b"kept").unwrap();
+        let mut tar = TarWriter::new(Collect::default());
+        let mut w = Walker {
+            tar: &mut tar,
+            links: HashMap::new(),
+            stats: Stats::default(),
+        };
+        w.entry(d.path(), &d.path().join("kept"), false).unwrap();
+        w.entry(d.path(), &d.path().join("gone"), false).unwrap();
+        let warnings = w.stats.warnings;
+        let out = tar.finish().unwrap();
+        assert_eq!(warnings, 1);
+        assert!(out.warnings[0].0.ends_with("gone") && out.warnings[0].1.starts_with("vanished"));
+        let mut a = tar::Archive::new(&out.tar[..]);
+        let names: Vec<_> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path_bytes().into_owned())
+            .collect();
+        assert_eq!(names, [b"./kept".to_vec()]);
+    }
+}

@@ -17,11 +17,13 @@ pub enum Compress {
 }
 
 impl Compress {
-    /// gzip level, or None when not compressed.
+    /// gzip level, or None when not compressed. "fast" is zlib-rs level 2: measured on
+    /// this machine kind it is smaller than GNU `gzip -1` and still ~1.5x its speed,
+    /// where level 1 is faster but ~20% bigger.
     pub fn gzip_level(self) -> Option<u32> {
         match self {
             Compress::None => None,
-            Compress::ServerFast | Compress::ClientFast => Some(1),
+            Compress::ServerFast | Compress::ClientFast => Some(2),
             Compress::ServerBest | Compress::ClientBest => Some(9),
         }
     }

@@ -27,7 +27,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let datestamp = unique_datestamp(cfg)?;
     let mut log = RunLog::open(&cfg.catalog, &datestamp)?;
     log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
-    let recipients = crate::keys::recipients(cfg)?;
+    let encrypts = dles
+        .iter()
+        .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
+    let recipients = if encrypts {
+        crate::keys::recipients(cfg)?
+    } else {
+        Vec::new()
+    };
     let mut notes = reconcile::reconcile(cfg)?;
     for n in &notes {
         log.event("reconcile", json!(n));
