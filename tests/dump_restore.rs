@@ -160,16 +160,8 @@ fn fetch_raw_image_decrypts_with_the_stock_age_cli() {
     let (s, src) = setup_with_corpus("local");
     s.run(&["dump"]).assert_code(0);
     let img = s.path().join("image.age");
-    s.run(&[
-        "fetch",
-        "--host",
-        "localhost",
-        "--disk",
-        &src.display().to_string(),
-        "-o",
-        "image.age",
-    ])
-    .assert_code(0);
+    s.fetch(&src.display().to_string(), "image.age", &[])
+        .assert_code(0);
     let out = s.path().join("r");
     std::fs::create_dir(&out).unwrap();
     sh(
@@ -182,15 +174,7 @@ fn fetch_raw_image_decrypts_with_the_stock_age_cli() {
         s.path(),
     );
     tree::assert_same(&src, &out, &skip_excluded);
-    let again = s.run(&[
-        "fetch",
-        "--host",
-        "localhost",
-        "--disk",
-        &src.display().to_string(),
-        "-o",
-        "image.age",
-    ]);
+    let again = s.fetch(&src.display().to_string(), "image.age", &[]);
     again.assert_code(1);
     assert!(
         again.stderr.contains("exists; not overwriting"),
@@ -208,15 +192,7 @@ fn corrupt_tape_file_is_refused_by_fetch() {
     let n = bytes.len();
     bytes[n - 100] ^= 0x55;
     std::fs::write(&file, &bytes).unwrap();
-    let r = s.run(&[
-        "fetch",
-        "--host",
-        "localhost",
-        "--disk",
-        &src.display().to_string(),
-        "-o",
-        "img",
-    ]);
+    let r = s.fetch(&src.display().to_string(), "img", &[]);
     r.assert_code(1);
     assert!(r.stderr.contains("CORRUPT"), "{}", r.stderr);
     assert!(
@@ -224,14 +200,64 @@ fn corrupt_tape_file_is_refused_by_fetch() {
         "a corrupt image must not be left as output"
     );
     std::fs::write(&file, &bytes[..n - 10]).unwrap();
-    let r = s.run(&[
-        "fetch",
-        "--host",
-        "localhost",
-        "--disk",
-        &src.display().to_string(),
-        "-o",
-        "img",
-    ]);
+    let r = s.fetch(&src.display().to_string(), "img", &[]);
     assert!(r.stderr.contains("TRUNCATED"), "{}", r.stderr);
+}
+
+#[test]
+fn one_file_system_stays_off_other_mounts() {
+    if !common::is_root() {
+        eprintln!("SKIP: mounting a tmpfs needs root");
+        return;
+    }
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(src.join("mnt")).unwrap();
+    std::fs::write(src.join("here"), b"same fs").unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(src.join("mnt"))
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        eprintln!("SKIP: this machine does not allow mounting a tmpfs");
+        return;
+    }
+    std::fs::write(src.join("mnt/other-fs"), b"other fs").unwrap();
+    s.write(
+        "dumptypes/cross.toml",
+        "auth = \"local\"\none_file_system = false\n",
+    );
+    s.write(
+        "disklist",
+        &format!(
+            "localhost {0} local\nlocalhost other {0} cross\n",
+            src.display()
+        ),
+    );
+    let r = s.run(&["dump"]);
+    let _ = std::process::Command::new("umount")
+        .arg(src.join("mnt"))
+        .status();
+    r.assert_code(0);
+    for (disk, expect_other) in [
+        (src.display().to_string(), false),
+        ("other".to_string(), true),
+    ] {
+        let out = s.path().join(format!("r-{expect_other}"));
+        std::fs::create_dir(&out).unwrap();
+        let id = s.identity.display().to_string();
+        let cfg = s.path().join("tapir.toml");
+        sh(
+            &format!(
+                "{} --config {} fetch --host localhost --disk {disk} -i {id} -o - | tar -xf - -C {}",
+                common::BIN,
+                cfg.display(),
+                out.display()
+            ),
+            s.path(),
+        );
+        assert!(out.join("here").exists());
+        assert_eq!(out.join("mnt/other-fs").exists(), expect_other, "{disk}");
+    }
 }

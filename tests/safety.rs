@@ -36,17 +36,7 @@ fn assert_catalog_consistent(s: &Setup) {
             s.tape_file(rec).exists(),
             "catalog lists a missing file: {rec}"
         );
-        let r = s.run(&[
-            "fetch",
-            "--host",
-            "localhost",
-            "--disk",
-            disk,
-            "--date",
-            ds,
-            "-o",
-            "-",
-        ]);
+        let r = s.fetch(disk, "-", &["--date", ds]);
         r.assert_code(0);
     }
 }

@@ -84,7 +84,7 @@ fn rotation_never_overwrites_a_needed_tape() {
         "{:?}",
         t[0]
     );
-    let fetched = s.run(&["fetch", "--host", "localhost", "--disk", &b, "-o", "b.img"]);
+    let fetched = s.fetch(&b, "b.img", &[]);
     fetched.assert_code(0);
 }
 

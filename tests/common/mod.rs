@@ -123,7 +123,14 @@ impl Setup {
         finish(c.output().unwrap())
     }
 
-    /// The dump file of HOST DISK as the catalog lists it (newest).
+    /// `tapir fetch --host localhost --disk DISK -o OUT` plus `extra` arguments.
+    pub fn fetch(&self, disk: &str, out: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["fetch", "--host", "localhost", "--disk", disk, "-o", out];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// Every dump the catalog lists, as JSON.
     pub fn find_json(&self) -> serde_json::Value {
         let r = self.run(&["find", "--json"]);
         r.assert_code(0);
