@@ -2,6 +2,7 @@
 //! protocol requests on stdin and answers on stdout (protocol data only; diagnostics go to
 //! stderr). It never runs a shell or anything the server names: it only walks and reads.
 
+pub mod estimate;
 pub mod tar_out;
 pub mod walk;
 
@@ -10,6 +11,7 @@ use crate::transport::protocol::{
 };
 use anyhow::{Context, Result, bail};
 use flate2::write::GzEncoder;
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use tar_out::TarWriter;
@@ -19,6 +21,7 @@ use walk::{Sink, Walk};
 pub fn serve<R: Read, W: Write>(mut input: R, output: W) -> Result<()> {
     let mut out = FrameWriter::new(output);
     let mut buf = Vec::new();
+    let mut known = HashSet::new();
     loop {
         let msg = match protocol::read_frame(&mut input, &mut buf)? {
             Frame::Eof | Frame::Msg(Message::Bye) => return Ok(()),
@@ -27,7 +30,14 @@ pub fn serve<R: Read, W: Write>(mut input: R, output: W) -> Result<()> {
         };
         match msg {
             Message::Hello { protocol, .. } => hello(&mut out, protocol)?,
-            Message::Dump(req) => dump(&mut out, &req)?,
+            Message::KnownDirs { dirs } => {
+                known.extend(dirs.iter().map(|d| crate::catalog::index::unescape(d)));
+            }
+            Message::Dump(req) => {
+                dump(&mut out, &req, &known)?;
+                known.clear();
+            }
+            Message::Estimate(req) => estimate::answer(&mut out, &req)?,
             other => {
                 let message = format!("unexpected request {other:?}");
                 out.send(&Message::Error { message })?
@@ -56,8 +66,12 @@ fn unix_now() -> i64 {
 }
 
 /// Run one dump request. A bad request is answered with Error; only output failures abort.
-fn dump<W: Write>(out: &mut FrameWriter<W>, req: &DumpRequest) -> Result<()> {
-    let exclude = match check_request(req) {
+fn dump<W: Write>(
+    out: &mut FrameWriter<W>,
+    req: &DumpRequest,
+    known: &HashSet<Vec<u8>>,
+) -> Result<()> {
+    let exclude = match check_request(&req.path, &req.exclude) {
         Ok(g) => g,
         Err(e) => {
             out.send(&Message::Error {
@@ -68,10 +82,15 @@ fn dump<W: Write>(out: &mut FrameWriter<W>, req: &DumpRequest) -> Result<()> {
     };
     out.send(&Message::Started { time: unix_now() })?;
     let root = Path::new(&req.path);
+    let since = req.since.map(|time| walk::Since {
+        time,
+        known_dirs: known,
+    });
     let walk = Walk {
         root,
         exclude: &exclude,
         one_file_system: req.one_file_system,
+        since,
     };
     let sink = match req.gzip_level {
         None => Out::Plain(out),
@@ -82,17 +101,18 @@ fn dump<W: Write>(out: &mut FrameWriter<W>, req: &DumpRequest) -> Result<()> {
     Ok(())
 }
 
-fn check_request(req: &DumpRequest) -> Result<globset::GlobSet> {
-    let p = Path::new(&req.path);
+/// A request's path must be an existing absolute directory; its excludes must be globs.
+fn check_request(path: &str, exclude: &[String]) -> Result<globset::GlobSet> {
+    let p = Path::new(path);
     if !p.is_absolute() {
-        bail!("{:?} is not an absolute path", req.path);
+        bail!("{path:?} is not an absolute path");
     }
-    let md = std::fs::metadata(p).with_context(|| format!("cannot dump {}", req.path))?;
+    let md = std::fs::metadata(p).with_context(|| format!("cannot dump {path}"))?;
     if !md.is_dir() {
-        bail!("cannot dump {}: not a directory", req.path);
+        bail!("cannot dump {path}: not a directory");
     }
     let mut b = globset::GlobSetBuilder::new();
-    for pat in &req.exclude {
+    for pat in exclude {
         b.add(globset::Glob::new(pat).with_context(|| format!("bad exclude {pat:?}"))?);
     }
     Ok(b.build()?)

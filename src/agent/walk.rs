@@ -1,10 +1,13 @@
-//! Walks one DLE and writes it as GNU tar: directories before their contents, hard links once
-//! then as links, symlinks, FIFOs and devices as such, and every unreadable or changing file
-//! as a warning that makes the dump PARTIAL, never a broken stream.
+//! Walks one DLE and writes it as GNU incremental tar: every directory as a `D` member whose
+//! dumpdir lists all its names (`Y` in this archive, `N` unchanged, `D` directory), then the
+//! files that changed since the reference time (all of them at level 0, and all below a
+//! directory the reference dump did not have). Hard links once then as links; symlinks, FIFOs
+//! and devices as such; an unreadable or changing file is a warning (PARTIAL), never a broken
+//! stream.
 
 use super::tar_out::{Copied, Meta, TarWriter};
 use globset::GlobSet;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +25,19 @@ pub struct Walk<'a> {
     pub root: &'a Path,
     pub exclude: &'a GlobSet,
     pub one_file_system: bool,
+    /// Incremental: the reference time and the directories (member names) it had.
+    pub since: Option<Since<'a>>,
+}
+
+/// The reference of an incremental dump.
+pub struct Since<'a> {
+    pub time: i64,
+    pub known_dirs: &'a HashSet<Vec<u8>>,
+}
+
+/// Changed since `t`: content (mtime) or inode (ctime: rename, chmod, new link).
+pub fn changed_since(md: &Metadata, t: i64) -> bool {
+    md.mtime().max(md.ctime()) >= t
 }
 
 /// Counts for the summary.
@@ -31,18 +47,26 @@ pub struct Stats {
     pub warnings: u64,
 }
 
-struct Walker<'w, W: Sink> {
+struct Walker<'w, 'a, W: Sink> {
     tar: &'w mut TarWriter<W>,
+    walk: &'w Walk<'a>,
     links: HashMap<(u64, u64), Vec<u8>>,
     stats: Stats,
+    root_dev: u64,
+    /// Depth of the new (or renamed) directory we are inside, if any: all of it is dumped.
+    new_from: Option<usize>,
 }
 
 /// Write the whole tree under `w.root` to `tar`. Errors are only those of the output.
 pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats> {
+    let root_dev = w.root.metadata().map(|m| m.dev()).unwrap_or(0);
     let mut walker = Walker {
         tar,
+        walk: w,
         links: HashMap::new(),
         stats: Stats::default(),
+        root_dev,
+        new_from: None,
     };
     let it = walkdir::WalkDir::new(w.root)
         .follow_links(false)
@@ -53,7 +77,7 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
         .filter_entry(|e| !excluded(w, e.path()));
     for entry in it {
         match entry {
-            Ok(e) => walker.entry(w.root, e.path(), e.depth() == 0)?,
+            Ok(e) => walker.entry(e.path(), e.depth())?,
             Err(err) => {
                 let path = err
                     .path()
@@ -101,14 +125,17 @@ fn meta_of(md: &Metadata) -> Meta {
     }
 }
 
-impl<W: Sink> Walker<'_, W> {
+impl<W: Sink> Walker<'_, '_, W> {
     fn warn(&mut self, path: &str, msg: &str) -> io::Result<()> {
         self.stats.warnings += 1;
         self.tar.get_mut().warning(path, msg)
     }
 
-    fn entry(&mut self, root: &Path, path: &Path, is_root: bool) -> io::Result<()> {
-        let md = match if is_root {
+    fn entry(&mut self, path: &Path, depth: usize) -> io::Result<()> {
+        if self.new_from.is_some_and(|d| depth <= d) {
+            self.new_from = None;
+        }
+        let md = match if depth == 0 {
             path.metadata()
         } else {
             path.symlink_metadata()
@@ -117,18 +144,96 @@ impl<W: Sink> Walker<'_, W> {
             Err(e) => return self.vanished(path, e),
         };
         let ft = md.file_type();
-        let name = member_name(root, path, ft.is_dir());
-        self.stats.files += 1;
+        let name = member_name(self.walk.root, path, ft.is_dir());
         if ft.is_dir() {
-            self.tar
-                .header(&name, None, EntryType::Directory, &meta_of(&md), 0)
-        } else if ft.is_file() {
+            return self.directory(path, name, &md, depth);
+        }
+        if !self.wanted(&md) {
+            return Ok(());
+        }
+        self.stats.files += 1;
+        if ft.is_file() {
             self.file(path, name, &md)
         } else if ft.is_symlink() {
             self.symlink(path, &name, &md)
         } else {
             self.special(path, &name, &md)
         }
+    }
+
+    /// Is a non-directory in this archive (`Y`) rather than only listed (`N`)?
+    fn wanted(&self, md: &Metadata) -> bool {
+        match &self.walk.since {
+            None => true,
+            Some(s) => self.new_from.is_some() || changed_since(md, s.time),
+        }
+    }
+
+    /// A directory: a `D` member listing every name in it, so an incremental restore can
+    /// delete what is gone. If it cannot be listed, a plain directory member (no purge).
+    fn directory(
+        &mut self,
+        path: &Path,
+        name: Vec<u8>,
+        md: &Metadata,
+        depth: usize,
+    ) -> io::Result<()> {
+        self.stats.files += 1;
+        if let Some(s) = &self.walk.since
+            && self.new_from.is_none()
+            && !s.known_dirs.contains(&name)
+        {
+            self.new_from = Some(depth);
+        }
+        match self.dumpdir(path) {
+            Ok(list) => {
+                let kind = EntryType::new(b'D');
+                self.tar
+                    .header(&name, None, kind, &meta_of(md), list.len() as u64)?;
+                self.tar.data(&mut &list[..], list.len() as u64).map(|_| ())
+            }
+            Err(_) => self
+                .tar
+                .header(&name, None, EntryType::Directory, &meta_of(md), 0),
+        }
+    }
+
+    /// The GNU dumpdir of `dir`: sorted `Cname\0` records and a final `\0`.
+    fn dumpdir(&self, dir: &Path) -> io::Result<Vec<u8>> {
+        let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let path = e.path();
+            if excluded(self.walk, &path) {
+                continue;
+            }
+            let Ok(md) = path.symlink_metadata() else {
+                continue;
+            };
+            let ft = md.file_type();
+            let code = if ft.is_dir() {
+                if self.walk.one_file_system && md.dev() != self.root_dev {
+                    continue;
+                }
+                b'D'
+            } else if ft.is_socket() {
+                continue;
+            } else if self.wanted(&md) {
+                b'Y'
+            } else {
+                b'N'
+            };
+            names.push((e.file_name().as_bytes().to_vec(), code));
+        }
+        names.sort();
+        let mut out = Vec::new();
+        for (n, code) in names {
+            out.push(code);
+            out.extend_from_slice(&n);
+            out.push(0);
+        }
+        out.push(0);
+        Ok(out)
     }
 
     fn vanished(&mut self, path: &Path, e: io::Error) -> io::Result<()> {
@@ -280,13 +385,23 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("kept"), b"kept").unwrap();
         let mut tar = TarWriter::new(Collect::default());
+        let none = globset::GlobSet::empty();
+        let walk = Walk {
+            root: d.path(),
+            exclude: &none,
+            one_file_system: false,
+            since: None,
+        };
         let mut w = Walker {
             tar: &mut tar,
+            walk: &walk,
             links: HashMap::new(),
             stats: Stats::default(),
+            root_dev: 0,
+            new_from: None,
         };
-        w.entry(d.path(), &d.path().join("kept"), false).unwrap();
-        w.entry(d.path(), &d.path().join("gone"), false).unwrap();
+        w.entry(&d.path().join("kept"), 1).unwrap();
+        w.entry(&d.path().join("gone"), 1).unwrap();
         let warnings = w.stats.warnings;
         let out = tar.finish().unwrap();
         assert_eq!(warnings, 1);

@@ -22,6 +22,9 @@ pub struct IndexLine {
     pub g: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l: Option<String>,
+    /// Present at dump time, content in an earlier dump of the chain (dumpdir `N`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prev: bool,
 }
 
 impl From<&IndexEntry> for IndexLine {
@@ -35,6 +38,7 @@ impl From<&IndexEntry> for IndexLine {
             u: e.uid,
             g: e.gid,
             l: e.link.as_deref().map(escape_bytes),
+            prev: e.prev,
         }
     }
 }

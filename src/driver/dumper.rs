@@ -107,6 +107,7 @@ fn request(job: &Job) -> DumpRequest {
         } else {
             None
         },
+        since: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 const BLOCK: usize = 512;
 const MAX_LONG: usize = 1 << 20;
+const MAX_DUMPDIR: usize = 64 << 20;
 
 /// One member of a dump, as the index records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct IndexEntry {
     pub uid: u64,
     pub gid: u64,
     pub link: Option<Vec<u8>>,
+    /// Present at dump time but unchanged: its content is in an earlier dump of the chain.
+    pub prev: bool,
 }
 
 struct Collect {
@@ -26,6 +29,8 @@ struct Collect {
     data: Vec<u8>,
     want: usize,
     pad: u64,
+    /// For a `D` member: the directory entry, emitted with the names its dumpdir lists.
+    dir: Option<IndexEntry>,
 }
 
 /// Where index entries go.
@@ -91,7 +96,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 if c.data.len() == c.want {
                     let c = self.collect.take().unwrap();
                     self.skip = c.pad;
-                    self.apply_long(c.kind, c.data);
+                    self.collected(c)?;
                 }
             } else {
                 let n = (BLOCK - self.fill).min(b.len());
@@ -119,38 +124,52 @@ impl<S: EntrySink> TarIndexer<S> {
             ));
             return Ok(());
         }
-        let h = tar::Header::from_byte_slice(&self.block[..]);
-        let kind = self.block[156];
+        let block = *self.block;
+        let h = tar::Header::from_byte_slice(&block[..]);
+        let kind = block[156];
         let size = h.entry_size().unwrap_or(0);
         let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
-        if matches!(kind, b'L' | b'K' | b'x') {
-            if size as usize > MAX_LONG {
-                self.broken = Some(format!("long name of {size} bytes"));
+        if matches!(kind, b'L' | b'K' | b'x' | b'D') {
+            let max = if kind == b'D' { MAX_DUMPDIR } else { MAX_LONG };
+            if size as usize > max {
+                self.broken = Some(format!("{} member of {size} bytes", kind as char));
                 return Ok(());
             }
             let want = size as usize;
-            self.collect = Some(Collect {
+            let dir = (kind == b'D').then(|| self.entry(&block, b'5', 0));
+            let pad = padded - size;
+            let c = Collect {
                 kind,
                 data: Vec::with_capacity(want),
                 want,
-                pad: padded - size,
-            });
+                pad,
+                dir,
+            };
             if want == 0 {
-                let c = self.collect.take().unwrap();
-                self.apply_long(c.kind, c.data);
+                self.skip = pad;
+                return self.collected(c);
             }
+            self.collect = Some(c);
             return Ok(());
         }
         self.skip = padded;
         if kind == b'g' {
             return Ok(());
         }
-        let entry = IndexEntry {
+        let entry = self.entry(&block, if kind == 0 { b'0' } else { kind }, size);
+        self.count += 1;
+        self.emit.entry(entry)
+    }
+
+    /// The index entry for the member whose header is `block`, consuming pending long names.
+    fn entry(&mut self, block: &[u8; BLOCK], kind: u8, size: u64) -> IndexEntry {
+        let h = tar::Header::from_byte_slice(&block[..]);
+        IndexEntry {
             path: self
                 .long_name
                 .take()
                 .unwrap_or_else(|| h.path_bytes().into_owned()),
-            kind: if kind == 0 { b'0' } else { kind },
+            kind,
             size,
             mtime: h.mtime().unwrap_or(0) as i64,
             mode: h.mode().unwrap_or(0),
@@ -160,9 +179,42 @@ impl<S: EntrySink> TarIndexer<S> {
                 .long_link
                 .take()
                 .or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
+            prev: false,
+        }
+    }
+
+    /// A long name, PAX header or dumpdir has been read whole.
+    fn collected(&mut self, c: Collect) -> io::Result<()> {
+        let Some(dir) = c.dir else {
+            self.apply_long(c.kind, c.data);
+            return Ok(());
         };
+        let base = dir.path.clone();
         self.count += 1;
-        self.emit.entry(entry)
+        self.emit.entry(dir)?;
+        for rec in c
+            .data
+            .split(|&b| b == 0)
+            .filter(|r| r.len() > 1 && r[0] == b'N')
+        {
+            let mut path = base.clone();
+            if !path.ends_with(b"/") {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&rec[1..]);
+            self.emit.entry(IndexEntry {
+                path,
+                kind: b'-',
+                size: 0,
+                mtime: 0,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                link: None,
+                prev: true,
+            })?;
+        }
+        Ok(())
     }
 
     fn apply_long(&mut self, kind: u8, mut data: Vec<u8>) {

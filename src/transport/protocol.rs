@@ -23,6 +23,20 @@ pub struct DumpRequest {
     pub one_file_system: bool,
     /// gzip on the client at this level (`compress = "client-*"`).
     pub gzip_level: Option<u32>,
+    /// Incremental: dump what changed (mtime or ctime) at or after this client time.
+    /// None: level 0, everything.
+    #[serde(default)]
+    pub since: Option<i64>,
+}
+
+/// What to estimate: the tar size of level 0 and of each candidate incremental level.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EstimateRequest {
+    pub path: String,
+    pub exclude: Vec<String>,
+    pub one_file_system: bool,
+    /// (level, reference client time) for each incremental candidate.
+    pub since: Vec<(u8, i64)>,
 }
 
 /// Totals the agent reports at the end of a dump.
@@ -48,7 +62,18 @@ pub enum Message {
         tool_version: String,
         time: i64,
     },
+    /// Server → agent before an incremental Dump: directories (as tar member names, escaped)
+    /// present at the reference dump. A directory not listed is new or renamed and is
+    /// dumped whole. May be sent in several parts; a Dump consumes and clears them.
+    KnownDirs {
+        dirs: Vec<String>,
+    },
     Dump(DumpRequest),
+    Estimate(EstimateRequest),
+    /// Agent → server: estimated tar bytes per level (level 0 first).
+    EstimateResult {
+        sizes: Vec<(u8, u64)>,
+    },
     /// Agent → server: the dump begins; `time` is the client's clock at its start.
     Started {
         time: i64,
