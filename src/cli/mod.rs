@@ -8,6 +8,7 @@ mod fetch;
 mod find;
 mod keygen;
 mod label;
+mod schedule;
 mod tapes;
 
 use crate::error::{self, exit};
@@ -40,6 +41,10 @@ pub enum Command {
     Dump(dump::Args),
     Find(find::Args),
     Fetch(fetch::Args),
+    Due(schedule::DueArgs),
+    Balance(schedule::BalanceArgs),
+    Force(schedule::ForceArgs),
+    Unforce(schedule::ForceArgs),
     Agent(agent::Args),
 }
 
@@ -75,6 +80,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Dump(a) => dump::run(cli, a),
         Command::Find(a) => find::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
+        Command::Due(a) => schedule::due(cli, a),
+        Command::Balance(a) => schedule::balance(cli, a),
+        Command::Force(a) => schedule::force(cli, a, true),
+        Command::Unforce(a) => schedule::force(cli, a, false),
         Command::Agent(a) => agent::run(a),
     }
 }

@@ -73,6 +73,16 @@ pub enum Priority {
     High,
 }
 
+/// Where the planner's size estimates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimate {
+    /// The agent walks the DLE once (metadata only) and reports every candidate level.
+    Client,
+    /// From the history of earlier dumps; the client is asked only for a new DLE.
+    Server,
+}
+
 /// One dumptype. Every key may be omitted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -86,6 +96,7 @@ pub struct Dumptype {
     pub strategy: Strategy,
     pub index: bool,
     pub priority: Priority,
+    pub estimate: Estimate,
 }
 
 impl Default for Dumptype {
@@ -100,6 +111,7 @@ impl Default for Dumptype {
             strategy: Strategy::Standard,
             index: true,
             priority: Priority::Medium,
+            estimate: Estimate::Client,
         }
     }
 }

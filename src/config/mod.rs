@@ -39,6 +39,12 @@ struct RawConfig {
     catalog: PathBuf,
     #[serde(default)]
     mailto: Vec<String>,
+    #[serde(default = "d_bumpsize")]
+    bumpsize: Spanned<String>,
+    #[serde(default = "d_bumpmult")]
+    bumpmult: f64,
+    #[serde(default = "d_bumpdays")]
+    bumpdays: u32,
     #[serde(default)]
     changer: RawChanger,
     #[serde(default)]
@@ -60,6 +66,15 @@ fn d_dumptypes() -> PathBuf {
 }
 fn d_catalog() -> PathBuf {
     "catalog".into()
+}
+fn d_bumpsize() -> Spanned<String> {
+    Spanned::new(0..0, "10M".into())
+}
+fn d_bumpmult() -> f64 {
+    1.5
+}
+fn d_bumpdays() -> u32 {
+    2
 }
 fn d_1() -> Spanned<u32> {
     Spanned::new(0..0, 1)
@@ -174,6 +189,11 @@ pub struct Config {
     pub dumptypes_dir: PathBuf,
     pub catalog: PathBuf,
     pub mailto: Vec<String>,
+    /// Incremental bumping: one level up when it saves bumpsize * bumpmult^(level-1)
+    /// bytes and the DLE spent bumpdays at its level.
+    pub bumpsize: u64,
+    pub bumpmult: f64,
+    pub bumpdays: u32,
     pub changer: Changer,
     pub encryption: Encryption,
     pub ssh: Ssh,
@@ -183,6 +203,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// The planner's parameters for a run at `now`.
+    pub fn planner_params(&self, now: chrono::DateTime<chrono::Local>) -> crate::planner::Params {
+        let per_tape = self
+            .changer
+            .tape_size
+            .saturating_sub(crate::vtape::header::HEADER_SIZE as u64);
+        crate::planner::Params {
+            now,
+            dumpcycle: self.dumpcycle,
+            runspercycle: self.runspercycle,
+            capacity: per_tape * self.runtapes as u64,
+            bump: crate::planner::Bump {
+                size: self.bumpsize,
+                mult: self.bumpmult,
+                days: self.bumpdays,
+            },
+        }
+    }
+
     /// The dumptype of a DLE (always present: the disklist was checked against them).
     pub fn dumptype(&self, dle: &Dle) -> &Dumptype {
         &self.dumptypes[&dle.dumptype]
@@ -226,6 +265,14 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     let disklist_file = abs(&raw.disklist);
     let disklist = disklist::load(&disklist_file, &dumptypes)?;
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
+    let bumpsize = size::parse_size(raw.bumpsize.get_ref())
+        .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
+    if !(raw.bumpmult >= 1.0) {
+        return Err(Error::config(format!(
+            "{}: bumpmult must be at least 1.0",
+            file.display()
+        )));
+    }
     Ok(Config {
         org: raw.org,
         dumpcycle: raw.dumpcycle.into_inner(),
@@ -236,6 +283,9 @@ pub fn load(file: &Path) -> Result<Config, Error> {
         maxdumps: raw.maxdumps.into_inner(),
         catalog: abs(&raw.catalog),
         mailto: raw.mailto,
+        bumpsize,
+        bumpmult: raw.bumpmult,
+        bumpdays: raw.bumpdays,
         ssh: Ssh {
             user: raw.ssh.user,
             identity: abs(&raw.ssh.identity),

@@ -3,7 +3,7 @@
 
 use super::taper::{Current, Taper};
 use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
-use crate::config::{Config, disklist::Dle, dumptype::Auth, dumptype::Encrypt};
+use crate::config::{Config, disklist::Dle, dumptype::Encrypt};
 use crate::failpoint;
 use crate::keys::Recipient;
 use crate::pipeline::{self, Pipeline};
@@ -21,6 +21,8 @@ pub struct Job<'a> {
     pub cfg: &'a Config,
     pub dle: &'a Dle,
     pub level: u8,
+    /// The dump an incremental is taken against.
+    pub reference: Option<&'a DumpRecord>,
     pub datestamp: &'a str,
     pub recipients: &'a [Recipient],
 }
@@ -86,13 +88,31 @@ pub fn run(job: &Job, taper: &mut Taper) -> Result<Written> {
 }
 
 fn connect(job: &Job) -> Result<Session> {
-    match job.cfg.dumptype(job.dle).auth {
-        Auth::Local => Session::local(),
-        Auth::Ssh => bail!(
-            "auth = \"ssh\" is not available in this version; use a dumptype with auth = \"local\" for {}",
-            job.dle.host
-        ),
+    super::prepare::connect(job.cfg, job.dle)
+}
+
+/// Tell the agent which directories the reference dump had (from its index), so it can dump
+/// new and renamed directories whole.
+fn send_known_dirs(job: &Job, session: &mut Session) -> Result<()> {
+    let Some(r) = job.reference else {
+        return Ok(());
+    };
+    let ix = r
+        .index
+        .as_ref()
+        .context("the reference dump has no index")?;
+    let lines = catalog::index::read(&job.cfg.catalog.join(ix))?;
+    let dirs: Vec<String> = lines
+        .into_iter()
+        .filter(|l| l.t == "5")
+        .map(|l| l.p)
+        .collect();
+    for chunk in dirs.chunks(20_000) {
+        session.send(&Message::KnownDirs {
+            dirs: chunk.to_vec(),
+        })?;
     }
+    Ok(())
 }
 
 fn request(job: &Job) -> DumpRequest {
@@ -107,7 +127,7 @@ fn request(job: &Job) -> DumpRequest {
         } else {
             None
         },
-        since: None,
+        since: job.reference.map(|r| r.client_time),
     }
 }
 
@@ -176,6 +196,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
         }
     };
     let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
+    send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(request(job)))?;
     let streamed = stream(&mut session, &mut pipe, &tape_full);
     let (summary, client_time, warnings) = match streamed {

@@ -2,6 +2,7 @@
 //! taper's tapes. One DLE failing never stops the run; the exit code is decided at the end.
 
 pub mod dumper;
+pub mod prepare;
 pub mod reconcile;
 pub mod taper;
 
@@ -18,6 +19,49 @@ use serde_json::json;
 pub struct DumpOptions {
     pub host: Option<String>,
     pub disks: Vec<String>,
+}
+
+/// Tonight's plan and what it was made from.
+pub struct Planned {
+    pub plan: planner::Plan,
+    /// DLEs whose estimate failed: they are not in the plan.
+    pub failed: Vec<Outcome>,
+    pub history: Vec<catalog::DumpRecord>,
+}
+
+/// Estimate and plan (no lock, nothing written): `dump` and `dump --dry-run` share this.
+pub fn make_plan(
+    cfg: &Config,
+    dles: &[Dle],
+    now: chrono::DateTime<chrono::Local>,
+) -> Result<Planned> {
+    let history = prepare::history(cfg)?;
+    let forced = catalog::forced::load(&cfg.catalog)?;
+    let mut estimates = std::collections::BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut planned = Vec::new();
+    for d in dles {
+        let h = prepare::of(&history, d);
+        if prepare::wants_estimate(cfg, d, &h) {
+            match prepare::estimate(cfg, d, &h) {
+                Ok(sizes) => {
+                    estimates.insert((d.host.clone(), d.disk.clone()), sizes);
+                }
+                Err(e) => {
+                    failed.push(failed_outcome(d, format!("estimate failed: {e:#}")));
+                    continue;
+                }
+            }
+        }
+        planned.push(d.clone());
+    }
+    let inputs = prepare::inputs(cfg, &planned, &history, &forced, &estimates);
+    let plan = planner::plan(&inputs, &cfg.planner_params(now));
+    Ok(Planned {
+        plan,
+        failed,
+        history,
+    })
 }
 
 /// Run a dump; the returned summary decides the exit code.
@@ -39,10 +83,15 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     for n in &notes {
         log.event("reconcile", json!(n));
     }
-    let history = catalog::history::load_all(&cfg.catalog)?;
-    let plan = planner::plan(&dles, &cfg.dumptypes, &history);
+    let Planned {
+        plan,
+        failed,
+        history,
+    } = make_plan(cfg, &dles, crate::clock::now()?)?;
+    log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
+    notes.extend(plan.notes.iter().cloned());
+    let mut outcomes = failed;
     let mut taper = taper::Taper::new(cfg, &datestamp);
-    let mut outcomes = Vec::new();
     for entry in &plan.entries {
         let Some(level) = entry.level else {
             notes.push(format!(
@@ -51,15 +100,26 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             ));
             continue;
         };
+        let h = prepare::of(&history, &entry.dle);
+        let reference = if level > 0 {
+            planner::levels::reference(&h, level)
+        } else {
+            None
+        };
         let job = dumper::Job {
             cfg,
             dle: &entry.dle,
             level,
+            reference,
             datestamp: &datestamp,
             recipients: &recipients,
         };
         log.event("dump-start", json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason }));
-        let outcome = outcome_of(&job, dumper::run(&job, &mut taper));
+        let mut outcome = outcome_of(&job, dumper::run(&job, &mut taper));
+        outcome.plan = entry.reason.clone();
+        if level == 0 && outcome.status != Status::Failed {
+            catalog::forced::set(&cfg.catalog, &job.dle.host, &job.dle.disk, false)?;
+        }
         log.event("dump-end", serde_json::to_value(&outcome)?);
         eprintln!(
             "tapir: {} {} level {}: {}{}",
@@ -87,19 +147,26 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     Ok(summary)
 }
 
-fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
-    let mut o = Outcome {
-        host: job.dle.host.clone(),
-        disk: job.dle.disk.clone(),
-        level: job.level,
+fn failed_outcome(d: &Dle, reason: String) -> Outcome {
+    Outcome {
+        host: d.host.clone(),
+        disk: d.disk.clone(),
+        level: 0,
         status: Status::Failed,
-        reason: None,
+        reason: Some(reason),
+        plan: String::new(),
         warnings: vec![],
         original_size: 0,
         payload_size: 0,
         seconds: 0.0,
         tape_file: None,
-    };
+    }
+}
+
+fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
+    let mut o = failed_outcome(job.dle, String::new());
+    o.level = job.level;
+    o.reason = None;
     match r {
         Ok(w) => {
             o.status = if w.warnings.is_empty() {
@@ -120,7 +187,7 @@ fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
 }
 
 /// The DLEs named on the command line (all when none), or a usage error naming the miss.
-fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
+pub fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
     let Some(host) = &opts.host else {
         return Ok(cfg.disklist.clone());
     };

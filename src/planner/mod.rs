@@ -1,83 +1,212 @@
-//! The planner: (disklist, dumptypes, history) → tonight's [`Plan`], each entry with its level
-//! and the reason for it. Pure code: no I/O. This version plans level 0 for every DLE; the
-//! incremental levels, balancing and bumping build on this shape.
+//! The planner: (disklist, dumptypes, history, estimates, forced) → tonight's [`Plan`], each
+//! entry with its level and the reason for it. Pure code: no I/O; the driver gathers the
+//! inputs and runs the plan.
+//!
+//! Rules: a new DLE gets a full at once; a full is due `dumpcycle` nights after the last;
+//! fulls are promoted early to fill light nights toward total/runspercycle; incrementals bump
+//! a level when that saves enough; when tonight does not fit the tapes, the lowest-priority
+//! fulls are delayed, and that is always said.
+
+pub mod balance;
+pub mod levels;
+pub mod views;
 
 use crate::catalog::DumpRecord;
 use crate::config::disklist::Dle;
-use crate::config::dumptype::{Dumptype, Strategy};
+use crate::config::dumptype::{Compress, Dumptype, Priority, Strategy};
+use chrono::{DateTime, Local};
 use std::collections::BTreeMap;
+
+/// Bumping thresholds (Amanda's bumpsize, bumpmult, bumpdays).
+#[derive(Debug, Clone, Copy)]
+pub struct Bump {
+    pub size: u64,
+    pub mult: f64,
+    pub days: u32,
+}
+
+/// The run's fixed parameters.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub now: DateTime<Local>,
+    pub dumpcycle: u32,
+    pub runspercycle: u32,
+    /// Bytes tonight's tapes hold (runtapes × tape_size, less file headers).
+    pub capacity: u64,
+    pub bump: Bump,
+}
+
+/// What the planner knows of one DLE.
+pub struct Input<'a> {
+    pub dle: &'a Dle,
+    pub dumptype: &'a Dumptype,
+    /// This DLE's dumps, oldest first.
+    pub history: Vec<&'a DumpRecord>,
+    /// Tar bytes per level, from the client's estimate pass.
+    pub estimates: Option<BTreeMap<u8, u64>>,
+    pub forced: bool,
+}
+
+/// Bytes a tape file header adds.
+const HEADER: u64 = crate::vtape::header::HEADER_SIZE as u64;
+
+impl Input<'_> {
+    /// The client's estimate for `level`, if it gave one.
+    pub fn estimate(&self, level: u8) -> Option<u64> {
+        self.estimates.as_ref()?.get(&level).copied()
+    }
+
+    /// Best guess of the tar bytes of a dump at `level`: the estimate, else history.
+    pub fn raw_size(&self, level: u8) -> u64 {
+        if let Some(e) = self.estimate(level) {
+            return e;
+        }
+        let at = |l: u8| {
+            self.history
+                .iter()
+                .rev()
+                .find(|r| r.level == l)
+                .map(|r| r.original_size)
+        };
+        match level {
+            0 => at(0).unwrap_or(0),
+            l => at(l)
+                .or_else(|| {
+                    self.history
+                        .iter()
+                        .rev()
+                        .find(|r| r.level > 0)
+                        .map(|r| r.original_size)
+                })
+                .unwrap_or(self.raw_size(0) / 10),
+        }
+    }
+
+    /// Output bytes per tar byte, from the last dump, else a guess by compression.
+    pub fn ratio(&self) -> f64 {
+        match self.history.last() {
+            Some(r) if r.original_size > 0 => r.payload_size as f64 / r.original_size as f64,
+            _ if self.dumptype.compress == Compress::None => 1.0,
+            _ => 0.5,
+        }
+    }
+
+    /// Expected tape bytes of a dump at `level` (header included).
+    pub fn payload(&self, level: u8) -> u64 {
+        (self.raw_size(level) as f64 * self.ratio()) as u64 + HEADER
+    }
+}
 
 /// What to do with one DLE tonight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanEntry {
     pub dle: Dle,
-    /// None: not dumped tonight (skip).
+    /// None: not dumped tonight.
     pub level: Option<u8>,
     pub reason: String,
+    /// Expected tape bytes at the chosen level.
+    pub size: u64,
+    pub full_size: u64,
+    /// Tonight's incremental level and its expected tape bytes (what a full replaces).
+    pub incr_level: u8,
+    pub incr_size: u64,
+    /// Standard strategy with a full on tape: its full may be moved for balance.
+    pub movable: bool,
+    pub has_full: bool,
+    pub nights_to_due: i64,
+    pub priority: Priority,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub entries: Vec<PlanEntry>,
+    /// Delays, promotions and sanity warnings, for the report.
+    pub notes: Vec<String>,
+    /// The balanced nightly volume the planner aimed for, and what it planned.
+    pub target: u64,
+    pub volume: u64,
+    pub capacity: u64,
 }
 
-/// Plan tonight for `dles`.
-pub fn plan(dles: &[Dle], dumptypes: &BTreeMap<String, Dumptype>, history: &[DumpRecord]) -> Plan {
-    let entries = dles
+/// Plan tonight.
+pub fn plan(inputs: &[Input], p: &Params) -> Plan {
+    let mut notes = Vec::new();
+    let mut entries: Vec<PlanEntry> = inputs.iter().map(|i| entry(i, p, &mut notes)).collect();
+    let target = balance::target(&entries, p);
+    balance::promote(&mut entries, target, p.dumpcycle);
+    balance::fit(&mut entries, p.capacity, &mut notes);
+    let volume = entries
         .iter()
-        .map(|d| entry(d, &dumptypes[&d.dumptype], history))
-        .collect();
-    Plan { entries }
+        .filter(|e| e.level.is_some())
+        .map(|e| e.size)
+        .sum();
+    Plan {
+        entries,
+        notes,
+        target,
+        volume,
+        capacity: p.capacity,
+    }
 }
 
-fn entry(dle: &Dle, dt: &Dumptype, history: &[DumpRecord]) -> PlanEntry {
-    let has_full = history
-        .iter()
-        .any(|r| r.host == dle.host && r.disk == dle.disk && r.level == 0);
-    let (level, reason) = match dt.strategy {
-        Strategy::Skip => (None, "strategy skip".to_string()),
-        _ if !has_full => (Some(0), "new DLE: no full on any tape".to_string()),
-        _ => (
-            Some(0),
-            "full: this version dumps level 0 every run".to_string(),
-        ),
+fn entry(i: &Input, p: &Params, notes: &mut Vec<String>) -> PlanEntry {
+    let (level, reason) = levels::decide(i, p);
+    let nights = levels::nights_since_full(&i.history, p);
+    let incr_level = match level {
+        Some(l) if l > 0 => l,
+        _ => levels::candidate_levels(&i.history)
+            .first()
+            .copied()
+            .unwrap_or(1),
     };
+    let (full_size, incr_size) = (i.payload(0), i.payload(incr_level));
+    sanity(i, level, notes);
     PlanEntry {
-        dle: dle.clone(),
+        dle: i.dle.clone(),
+        size: match level {
+            Some(0) => full_size,
+            Some(_) => incr_size,
+            None => 0,
+        },
         level,
         reason,
+        full_size,
+        incr_level,
+        incr_size,
+        movable: i.dumptype.strategy == Strategy::Standard && nights.is_some() && !i.forced,
+        has_full: nights.is_some(),
+        nights_to_due: nights.map_or(0, |n| p.dumpcycle as i64 - n),
+        priority: i.dumptype.priority,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dle(disk: &str, dt: &str) -> Dle {
-        Dle {
-            host: "h".into(),
-            disk: disk.into(),
-            device: disk.into(),
-            dumptype: dt.into(),
-            spindle: None,
-            origin: "disklist:1".into(),
-        }
+/// Warnings Amanda admins rely on: an incremental as big as a full, a full much smaller
+/// than the last one.
+fn sanity(i: &Input, level: Option<u8>, notes: &mut Vec<String>) {
+    use crate::config::size::human;
+    let name = format!("{} {}", i.dle.host, i.dle.disk);
+    let (Some(full), Some(l)) = (i.estimate(0), level) else {
+        return;
+    };
+    if l > 0
+        && let Some(inc) = i.estimate(l)
+        && full > 1 << 20
+        && inc as f64 > 0.8 * full as f64
+    {
+        notes.push(format!(
+            "{name}: level {l} estimate {} is close to the level 0 estimate {}: looks like a full (device change?)",
+            human(inc),
+            human(full)
+        ));
     }
-
-    #[test]
-    fn new_dle_gets_a_full_and_skip_is_skipped() {
-        let mut types = BTreeMap::new();
-        types.insert("std".to_string(), Dumptype::default());
-        types.insert(
-            "off".to_string(),
-            Dumptype {
-                strategy: Strategy::Skip,
-                ..Dumptype::default()
-            },
-        );
-        let p = plan(&[dle("/a", "std"), dle("/b", "off")], &types, &[]);
-        assert_eq!(p.entries[0].level, Some(0));
-        assert!(p.entries[0].reason.starts_with("new DLE"));
-        assert_eq!(p.entries[1].level, None);
+    if let Some(last) = i.history.iter().rev().find(|r| r.level == 0)
+        && last.original_size > 1 << 20
+        && (full as f64) < 0.5 * last.original_size as f64
+    {
+        notes.push(format!(
+            "{name}: level 0 estimate {} is much smaller than the last full ({}): empty mount point?",
+            human(full),
+            human(last.original_size)
+        ));
     }
 }

@@ -20,8 +20,11 @@ pub struct Outcome {
     pub disk: String,
     pub level: u8,
     pub status: Status,
-    /// Why it failed or was missed; planner notes.
+    /// Why it failed or was missed.
     pub reason: Option<String>,
+    /// Why the planner chose this level.
+    #[serde(default)]
+    pub plan: String,
     /// Files that could not be read whole (PARTIAL).
     pub warnings: Vec<String>,
     pub original_size: u64,
@@ -111,6 +114,12 @@ pub fn render(s: &RunSummary) -> String {
 }
 
 fn details(out: &mut String, s: &RunSummary) {
+    if s.outcomes.iter().any(|o| !o.plan.is_empty()) {
+        let _ = writeln!(out, "\nplanner:");
+        for o in s.outcomes.iter().filter(|o| !o.plan.is_empty()) {
+            let _ = writeln!(out, "  {} {} level {}: {}", o.host, o.disk, o.level, o.plan);
+        }
+    }
     for o in s
         .outcomes
         .iter()
@@ -133,4 +142,48 @@ fn details(out: &mut String, s: &RunSummary) {
     for n in &s.notes {
         let _ = writeln!(out, "\nnote: {n}");
     }
+}
+
+/// The planner's decisions as text (`dump --dry-run`).
+pub fn render_plan(p: &crate::planner::Plan, failed: &[Outcome]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<24} {:>5} {:>10}  REASON",
+        "HOST", "DISK", "LEVEL", "EXPECTED"
+    );
+    for e in &p.entries {
+        let level = e.level.map_or("-".to_string(), |l| l.to_string());
+        let _ = writeln!(
+            out,
+            "{:<12} {:<24} {:>5} {:>10}  {}",
+            e.dle.host,
+            e.dle.disk,
+            level,
+            human(e.size),
+            e.reason
+        );
+    }
+    for o in failed {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<24} {:>5} {:>10}  {}",
+            o.host,
+            o.disk,
+            "-",
+            "-",
+            o.reason.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ntonight: {} planned, balanced target {}, capacity {}",
+        human(p.volume),
+        human(p.target),
+        human(p.capacity)
+    );
+    for n in &p.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
 }

@@ -1,0 +1,103 @@
+//! Gathering the planner's inputs: history (with missing indexes noticed), forced DLEs,
+//! and client estimates where the dumptype asks for them or the DLE is new.
+
+use crate::catalog::{self, DumpRecord, forced::Forced};
+use crate::config::{
+    Config, disklist::Dle, dumptype::Auth, dumptype::Estimate, dumptype::Strategy,
+};
+use crate::planner::{Input, levels};
+use crate::transport::{
+    Session,
+    protocol::{EstimateRequest, Frame, Message},
+};
+use anyhow::{Result, anyhow, bail};
+use std::collections::BTreeMap;
+
+pub type Sizes = BTreeMap<u8, u64>;
+
+/// All dump records; an index file that has gone missing is treated as absent.
+pub fn history(cfg: &Config) -> Result<Vec<DumpRecord>> {
+    let mut all = catalog::history::load_all(&cfg.catalog)?;
+    for r in &mut all {
+        if r.index
+            .as_ref()
+            .is_some_and(|ix| !cfg.catalog.join(ix).exists())
+        {
+            r.index = None;
+        }
+    }
+    Ok(all)
+}
+
+/// This DLE's records, oldest first.
+pub fn of<'a>(history: &'a [DumpRecord], dle: &Dle) -> Vec<&'a DumpRecord> {
+    history
+        .iter()
+        .filter(|r| r.host == dle.host && r.disk == dle.disk)
+        .collect()
+}
+
+/// Open a session to the DLE's client.
+pub fn connect(cfg: &Config, dle: &Dle) -> Result<Session> {
+    match cfg.dumptype(dle).auth {
+        Auth::Local => Session::local(),
+        Auth::Ssh => bail!(
+            "auth = \"ssh\" is not available in this version; use a dumptype with auth = \"local\" for {}",
+            dle.host
+        ),
+    }
+}
+
+/// Ask the client for estimates of level 0 and the candidate incremental levels.
+pub fn estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> Result<Sizes> {
+    let dt = cfg.dumptype(dle);
+    let since = levels::candidate_levels(history)
+        .into_iter()
+        .filter_map(|l| levels::reference(history, l).map(|r| (l, r.client_time)))
+        .collect();
+    let req = EstimateRequest {
+        path: dle.device.clone(),
+        exclude: dt.exclude.clone(),
+        one_file_system: dt.one_file_system,
+        since,
+    };
+    let mut s = connect(cfg, dle)?;
+    s.send(&Message::Estimate(req))?;
+    let answer = s.recv(&mut Vec::new());
+    let sizes = match answer {
+        Ok(Frame::Msg(Message::EstimateResult { sizes })) => sizes.into_iter().collect(),
+        Ok(Frame::Msg(Message::Error { message })) => return Err(anyhow!("agent: {message}")),
+        Ok(_) => return Err(s.with_agent_stderr(anyhow!("protocol error: no estimate"))),
+        Err(e) => return Err(s.with_agent_stderr(e)),
+    };
+    s.close()?;
+    Ok(sizes)
+}
+
+/// Does this DLE need a client estimate tonight?
+pub fn wants_estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> bool {
+    let dt = cfg.dumptype(dle);
+    dt.strategy != Strategy::Skip && (dt.estimate == Estimate::Client || history.is_empty())
+}
+
+/// The planner inputs for `dles`.
+pub fn inputs<'a>(
+    cfg: &'a Config,
+    dles: &'a [Dle],
+    history: &'a [DumpRecord],
+    forced: &Forced,
+    estimates: &BTreeMap<(String, String), Sizes>,
+) -> Vec<Input<'a>> {
+    dles.iter()
+        .map(|d| {
+            let key = (d.host.clone(), d.disk.clone());
+            Input {
+                dle: d,
+                dumptype: cfg.dumptype(d),
+                history: of(history, d),
+                estimates: estimates.get(&key).cloned(),
+                forced: forced.contains(&key),
+            }
+        })
+        .collect()
+}

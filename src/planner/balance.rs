@@ -1,0 +1,106 @@
+//! Balancing and capacity: promote fulls early to bring tonight toward an even share of the
+//! cycle's full volume, then delay the lowest-priority fulls if tonight does not fit.
+
+use super::{Params, PlanEntry};
+use crate::config::size::human;
+
+/// The balanced nightly volume: everything at its incremental size (fixed fulls as they
+/// are), plus one `runspercycle`-th of the movable fulls' extra size.
+pub fn target(entries: &[PlanEntry], p: &Params) -> u64 {
+    let base: u64 = entries
+        .iter()
+        .filter(|e| e.level.is_some())
+        .map(|e| if e.movable { e.incr_size } else { e.size })
+        .sum();
+    let extra: u64 = entries
+        .iter()
+        .filter(|e| e.movable)
+        .map(|e| e.full_size.saturating_sub(e.incr_size))
+        .sum();
+    base + extra / p.runspercycle.max(1) as u64
+}
+
+fn volume(entries: &[PlanEntry]) -> u64 {
+    entries
+        .iter()
+        .filter(|e| e.level.is_some())
+        .map(|e| e.size)
+        .sum()
+}
+
+/// On a light night, move fulls forward (soonest due first) while that brings the night
+/// closer to `target`. Never a DLE whose last full is from last night (or tonight).
+pub fn promote(entries: &mut [PlanEntry], target: u64, dumpcycle: u32) {
+    let mut v = volume(entries) as i128;
+    let t = target as i128;
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|&k| entries[k].movable && entries[k].level.is_some_and(|l| l > 0))
+        .collect();
+    order.sort_by_key(|&k| {
+        (
+            entries[k].nights_to_due,
+            std::cmp::Reverse(entries[k].full_size),
+        )
+    });
+    for k in order {
+        let e = &mut entries[k];
+        let delta = e.full_size as i128 - e.incr_size as i128;
+        if e.nights_to_due >= dumpcycle as i64 - 1 || (v + delta - t).abs() >= (v - t).abs() {
+            continue;
+        }
+        v += delta;
+        e.reason = format!(
+            "promoted to balance: full was due in {} night(s)",
+            e.nights_to_due
+        );
+        e.level = Some(0);
+        e.size = e.full_size;
+    }
+}
+
+/// While tonight exceeds `capacity`: turn the lowest-priority, largest fulls that have an
+/// older full into incrementals; then leave out lowest-priority DLEs entirely.
+pub fn fit(entries: &mut [PlanEntry], capacity: u64, notes: &mut Vec<String>) {
+    let mut v = volume(entries);
+    if v <= capacity {
+        return;
+    }
+    let mut fulls: Vec<usize> = (0..entries.len())
+        .filter(|&k| entries[k].level == Some(0) && entries[k].has_full)
+        .collect();
+    fulls.sort_by_key(|&k| (entries[k].priority, std::cmp::Reverse(entries[k].full_size)));
+    for k in fulls {
+        if v <= capacity {
+            return;
+        }
+        let e = &mut entries[k];
+        v = v - e.size + e.incr_size;
+        e.level = Some(e.incr_level);
+        e.size = e.incr_size;
+        e.reason = format!(
+            "delayed: full does not fit tonight ({} planned, capacity {}); incremental instead",
+            human(v + e.full_size - e.incr_size),
+            human(capacity)
+        );
+        notes.push(format!("{} {}: {}", e.dle.host, e.dle.disk, e.reason));
+    }
+    let mut rest: Vec<usize> = (0..entries.len())
+        .filter(|&k| entries[k].level.is_some())
+        .collect();
+    rest.sort_by_key(|&k| (entries[k].priority, std::cmp::Reverse(entries[k].size)));
+    for k in rest {
+        if v <= capacity {
+            return;
+        }
+        let e = &mut entries[k];
+        v -= e.size;
+        e.reason = format!(
+            "delayed: does not fit tonight ({} needed, capacity {})",
+            human(e.size),
+            human(capacity)
+        );
+        e.level = None;
+        e.size = 0;
+        notes.push(format!("{} {}: {}", e.dle.host, e.dle.disk, e.reason));
+    }
+}
