@@ -50,7 +50,9 @@ pub struct Stats {
 struct Walker<'w, 'a, W: Sink> {
     tar: &'w mut TarWriter<W>,
     walk: &'w Walk<'a>,
-    links: HashMap<(u64, u64), Vec<u8>>,
+    /// Multi-link inodes seen: the first name, and whether that name is in this archive
+    /// (else it is an unchanged file that earlier levels of the chain restore).
+    links: HashMap<(u64, u64), (Vec<u8>, bool)>,
     stats: Stats,
     root_dev: u64,
     /// Depth of the new (or renamed) directory we are inside, if any: all of it is dumped.
@@ -149,7 +151,7 @@ impl<W: Sink> Walker<'_, '_, W> {
             return self.directory(path, name, &md, depth);
         }
         if !self.wanted(&md) {
-            return Ok(());
+            return self.unchanged(name, &md);
         }
         self.stats.files += 1;
         if ft.is_file() {
@@ -245,8 +247,30 @@ impl<W: Sink> Walker<'_, '_, W> {
         self.warn(&path.display().to_string(), &format!("{what}: {e}"))
     }
 
+    /// An unchanged non-directory (dumpdir `N`). A hard link to an inode this archive
+    /// already holds is written as a link so the restored group stays one inode; an
+    /// unchanged multi-link file is remembered as a link target for later names.
+    fn unchanged(&mut self, name: Vec<u8>, md: &Metadata) -> io::Result<()> {
+        if !md.is_file() || md.nlink() < 2 {
+            return Ok(());
+        }
+        match self.links.get(&(md.dev(), md.ino())) {
+            Some((target, true)) => {
+                let target = target.clone();
+                self.stats.files += 1;
+                self.tar
+                    .header(&name, Some(&target), EntryType::Link, &meta_of(md), 0)
+            }
+            Some((_, false)) => Ok(()),
+            None => {
+                self.links.insert((md.dev(), md.ino()), (name, false));
+                Ok(())
+            }
+        }
+    }
+
     fn file(&mut self, path: &Path, name: Vec<u8>, md: &Metadata) -> io::Result<()> {
-        if let Some(target) = self
+        if let Some((target, _)) = self
             .links
             .get(&(md.dev(), md.ino()))
             .filter(|_| md.nlink() > 1)
@@ -271,7 +295,7 @@ impl<W: Sink> Walker<'_, '_, W> {
             .header(&name, None, EntryType::Regular, &meta_of(&md), md.size())?;
         let copied = self.tar.data(&mut f, md.size())?;
         if md.nlink() > 1 {
-            self.links.insert((md.dev(), md.ino()), name);
+            self.links.insert((md.dev(), md.ino()), (name, true));
         }
         self.check_copy(path, copied, &md, &f)
     }
