@@ -38,7 +38,7 @@ fn rotation_never_overwrites_a_needed_tape() {
     let b = small_dir(&s, "b", 1000);
     s.write(
         "disklist",
-        &format!("localhost {a} local\nlocalhost {b} local\n"),
+        &format!("localhost {a} local-full\nlocalhost {b} local-full\n"),
     );
     // night 0: both DLEs onto daily-01; afterwards only /a is dumped, so daily-01 keeps
     // the only (newest) full of /b and must never be reused.
@@ -95,7 +95,7 @@ fn rotation_reuses_the_least_recently_written_tape() {
         "slots = 3\nautolabel = \"daily-%%\"\n",
     );
     let a = small_dir(&s, "a", 100);
-    s.write("disklist", &format!("localhost {a} local\n"));
+    s.write("disklist", &format!("localhost {a} local-full\n"));
     let mut order = vec![];
     for night in 0..7 {
         let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(night))]);
@@ -119,7 +119,7 @@ fn rotation_reuses_the_least_recently_written_tape() {
 fn no_usable_tape_exits_4_and_names_each_slot() {
     let s = Setup::new("tapecycle = 2\nrunspercycle = 1", "slots = 2\n");
     let a = small_dir(&s, "a", 100);
-    s.write("disklist", &format!("localhost {a} local\n"));
+    s.write("disklist", &format!("localhost {a} local-full\n"));
     let r = s.run(&["dump"]);
     r.assert_code(4);
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
@@ -229,40 +229,79 @@ fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
 }
 
 #[test]
-fn a_dump_that_does_not_fit_fails_cleanly_when_no_tape_is_left() {
+fn what_the_planner_cannot_fit_is_missed_with_the_reason() {
     let s = Setup::new(
         "runtapes = 1",
         "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
     );
-    let a = small_dir(&s, "a", 120 << 10);
-    let b = small_dir(&s, "b", 120 << 10);
+    s.write(
+        "dumptypes/plain.toml",
+        "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\n",
+    );
+    let a = small_dir(&s, "a", 60 << 10);
     let huge = small_dir(&s, "huge", 300 << 10);
     s.write(
         "disklist",
-        &format!("localhost {huge} local\nlocalhost {a} local\nlocalhost {b} local\n"),
+        &format!("localhost {huge} plain\nlocalhost {a} plain\n"),
     );
     let r = s.run(&["dump"]);
     r.assert_code(1);
+    assert!(r.stdout.contains("MISSED"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("does not fit: tape daily-01 has") && r.stdout.contains("runtapes = 1"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("larger than a whole tape"),
+        r.stdout.contains("delayed: does not fit tonight"),
         "{}",
         r.stdout
     );
     let f = s.find_json();
     assert_eq!(f.as_array().unwrap().len(), 1);
     assert_eq!(f[0]["disk"], a.as_str());
+    assert!(s.partials().is_empty());
+}
+
+#[test]
+fn a_dump_that_outgrows_its_estimate_fails_cleanly_when_no_tape_is_left() {
+    // estimates from history: the planner expects last night's size, the DLE has grown
+    let s = Setup::new(
+        "runtapes = 1",
+        "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"300K\"\n",
+    );
+    s.write(
+        "dumptypes/hist.toml",
+        "auth = \"local\"\nstrategy = \"noinc\"\nestimate = \"server\"\n",
+    );
+    let a = small_dir(&s, "a", 60 << 10);
+    let b = small_dir(&s, "b", 60 << 10);
+    s.write(
+        "disklist",
+        &format!("localhost {a} hist\nlocalhost {b} hist\n"),
+    );
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    let night0 = s.find_json();
+    std::fs::write(s.path().join("b/more"), common::noise(150 << 10, 9)).unwrap();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))]);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains("does not fit: tape daily-02 has") && r.stdout.contains("runtapes = 1"),
+        "{}",
+        r.stdout
+    );
     assert!(
         s.partials().is_empty(),
         "nothing half-written: {:?}",
         s.partials()
     );
-    let slot1 = std::fs::read_dir(s.path().join("vtape/slot1"))
+    let f = s.find_json();
+    let b_dumps: Vec<_> = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["disk"] == b.as_str())
+        .collect();
+    assert_eq!(b_dumps.len(), 1, "b keeps its earlier full");
+    assert_eq!(b_dumps[0], &night0[1]);
+    let slot2 = std::fs::read_dir(s.path().join("vtape/slot2"))
         .unwrap()
         .count();
-    assert_eq!(slot1, 2, "label + the one dump that fit");
+    assert_eq!(slot2, 2, "label + the one dump that fit");
 }

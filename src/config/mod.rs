@@ -267,7 +267,7 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
     let bumpsize = size::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
-    if !(raw.bumpmult >= 1.0) {
+    if raw.bumpmult.is_nan() || raw.bumpmult < 1.0 {
         return Err(Error::config(format!(
             "{}: bumpmult must be at least 1.0",
             file.display()

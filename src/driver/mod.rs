@@ -94,10 +94,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let mut taper = taper::Taper::new(cfg, &datestamp);
     for entry in &plan.entries {
         let Some(level) = entry.level else {
-            notes.push(format!(
-                "{} {}: not dumped: {}",
-                entry.dle.host, entry.dle.disk, entry.reason
-            ));
+            if entry.delayed {
+                let mut o = failed_outcome(&entry.dle, entry.reason.clone());
+                o.status = Status::Missed;
+                outcomes.push(o);
+            } else {
+                let (h, d, r) = (&entry.dle.host, &entry.dle.disk, &entry.reason);
+                notes.push(format!("{h} {d}: not dumped: {r}"));
+            }
             continue;
         };
         let h = prepare::of(&history, &entry.dle);

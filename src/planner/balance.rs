@@ -101,6 +101,6 @@ pub fn fit(entries: &mut [PlanEntry], capacity: u64, notes: &mut Vec<String>) {
         );
         e.level = None;
         e.size = 0;
-        notes.push(format!("{} {}: {}", e.dle.host, e.dle.disk, e.reason));
+        e.delayed = true;
     }
 }

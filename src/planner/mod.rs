@@ -115,6 +115,8 @@ pub struct PlanEntry {
     pub has_full: bool,
     pub nights_to_due: i64,
     pub priority: Priority,
+    /// Left out tonight because it does not fit (a MISSED DLE, with the reason).
+    pub delayed: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -177,6 +179,7 @@ fn entry(i: &Input, p: &Params, notes: &mut Vec<String>) -> PlanEntry {
         has_full: nights.is_some(),
         nights_to_due: nights.map_or(0, |n| p.dumpcycle as i64 - n),
         priority: i.dumptype.priority,
+        delayed: false,
     }
 }
 

@@ -71,6 +71,10 @@ impl Setup {
                 "auth = \"local\"\ncompress = \"server-fast\"\nexclude = [\"*.tmp\"]\n",
             ),
             (
+                "local-full",
+                "auth = \"local\"\nstrategy = \"noinc\"\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
                 "local-best",
                 "auth = \"local\"\ncompress = \"server-best\"\nexclude = [\"*.tmp\"]\n",
             ),
