@@ -90,19 +90,18 @@ pub fn decide(i: &Input, p: &Params) -> (Option<u8>, String) {
 fn bumped(i: &Input, p: &Params, why: String) -> (Option<u8>, String) {
     let last = i.history.last().map_or(0, |r| r.level);
     let cur = last.max(1);
-    if last > 0 && cur < 9 {
-        if let (Some(a), Some(b)) = (i.estimate(cur), i.estimate(cur + 1)) {
-            let threshold = p.bump.size as f64 * p.bump.mult.powi(cur as i32 - 1);
-            let saves = a.saturating_sub(b);
-            if saves as f64 >= threshold && nights_at_level(&i.history, cur) >= p.bump.days {
-                let r = format!(
-                    "bumped to level {}: saves {} ({why})",
-                    cur + 1,
-                    crate::config::size::human(saves)
-                );
-                return incremental_at(i, cur + 1, r);
-            }
-        }
+    let saves = match (i.estimate(cur), i.estimate(cur + 1)) {
+        (Some(a), Some(b)) if last > 0 && cur < 9 => a.saturating_sub(b),
+        _ => 0,
+    };
+    let threshold = p.bump.size as f64 * p.bump.mult.powi(cur as i32 - 1);
+    if saves > 0 && saves as f64 >= threshold && nights_at_level(&i.history, cur) >= p.bump.days {
+        let r = format!(
+            "bumped to level {}: saves {} ({why})",
+            cur + 1,
+            crate::config::size::human(saves)
+        );
+        return incremental_at(i, cur + 1, r);
     }
     incremental_at(i, cur, format!("incremental: {why}"))
 }
