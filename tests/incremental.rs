@@ -66,7 +66,7 @@ fn restore_fetch(s: &Setup, disk: &str, recs: &[&serde_json::Value], out: &Path)
 
 /// The minimal chain for the newest dump: the full, then for each level the newest dump of
 /// that level before the next higher one (dump(8) semantics).
-fn minimal_chain<'a>(recs: &'a [serde_json::Value]) -> Vec<&'a serde_json::Value> {
+fn minimal_chain(recs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
     let mut chain: Vec<&serde_json::Value> = Vec::new();
     for r in recs {
         let l = r["level"].as_u64().unwrap();
@@ -81,6 +81,9 @@ fn minimal_chain<'a>(recs: &'a [serde_json::Value]) -> Vec<&'a serde_json::Value
     chain
 }
 
+/// One night's change to the source tree.
+type Change = Box<dyn Fn(&Path)>;
+
 fn old_mtime(p: &Path) {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
     fs::File::open(p).unwrap().set_modified(t).unwrap();
@@ -90,7 +93,7 @@ fn old_mtime(p: &Path) {
 fn every_night_the_restored_chain_equals_the_source() {
     let (s, src) = setup();
     let outsider = s.path().join("outside-old.txt");
-    let changes: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         ("level 0", Box::new(|_: &Path| {})),
         (
             "modify and add",
