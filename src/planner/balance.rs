@@ -29,7 +29,7 @@ fn volume(entries: &[PlanEntry]) -> u64 {
 }
 
 /// On a light night, move fulls forward (soonest due first) while that brings the night
-/// closer to `target`. Never a DLE whose last full is from last night (or tonight).
+/// closer to `target`. Never a DLE whose last full is from today.
 pub fn promote(entries: &mut [PlanEntry], target: u64, dumpcycle: u32) {
     let mut v = volume(entries) as i128;
     let t = target as i128;
@@ -45,7 +45,7 @@ pub fn promote(entries: &mut [PlanEntry], target: u64, dumpcycle: u32) {
     for k in order {
         let e = &mut entries[k];
         let delta = e.full_size as i128 - e.incr_size as i128;
-        if e.nights_to_due >= dumpcycle as i64 - 1 || (v + delta - t).abs() >= (v - t).abs() {
+        if e.nights_to_due >= dumpcycle as i64 || (v + delta - t).abs() >= (v - t).abs() {
             continue;
         }
         v += delta;

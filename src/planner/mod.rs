@@ -213,3 +213,6 @@ fn sanity(i: &Input, level: Option<u8>, notes: &mut Vec<String>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;
