@@ -80,7 +80,9 @@ fn dump<W: Write>(
             return Ok(());
         }
     };
-    out.send(&Message::Started { time: unix_now() })?;
+    out.send(&Message::Started {
+        time_ns: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+    })?;
     let root = Path::new(&req.path);
     let since = req.since.map(|time| walk::Since {
         time,

@@ -35,9 +35,16 @@ pub struct Since<'a> {
     pub known_dirs: &'a HashSet<Vec<u8>>,
 }
 
-/// Changed since `t`: content (mtime) or inode (ctime: rename, chmod, new link).
-pub fn changed_since(md: &Metadata, t: i64) -> bool {
-    md.mtime().max(md.ctime()) >= t
+/// File timestamps come from the kernel's coarse clock, which may lag the precise clock the
+/// reference was read from by a tick (1–10 ms): compare with this margin, so a change at
+/// the boundary is dumped twice rather than missed.
+const CLOCK_MARGIN_NS: i64 = 50_000_000;
+
+/// Changed since `t_ns`: content (mtime) or inode (ctime: rename, chmod, new link).
+pub fn changed_since(md: &Metadata, t_ns: i64) -> bool {
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    let newest = ns(md.mtime(), md.mtime_nsec()).max(ns(md.ctime(), md.ctime_nsec()));
+    newest >= t_ns.saturating_sub(CLOCK_MARGIN_NS)
 }
 
 /// Counts for the summary.

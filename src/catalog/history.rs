@@ -36,7 +36,7 @@ pub struct DumpRecord {
     pub seconds: f64,
     /// The client's clock when the dump started (reference for later incrementals).
     #[serde(default)]
-    pub client_time: i64,
+    pub client_time_ns: i64,
     /// Index file, relative to the catalog, if one was written.
     #[serde(default)]
     pub index: Option<String>,

@@ -127,7 +127,7 @@ fn request(job: &Job) -> DumpRequest {
         } else {
             None
         },
-        since: job.reference.map(|r| r.client_time),
+        since: job.reference.map(|r| r.client_time_ns),
     }
 }
 
@@ -159,7 +159,7 @@ fn header(job: &Job, tape: &Current, file_number: u32) -> DumpHeader {
         complete: false,
         status: "WRITING".into(),
         files: 0,
-        client_time: 0,
+        client_time_ns: 0,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -199,7 +199,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(request(job)))?;
     let streamed = stream(&mut session, &mut pipe, &tape_full);
-    let (summary, client_time, warnings) = match streamed {
+    let (summary, client_time_ns, warnings) = match streamed {
         Ok(s) => s,
         Err(Failure::Failed(e)) => return Err(Failure::Failed(session.with_agent_stderr(e))),
         Err(f) => return Err(f),
@@ -216,7 +216,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
     hdr.complete = true;
     hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
     hdr.files = summary.files;
-    hdr.client_time = client_time;
+    hdr.client_time_ns = client_time_ns;
     let (index, index_note) = match fin.index {
         Ok(ix) => (Some(ix), None),
         Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
@@ -251,7 +251,7 @@ fn stream(
 ) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
     let mut buf = Vec::new();
     let mut warnings = Vec::new();
-    let mut client_time = 0;
+    let mut client_time_ns = 0;
     let mut first = true;
     loop {
         match session.recv(&mut buf)? {
@@ -262,11 +262,11 @@ fn stream(
                     first = false;
                 }
             }
-            Frame::Msg(Message::Started { time }) => client_time = time,
+            Frame::Msg(Message::Started { time_ns }) => client_time_ns = time_ns,
             Frame::Msg(Message::Warning { path, message }) => {
                 warnings.push(format!("{path}: {message}"))
             }
-            Frame::Msg(Message::Done(s)) => return Ok((s, client_time, warnings)),
+            Frame::Msg(Message::Done(s)) => return Ok((s, client_time_ns, warnings)),
             Frame::Msg(Message::Error { message }) => {
                 return Err(Failure::Failed(anyhow!("agent: {message}")));
             }
@@ -312,7 +312,7 @@ pub fn record_of(
         encrypt: h.encrypt.clone(),
         files: h.files,
         seconds,
-        client_time: h.client_time,
+        client_time_ns: h.client_time_ns,
         index,
     }
 }

@@ -53,7 +53,7 @@ pub fn estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> Result<Size
     let dt = cfg.dumptype(dle);
     let since = levels::candidate_levels(history)
         .into_iter()
-        .filter_map(|l| levels::reference(history, l).map(|r| (l, r.client_time)))
+        .filter_map(|l| levels::reference(history, l).map(|r| (l, r.client_time_ns)))
         .collect();
     let req = EstimateRequest {
         path: dle.device.clone(),

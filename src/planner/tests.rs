@@ -55,7 +55,7 @@ fn rec(disk: &str, nights: i64, level: u8, size: u64) -> DumpRecord {
         encrypt: "server".into(),
         files: 1,
         seconds: 1.0,
-        client_time: t.timestamp(),
+        client_time_ns: t.timestamp_nanos_opt().unwrap(),
         index: Some("index/x".into()),
     }
 }

@@ -23,8 +23,8 @@ pub struct DumpRequest {
     pub one_file_system: bool,
     /// gzip on the client at this level (`compress = "client-*"`).
     pub gzip_level: Option<u32>,
-    /// Incremental: dump what changed (mtime or ctime) at or after this client time.
-    /// None: level 0, everything.
+    /// Incremental: dump what changed (mtime or ctime) at or after this client time
+    /// (nanoseconds since the epoch, the reference dump's start). None: level 0, everything.
     #[serde(default)]
     pub since: Option<i64>,
 }
@@ -35,7 +35,7 @@ pub struct EstimateRequest {
     pub path: String,
     pub exclude: Vec<String>,
     pub one_file_system: bool,
-    /// (level, reference client time) for each incremental candidate.
+    /// (level, reference client time in nanoseconds) for each incremental candidate.
     pub since: Vec<(u8, i64)>,
 }
 
@@ -76,7 +76,7 @@ pub enum Message {
     },
     /// Agent → server: the dump begins; `time` is the client's clock at its start.
     Started {
-        time: i64,
+        time_ns: i64,
     },
     /// A file could not be read whole; the dump goes on and ends PARTIAL.
     Warning {

@@ -32,7 +32,7 @@ pub struct DumpHeader {
     /// OK or PARTIAL (some files could not be read whole).
     pub status: String,
     pub files: u64,
-    pub client_time: i64,
+    pub client_time_ns: i64,
     pub tool_version: String,
 }
 
@@ -167,7 +167,7 @@ mod tests {
             complete: true,
             status: "OK".into(),
             files: 3,
-            client_time: 5,
+            client_time_ns: 5,
             tool_version: "0.1.0".into(),
         };
         let b = h.encode("00001.web1._my_docs.0").unwrap();

@@ -128,7 +128,7 @@ mod tests {
             encrypt: String::new(),
             files: 0,
             seconds: 0.0,
-            client_time: 0,
+            client_time_ns: 0,
             index: None,
         }
     }
