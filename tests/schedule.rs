@@ -50,14 +50,14 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
     for night in 0..NIGHTS {
         // churn: rewrite one file in every third DLE; growth: a new file in every fifth
         for (k, d) in disks.iter().enumerate() {
-            if (k + night as usize) % 3 == 0 {
+            if (k + night as usize).is_multiple_of(3) {
                 std::fs::write(
                     format!("{d}/f{}", night % 4),
                     noise((40 + 20 * k) * K / 4, 1000 + night as u64),
                 )
                 .unwrap();
             }
-            if (k + night as usize) % 5 == 0 {
+            if (k + night as usize).is_multiple_of(5) {
                 std::fs::write(
                     format!("{d}/g{night}"),
                     noise((40 + 20 * k) * K / 50, 2000 + night as u64),
