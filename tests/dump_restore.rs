@@ -126,19 +126,8 @@ fn index_lists_every_member_from_the_tar_headers() {
     let (s, _src) = setup_with_corpus("local");
     s.run(&["dump"]).assert_code(0);
     let rec = &s.find_json()[0];
-    let ix = s
-        .path()
-        .join("catalog")
-        .join(rec["index"].as_str().expect("index recorded"));
-    let mut text = String::new();
-    use std::io::Read;
-    flate2::read::GzDecoder::new(std::fs::File::open(ix).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = s.index_lines(rec);
+    let text = serde_json::to_string(&lines).unwrap();
     let find = |p: &str| {
         lines
             .iter()

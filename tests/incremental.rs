@@ -199,16 +199,7 @@ fn incremental_index_lists_unchanged_files_as_previous() {
     let recs = s.find_json();
     let l1 = &recs[1];
     assert_eq!(l1["level"], 1);
-    let ix = s.path().join("catalog").join(l1["index"].as_str().unwrap());
-    let mut text = String::new();
-    use std::io::Read;
-    flate2::read::GzDecoder::new(fs::File::open(ix).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = s.index_lines(l1);
     let get = |p: &str| {
         lines
             .iter()

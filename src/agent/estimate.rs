@@ -19,14 +19,8 @@ fn tar_size(md: &std::fs::Metadata) -> u64 {
 
 /// Walk the request's tree once and answer with sizes per level.
 pub fn answer<W: Write>(out: &mut FrameWriter<W>, req: &EstimateRequest) -> Result<()> {
-    let exclude = match super::check_request(&req.path, &req.exclude) {
-        Ok(g) => g,
-        Err(e) => {
-            out.send(&Message::Error {
-                message: format!("{e:#}"),
-            })?;
-            return Ok(());
-        }
+    let Some(exclude) = super::checked(out, &req.path, &req.exclude)? else {
+        return Ok(());
     };
     let root = std::path::Path::new(&req.path);
     let mut full = 1024u64;

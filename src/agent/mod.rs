@@ -71,14 +71,8 @@ fn dump<W: Write>(
     req: &DumpRequest,
     known: &HashSet<Vec<u8>>,
 ) -> Result<()> {
-    let exclude = match check_request(&req.path, &req.exclude) {
-        Ok(g) => g,
-        Err(e) => {
-            out.send(&Message::Error {
-                message: format!("{e:#}"),
-            })?;
-            return Ok(());
-        }
+    let Some(exclude) = checked(out, &req.path, &req.exclude)? else {
+        return Ok(());
     };
     out.send(&Message::Started {
         time_ns: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
@@ -101,6 +95,24 @@ fn dump<W: Write>(
     let summary = stream(sink, &walk)?;
     out.send(&Message::Done(summary))?;
     Ok(())
+}
+
+/// [`check_request`], answering a bad request with an Error message (None) instead of
+/// failing: the agent stays up for the next request.
+fn checked<W: Write>(
+    out: &mut FrameWriter<W>,
+    path: &str,
+    exclude: &[String],
+) -> Result<Option<globset::GlobSet>> {
+    match check_request(path, exclude) {
+        Ok(g) => Ok(Some(g)),
+        Err(e) => {
+            out.send(&Message::Error {
+                message: format!("{e:#}"),
+            })?;
+            Ok(None)
+        }
+    }
 }
 
 /// A request's path must be an existing absolute directory; its excludes must be globs.

@@ -134,6 +134,22 @@ impl Setup {
         self.run(&args)
     }
 
+    /// The index lines of a dump record, as JSON values.
+    pub fn index_lines(&self, rec: &serde_json::Value) -> Vec<serde_json::Value> {
+        use std::io::Read;
+        let ix = self
+            .path()
+            .join("catalog")
+            .join(rec["index"].as_str().expect("index recorded"));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(ix).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Every dump the catalog lists, as JSON.
     pub fn find_json(&self) -> serde_json::Value {
         let r = self.run(&["find", "--json"]);
