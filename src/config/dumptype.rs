@@ -97,6 +97,18 @@ pub struct Dumptype {
     pub index: bool,
     pub priority: Priority,
     pub estimate: Estimate,
+    /// A dump fails when no byte arrives from the client for this long.
+    pub stall_timeout: String,
+    /// Named pre/post hooks the client's agent.toml defines (e.g. "docker-pause").
+    pub hooks: Vec<String>,
+    /// Dumps at once per host with this dumptype (default: the host's or global maxdumps).
+    pub maxdumps: Option<u32>,
+}
+
+impl Dumptype {
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        super::size::parse_duration(&self.stall_timeout).unwrap_or(std::time::Duration::from_secs(600))
+    }
 }
 
 impl Default for Dumptype {
@@ -112,6 +124,9 @@ impl Default for Dumptype {
             index: true,
             priority: Priority::Medium,
             estimate: Estimate::Client,
+            stall_timeout: "10m".into(),
+            hooks: Vec::new(),
+            maxdumps: None,
         }
     }
 }
@@ -145,6 +160,16 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
 }
 
 fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
+    if let Err(m) = super::size::parse_duration(&dt.stall_timeout) {
+        let span = text.find("stall_timeout").map(|i| i..i + 13);
+        return Err(toml_err::at(path, text, span, &format!("stall_timeout: {m}")));
+    }
+    for h in &dt.hooks {
+        if h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            let span = text.find(h.as_str()).map(|i| i..i + h.len());
+            return Err(toml_err::at(path, text, span, &format!("hook name {h:?}: use letters, digits, - and _")));
+        }
+    }
     for pat in &dt.exclude {
         if let Err(e) = globset::Glob::new(pat) {
             let span = text.find(pat.as_str()).map(|i| i..i + pat.len());

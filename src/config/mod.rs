@@ -53,6 +53,8 @@ struct RawConfig {
     ssh: Ssh,
     #[serde(default)]
     mirror: Mirror,
+    #[serde(default)]
+    hosts: BTreeMap<String, Host>,
 }
 
 fn d_org() -> String {
@@ -136,6 +138,8 @@ pub struct Ssh {
     pub user: String,
     pub identity: PathBuf,
     pub known_hosts: PathBuf,
+    /// TCP connect and SSH handshake limit.
+    pub connect_timeout: String,
 }
 
 impl Default for Ssh {
@@ -144,8 +148,36 @@ impl Default for Ssh {
             user: "tapir".into(),
             identity: "keys/id_ed25519".into(),
             known_hosts: "keys/known_hosts".into(),
+            connect_timeout: "30s".into(),
         }
     }
+}
+
+impl Ssh {
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        size::parse_duration(&self.connect_timeout).unwrap_or(std::time::Duration::from_secs(30))
+    }
+}
+
+/// How to reach one client (`[hosts.NAME]`); every key optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Host {
+    /// Address to connect to (default: the host name itself).
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// Dumps at once from this host (default: `maxdumps`).
+    pub maxdumps: Option<u32>,
+}
+
+/// Where and as whom to reach a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -198,6 +230,7 @@ pub struct Config {
     pub encryption: Encryption,
     pub ssh: Ssh,
     pub mirror: Mirror,
+    pub hosts: BTreeMap<String, Host>,
     pub dumptypes: BTreeMap<String, Dumptype>,
     pub disklist: Vec<Dle>,
 }
@@ -225,6 +258,22 @@ impl Config {
     /// The dumptype of a DLE (always present: the disklist was checked against them).
     pub fn dumptype(&self, dle: &Dle) -> &Dumptype {
         &self.dumptypes[&dle.dumptype]
+    }
+
+    /// How to reach `host` over SSH.
+    pub fn target(&self, host: &str) -> Target {
+        let h = self.hosts.get(host).cloned().unwrap_or_default();
+        Target {
+            name: host.to_string(),
+            address: h.address.unwrap_or_else(|| host.to_string()),
+            port: h.port.unwrap_or(22),
+            user: h.user.unwrap_or_else(|| self.ssh.user.clone()),
+        }
+    }
+
+    /// Dumps at once from `host`.
+    pub fn maxdumps(&self, host: &str) -> u32 {
+        self.hosts.get(host).and_then(|h| h.maxdumps).unwrap_or(self.maxdumps).max(1)
     }
 
     /// Find a DLE by host and disk.
@@ -265,6 +314,8 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     let disklist_file = abs(&raw.disklist);
     let disklist = disklist::load(&disklist_file, &dumptypes)?;
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
+    size::parse_duration(&raw.ssh.connect_timeout)
+        .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
     let bumpsize = size::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
     if raw.bumpmult.is_nan() || raw.bumpmult < 1.0 {
@@ -290,7 +341,9 @@ pub fn load(file: &Path) -> Result<Config, Error> {
             user: raw.ssh.user,
             identity: abs(&raw.ssh.identity),
             known_hosts: abs(&raw.ssh.known_hosts),
+            connect_timeout: raw.ssh.connect_timeout,
         },
+        hosts: raw.hosts,
         mirror: Mirror {
             to: raw.mirror.to.map(|p| abs(&p)),
         },

@@ -10,7 +10,7 @@ use crate::transport::{
     Session,
     protocol::{EstimateRequest, Frame, Message},
 };
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
 
 pub type Sizes = BTreeMap<u8, u64>;
@@ -39,12 +39,18 @@ pub fn of<'a>(history: &'a [DumpRecord], dle: &Dle) -> Vec<&'a DumpRecord> {
 
 /// Open a session to the DLE's client.
 pub fn connect(cfg: &Config, dle: &Dle) -> Result<Session> {
-    match cfg.dumptype(dle).auth {
+    let dt = cfg.dumptype(dle);
+    match dt.auth {
         Auth::Local => Session::local(),
-        Auth::Ssh => bail!(
-            "auth = \"ssh\" is not available in this version; use a dumptype with auth = \"local\" for {}",
-            dle.host
-        ),
+        Auth::Ssh => {
+            let login = crate::transport::ssh::Login {
+                identity: &cfg.ssh.identity,
+                known_hosts: &cfg.ssh.known_hosts,
+                connect_timeout: cfg.ssh.connect_timeout(),
+                stall_timeout: dt.stall_timeout(),
+            };
+            Session::ssh(&cfg.target(&dle.host), &login)
+        }
     }
 }
 

@@ -1,20 +1,28 @@
-//! How the server talks to an agent: the framed [`protocol`] over a child's pipes (local) or,
-//! later, an SSH channel. Both give a [`Session`], so the driver has one code path.
+//! How the server talks to an agent: the framed [`protocol`] over a child's pipes (local) or
+//! an SSH channel. Both give a [`Session`], so the driver has one code path.
 
+pub mod known_hosts;
 pub mod protocol;
+pub mod ssh;
 
 use anyhow::{Context, Result, anyhow, bail};
 use protocol::{Frame, Message, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The other end of a session.
+enum Peer {
+    Local { child: Child, stderr: JoinHandle<String> },
+    Ssh { host: String, session: ssh2::Session, channel: ssh2::Channel, stall: Duration },
+}
 
 /// An open conversation with one agent.
 pub struct Session {
     reader: BufReader<Box<dyn Read + Send>>,
     writer: BufWriter<Box<dyn Write + Send>>,
-    child: Option<Child>,
-    stderr: Option<JoinHandle<String>>,
+    peer: Option<Peer>,
     /// The agent's tool version, from the handshake.
     pub agent_version: String,
     /// The client's clock at the handshake (unix seconds).
@@ -34,12 +42,24 @@ impl Session {
             .with_context(|| format!("cannot start {} agent", exe.display()))?;
         let stdout = child.stdout.take().expect("piped");
         let stdin = child.stdin.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
+        let stderr = drain_stderr(child.stderr.take().expect("piped"));
+        Session::start(Box::new(stdout), Box::new(stdin), Peer::Local { child, stderr })
+    }
+
+    /// Connect to `target` over SSH and shake hands with its agent.
+    pub fn ssh(target: &crate::config::Target, login: &ssh::Login) -> Result<Session> {
+        let c = ssh::connect(target, login)?;
+        let (r, w) = (c.channel.stream(0), c.channel.stream(0));
+        let host = target.name.clone();
+        let peer = Peer::Ssh { host, session: c.session, channel: c.channel, stall: login.stall_timeout };
+        Session::start(Box::new(r), Box::new(w), peer)
+    }
+
+    fn start(r: Box<dyn Read + Send>, w: Box<dyn Write + Send>, peer: Peer) -> Result<Session> {
         let mut s = Session {
-            reader: BufReader::with_capacity(1 << 20, Box::new(stdout)),
-            writer: BufWriter::new(Box::new(stdin)),
-            child: Some(child),
-            stderr: Some(drain_stderr(stderr)),
+            reader: BufReader::with_capacity(1 << 20, r),
+            writer: BufWriter::with_capacity(1 << 16, w),
+            peer: Some(peer),
             agent_version: String::new(),
             client_time: 0,
         };
@@ -49,20 +69,11 @@ impl Session {
 
     fn handshake(&mut self) -> Result<()> {
         let tool_version = env!("CARGO_PKG_VERSION").to_string();
-        self.send(&Message::Hello {
-            protocol: PROTOCOL_VERSION,
-            tool_version,
-        })?;
+        self.send(&Message::Hello { protocol: PROTOCOL_VERSION, tool_version })?;
         match self.recv(&mut Vec::new())? {
-            Frame::Msg(Message::HelloOk {
-                protocol,
-                tool_version,
-                time,
-            }) => {
+            Frame::Msg(Message::HelloOk { protocol, tool_version, time }) => {
                 if protocol != PROTOCOL_VERSION {
-                    bail!(
-                        "agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side"
-                    );
+                    bail!("agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side");
                 }
                 self.agent_version = tool_version;
                 self.client_time = time;
@@ -80,58 +91,76 @@ impl Session {
             .context("cannot send to the agent (it has exited?)")
     }
 
-    /// Next frame; data lands in `buf`.
+    /// Next frame; data lands in `buf`. A read that times out is a stalled client.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<Frame> {
-        protocol::read_frame(&mut self.reader, buf)
+        protocol::read_frame(&mut self.reader, buf).map_err(|e| match &self.peer {
+            Some(Peer::Ssh { host, stall, .. }) if is_timeout(&e) => {
+                anyhow!("{host} stalled: no data for {} s (dumptype stall_timeout)", stall.as_secs())
+            }
+            _ => e,
+        })
     }
 
-    /// Add what the agent printed on stderr (and how it exited) to an error.
+    /// Add what the agent said on stderr (and how it exited) to an error.
     pub fn with_agent_stderr(&mut self, e: anyhow::Error) -> anyhow::Error {
-        let Some(mut child) = self.child.take() else {
-            return e;
-        };
-        let _ = child.kill();
-        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        let text = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let text = text.trim();
-        if text.is_empty() {
-            e.context(format!("agent {status}"))
-        } else {
-            e.context(format!("agent {status}; it said: {text}"))
+        match self.peer.take() {
+            Some(Peer::Local { mut child, stderr }) => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                let text = stderr.join().unwrap_or_default();
+                match text.trim() {
+                    "" => e.context(format!("agent {status}")),
+                    t => e.context(format!("agent {status}; it said: {t}")),
+                }
+            }
+            Some(Peer::Ssh { host, channel, .. }) => match channel.exit_status() {
+                Ok(code) if channel.eof() && code != 0 => e.context(format!(
+                    "the agent on {host} exited with status {code} (is tapir installed there, and the forced command right?)"
+                )),
+                _ => e.context(format!("on {host}")),
+            },
+            None => e,
         }
     }
 
     /// Say goodbye and wait for the agent to exit cleanly.
     pub fn close(mut self) -> Result<()> {
         let _ = self.send(&Message::Bye);
-        drop(std::mem::replace(
-            &mut self.writer,
-            BufWriter::new(Box::new(std::io::sink())),
-        ));
-        if let Some(mut child) = self.child.take() {
-            let status = child.wait()?;
-            let text = self
-                .stderr
-                .take()
-                .and_then(|h| h.join().ok())
-                .unwrap_or_default();
-            if !status.success() {
-                return Err(anyhow!("agent {status}: {}", text.trim()));
+        drop(std::mem::replace(&mut self.writer, BufWriter::new(Box::new(std::io::sink()))));
+        match self.peer.take() {
+            Some(Peer::Local { mut child, stderr }) => {
+                let status = child.wait()?;
+                let text = stderr.join().unwrap_or_default();
+                if !status.success() {
+                    return Err(anyhow!("agent {status}: {}", text.trim()));
+                }
             }
+            Some(Peer::Ssh { host, mut channel, session, .. }) => {
+                let _ = channel.send_eof();
+                channel.wait_close().with_context(|| format!("{host}: channel did not close"))?;
+                let code = channel.exit_status().unwrap_or(0);
+                let _ = session.disconnect(None, "bye", None);
+                if code != 0 {
+                    return Err(anyhow!("the agent on {host} exited with status {code}"));
+                }
+            }
+            None => {}
         }
         Ok(())
     }
 }
 
+fn is_timeout(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock))
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(Peer::Local { mut child, .. }) = self.peer.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
