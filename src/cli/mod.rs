@@ -4,6 +4,7 @@
 mod agent;
 mod config;
 mod dump;
+mod enroll;
 mod fetch;
 mod find;
 mod keygen;
@@ -45,6 +46,7 @@ pub enum Command {
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
     Unforce(schedule::ForceArgs),
+    Enroll(enroll::Args),
     Agent(agent::Args),
 }
 
@@ -84,6 +86,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Balance(a) => schedule::balance(cli, a),
         Command::Force(a) => schedule::force(cli, a, true),
         Command::Unforce(a) => schedule::force(cli, a, false),
+        Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }
 }

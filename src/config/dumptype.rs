@@ -107,7 +107,8 @@ pub struct Dumptype {
 
 impl Dumptype {
     pub fn stall_timeout(&self) -> std::time::Duration {
-        super::size::parse_duration(&self.stall_timeout).unwrap_or(std::time::Duration::from_secs(600))
+        super::size::parse_duration(&self.stall_timeout)
+            .unwrap_or(std::time::Duration::from_secs(600))
     }
 }
 
@@ -162,12 +163,26 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
 fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
     if let Err(m) = super::size::parse_duration(&dt.stall_timeout) {
         let span = text.find("stall_timeout").map(|i| i..i + 13);
-        return Err(toml_err::at(path, text, span, &format!("stall_timeout: {m}")));
+        return Err(toml_err::at(
+            path,
+            text,
+            span,
+            &format!("stall_timeout: {m}"),
+        ));
     }
     for h in &dt.hooks {
-        if h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if h.is_empty()
+            || !h
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             let span = text.find(h.as_str()).map(|i| i..i + h.len());
-            return Err(toml_err::at(path, text, span, &format!("hook name {h:?}: use letters, digits, - and _")));
+            return Err(toml_err::at(
+                path,
+                text,
+                span,
+                &format!("hook name {h:?}: use letters, digits, - and _"),
+            ));
         }
     }
     for pat in &dt.exclude {

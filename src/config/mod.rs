@@ -273,7 +273,11 @@ impl Config {
 
     /// Dumps at once from `host`.
     pub fn maxdumps(&self, host: &str) -> u32 {
-        self.hosts.get(host).and_then(|h| h.maxdumps).unwrap_or(self.maxdumps).max(1)
+        self.hosts
+            .get(host)
+            .and_then(|h| h.maxdumps)
+            .unwrap_or(self.maxdumps)
+            .max(1)
     }
 
     /// Find a DLE by host and disk.

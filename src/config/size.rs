@@ -44,7 +44,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         Some('d') => (&t[..t.len() - 1], 86400.0),
         _ => (t, 1.0),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (e.g. \"30s\", \"10m\")"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. \"30s\", \"10m\")"))?;
     if !v.is_finite() || v <= 0.0 {
         return Err(format!("{s:?} is not a positive duration"));
     }

@@ -143,6 +143,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         org: cfg.org.clone(),
         datestamp,
         tapes: taper.labels.clone(),
+        no_tape: taper.refused,
         outcomes,
         notes,
     };

@@ -21,6 +21,8 @@ pub struct Taper<'a> {
     pub used_slots: Vec<u32>,
     pub labels: Vec<String>,
     current: Option<Current>,
+    /// A tape was wanted and none could be had.
+    pub refused: bool,
 }
 
 impl<'a> Taper<'a> {
@@ -31,6 +33,7 @@ impl<'a> Taper<'a> {
             used_slots: vec![],
             labels: vec![],
             current: None,
+            refused: false,
         }
     }
 
@@ -72,6 +75,7 @@ impl<'a> Taper<'a> {
         let needed = rotation::needed(&infos, &records, self.cfg.tapecycle);
         let autolabel = self.cfg.changer.autolabel.is_some();
         let Some(pick) = rotation::choose_next(&infos, &needed, autolabel, &self.used_slots) else {
+            self.refused = true;
             bail!(crate::error::Error::nothing_done(no_tape_reason(
                 &slots, &needed, autolabel
             )));

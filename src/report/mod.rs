@@ -39,6 +39,9 @@ pub struct RunSummary {
     pub org: String,
     pub datestamp: String,
     pub tapes: Vec<String>,
+    /// No tape could be had for this run (every slot still needed, none labelled…).
+    #[serde(default)]
+    pub no_tape: bool,
     pub outcomes: Vec<Outcome>,
     pub notes: Vec<String>,
 }
@@ -53,7 +56,7 @@ impl RunSummary {
             .any(|o| matches!(o.status, Status::Ok | Status::Partial));
         if self.outcomes.is_empty() || self.outcomes.iter().all(|o| o.status == Status::Ok) {
             exit::OK
-        } else if !written && self.tapes.is_empty() {
+        } else if !written && self.no_tape {
             exit::NOTHING_DONE
         } else {
             exit::PARTIAL

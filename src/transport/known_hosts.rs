@@ -16,7 +16,11 @@ pub struct Entry {
 
 /// The known_hosts name of a host: `name`, or `[name]:port` when the port is not 22.
 pub fn host_pattern(name: &str, port: u16) -> String {
-    if port == 22 { name.to_string() } else { format!("[{name}]:{port}") }
+    if port == 22 {
+        name.to_string()
+    } else {
+        format!("[{name}]:{port}")
+    }
 }
 
 /// OpenSSH-style fingerprint of a key blob: `SHA256:` + unpadded base64.
@@ -31,7 +35,10 @@ pub fn lookup(file: &Path, pattern: &str) -> Result<Vec<Entry>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
-    Ok(text.lines().filter_map(|l| parse_line(l, pattern)).collect())
+    Ok(text
+        .lines()
+        .filter_map(|l| parse_line(l, pattern))
+        .collect())
 }
 
 fn parse_line(line: &str, pattern: &str) -> Option<Entry> {
@@ -82,9 +89,19 @@ mod tests {
     fn lookup_matches_exact_patterns_and_skips_comments() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("known_hosts");
-        let e = Entry { key_type: "ssh-ed25519".into(), key: vec![1, 2, 3] };
+        let e = Entry {
+            key_type: "ssh-ed25519".into(),
+            key: vec![1, 2, 3],
+        };
         add(&f, "[web1]:2222", &e).unwrap();
-        std::fs::write(&f, format!("# comment\n{}web1 ssh-rsa AAAA\n", std::fs::read_to_string(&f).unwrap())).unwrap();
+        std::fs::write(
+            &f,
+            format!(
+                "# comment\n{}web1 ssh-rsa AAAA\n",
+                std::fs::read_to_string(&f).unwrap()
+            ),
+        )
+        .unwrap();
         assert_eq!(lookup(&f, "[web1]:2222").unwrap(), vec![e]);
         assert!(lookup(&f, "[web1]:22").unwrap().is_empty());
         assert_eq!(lookup(&f, "web1").unwrap()[0].key_type, "ssh-rsa");
@@ -93,6 +110,9 @@ mod tests {
 
     #[test]
     fn fingerprint_is_openssh_style() {
-        assert_eq!(fingerprint(b""), "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpiWZG3hSuFU");
+        assert_eq!(
+            fingerprint(b""),
+            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpiWZG3hSuFU"
+        );
     }
 }

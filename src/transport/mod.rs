@@ -14,8 +14,16 @@ use std::time::Duration;
 
 /// The other end of a session.
 enum Peer {
-    Local { child: Child, stderr: JoinHandle<String> },
-    Ssh { host: String, session: ssh2::Session, channel: ssh2::Channel, stall: Duration },
+    Local {
+        child: Child,
+        stderr: JoinHandle<String>,
+    },
+    Ssh {
+        host: String,
+        session: ssh2::Session,
+        channel: ssh2::Channel,
+        stall: Duration,
+    },
 }
 
 /// An open conversation with one agent.
@@ -43,7 +51,11 @@ impl Session {
         let stdout = child.stdout.take().expect("piped");
         let stdin = child.stdin.take().expect("piped");
         let stderr = drain_stderr(child.stderr.take().expect("piped"));
-        Session::start(Box::new(stdout), Box::new(stdin), Peer::Local { child, stderr })
+        Session::start(
+            Box::new(stdout),
+            Box::new(stdin),
+            Peer::Local { child, stderr },
+        )
     }
 
     /// Connect to `target` over SSH and shake hands with its agent.
@@ -51,7 +63,12 @@ impl Session {
         let c = ssh::connect(target, login)?;
         let (r, w) = (c.channel.stream(0), c.channel.stream(0));
         let host = target.name.clone();
-        let peer = Peer::Ssh { host, session: c.session, channel: c.channel, stall: login.stall_timeout };
+        let peer = Peer::Ssh {
+            host,
+            session: c.session,
+            channel: c.channel,
+            stall: login.stall_timeout,
+        };
         Session::start(Box::new(r), Box::new(w), peer)
     }
 
@@ -69,11 +86,20 @@ impl Session {
 
     fn handshake(&mut self) -> Result<()> {
         let tool_version = env!("CARGO_PKG_VERSION").to_string();
-        self.send(&Message::Hello { protocol: PROTOCOL_VERSION, tool_version })?;
+        self.send(&Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            tool_version,
+        })?;
         match self.recv(&mut Vec::new())? {
-            Frame::Msg(Message::HelloOk { protocol, tool_version, time }) => {
+            Frame::Msg(Message::HelloOk {
+                protocol,
+                tool_version,
+                time,
+            }) => {
                 if protocol != PROTOCOL_VERSION {
-                    bail!("agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side");
+                    bail!(
+                        "agent speaks protocol {protocol}, server {PROTOCOL_VERSION}: upgrade the older side"
+                    );
                 }
                 self.agent_version = tool_version;
                 self.client_time = time;
@@ -95,7 +121,10 @@ impl Session {
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<Frame> {
         protocol::read_frame(&mut self.reader, buf).map_err(|e| match &self.peer {
             Some(Peer::Ssh { host, stall, .. }) if is_timeout(&e) => {
-                anyhow!("{host} stalled: no data for {} s (dumptype stall_timeout)", stall.as_secs())
+                anyhow!(
+                    "{host} stalled: no data for {} s (dumptype stall_timeout)",
+                    stall.as_secs()
+                )
             }
             _ => e,
         })
@@ -126,7 +155,10 @@ impl Session {
     /// Say goodbye and wait for the agent to exit cleanly.
     pub fn close(mut self) -> Result<()> {
         let _ = self.send(&Message::Bye);
-        drop(std::mem::replace(&mut self.writer, BufWriter::new(Box::new(std::io::sink()))));
+        drop(std::mem::replace(
+            &mut self.writer,
+            BufWriter::new(Box::new(std::io::sink())),
+        ));
         match self.peer.take() {
             Some(Peer::Local { mut child, stderr }) => {
                 let status = child.wait()?;
@@ -135,9 +167,19 @@ impl Session {
                     return Err(anyhow!("agent {status}: {}", text.trim()));
                 }
             }
-            Some(Peer::Ssh { host, mut channel, session, .. }) => {
+            Some(Peer::Ssh {
+                host,
+                mut channel,
+                session,
+                ..
+            }) => {
                 let _ = channel.send_eof();
-                channel.wait_close().with_context(|| format!("{host}: channel did not close"))?;
+                channel
+                    .wait_eof()
+                    .with_context(|| format!("{host}: the agent did not finish"))?;
+                channel
+                    .wait_close()
+                    .with_context(|| format!("{host}: channel did not close"))?;
                 let code = channel.exit_status().unwrap_or(0);
                 let _ = session.disconnect(None, "bye", None);
                 if code != 0 {
@@ -153,7 +195,12 @@ impl Session {
 fn is_timeout(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
-        .any(|io| matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock))
+        .any(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            )
+        })
 }
 
 impl Drop for Session {

@@ -66,13 +66,22 @@ fn check_host_key(t: &Target, s: &ssh2::Session, recorded: &[Entry], file: &Path
     if recorded.is_empty() {
         bail!(
             "host key of {} ({}:{}) is not known ({kind} {fp}); check it and run `tapir enroll {}` (no host is trusted silently)",
-            t.name, t.address, t.port, t.name
+            t.name,
+            t.address,
+            t.port,
+            t.name
         );
     }
     bail!(
         "HOST KEY OF {} ({}:{}) HAS CHANGED: it now offers {kind} {fp}, {} records another key. \
          If the change is expected (reinstall), remove the line for {} from {} and run `tapir enroll {}`",
-        t.name, t.address, t.port, file.display(), known_hosts::host_pattern(&t.name, t.port), file.display(), t.name
+        t.name,
+        t.address,
+        t.port,
+        file.display(),
+        known_hosts::host_pattern(&t.name, t.port),
+        file.display(),
+        t.name
     )
 }
 
@@ -85,10 +94,14 @@ pub fn connect(t: &Target, l: &Login) -> Result<Connected> {
     session
         .userauth_pubkey_file(&t.user, None, l.identity, None)
         .with_context(|| format!("{}@{}: public key login with {} refused (is the enroll line in ~{}/.ssh/authorized_keys?)", t.user, t.name, l.identity.display(), t.user))?;
-    let mut channel = session.channel_session().with_context(|| format!("{}: cannot open a channel", t.name))?;
+    let mut channel = session
+        .channel_session()
+        .with_context(|| format!("{}: cannot open a channel", t.name))?;
     // The agent's stderr is diagnostics only; unread it would stall the channel's window.
     channel.handle_extended_data(ssh2::ExtendedData::Ignore)?;
-    channel.exec("tapir agent").with_context(|| format!("{}: cannot start the agent", t.name))?;
+    channel
+        .exec("tapir agent")
+        .with_context(|| format!("{}: cannot start the agent", t.name))?;
     session.set_timeout(l.stall_timeout.as_millis().min(u32::MAX as u128) as u32);
     Ok(Connected { session, channel })
 }
