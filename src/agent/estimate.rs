@@ -18,11 +18,22 @@ fn tar_size(md: &std::fs::Metadata) -> u64 {
 }
 
 /// Walk the request's tree once and answer with sizes per level.
-pub fn answer<W: Write>(out: &mut FrameWriter<W>, req: &EstimateRequest) -> Result<()> {
-    let Some(exclude) = super::checked(out, &req.path, &req.exclude)? else {
-        return Ok(());
+pub fn answer<W: Write>(
+    out: &mut FrameWriter<W>,
+    req: &EstimateRequest,
+    policy: &super::Policy,
+) -> Result<()> {
+    let (root, exclude) = match super::check_request(policy, &req.path, &req.exclude) {
+        Ok(c) => c,
+        Err(e) => {
+            policy.refuse(&format!("estimate {:?}: {e:#}", req.path));
+            out.send(&Message::Error {
+                message: format!("refused: {e:#}"),
+            })?;
+            return Ok(());
+        }
     };
-    let root = std::path::Path::new(&req.path);
+    let root = root.as_path();
     let mut full = 1024u64;
     let mut incr: Vec<u64> = vec![1024; req.since.len()];
     let it = walkdir::WalkDir::new(root)

@@ -3,6 +3,7 @@
 //! stderr). It never runs a shell or anything the server names: it only walks and reads.
 
 pub mod estimate;
+pub mod policy;
 pub mod tar_out;
 pub mod walk;
 
@@ -11,22 +12,25 @@ use crate::transport::protocol::{
 };
 use anyhow::{Context, Result, bail};
 use flate2::write::GzEncoder;
+use policy::Policy;
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
-use std::path::Path;
 use tar_out::TarWriter;
 use walk::{Sink, Walk};
 
-/// Serve requests until the server says Bye or closes the stream.
-pub fn serve<R: Read, W: Write>(mut input: R, output: W) -> Result<()> {
+/// Serve requests until the server says Bye or closes the stream. A request that is not
+/// one of the protocol's, or has fields it does not know, is refused, logged, and ends the
+/// session.
+pub fn serve<R: Read, W: Write>(mut input: R, output: W, policy: &Policy) -> Result<()> {
     let mut out = FrameWriter::new(output);
     let mut buf = Vec::new();
     let mut known = HashSet::new();
     loop {
-        let msg = match protocol::read_frame(&mut input, &mut buf)? {
-            Frame::Eof | Frame::Msg(Message::Bye) => return Ok(()),
-            Frame::Data => bail!("protocol error: the server sent data"),
-            Frame::Msg(m) => m,
+        let msg = match protocol::read_frame(&mut input, &mut buf) {
+            Ok(Frame::Eof | Frame::Msg(Message::Bye)) => return Ok(()),
+            Ok(Frame::Data) => return refuse(&mut out, policy, "the server sent data".into()),
+            Ok(Frame::Msg(m)) => m,
+            Err(e) => return refuse(&mut out, policy, format!("{e:#}")),
         };
         match msg {
             Message::Hello { protocol, .. } => hello(&mut out, protocol)?,
@@ -34,16 +38,22 @@ pub fn serve<R: Read, W: Write>(mut input: R, output: W) -> Result<()> {
                 known.extend(dirs.iter().map(|d| crate::catalog::index::unescape(d)));
             }
             Message::Dump(req) => {
-                dump(&mut out, &req, &known)?;
+                dump(&mut out, &req, &known, policy)?;
                 known.clear();
             }
-            Message::Estimate(req) => estimate::answer(&mut out, &req)?,
-            other => {
-                let message = format!("unexpected request {other:?}");
-                out.send(&Message::Error { message })?
-            }
+            Message::Estimate(req) => estimate::answer(&mut out, &req, policy)?,
+            other => return refuse(&mut out, policy, format!("unexpected request {other:?}")),
         }
     }
+}
+
+/// Log a refusal, tell the server, and end the session with an error.
+fn refuse<W: Write>(out: &mut FrameWriter<W>, policy: &Policy, why: String) -> Result<()> {
+    policy.refuse(&why);
+    let _ = out.send(&Message::Error {
+        message: format!("refused: {why}"),
+    });
+    bail!("refused: {why}")
 }
 
 fn hello<W: Write>(out: &mut FrameWriter<W>, protocol: u32) -> Result<()> {
@@ -56,80 +66,96 @@ fn hello<W: Write>(out: &mut FrameWriter<W>, protocol: u32) -> Result<()> {
     out.send(&Message::HelloOk {
         protocol,
         tool_version,
-        time: unix_now(),
+        time: chrono::Utc::now().timestamp(),
     })?;
     Ok(())
 }
 
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Run one dump request. A bad request is answered with Error; only output failures abort.
+/// Run one dump request between its hooks. A bad request is answered with Error (and
+/// logged); only output failures abort.
 fn dump<W: Write>(
     out: &mut FrameWriter<W>,
     req: &DumpRequest,
     known: &HashSet<Vec<u8>>,
+    policy: &Policy,
 ) -> Result<()> {
-    let Some(exclude) = checked(out, &req.path, &req.exclude)? else {
-        return Ok(());
+    let checked = check_request(policy, &req.path, &req.exclude)
+        .and_then(|(root, ex)| Ok((root, ex, policy.hooks(&req.hooks)?)));
+    let (root, exclude, hooks) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            policy.refuse(&format!("dump {:?}: {e:#}", req.path));
+            out.send(&Message::Error {
+                message: format!("refused: {e:#}"),
+            })?;
+            return Ok(());
+        }
     };
+    let pre: Result<()> = hooks
+        .iter()
+        .try_for_each(|(n, h)| policy::run_hook(n, &h.pre));
+    let result = match pre {
+        Ok(()) => walk_and_send(out, req, &root, &exclude, known),
+        Err(e) => out
+            .send(&Message::Error {
+                message: format!("{e:#}"),
+            })
+            .map_err(Into::into),
+    };
+    for (n, h) in hooks.iter().rev() {
+        if let Err(e) = policy::run_hook(n, &h.post) {
+            eprintln!("tapir agent: {e:#}");
+        }
+    }
+    result
+}
+
+fn walk_and_send<W: Write>(
+    out: &mut FrameWriter<W>,
+    req: &DumpRequest,
+    root: &std::path::Path,
+    exclude: &globset::GlobSet,
+    known: &HashSet<Vec<u8>>,
+) -> Result<()> {
     out.send(&Message::Started {
         time_ns: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
     })?;
-    let root = Path::new(&req.path);
     let since = req.since.map(|time| walk::Since {
         time,
         known_dirs: known,
     });
     let walk = Walk {
         root,
-        exclude: &exclude,
+        exclude,
         one_file_system: req.one_file_system,
         since,
     };
     let sink = match req.gzip_level {
         None => Out::Plain(out),
-        Some(l) => Out::Gzip(GzEncoder::new(out, flate2::Compression::new(l))),
+        Some(l) => Out::Gzip(GzEncoder::new(out, flate2::Compression::new(l.min(9)))),
     };
     let summary = stream(sink, &walk)?;
     out.send(&Message::Done(summary))?;
     Ok(())
 }
 
-/// [`check_request`], answering a bad request with an Error message (None) instead of
-/// failing: the agent stays up for the next request.
-fn checked<W: Write>(
-    out: &mut FrameWriter<W>,
+/// A request's path must pass the policy and be a directory; its excludes must be plain
+/// globs. Returns the resolved root and the compiled excludes.
+fn check_request(
+    policy: &Policy,
     path: &str,
     exclude: &[String],
-) -> Result<Option<globset::GlobSet>> {
-    match check_request(path, exclude) {
-        Ok(g) => Ok(Some(g)),
-        Err(e) => {
-            out.send(&Message::Error {
-                message: format!("{e:#}"),
-            })?;
-            Ok(None)
-        }
-    }
-}
-
-/// A request's path must be an existing absolute directory; its excludes must be globs.
-fn check_request(path: &str, exclude: &[String]) -> Result<globset::GlobSet> {
-    let p = Path::new(path);
-    if !p.is_absolute() {
-        bail!("{path:?} is not an absolute path");
-    }
-    let md = std::fs::metadata(p).with_context(|| format!("cannot dump {path}"))?;
-    if !md.is_dir() {
+) -> Result<(std::path::PathBuf, globset::GlobSet)> {
+    let root = policy.check_path(path)?;
+    if !root.is_dir() {
         bail!("cannot dump {path}: not a directory");
     }
     let mut b = globset::GlobSetBuilder::new();
     for pat in exclude {
+        policy::check_text("exclude", pat)?;
         b.add(globset::Glob::new(pat).with_context(|| format!("bad exclude {pat:?}"))?);
     }
-    Ok(b.build()?)
+    Ok((root, b.build()?))
 }
 
 fn stream<W: Write>(out: Out<W>, walk: &Walk) -> Result<DumpSummary> {

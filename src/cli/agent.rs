@@ -1,12 +1,19 @@
 //! `tapir agent`: the client side, speaking the protocol on stdin/stdout.
 
-/// Serve dump requests on stdin/stdout (run by the SSH forced command or the local transport).
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use std::path::PathBuf;
 
-pub fn run(_: &Args) -> anyhow::Result<i32> {
+/// Serve dump requests on stdin/stdout (the SSH forced command, or spawned locally).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Client rules: allowed roots, hooks, log (default /etc/tapir/agent.toml, if present).
+    #[arg(long, value_name = "PATH", env = "TAPIR_AGENT_CONFIG")]
+    pub agent_config: Option<PathBuf>,
+}
+
+pub fn run(a: &Args) -> anyhow::Result<i32> {
+    let policy = crate::agent::policy::Policy::load(a.agent_config.as_deref())?;
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
-    crate::agent::serve(stdin, stdout)?;
+    crate::agent::serve(stdin, stdout, &policy)?;
     Ok(0)
 }

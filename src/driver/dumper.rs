@@ -128,6 +128,7 @@ fn request(job: &Job) -> DumpRequest {
             None
         },
         since: job.reference.map(|r| r.client_time_ns),
+        hooks: dt.hooks.clone(),
     }
 }
 

@@ -112,7 +112,7 @@ mod tests {
     fn fingerprint_is_openssh_style() {
         assert_eq!(
             fingerprint(b""),
-            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpiWZG3hSuFU"
+            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
         );
     }
 }

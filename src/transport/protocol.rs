@@ -14,8 +14,10 @@ pub const MAX_FRAME: usize = 16 << 20;
 /// Size of the data frames the agent sends.
 pub const DATA_FRAME: usize = 256 << 10;
 
-/// What to dump: everything the agent needs, and nothing it could execute.
+/// What to dump: everything the agent needs, and nothing it could execute. Unknown fields
+/// are refused: there is no way to smuggle tar options or commands in.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct DumpRequest {
     pub path: String,
     pub level: u8,
@@ -27,10 +29,14 @@ pub struct DumpRequest {
     /// (nanoseconds since the epoch, the reference dump's start). None: level 0, everything.
     #[serde(default)]
     pub since: Option<i64>,
+    /// Names of hooks the client's agent.toml defines (run before and after).
+    #[serde(default)]
+    pub hooks: Vec<String>,
 }
 
 /// What to estimate: the tar size of level 0 and of each candidate incremental level.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
     pub path: String,
     pub exclude: Vec<String>,
@@ -135,9 +141,9 @@ pub fn read_frame(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Frame> {
     r.read_exact(buf)
         .context("remote disconnected in the middle of a frame")?;
     match head[0] {
-        TAG_MSG => Ok(Frame::Msg(
-            serde_json::from_slice(buf).context("protocol error: unreadable message")?,
-        )),
+        TAG_MSG => Ok(Frame::Msg(serde_json::from_slice(buf).map_err(|e| {
+            anyhow::anyhow!("protocol error: unknown or malformed request: {e}")
+        })?)),
         TAG_DATA => Ok(Frame::Data),
         t => bail!("protocol error: unknown frame tag {t:#04x} (is the remote a tapir agent?)"),
     }
