@@ -1,5 +1,6 @@
 //! Crash injection for the kill -9 tests: `TAPIR_FAILPOINT=NAME` aborts the process at NAME,
-//! leaving the disk exactly as a `kill -9` there would; `NAME:pause` stops there until killed.
+//! leaving the disk exactly as a `kill -9` there would; `NAME:pause` stops there (for at most
+//! two minutes, so a forgotten process cannot linger) until killed.
 
 /// Abort (no destructors, no cleanup) or pause when `TAPIR_FAILPOINT` names this point.
 pub fn hit(name: &str) {
@@ -16,8 +17,7 @@ pub fn hit(name: &str) {
             "tapir: failpoint {name}: paused (pid {})",
             std::process::id()
         );
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        std::process::abort();
     }
 }

@@ -301,6 +301,9 @@ impl<W: Sink> Walker<'_, '_, W> {
         self.tar
             .header(&name, None, EntryType::Regular, &meta_of(&md), md.size())?;
         let copied = self.tar.data(&mut f, md.size())?;
+        if self.stats.files > 20 {
+            crate::failpoint::hit("agent-mid-stream");
+        }
         if md.nlink() > 1 {
             self.links.insert((md.dev(), md.ino()), (name, true));
         }

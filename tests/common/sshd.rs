@@ -49,6 +49,11 @@ pub fn current_user() -> String {
 impl Sshd {
     /// Start an sshd for host `name` whose authorized_keys holds `authorized` (full lines).
     pub fn start(root: &Path, name: &str, authorized: &str) -> Sshd {
+        Sshd::start_with(root, name, authorized, "")
+    }
+
+    /// Like [`Sshd::start`], with extra sshd_config lines (e.g. `SetEnv …`).
+    pub fn start_with(root: &Path, name: &str, authorized: &str, extra: &str) -> Sshd {
         let dir = root.join(format!("sshd-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let hostkey = dir.join("host_key");
@@ -64,7 +69,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin prohibit-password\nLogLevel ERROR\n",
+             PermitRootLogin prohibit-password\nLogLevel ERROR\n{extra}\n",
             hk = hostkey.display(),
             d = dir.display()
         );

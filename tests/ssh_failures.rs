@@ -1,0 +1,337 @@
+//! The agent as the security boundary, and clients that die, are down or stall: only that
+//! DLE fails, with the reason; tape and catalog stay consistent.
+
+mod common;
+
+use common::sshd::{Sshd, keygen};
+use common::{Setup, noise};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+struct Env {
+    s: Setup,
+    line: String,
+    src: String,
+}
+
+/// A setup with a server SSH identity, an agent.toml allowing only `src`, and a big-enough
+/// tree in `src` (30 files) for mid-stream failures.
+fn env() -> Env {
+    let s = Setup::new("", "");
+    keygen(&s.path().join("keys/id_ed25519"));
+    let pubkey = std::fs::read_to_string(s.path().join("keys/id_ed25519.pub")).unwrap();
+    let agent_cfg = s.path().join("agent.toml");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for k in 0..30 {
+        std::fs::write(src.join(format!("f{k:02}")), noise(64 << 10, k)).unwrap();
+    }
+    let hooks = format!(
+        "[hooks.snap]\npre = [\"/bin/sh\", \"-c\", \"env > {0}/hook-env.txt\"]\npost = [\"/bin/sh\", \"-c\", \"echo done > {0}/hook-post.txt\"]\n",
+        s.path().display()
+    );
+    s.write(
+        "agent.toml",
+        &format!(
+            "allow = [\"{}\"]\nlog = \"{}/agent.log\"\n{hooks}",
+            src.display(),
+            s.path().display()
+        ),
+    );
+    let line = format!(
+        "restrict,command=\"{} agent --agent-config {}\" {}",
+        common::BIN,
+        agent_cfg.display(),
+        pubkey.trim()
+    );
+    s.write(
+        "dumptypes/ssh.toml",
+        "auth = \"ssh\"\nstall_timeout = \"3s\"\n",
+    );
+    s.write(
+        "dumptypes/ssh-hooked.toml",
+        "auth = \"ssh\"\nhooks = [\"snap\"]\n",
+    );
+    s.write(
+        "dumptypes/ssh-badhook.toml",
+        "auth = \"ssh\"\nhooks = [\"nonesuch\"]\n",
+    );
+    let src = src.display().to_string();
+    Env { s, line, src }
+}
+
+impl Env {
+    fn with_hosts(&self, hosts: &[&Sshd]) {
+        let mut cfg = std::fs::read_to_string(self.s.path().join("tapir.toml")).unwrap();
+        cfg.push_str("\n[ssh]\nidentity = \"keys/id_ed25519\"\nknown_hosts = \"keys/known_hosts\"\nconnect_timeout = \"3s\"\n");
+        for h in hosts {
+            cfg.push_str(&h.host_block());
+        }
+        self.s.write("tapir.toml", &cfg);
+        for h in hosts {
+            self.s.run(&["enroll", &h.name]).assert_code(0);
+        }
+    }
+
+    fn outcome(&self, stdout: &str, host: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(stdout).unwrap_or_else(|_| panic!("{stdout}"));
+        v["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["host"] == host)
+            .unwrap_or_else(|| panic!("{host}: {stdout}"))
+            .clone()
+    }
+
+    /// No partial file, every listed dump fetchable.
+    fn assert_consistent(&self) {
+        assert!(self.s.partials().is_empty(), "{:?}", self.s.partials());
+        for rec in self.s.find_json().as_array().unwrap() {
+            let r = self.s.run(&[
+                "fetch",
+                "--host",
+                rec["host"].as_str().unwrap(),
+                "--disk",
+                rec["disk"].as_str().unwrap(),
+                "-o",
+                "-",
+            ]);
+            r.assert_code(0);
+        }
+    }
+}
+
+#[test]
+fn forced_command_refuses_paths_outside_the_allowed_roots_and_logs_it() {
+    let e = env();
+    let h = Sshd::start(e.s.path(), "web1", &e.line);
+    e.with_hosts(&[&h]);
+    e.s.write("disklist", &format!("web1 {} ssh\nweb1 /etc ssh\n", e.src));
+    let r = e.s.run(&["dump", "--json"]);
+    r.assert_code(1);
+    let bad = e.outcome(&r.stdout, "web1");
+    let all = serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap();
+    let etc = all["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["disk"] == "/etc")
+        .unwrap();
+    assert_eq!(etc["status"], "FAILED");
+    assert!(
+        etc["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside the allowed roots"),
+        "{etc}"
+    );
+    let ok = all["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["disk"] == e.src.as_str())
+        .unwrap();
+    assert_eq!(ok["status"], "OK", "{bad}");
+    let log = std::fs::read_to_string(e.s.path().join("agent.log")).unwrap();
+    assert!(log.contains("REFUSED") && log.contains("/etc"), "{log}");
+}
+
+/// Speak the protocol to the agent directly (what the forced command runs).
+fn agent_says(e: &Env, frames: &[&str]) -> (String, bool) {
+    let mut child = Command::new(common::BIN)
+        .args(["agent", "--agent-config"])
+        .arg(e.s.path().join("agent.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for f in frames {
+        let mut frame = vec![b'M'];
+        frame.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        frame.extend_from_slice(f.as_bytes());
+        stdin.write_all(&frame).unwrap();
+    }
+    drop(stdin);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let ok = child.wait().unwrap().success();
+    (String::from_utf8_lossy(&out).into_owned(), ok)
+}
+
+#[test]
+fn agent_refuses_unknown_operations_smuggled_fields_and_shell_text() {
+    let e = env();
+    let hello = r#"{"type":"hello","protocol":1,"tool_version":"x"}"#;
+    let (out, ok) = agent_says(&e, &[hello, r#"{"type":"exec","command":"rm -rf /"}"#]);
+    assert!(
+        !ok && out.contains("refused: protocol error: unknown or malformed request"),
+        "{out}"
+    );
+    let smuggled = format!(
+        r#"{{"type":"dump","path":"{}","level":0,"exclude":[],"one_file_system":true,"gzip_level":null,"tar_options":["--to-command=sh"]}}"#,
+        e.src
+    );
+    let (out, ok) = agent_says(&e, &[hello, &smuggled]);
+    assert!(!ok && out.contains("unknown field `tar_options`"), "{out}");
+    for (path, exclude, expect) in [
+        (
+            "--checkpoint-action=exec=sh",
+            "x",
+            "looks like a command-line option",
+        ),
+        (e.src.as_str(), "$(touch /tmp/tapir-pwned)", "shell syntax"),
+        (
+            e.src.as_str(),
+            "--exclude-from=/etc/shadow",
+            "command-line option",
+        ),
+        ("/etc/../etc", "x", "not a normalized absolute path"),
+    ] {
+        let req = format!(
+            r#"{{"type":"dump","path":"{path}","level":0,"exclude":["{exclude}"],"one_file_system":true,"gzip_level":null}}"#
+        );
+        let (out, _) = agent_says(&e, &[hello, &req]);
+        assert!(
+            out.contains("refused") && out.contains(expect),
+            "{path} {exclude}: {out}"
+        );
+        assert!(
+            !out.contains("\"type\":\"started\""),
+            "nothing was dumped: {out}"
+        );
+    }
+    let log = std::fs::read_to_string(e.s.path().join("agent.log")).unwrap();
+    assert!(log.matches("REFUSED").count() >= 6, "{log}");
+    assert!(!std::path::Path::new("/tmp/tapir-pwned").exists());
+}
+
+#[test]
+fn a_shell_command_over_ssh_gets_the_agent_not_a_shell() {
+    let e = env();
+    let h = Sshd::start(e.s.path(), "web1", &e.line);
+    let marker = e.s.path().join("pwned");
+    let out = Command::new("ssh")
+        .args(["-i"])
+        .arg(e.s.path().join("keys/id_ed25519"))
+        .args([
+            "-p",
+            &h.port.to_string(),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg(format!("{}@127.0.0.1", common::sshd::current_user()))
+        .arg(format!("touch {}", marker.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !marker.exists(),
+        "the forced command must not run the requested command: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn hooks_run_around_the_dump_with_a_cleared_environment_and_unknown_hooks_are_refused() {
+    let e = env();
+    let h = Sshd::start(e.s.path(), "web1", &e.line);
+    e.with_hosts(&[&h]);
+    e.s.write("disklist", &format!("web1 {} ssh-hooked\n", e.src));
+    e.s.run(&["dump"]).assert_code(0);
+    let env_txt = std::fs::read_to_string(e.s.path().join("hook-env.txt")).unwrap();
+    let names: Vec<&str> = env_txt
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .collect();
+    assert!(names.contains(&"PATH"), "{env_txt}");
+    for leaked in ["SSH_CONNECTION", "HOME", "USER", "SSH_ORIGINAL_COMMAND"] {
+        assert!(
+            !names.contains(&leaked),
+            "{leaked} leaked into the hook: {env_txt}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(e.s.path().join("hook-post.txt"))
+            .unwrap()
+            .trim(),
+        "done"
+    );
+    e.s.write("disklist", &format!("web1 {} ssh-badhook\n", e.src));
+    let r = e.s.run(&["dump"]);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains("hook \"nonesuch\" is not defined"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn killed_down_and_stalled_clients_fail_only_their_dle() {
+    let e = env();
+    let killed = Sshd::start_with(
+        e.s.path(),
+        "killed",
+        &e.line,
+        "SetEnv TAPIR_FAILPOINT=agent-mid-stream",
+    );
+    let stalled = Sshd::start_with(
+        e.s.path(),
+        "stalled",
+        &e.line,
+        "SetEnv TAPIR_FAILPOINT=agent-mid-stream:pause",
+    );
+    let mut down = Sshd::start(e.s.path(), "down", &e.line);
+    let fine = Sshd::start(e.s.path(), "fine", &e.line);
+    e.with_hosts(&[&killed, &stalled, &down, &fine]);
+    down.stop();
+    e.s.write(
+        "disklist",
+        &format!(
+            "killed {0} ssh\nstalled {0} ssh\ndown {0} ssh\nfine {0} ssh\n",
+            e.src
+        ),
+    );
+    let r = e.s.run(&["dump", "--json"]);
+    r.assert_code(1);
+    let reason = |h: &str| {
+        let o = e.outcome(&r.stdout, h);
+        assert_eq!(o["status"], "FAILED", "{h}: {o}");
+        o["reason"].as_str().unwrap().to_string()
+    };
+    assert!(
+        reason("killed").contains("disconnected"),
+        "{}",
+        reason("killed")
+    );
+    assert!(
+        reason("stalled").contains("stalled: no data for 3 s"),
+        "{}",
+        reason("stalled")
+    );
+    assert!(
+        reason("down").contains("cannot connect to down"),
+        "{}",
+        reason("down")
+    );
+    assert_eq!(e.outcome(&r.stdout, "fine")["status"], "OK");
+    e.assert_consistent();
+    assert_eq!(e.s.find_json().as_array().unwrap().len(), 1);
+    let _ = Command::new("pkill")
+        .args([
+            "-f",
+            &format!(
+                "agent --agent-config {}",
+                e.s.path().join("agent.toml").display()
+            ),
+        ])
+        .status();
+}
