@@ -1,7 +1,7 @@
 //! One DLE, one attempt: ask the agent for a dump, push the stream through the pipeline into
 //! a `.partial` tape file, and commit file, index and history only when all of it is whole.
 
-use super::taper::{Current, Taper};
+use super::taper::{Taper, Ticket};
 use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
 use crate::config::{Config, disklist::Dle, dumptype::Encrypt};
 use crate::failpoint;
@@ -14,6 +14,7 @@ use crate::transport::{
 use crate::vtape::{self, header::DumpHeader, writer::TapeFile};
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Everything one dump needs that does not change between attempts.
@@ -36,8 +37,11 @@ pub struct Written {
 
 /// Why an attempt did not produce a file.
 pub enum Failure {
-    /// The tape's capacity would have been exceeded; nothing was kept.
-    TapeFull,
+    /// The tape's capacity would have been exceeded; nothing was kept. `alone`: no other
+    /// dump was writing to that tape at the time.
+    TapeFull {
+        alone: bool,
+    },
     Failed(anyhow::Error),
 }
 
@@ -47,44 +51,36 @@ impl<T: Into<anyhow::Error>> From<T> for Failure {
     }
 }
 
-/// Dump `job` onto the taper's tapes, moving to the next tape when one fills.
-pub fn run(job: &Job, taper: &mut Taper) -> Result<Written> {
+/// Dump `job` onto the taper's tapes, moving to the next tape when one fills. The taper
+/// is locked only to take a ticket and to move on: other dumps write meanwhile.
+pub fn run(job: &Job, taper: &Mutex<Taper>) -> Result<Written> {
     loop {
-        let tape_size = job.cfg.changer.tape_size;
         // Connect first: a client that cannot be reached must not cost a tape.
         let session = connect(job)?;
-        let cur = taper.current()?;
-        let was_empty = cur.next_file == 1;
-        let room = Taper::room(cur, tape_size);
-        match attempt(job, session, cur, room) {
-            Ok(w) => {
-                taper.wrote(w.record.payload_size + vtape::header::HEADER_SIZE as u64);
-                return Ok(w);
+        let ticket = lock(taper).ticket()?;
+        match attempt(job, session, &ticket) {
+            Ok(w) => return Ok(w),
+            Err(Failure::Failed(e)) => {
+                lock(taper).give_back(&ticket);
+                return Err(e);
             }
-            Err(Failure::Failed(e)) => return Err(e),
-            Err(Failure::TapeFull) if was_empty => {
-                bail!(
-                    "the dump is larger than a whole tape (tape_size {}); nothing was written",
-                    crate::config::size::human(tape_size)
-                )
-            }
-            Err(Failure::TapeFull) => {
-                let label = cur.label.clone();
-                if !taper.can_advance() {
+            Err(Failure::TapeFull { alone }) => {
+                let mut t = lock(taper);
+                t.give_back(&ticket);
+                if alone && ticket.file_number == 1 {
                     bail!(
-                        "does not fit: tape {label} has {} left and runtapes = {} allows no further tape; nothing was written",
-                        crate::config::size::human(room),
-                        job.cfg.runtapes
+                        "the dump is larger than a whole tape (tape_size {}); nothing was written",
+                        crate::config::size::human(job.cfg.changer.tape_size)
                     );
                 }
-                eprintln!(
-                    "tapir: {} {}: tape {label} full, going on to the next tape",
-                    job.dle.host, job.dle.disk
-                );
-                taper.advance()?;
+                t.tape_full(&ticket)?;
             }
         }
     }
+}
+
+fn lock<'m, 'a>(taper: &'m Mutex<Taper<'a>>) -> std::sync::MutexGuard<'m, Taper<'a>> {
+    taper.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn connect(job: &Job) -> Result<Session> {
@@ -132,11 +128,11 @@ fn request(job: &Job) -> DumpRequest {
     }
 }
 
-fn header(job: &Job, tape: &Current, file_number: u32) -> DumpHeader {
+fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
     let dt = job.cfg.dumptype(job.dle);
     DumpHeader {
         label: tape.label.clone(),
-        slot: tape.slot.slot,
+        slot: tape.slot,
         file_number,
         datestamp: job.datestamp.to_string(),
         host: job.dle.host.clone(),
@@ -165,12 +161,12 @@ fn header(job: &Job, tape: &Current, file_number: u32) -> DumpHeader {
     }
 }
 
-fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result<Written, Failure> {
+fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Failure> {
     let started = Instant::now();
     let dt = job.cfg.dumptype(job.dle);
-    let name = vtape::dump_file_name(tape.next_file, &job.dle.host, &job.dle.disk, job.level);
-    let mut hdr = header(job, tape, tape.next_file);
-    let (tf, file) = TapeFile::create(&tape.slot.dir, &name, &hdr.encode(&name)?)?;
+    let name = vtape::dump_file_name(tape.file_number, &job.dle.host, &job.dle.disk, job.level);
+    let mut hdr = header(job, tape, tape.file_number);
+    let (tf, file) = TapeFile::create(&tape.dir, &name, &hdr.encode(&name)?)?;
     let index_rel =
         catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
     let index = if dt.index {
@@ -186,12 +182,14 @@ fn attempt(job: &Job, mut session: Session, tape: &Current, room: u64) -> Result
         },
         client_gzip: dt.compress.on_client(),
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
-        limit: room,
+        space: tape.space.clone(),
     };
     let full = pipeline::FullFlag::default();
     let tape_full = |e: std::io::Error| {
-        if full.load(std::sync::atomic::Ordering::Relaxed) {
-            Failure::TapeFull
+        if full.load(std::sync::atomic::Ordering::SeqCst) {
+            // we are still counted among the writers while our pipeline lives
+            let alone = tape.space.writers.load(std::sync::atomic::Ordering::SeqCst) <= 1;
+            Failure::TapeFull { alone }
         } else {
             Failure::Failed(anyhow!(e))
         }

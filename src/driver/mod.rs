@@ -4,6 +4,7 @@
 pub mod dumper;
 pub mod prepare;
 pub mod reconcile;
+pub mod schedule;
 pub mod taper;
 
 use crate::catalog::{self, runlog::RunLog};
@@ -40,18 +41,20 @@ pub fn make_plan(
     let mut estimates = std::collections::BTreeMap::new();
     let mut failed = Vec::new();
     let mut planned = Vec::new();
-    for d in dles {
+    let asked = schedule::par_map(dles, cfg.inparallel, |d| {
         let h = prepare::of(&history, d);
-        if prepare::wants_estimate(cfg, d, &h) {
-            match prepare::estimate(cfg, d, &h) {
-                Ok(sizes) => {
-                    estimates.insert((d.host.clone(), d.disk.clone()), sizes);
-                }
-                Err(e) => {
-                    failed.push(failed_outcome(d, format!("estimate failed: {e:#}")));
-                    continue;
-                }
+        prepare::wants_estimate(cfg, d, &h).then(|| prepare::estimate(cfg, d, &h))
+    });
+    for (d, answer) in dles.iter().zip(asked) {
+        match answer {
+            Some(Err(e)) => {
+                failed.push(failed_outcome(d, format!("estimate failed: {e:#}")));
+                continue;
             }
+            Some(Ok(sizes)) => {
+                estimates.insert((d.host.clone(), d.disk.clone()), sizes);
+            }
+            None => {}
         }
         planned.push(d.clone());
     }
@@ -91,19 +94,26 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
     notes.extend(plan.notes.iter().cloned());
     let mut outcomes = failed;
-    let mut taper = taper::Taper::new(cfg, &datestamp);
+    let mut to_dump = Vec::new();
     for entry in &plan.entries {
-        let Some(level) = entry.level else {
-            if entry.delayed {
+        match entry.level {
+            Some(_) => to_dump.push(entry),
+            None if entry.delayed => {
                 let mut o = failed_outcome(&entry.dle, entry.reason.clone());
                 o.status = Status::Missed;
                 outcomes.push(o);
-            } else {
+            }
+            None => {
                 let (h, d, r) = (&entry.dle.host, &entry.dle.disk, &entry.reason);
                 notes.push(format!("{h} {d}: not dumped: {r}"));
             }
-            continue;
-        };
+        }
+    }
+    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &datestamp));
+    let log = std::sync::Mutex::new(log);
+    let catalog_lock = std::sync::Mutex::new(());
+    let done = schedule::run_all(cfg, &to_dump, |entry| {
+        let level = entry.level.expect("only entries with a level");
         let h = prepare::of(&history, &entry.dle);
         let reference = if level > 0 {
             planner::levels::reference(&h, level)
@@ -118,27 +128,39 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             datestamp: &datestamp,
             recipients: &recipients,
         };
-        log.event("dump-start", json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason }));
-        let mut outcome = outcome_of(&job, dumper::run(&job, &mut taper));
+        let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });
+        log.lock().unwrap().event("dump-start", start);
+        let mut outcome = outcome_of(&job, dumper::run(&job, &taper));
         outcome.plan = entry.reason.clone();
         if level == 0 && outcome.status != Status::Failed {
-            catalog::forced::set(&cfg.catalog, &job.dle.host, &job.dle.disk, false)?;
+            let _guard = catalog_lock.lock().unwrap();
+            if let Err(e) = catalog::forced::set(&cfg.catalog, &job.dle.host, &job.dle.disk, false)
+            {
+                eprintln!(
+                    "tapir: cannot clear the force of {} {}: {e:#}",
+                    job.dle.host, job.dle.disk
+                );
+            }
         }
-        log.event("dump-end", serde_json::to_value(&outcome)?);
-        eprintln!(
-            "tapir: {} {} level {}: {}{}",
-            outcome.host,
-            outcome.disk,
-            level,
-            format!("{:?}", outcome.status).to_uppercase(),
-            outcome
-                .reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
+        log.lock().unwrap().event(
+            "dump-end",
+            serde_json::to_value(&outcome).unwrap_or_default(),
         );
-        outcomes.push(outcome);
-    }
+        let status = format!("{:?}", outcome.status).to_uppercase();
+        let why = outcome
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        eprintln!(
+            "tapir: {} {} level {level}: {status}{why}",
+            outcome.host, outcome.disk
+        );
+        outcome
+    });
+    outcomes.extend(done);
+    let taper = taper.into_inner().unwrap();
+    let mut log = log.into_inner().unwrap();
     let summary = RunSummary {
         org: cfg.org.clone(),
         datestamp,

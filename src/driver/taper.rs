@@ -1,17 +1,35 @@
 //! The taper: which tape the run is writing, how much room is left on it, and moving on to
-//! the next reusable tape when one fills (at most `runtapes` per run).
+//! the next reusable tape when one fills (at most `runtapes` per run). Several dumps may
+//! write to the current tape at once: each takes a [`Ticket`] (a file number and the
+//! tape's shared [`TapeSpace`]).
 
 use crate::catalog::{self, DumpRecord};
 use crate::config::Config;
+use crate::pipeline::stages::TapeSpace;
 use crate::vtape::{self, Slot, header::HEADER_SIZE, rotation};
 use anyhow::{Context, Result, bail};
+use std::sync::Arc;
 
 /// The tape being written.
 pub struct Current {
     pub slot: Slot,
     pub label: String,
     pub next_file: u32,
-    pub used: u64,
+    pub space: Arc<TapeSpace>,
+    /// Counts tapes started by this run, so a dump that filled an old tape does not
+    /// advance past a newer one.
+    pub generation: u32,
+}
+
+/// One dump's place on a tape.
+#[derive(Clone)]
+pub struct Ticket {
+    pub slot: u32,
+    pub dir: std::path::PathBuf,
+    pub label: String,
+    pub file_number: u32,
+    pub space: Arc<TapeSpace>,
+    pub generation: u32,
 }
 
 pub struct Taper<'a> {
@@ -37,19 +55,53 @@ impl<'a> Taper<'a> {
         }
     }
 
-    /// The tape to write to, starting the first one if needed.
-    pub fn current(&mut self) -> Result<&mut Current> {
+    /// A file number on the current tape (starting the first tape if needed).
+    pub fn ticket(&mut self) -> Result<Ticket> {
         if self.current.is_none() {
             self.advance()?;
         }
-        Ok(self.current.as_mut().unwrap())
+        let c = self.current.as_mut().unwrap();
+        let t = Ticket {
+            slot: c.slot.slot,
+            dir: c.slot.dir.clone(),
+            label: c.label.clone(),
+            file_number: c.next_file,
+            space: c.space.clone(),
+            generation: c.generation,
+        };
+        c.next_file += 1;
+        Ok(t)
     }
 
-    /// Bytes a dump file may still take on the current tape (its header included).
-    pub fn room(c: &Current, tape_size: u64) -> u64 {
-        tape_size
-            .saturating_sub(c.used)
-            .saturating_sub(HEADER_SIZE as u64)
+    /// A dump that wrote nothing returns its file number if no later one was handed out.
+    pub fn give_back(&mut self, t: &Ticket) {
+        if let Some(c) = self.current.as_mut()
+            && c.generation == t.generation
+            && c.next_file == t.file_number + 1
+        {
+            c.next_file = t.file_number;
+        }
+    }
+
+    /// `t`'s tape is full: go on to the next tape, unless another dump already did.
+    pub fn tape_full(&mut self, t: &Ticket) -> Result<()> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.generation != t.generation)
+        {
+            return Ok(());
+        }
+        if !self.can_advance() {
+            bail!(
+                "does not fit: tape {} has {} left and runtapes = {} allows no further tape; nothing was written",
+                t.label,
+                crate::config::size::human(t.space.left()),
+                self.cfg.runtapes
+            );
+        }
+        eprintln!("tapir: tape {} full, going on to the next tape", t.label);
+        self.advance()
     }
 
     pub fn can_advance(&self) -> bool {
@@ -85,11 +137,15 @@ impl<'a> Taper<'a> {
         let slot = vtape::scan_slot(&self.cfg.changer.root, slot.slot)?;
         self.used_slots.push(slot.slot);
         self.labels.push(label.clone());
+        let used = HEADER_SIZE as u64 + slot.bytes();
+        let space = TapeSpace::new(self.cfg.changer.tape_size, used);
+        let generation = self.used_slots.len() as u32;
         self.current = Some(Current {
             next_file: slot.next_file_number(),
-            used: HEADER_SIZE as u64,
             slot,
             label,
+            space,
+            generation,
         });
         Ok(())
     }
@@ -126,14 +182,6 @@ impl<'a> Taper<'a> {
         }
         eprintln!("tapir: labelled empty slot {} as {label}", slot.slot);
         Ok(label)
-    }
-
-    /// Record that a file of `bytes` was written to the current tape.
-    pub fn wrote(&mut self, bytes: u64) {
-        if let Some(c) = self.current.as_mut() {
-            c.used += bytes;
-            c.next_file += 1;
-        }
     }
 }
 

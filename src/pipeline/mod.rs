@@ -55,8 +55,8 @@ pub struct Options<'a> {
     pub client_gzip: bool,
     /// age recipients; None: not encrypted.
     pub recipients: Option<&'a [crate::keys::Recipient]>,
-    /// Payload bytes allowed before [`stages::TapeFull`].
-    pub limit: u64,
+    /// The tape's room, shared with the other dumps writing to it.
+    pub space: std::sync::Arc<stages::TapeSpace>,
 }
 
 impl Pipeline {
@@ -66,11 +66,13 @@ impl Pipeline {
         o: &Options,
         full: &FullFlag,
     ) -> io::Result<Self> {
+        let header = crate::vtape::header::HEADER_SIZE as u64;
         let meter = Meter::new(
             BufWriter::with_capacity(1 << 20, file),
-            o.limit,
+            o.space.clone(),
+            header,
             full.clone(),
-        );
+        )?;
         let payload = Compressor::new(Encryptor::new(meter, o.recipients)?, o.gzip_level);
         let tee = match index {
             None => Tee::None,

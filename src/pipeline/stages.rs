@@ -6,7 +6,7 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// gzip, or nothing.
 // Built once per dump and never stored in bulk: boxing the big variant would buy nothing.
@@ -89,63 +89,140 @@ impl<W: Write> Write for Encryptor<W> {
 /// The error a [`Meter`] raises when the tape's capacity would be exceeded.
 #[derive(Debug)]
 pub struct TapeFull {
-    pub limit: u64,
+    pub capacity: u64,
 }
 
 impl std::fmt::Display for TapeFull {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "tape full: the dump does not fit in the {} bytes left on the tape",
-            self.limit
-        )
+        write!(f, "tape full: the tape's {} bytes are taken", self.capacity)
     }
 }
 impl std::error::Error for TapeFull {}
 
-/// Counts and hashes what passes, and refuses to pass more than `limit` bytes. When it
-/// refuses it also raises `full`, which survives however the error is wrapped upstream.
+/// The room on one tape, shared by every dump writing to it at once: each meter takes
+/// bytes as it writes and a dump that does not finish gives them back.
+#[derive(Debug)]
+pub struct TapeSpace {
+    pub capacity: u64,
+    used: AtomicU64,
+    /// Dumps writing to this tape right now.
+    pub writers: AtomicUsize,
+}
+
+impl TapeSpace {
+    pub fn new(capacity: u64, used: u64) -> Arc<TapeSpace> {
+        Arc::new(TapeSpace {
+            capacity,
+            used: AtomicU64::new(used),
+            writers: AtomicUsize::new(0),
+        })
+    }
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+    pub fn left(&self) -> u64 {
+        self.capacity.saturating_sub(self.used())
+    }
+    fn take(&self, n: u64) -> bool {
+        let before = self.used.fetch_add(n, Ordering::SeqCst);
+        if before + n > self.capacity {
+            self.used.fetch_sub(n, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+    fn give(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+/// Counts and hashes what passes and takes its room on the tape as it goes. When the tape
+/// is full it refuses and raises `full`, which survives however upstream wraps the error.
+/// Dropped without [`Meter::finish`], it gives its room (header included) back.
 pub struct Meter<W: Write> {
-    inner: W,
+    inner: Option<W>,
     hash: Sha256,
     bytes: u64,
-    limit: u64,
+    held: u64,
+    space: Arc<TapeSpace>,
     full: Arc<AtomicBool>,
 }
 
 impl<W: Write> Meter<W> {
-    pub fn new(inner: W, limit: u64, full: Arc<AtomicBool>) -> Self {
-        Meter {
-            inner,
+    /// Take `header` bytes of room first (the tape file's header).
+    pub fn new(
+        inner: W,
+        space: Arc<TapeSpace>,
+        header: u64,
+        full: Arc<AtomicBool>,
+    ) -> io::Result<Self> {
+        space.writers.fetch_add(1, Ordering::SeqCst);
+        let mut m = Meter {
+            inner: Some(inner),
             hash: Sha256::new(),
             bytes: 0,
-            limit,
+            held: 0,
+            space,
             full,
-        }
+        };
+        m.take(header)?;
+        Ok(m)
     }
-    /// (inner, bytes, sha256 hex)
-    pub fn finish(self) -> (W, u64, String) {
+
+    fn take(&mut self, n: u64) -> io::Result<()> {
+        if !self.space.take(n) {
+            self.full.store(true, Ordering::SeqCst);
+            return Err(io::Error::other(TapeFull {
+                capacity: self.space.capacity,
+            }));
+        }
+        self.held += n;
+        Ok(())
+    }
+
+    /// Is this dump the only one writing to its tape?
+    pub fn alone(&self) -> bool {
+        self.space.writers.load(Ordering::SeqCst) == 1
+    }
+
+    /// (inner, payload bytes, sha256 hex); the room stays taken.
+    pub fn finish(mut self) -> (W, u64, String) {
+        self.held = 0;
+        let hash = std::mem::take(&mut self.hash);
         (
-            self.inner,
+            self.inner.take().expect("finished once"),
             self.bytes,
-            crate::keys::hex(&self.hash.finalize()),
+            crate::keys::hex(&hash.finalize()),
         )
+    }
+}
+
+impl<W: Write> Drop for Meter<W> {
+    fn drop(&mut self) {
+        self.space.writers.fetch_sub(1, Ordering::SeqCst);
+        self.space.give(self.held);
     }
 }
 
 impl<W: Write> Write for Meter<W> {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        if self.bytes + b.len() as u64 > self.limit {
-            self.full.store(true, Ordering::Relaxed);
-            return Err(io::Error::other(TapeFull { limit: self.limit }));
-        }
-        let n = self.inner.write(b)?;
+        self.take(b.len() as u64)?;
+        let n = match self.inner.as_mut().expect("not finished").write(b) {
+            Ok(n) => n,
+            Err(e) => {
+                self.space.give(b.len() as u64);
+                self.held -= b.len() as u64;
+                return Err(e);
+            }
+        };
+        self.space.give((b.len() - n) as u64);
+        self.held -= (b.len() - n) as u64;
         self.hash.update(&b[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.as_mut().expect("not finished").flush()
     }
 }
 
