@@ -201,7 +201,7 @@ fn autolabel_labels_empty_slots_when_needed() {
 fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
     // tape_size 200 KiB: /a (120 KiB) fits, /b (120 KiB) does not fit after it.
     let s = Setup::new(
-        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1",
+        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1\ninparallel = 1",
         "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
     );
     let a = small_dir(&s, "a", 120 << 10);
@@ -262,7 +262,7 @@ fn what_the_planner_cannot_fit_is_missed_with_the_reason() {
 fn a_dump_that_outgrows_its_estimate_fails_cleanly_when_no_tape_is_left() {
     // estimates from history: the planner expects last night's size, the DLE has grown
     let s = Setup::new(
-        "runtapes = 1",
+        "runtapes = 1\ninparallel = 1",
         "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"300K\"\n",
     );
     s.write(
@@ -270,7 +270,8 @@ fn a_dump_that_outgrows_its_estimate_fails_cleanly_when_no_tape_is_left() {
         "auth = \"local\"\nstrategy = \"noinc\"\nestimate = \"server\"\n",
     );
     let a = small_dir(&s, "a", 60 << 10);
-    let b = small_dir(&s, "b", 60 << 10);
+    // b starts smaller, so the planner (biggest first) puts it after a
+    let b = small_dir(&s, "b", 50 << 10);
     s.write(
         "disklist",
         &format!("localhost {a} hist\nlocalhost {b} hist\n"),

@@ -6,7 +6,7 @@ use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
 use crate::config::{Config, disklist::Dle, dumptype::Encrypt};
 use crate::failpoint;
 use crate::keys::Recipient;
-use crate::pipeline::{self, Pipeline};
+use crate::pipeline::{self, Pipeline, stages};
 use crate::transport::{
     Session,
     protocol::{DumpRequest, DumpSummary, Frame, Message},
@@ -37,10 +37,10 @@ pub struct Written {
 
 /// Why an attempt did not produce a file.
 pub enum Failure {
-    /// The tape's capacity would have been exceeded; nothing was kept. `alone`: no other
-    /// dump was writing to that tape at the time.
+    /// The tape's capacity would have been exceeded; nothing was kept. `too_big`: the dump
+    /// alone needs more than an empty tape.
     TapeFull {
-        alone: bool,
+        too_big: bool,
     },
     Failed(anyhow::Error),
 }
@@ -64,10 +64,10 @@ pub fn run(job: &Job, taper: &Mutex<Taper>) -> Result<Written> {
                 lock(taper).give_back(&ticket);
                 return Err(e);
             }
-            Err(Failure::TapeFull { alone }) => {
+            Err(Failure::TapeFull { too_big }) => {
                 let mut t = lock(taper);
                 t.give_back(&ticket);
-                if alone && ticket.file_number == 1 {
+                if too_big {
                     bail!(
                         "the dump is larger than a whole tape (tape_size {}); nothing was written",
                         crate::config::size::human(job.cfg.changer.tape_size)
@@ -185,14 +185,11 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         space: tape.space.clone(),
     };
     let full = pipeline::FullFlag::default();
-    let tape_full = |e: std::io::Error| {
-        if full.load(std::sync::atomic::Ordering::SeqCst) {
-            // we are still counted among the writers while our pipeline lives
-            let alone = tape.space.writers.load(std::sync::atomic::Ordering::SeqCst) <= 1;
-            Failure::TapeFull { alone }
-        } else {
-            Failure::Failed(anyhow!(e))
-        }
+    let tape_full = |e: std::io::Error| match full.load(std::sync::atomic::Ordering::SeqCst) {
+        stages::ROOM_OK => Failure::Failed(anyhow!(e)),
+        state => Failure::TapeFull {
+            too_big: state == stages::TOO_BIG,
+        },
     };
     let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;

@@ -45,7 +45,7 @@ pub struct Pipeline {
 }
 
 /// Raised when the tape's capacity stopped the pipeline (see [`stages::Meter`]).
-pub type FullFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+pub type FullFlag = std::sync::Arc<std::sync::atomic::AtomicU8>;
 
 /// What the pipeline needs to know.
 pub struct Options<'a> {

@@ -6,7 +6,7 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// gzip, or nothing.
 // Built once per dump and never stored in bulk: boxing the big variant would buy nothing.
@@ -136,8 +136,16 @@ impl TapeSpace {
     }
 }
 
+/// What a [`Meter`] reports through its flag, whatever upstream does with the error.
+pub const ROOM_OK: u8 = 0;
+/// The tape has no room left for this dump now.
+pub const TAPE_FULL: u8 = 1;
+/// This dump alone needs more than an empty tape holds.
+pub const TOO_BIG: u8 = 2;
+
 /// Counts and hashes what passes and takes its room on the tape as it goes. When the tape
-/// is full it refuses and raises `full`, which survives however upstream wraps the error.
+/// is full it refuses and sets `full` ([`TAPE_FULL`] or [`TOO_BIG`]), which survives however
+/// upstream wraps the error.
 /// Dropped without [`Meter::finish`], it gives its room (header included) back.
 pub struct Meter<W: Write> {
     inner: Option<W>,
@@ -145,7 +153,7 @@ pub struct Meter<W: Write> {
     bytes: u64,
     held: u64,
     space: Arc<TapeSpace>,
-    full: Arc<AtomicBool>,
+    full: Arc<AtomicU8>,
 }
 
 impl<W: Write> Meter<W> {
@@ -154,7 +162,7 @@ impl<W: Write> Meter<W> {
         inner: W,
         space: Arc<TapeSpace>,
         header: u64,
-        full: Arc<AtomicBool>,
+        full: Arc<AtomicU8>,
     ) -> io::Result<Self> {
         space.writers.fetch_add(1, Ordering::SeqCst);
         let mut m = Meter {
@@ -171,18 +179,17 @@ impl<W: Write> Meter<W> {
 
     fn take(&mut self, n: u64) -> io::Result<()> {
         if !self.space.take(n) {
-            self.full.store(true, Ordering::SeqCst);
+            // an empty tape holds its label header and nothing else
+            let label = crate::vtape::header::HEADER_SIZE as u64;
+            let too_big = self.held + n + label > self.space.capacity;
+            self.full
+                .store(if too_big { TOO_BIG } else { TAPE_FULL }, Ordering::SeqCst);
             return Err(io::Error::other(TapeFull {
                 capacity: self.space.capacity,
             }));
         }
         self.held += n;
         Ok(())
-    }
-
-    /// Is this dump the only one writing to its tape?
-    pub fn alone(&self) -> bool {
-        self.space.writers.load(Ordering::SeqCst) == 1
     }
 
     /// (inner, payload bytes, sha256 hex); the room stays taken.
