@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

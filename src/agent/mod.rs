@@ -42,6 +42,16 @@ pub fn serve<R: Read, W: Write>(mut input: R, output: W, policy: &Policy) -> Res
                 known.clear();
             }
             Message::Estimate(req) => estimate::answer(&mut out, &req, policy)?,
+            Message::Check { paths } => {
+                let results = paths
+                    .into_iter()
+                    .map(|p| {
+                        let r = check_readable(policy, &p).err().map(|e| format!("{e:#}"));
+                        (p, r)
+                    })
+                    .collect();
+                out.send(&Message::CheckResult { results })?;
+            }
             other => return refuse(&mut out, policy, format!("unexpected request {other:?}")),
         }
     }
@@ -136,6 +146,13 @@ fn walk_and_send<W: Write>(
     };
     let summary = stream(sink, &walk)?;
     out.send(&Message::Done(summary))?;
+    Ok(())
+}
+
+/// For `tapir check`: the path passes the policy and its directory can be listed.
+fn check_readable(policy: &Policy, path: &str) -> Result<()> {
+    let root = policy.check_path(path)?;
+    std::fs::read_dir(&root).with_context(|| format!("cannot read {path}"))?;
     Ok(())
 }
 

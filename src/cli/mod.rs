@@ -2,6 +2,7 @@
 //! arguments into the library's options, calls it once, and prints.
 
 mod agent;
+mod check;
 mod config;
 mod dump;
 mod enroll;
@@ -46,6 +47,7 @@ pub enum Command {
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
     Unforce(schedule::ForceArgs),
+    Check(check::Args),
     Enroll(enroll::Args),
     Agent(agent::Args),
 }
@@ -86,6 +88,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Balance(a) => schedule::balance(cli, a),
         Command::Force(a) => schedule::force(cli, a, true),
         Command::Unforce(a) => schedule::force(cli, a, false),
+        Command::Check(a) => check::run(cli, a),
         Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }

@@ -80,6 +80,14 @@ pub enum Message {
     EstimateResult {
         sizes: Vec<(u8, u64)>,
     },
+    /// Server → agent (`tapir check`): can these DLE paths be dumped?
+    Check {
+        paths: Vec<String>,
+    },
+    /// Agent → server: per path, None if it can be dumped, else why not.
+    CheckResult {
+        results: Vec<(String, Option<String>)>,
+    },
     /// Agent → server: the dump begins; `time` is the client's clock at its start.
     Started {
         time_ns: i64,

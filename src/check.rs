@@ -1,0 +1,265 @@
+//! `tapir check` (amcheck): every precondition of tonight's run, one item each, before cron
+//! finds out at 2 a.m. Nothing is changed but a probe file created and removed.
+
+use crate::config::Config;
+use crate::config::dumptype::Auth;
+use crate::transport::protocol::{Frame, Message};
+use crate::vtape::{self, Slot, rotation};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub status: Level,
+    pub item: String,
+    pub detail: String,
+}
+
+/// Largest client clock difference accepted without a warning, and the failing one.
+const SKEW_WARN: i64 = 30;
+const SKEW_FAIL: i64 = 300;
+
+fn item(status: Level, item: impl Into<String>, detail: impl Into<String>) -> Item {
+    Item {
+        status,
+        item: item.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Run every check (clients in parallel).
+pub fn run(cfg: &Config) -> Vec<Item> {
+    let mut out = vec![item(
+        Level::Ok,
+        "config",
+        format!("{} parses, {} DLEs", cfg.file.display(), cfg.disklist.len()),
+    )];
+    out.extend(tapes(cfg));
+    out.push(writable("catalog", &cfg.catalog));
+    out.extend(recipients(cfg));
+    let mut hosts: BTreeMap<&str, Vec<&crate::config::disklist::Dle>> = BTreeMap::new();
+    for d in &cfg.disklist {
+        hosts.entry(&d.host).or_default().push(d);
+    }
+    let hosts: Vec<_> = hosts.into_iter().collect();
+    for items in
+        crate::driver::schedule::par_map(&hosts, cfg.inparallel, |(h, dles)| client(cfg, h, dles))
+    {
+        out.extend(items);
+    }
+    out
+}
+
+fn writable(what: &str, dir: &std::path::Path) -> Item {
+    let probe = dir.join(".tapir-check");
+    let r = crate::fsutil::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&probe, b"probe").map_err(anyhow::Error::from))
+        .and_then(|_| std::fs::remove_file(&probe).map_err(anyhow::Error::from));
+    match r {
+        Ok(()) => item(Level::Ok, what, format!("{} is writable", dir.display())),
+        Err(e) => item(
+            Level::Fail,
+            what,
+            format!("{} is not writable: {e:#}", dir.display()),
+        ),
+    }
+}
+
+fn tapes(cfg: &Config) -> Vec<Item> {
+    let slots = match vtape::scan(&cfg.changer) {
+        Ok(s) => s,
+        Err(e) => return vec![item(Level::Fail, "tapes", format!("{e:#}"))],
+    };
+    let mut out: Vec<Item> = slots
+        .iter()
+        .filter_map(|s| {
+            s.label_error.as_ref().map(|e| {
+                item(
+                    Level::Warn,
+                    format!("slot {}", s.slot),
+                    format!("unreadable label: {e}"),
+                )
+            })
+        })
+        .collect();
+    let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    let infos: Vec<_> = slots
+        .iter()
+        .filter(|s| s.label_error.is_none())
+        .map(Slot::info)
+        .collect();
+    let needed = rotation::needed(&infos, &records, cfg.tapecycle);
+    match rotation::choose_next(&infos, &needed, cfg.changer.autolabel.is_some(), &[]) {
+        None => out.push(item(Level::Fail, "tapes", "no tape may be written by the next run: label a slot (`tapir label`), set changer.autolabel, or add slots")),
+        Some(t) => {
+            let name = t.label.clone().unwrap_or_else(|| "an empty slot (autolabel)".into());
+            out.push(item(Level::Ok, "tapes", format!("next tape: {name} in slot {}", t.slot)));
+            out.push(writable("next tape", &vtape::slot_dir(&cfg.changer.root, t.slot)));
+            out.push(room(cfg));
+        }
+    }
+    out
+}
+
+fn room(cfg: &Config) -> Item {
+    let free = free_bytes(&cfg.changer.root);
+    let need = cfg.changer.tape_size * cfg.runtapes as u64;
+    let h = crate::config::size::human;
+    match free {
+        Some(f) if f >= need => item(
+            Level::Ok,
+            "disk space",
+            format!(
+                "{} free under {}, a run may write {}",
+                h(f),
+                cfg.changer.root.display(),
+                h(need)
+            ),
+        ),
+        Some(f) => item(
+            Level::Warn,
+            "disk space",
+            format!(
+                "only {} free under {}; a run may write {} (runtapes × tape_size)",
+                h(f),
+                cfg.changer.root.display(),
+                h(need)
+            ),
+        ),
+        None => item(
+            Level::Warn,
+            "disk space",
+            format!(
+                "cannot tell the free space under {}",
+                cfg.changer.root.display()
+            ),
+        ),
+    }
+}
+
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let p = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(p.as_ptr(), &mut st) } == 0)
+        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn recipients(cfg: &Config) -> Vec<Item> {
+    let rs = match crate::keys::recipients(cfg) {
+        Ok(r) => r,
+        Err(e) => return vec![item(Level::Fail, "recipients", format!("{e:#}"))],
+    };
+    let mut out = vec![item(
+        if rs.len() == 1 {
+            Level::Warn
+        } else {
+            Level::Ok
+        },
+        "recipients",
+        if rs.len() == 1 {
+            "only one age recipient: if that one identity is lost, every backup is; add a second held by someone else".to_string()
+        } else {
+            format!("{} age recipients", rs.len())
+        },
+    )];
+    for (path, recipient) in identities_on_server(cfg) {
+        if rs.iter().any(|r| r.text == recipient) {
+            out.push(item(Level::Warn, "recipients", format!("the identity for {recipient} lies on this server at {}: move it offline (the server must not be able to read its backups)", path.display())));
+        }
+    }
+    out
+}
+
+/// age identity files near the config (keys/ and the example's generate_identity).
+fn identities_on_server(cfg: &Config) -> Vec<(std::path::PathBuf, String)> {
+    let mut files: Vec<std::path::PathBuf> =
+        cfg.encryption.generate_identity.iter().cloned().collect();
+    if let Some(dir) = cfg
+        .encryption
+        .recipients_file
+        .as_ref()
+        .and_then(|f| f.parent())
+        && let Ok(rd) = std::fs::read_dir(dir)
+    {
+        files.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    files.sort();
+    files.dedup();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let secret = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-"))?;
+            let id: age::x25519::Identity = secret.trim().parse().ok()?;
+            Some((p, id.to_public().to_string()))
+        })
+        .collect()
+}
+
+/// One client: reachable, host key known, agent compatible, clock, every DLE path.
+fn client(cfg: &Config, host: &str, dles: &[&crate::config::disklist::Dle]) -> Vec<Item> {
+    let what = format!("client {host}");
+    let mut s = match crate::driver::prepare::connect(cfg, dles[0]) {
+        Ok(s) => s,
+        Err(e) => return vec![item(Level::Fail, what, format!("{e:#}"))],
+    };
+    let auth = if cfg.dumptype(dles[0]).auth == Auth::Ssh {
+        "over ssh, host key known"
+    } else {
+        "local agent"
+    };
+    let mut out = vec![item(
+        Level::Ok,
+        what.clone(),
+        format!("reachable {auth}, agent {}", s.agent_version),
+    )];
+    let skew = s.client_time - chrono::Utc::now().timestamp();
+    let lvl = if skew.abs() > SKEW_FAIL {
+        Level::Fail
+    } else if skew.abs() > SKEW_WARN {
+        Level::Warn
+    } else {
+        Level::Ok
+    };
+    out.push(item(
+        lvl,
+        format!("{what} clock"),
+        format!("{skew:+} s from this server (warn over {SKEW_WARN} s, fail over {SKEW_FAIL} s)"),
+    ));
+    let paths: Vec<String> = dles.iter().map(|d| d.device.clone()).collect();
+    let answer = s
+        .send(&Message::Check { paths })
+        .and_then(|_| s.recv(&mut Vec::new()));
+    match answer {
+        Ok(Frame::Msg(Message::CheckResult { results })) => {
+            for (p, err) in results {
+                let lvl = if err.is_some() {
+                    Level::Fail
+                } else {
+                    Level::Ok
+                };
+                out.push(item(
+                    lvl,
+                    format!("{host} {p}"),
+                    err.unwrap_or_else(|| "exists and is readable".into()),
+                ));
+            }
+        }
+        Ok(_) => out.push(item(
+            Level::Fail,
+            what,
+            "the agent does not answer checks (too old?)",
+        )),
+        Err(e) => out.push(item(Level::Fail, what, format!("{e:#}"))),
+    }
+    let _ = s.close();
+    out
+}
