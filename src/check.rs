@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::config::dumptype::Auth;
 use crate::transport::protocol::{Frame, Message};
-use crate::vtape::{self, Slot, rotation};
+use crate::vtape::{self, rotation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -91,15 +91,15 @@ fn tapes(cfg: &Config) -> Vec<Item> {
         })
         .collect();
     let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
-    let infos: Vec<_> = slots
-        .iter()
-        .filter(|s| s.label_error.is_none())
-        .map(Slot::info)
-        .collect();
-    let needed = rotation::needed(&infos, &records, cfg.tapecycle);
-    match rotation::choose_next(&infos, &needed, cfg.changer.autolabel.is_some(), &[]) {
-        None => out.push(item(Level::Fail, "tapes", "no tape may be written by the next run: label a slot (`tapir label`), set changer.autolabel, or add slots")),
-        Some(t) => {
+    let autolabel = cfg.changer.autolabel.is_some();
+    match rotation::next_tape(&slots, &records, cfg.tapecycle, autolabel, &[]).1 {
+        None => out.push(item(
+            Level::Fail,
+            "tapes",
+            "no tape may be written by the next run: label a slot (`tapir label`), set changer.autolabel, or add slots",
+        )),
+        Some(slot) => {
+            let t = slots.iter().find(|s| s.slot == slot).expect("a scanned slot").info();
             let name = t.label.clone().unwrap_or_else(|| "an empty slot (autolabel)".into());
             out.push(item(Level::Ok, "tapes", format!("next tape: {name} in slot {}", t.slot)));
             out.push(writable("next tape", &vtape::slot_dir(&cfg.changer.root, t.slot)));

@@ -26,11 +26,7 @@ pub fn answer<W: Write>(
     let (root, exclude) = match super::check_request(policy, &req.path, &req.exclude) {
         Ok(c) => c,
         Err(e) => {
-            policy.refuse(&format!("estimate {:?}: {e:#}", req.path));
-            out.send(&Message::Error {
-                message: format!("refused: {e:#}"),
-            })?;
-            return Ok(());
+            return super::answer_refused(out, policy, &format!("estimate {:?}", req.path), e);
         }
     };
     let root = root.as_path();

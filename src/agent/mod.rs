@@ -57,6 +57,20 @@ pub fn serve<R: Read, W: Write>(mut input: R, output: W, policy: &Policy) -> Res
     }
 }
 
+/// Log a refused request and answer it with Error; the session goes on.
+fn answer_refused<W: Write>(
+    out: &mut FrameWriter<W>,
+    policy: &Policy,
+    what: &str,
+    e: anyhow::Error,
+) -> Result<()> {
+    policy.refuse(&format!("{what}: {e:#}"));
+    out.send(&Message::Error {
+        message: format!("refused: {e:#}"),
+    })?;
+    Ok(())
+}
+
 /// Log a refusal, tell the server, and end the session with an error.
 fn refuse<W: Write>(out: &mut FrameWriter<W>, policy: &Policy, why: String) -> Result<()> {
     policy.refuse(&why);
@@ -93,13 +107,7 @@ fn dump<W: Write>(
         .and_then(|(root, ex)| Ok((root, ex, policy.hooks(&req.hooks)?)));
     let (root, exclude, hooks) = match checked {
         Ok(c) => c,
-        Err(e) => {
-            policy.refuse(&format!("dump {:?}: {e:#}", req.path));
-            out.send(&Message::Error {
-                message: format!("refused: {e:#}"),
-            })?;
-            return Ok(());
-        }
+        Err(e) => return answer_refused(out, policy, &format!("dump {:?}", req.path), e),
     };
     let pre: Result<()> = hooks
         .iter()

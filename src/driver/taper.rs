@@ -118,21 +118,21 @@ impl<'a> Taper<'a> {
         }
         let slots = vtape::scan(&self.cfg.changer)?;
         let records = catalog::history::load_all(&self.cfg.catalog)?;
-        // A slot whose label file is unreadable is left alone: it may hold needed dumps.
-        let infos: Vec<_> = slots
-            .iter()
-            .filter(|s| s.label_error.is_none())
-            .map(Slot::info)
-            .collect();
-        let needed = rotation::needed(&infos, &records, self.cfg.tapecycle);
         let autolabel = self.cfg.changer.autolabel.is_some();
-        let Some(pick) = rotation::choose_next(&infos, &needed, autolabel, &self.used_slots) else {
+        let (needed, next) = rotation::next_tape(
+            &slots,
+            &records,
+            self.cfg.tapecycle,
+            autolabel,
+            &self.used_slots,
+        );
+        let Some(pick) = next else {
             self.refused = true;
             bail!(crate::error::Error::nothing_done(no_tape_reason(
                 &slots, &needed, autolabel
             )));
         };
-        let slot = slots.into_iter().find(|s| s.slot == pick.slot).unwrap();
+        let slot = slots.into_iter().find(|s| s.slot == pick).unwrap();
         let label = self.start(&slot, &records)?;
         let slot = vtape::scan_slot(&self.cfg.changer.root, slot.slot)?;
         self.used_slots.push(slot.slot);

@@ -77,6 +77,26 @@ pub fn needed(
     n
 }
 
+/// What rotation decides from the slots and the history: the needed labels (with why) and
+/// the next slot to write, skipping `used`. A slot whose label file is unreadable is left
+/// alone (it may hold needed dumps).
+pub fn next_tape(
+    slots: &[super::Slot],
+    records: &[DumpRecord],
+    tapecycle: u32,
+    autolabel: bool,
+    used: &[u32],
+) -> (BTreeMap<String, String>, Option<u32>) {
+    let infos: Vec<TapeInfo> = slots
+        .iter()
+        .filter(|s| s.label_error.is_none())
+        .map(super::Slot::info)
+        .collect();
+    let needed = needed(&infos, records, tapecycle);
+    let next = choose_next(&infos, &needed, autolabel, used).map(|t| t.slot);
+    (needed, next)
+}
+
 /// The next tape to write, skipping `used` slots. `None` when no tape may be written.
 pub fn choose_next<'a>(
     tapes: &'a [TapeInfo],

@@ -1,7 +1,7 @@
 //! The state of every slot as admins see it (`tapir tapes`, `tapir label`): label, last
 //! written, dumps, bytes, whether it may be reused and why not, and which tape is next.
 
-use super::{Slot, rotation};
+use super::rotation;
 use crate::catalog::history;
 use crate::config::Config;
 use anyhow::Result;
@@ -24,14 +24,8 @@ pub struct TapeStatus {
 pub fn status(cfg: &Config) -> Result<Vec<TapeStatus>> {
     let slots = super::scan(&cfg.changer)?;
     let records = history::load_all(&cfg.catalog)?;
-    let infos: Vec<_> = slots
-        .iter()
-        .filter(|s| s.label_error.is_none())
-        .map(Slot::info)
-        .collect();
-    let needed = rotation::needed(&infos, &records, cfg.tapecycle);
     let autolabel = cfg.changer.autolabel.is_some();
-    let next = rotation::choose_next(&infos, &needed, autolabel, &[]).map(|t| t.slot);
+    let (needed, next) = rotation::next_tape(&slots, &records, cfg.tapecycle, autolabel, &[]);
     Ok(slots
         .iter()
         .map(|s| {
