@@ -97,8 +97,17 @@ pub fn open(path: &Path) -> Result<(DumpHeader, File)> {
 /// Stream the payload of `path` to `out`: raw, or decrypted and decompressed with `identity`.
 /// Fails (after writing) when the payload's sha256 does not match the header.
 pub fn fetch(path: &Path, identity: Option<&Path>, out: &mut dyn Write) -> Result<DumpHeader> {
-    let (h, f) = open(path)?;
     let ids = identity.map(crate::keys::identities).transpose()?;
+    fetch_with(path, ids.as_deref(), out)
+}
+
+/// [`fetch`] with identities already loaded.
+pub fn fetch_with(
+    path: &Path,
+    ids: Option<&[Box<dyn age::Identity + Send + Sync>]>,
+    out: &mut dyn Write,
+) -> Result<DumpHeader> {
+    let (h, f) = open(path)?;
     let mut src = Hashing {
         inner: BufReader::with_capacity(1 << 20, f).take(h.payload_size),
         hash: Sha256::new(),
@@ -126,7 +135,7 @@ pub fn fetch(path: &Path, identity: Option<&Path>, out: &mut dyn Write) -> Resul
 fn decode(
     h: &DumpHeader,
     src: &mut dyn Read,
-    ids: Vec<Box<dyn age::Identity + Send + Sync>>,
+    ids: &[Box<dyn age::Identity + Send + Sync>],
     out: &mut dyn Write,
 ) -> Result<()> {
     let plain: Box<dyn Read + '_> = if h.encrypt == "server" {

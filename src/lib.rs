@@ -27,4 +27,5 @@ pub mod pipeline;
 pub mod planner;
 pub mod report;
 pub mod transport;
+pub mod verify;
 pub mod vtape;

@@ -12,6 +12,7 @@ mod keygen;
 mod label;
 mod schedule;
 mod tapes;
+mod verify;
 
 use crate::error::{self, exit};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,7 @@ pub enum Command {
     Force(schedule::ForceArgs),
     Unforce(schedule::ForceArgs),
     Check(check::Args),
+    Verify(verify::Args),
     Enroll(enroll::Args),
     Agent(agent::Args),
 }
@@ -89,6 +91,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Force(a) => schedule::force(cli, a, true),
         Command::Unforce(a) => schedule::force(cli, a, false),
         Command::Check(a) => check::run(cli, a),
+        Command::Verify(a) => verify::run(cli, a),
         Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }

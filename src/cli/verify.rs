@@ -1,0 +1,41 @@
+//! `tapir verify`: re-read tape files and say which are OK, CORRUPT, TRUNCATED or MISSING.
+
+use super::Cli;
+use crate::verify::{self, Verdict};
+use std::path::PathBuf;
+
+/// Check every dump file (or those on LABELs): header, length and payload sha256; with
+/// --identity also decrypt, decompress and read the tar to its end against the index.
+/// Exit 0 when all are OK, 1 otherwise.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub labels: Vec<String>,
+    #[arg(short, long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Verify another vtape root (a mirror) instead of changer.root.
+    #[arg(long, value_name = "ROOT")]
+    pub from: Option<PathBuf>,
+}
+
+pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    let cfg = super::load_config(cli)?;
+    let root = a.from.clone().unwrap_or_else(|| cfg.changer.root.clone());
+    let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref())?;
+    if cli.json {
+        super::print_json(&checked)?;
+    } else {
+        for c in &checked {
+            let v = format!("{:?}", c.verdict).to_uppercase();
+            println!("{v:<9} {} {}: {}", c.label, c.file, c.detail);
+        }
+    }
+    let bad = checked.iter().filter(|c| c.verdict != Verdict::Ok).count();
+    if !cli.json {
+        println!(
+            "{} files: {} OK, {bad} with problems",
+            checked.len(),
+            checked.len() - bad
+        );
+    }
+    Ok(if bad > 0 { 1 } else { 0 })
+}
