@@ -25,6 +25,7 @@ pub mod fsutil;
 pub mod keys;
 pub mod pipeline;
 pub mod planner;
+pub mod rebuild;
 pub mod report;
 pub mod transport;
 pub mod verify;

@@ -2,6 +2,7 @@
 //! arguments into the library's options, calls it once, and prints.
 
 mod agent;
+mod catalog;
 mod check;
 mod config;
 mod dump;
@@ -50,6 +51,7 @@ pub enum Command {
     Unforce(schedule::ForceArgs),
     Check(check::Args),
     Verify(verify::Args),
+    Catalog(catalog::Args),
     Enroll(enroll::Args),
     Agent(agent::Args),
 }
@@ -92,6 +94,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Unforce(a) => schedule::force(cli, a, false),
         Command::Check(a) => check::run(cli, a),
         Command::Verify(a) => verify::run(cli, a),
+        Command::Catalog(a) => catalog::run(cli, a),
         Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }
