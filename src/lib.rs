@@ -26,6 +26,7 @@ pub mod keys;
 pub mod pipeline;
 pub mod planner;
 pub mod rebuild;
+pub mod recover;
 pub mod report;
 pub mod transport;
 pub mod verify;

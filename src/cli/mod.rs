@@ -11,6 +11,7 @@ mod fetch;
 mod find;
 mod keygen;
 mod label;
+mod recover;
 mod schedule;
 mod tapes;
 mod verify;
@@ -45,6 +46,7 @@ pub enum Command {
     Dump(dump::Args),
     Find(find::Args),
     Fetch(fetch::Args),
+    Recover(recover::Args),
     Due(schedule::DueArgs),
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
@@ -88,6 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Dump(a) => dump::run(cli, a),
         Command::Find(a) => find::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
+        Command::Recover(a) => recover::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),
         Command::Force(a) => schedule::force(cli, a, true),

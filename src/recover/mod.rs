@@ -1,0 +1,143 @@
+//! Restores: the chain of dumps that gives a DLE's state as of a date (full, then for each
+//! level the newest dump before the next higher one), streamed through the safe extractor.
+
+pub mod extract;
+
+use crate::catalog::{DumpRecord, history};
+use crate::config::Config;
+use anyhow::{Context, Result, bail};
+use extract::{Extractor, Options, Report};
+use std::path::{Path, PathBuf};
+
+/// A non-interactive restore.
+pub struct Request {
+    pub host: String,
+    pub disk: String,
+    pub date: Option<String>,
+    pub to: PathBuf,
+    pub paths: Vec<String>,
+    pub identity: PathBuf,
+    pub overwrite: bool,
+}
+
+/// The dump(8) chain for the state as of `bound` (a datestamp upper bound), oldest first.
+pub fn chain<'a>(records: &'a [DumpRecord], bound: Option<&str>) -> Vec<&'a DumpRecord> {
+    let mut recs: Vec<&DumpRecord> = records
+        .iter()
+        .filter(|r| bound.is_none_or(|b| r.datestamp.as_str() <= b))
+        .collect();
+    recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+    let Some(full) = recs.iter().rposition(|r| r.level == 0) else {
+        return vec![];
+    };
+    let mut out: Vec<&DumpRecord> = Vec::new();
+    for r in &recs[full..] {
+        while out.last().is_some_and(|c| c.level >= r.level) {
+            out.pop();
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// `./a/b`, `/a/b` or `a/b` → `a/b`.
+fn member_path(p: &str) -> Vec<u8> {
+    p.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .as_bytes()
+        .to_vec()
+}
+
+/// The target must be new or empty unless `overwrite`.
+fn check_target(to: &Path, overwrite: bool) -> Result<()> {
+    if overwrite || !to.exists() {
+        return Ok(());
+    }
+    let mut rd = std::fs::read_dir(to).with_context(|| format!("cannot read {}", to.display()))?;
+    if rd.next().is_some() {
+        bail!(crate::error::Error::config(format!(
+            "{} is not empty: restore into an empty directory, or use --overwrite",
+            to.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Restore the chain as of `req.date` into `req.to`.
+pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
+    check_target(&req.to, req.overwrite)?;
+    let records = history::load(&cfg.catalog, &req.host, &req.disk)?;
+    if records.is_empty() {
+        bail!(crate::error::Error::nothing_done(format!(
+            "no dumps of {} {} in the catalog",
+            req.host, req.disk
+        )));
+    }
+    let bound = req
+        .date
+        .as_deref()
+        .map(crate::fetch::date_bound)
+        .transpose()?;
+    let chain = chain(&records, bound.as_deref());
+    if chain.is_empty() {
+        bail!(crate::error::Error::nothing_done(format!(
+            "no full of {} {} at or before that date",
+            req.host, req.disk
+        )));
+    }
+    eprintln!("tapir: restoring {} {} from:", req.host, req.disk);
+    for r in &chain {
+        eprintln!(
+            "tapir:   {} level {} on {} file {} ({})",
+            r.datestamp, r.level, r.label, r.file_number, r.file_name
+        );
+    }
+    let ids = crate::keys::identities(&req.identity)?;
+    let opts = Options {
+        overwrite: req.overwrite,
+        paths: req.paths.iter().map(|p| member_path(p)).collect(),
+    };
+    let mut x = Extractor::new(&req.to, opts)?;
+    for r in chain {
+        let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+        extract_one(&mut x, &file, &ids)
+            .with_context(|| format!("{} ({} level {})", file.display(), r.datestamp, r.level))?;
+    }
+    Ok(x.finish())
+}
+
+/// Decrypt and decompress one tape file on a thread, extracting as it streams.
+fn extract_one(
+    x: &mut Extractor,
+    file: &Path,
+    ids: &[Box<dyn age::Identity + Send + Sync>],
+) -> Result<()> {
+    let (reader, mut writer) = std::io::pipe()?;
+    std::thread::scope(|s| {
+        let producer =
+            s.spawn(move || crate::fetch::fetch_with(file, Some(ids), &mut writer).map(|_| ()));
+        let extracted = x.extract(std::io::BufReader::with_capacity(1 << 20, reader));
+        let fetched = producer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("reader thread panicked")));
+        fetched.and(extracted)
+    })
+}
+
+/// Extract one tar stream (e.g. from `tapir fetch`) with the same safety.
+pub fn extract_stream(
+    r: impl std::io::Read,
+    to: &Path,
+    paths: &[String],
+    overwrite: bool,
+) -> Result<Report> {
+    check_target(to, overwrite)?;
+    let opts = Options {
+        overwrite,
+        paths: paths.iter().map(|p| member_path(p)).collect(),
+    };
+    let mut x = Extractor::new(to, opts)?;
+    x.extract(r)?;
+    Ok(x.finish())
+}
