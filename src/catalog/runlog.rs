@@ -40,23 +40,3 @@ impl RunLog {
         )
     }
 }
-
-/// The summary of run `datestamp`, or of the newest run.
-pub fn load_summary(catalog: &Path, datestamp: Option<&str>) -> Result<RunSummary> {
-    let runs = catalog.join("runs");
-    let ds = match datestamp {
-        Some(d) => d.to_string(),
-        None => newest_run(&runs).context("no run has finished yet")?,
-    };
-    let p = runs.join(&ds).join("summary.json");
-    let text = std::fs::read_to_string(&p).with_context(|| format!("no summary for run {ds}"))?;
-    serde_json::from_str(&text).with_context(|| format!("bad summary {}", p.display()))
-}
-
-fn newest_run(runs: &Path) -> Option<String> {
-    let rd = std::fs::read_dir(runs).ok()?;
-    rd.filter_map(|e| e.ok())
-        .filter(|e| e.path().join("summary.json").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .max()
-}

@@ -15,7 +15,7 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
         super::print_json(&items)?;
     } else {
         for i in &items {
-            let s = format!("{:?}", i.status).to_uppercase();
+            let s = crate::report::name(&i.status);
             println!("{s:<5} {}: {}", i.item, i.detail);
         }
     }

@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             r.file_number,
             human(r.original_size),
             human(r.payload_size),
-            format!("{:?}", r.status).to_uppercase()
+            crate::report::name(&r.status)
         );
     }
     if recs.is_empty() {

@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         super::print_json(&checked)?;
     } else {
         for c in &checked {
-            let v = format!("{:?}", c.verdict).to_uppercase();
+            let v = crate::report::name(&c.verdict);
             println!("{v:<9} {} {}: {}", c.label, c.file, c.detail);
         }
     }

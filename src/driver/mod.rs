@@ -146,7 +146,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             "dump-end",
             serde_json::to_value(&outcome).unwrap_or_default(),
         );
-        let status = format!("{:?}", outcome.status).to_uppercase();
+        let status = crate::report::name(&outcome.status);
         let why = outcome
             .reason
             .as_deref()

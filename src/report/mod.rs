@@ -4,6 +4,14 @@ use crate::config::size::human;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
+/// The name a status has in JSON (its serde name, e.g. `OK`), for text output too.
+pub fn name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// How one DLE ended in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -97,7 +105,7 @@ pub fn render(s: &RunSummary) -> String {
         } else {
             "-".into()
         };
-        let status = format!("{:?}", o.status).to_uppercase();
+        let status = name(&o.status);
         let _ = writeln!(
             out,
             "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  {}",
@@ -128,13 +136,7 @@ fn details(out: &mut String, s: &RunSummary) {
         .iter()
         .filter(|o| o.reason.is_some() || !o.warnings.is_empty())
     {
-        let _ = writeln!(
-            out,
-            "\n{} {}: {}",
-            o.host,
-            o.disk,
-            format!("{:?}", o.status).to_uppercase()
-        );
+        let _ = writeln!(out, "\n{} {}: {}", o.host, o.disk, name(&o.status));
         if let Some(r) = &o.reason {
             let _ = writeln!(out, "  {r}");
         }

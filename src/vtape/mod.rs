@@ -175,12 +175,6 @@ pub fn write_label(slot: &Slot, label: &str, datestamp: &str) -> Result<()> {
     fsutil::sync_dir(&slot.dir)
 }
 
-/// Mark a labelled tape as started by run `datestamp` (keeps the label, erases old dumps).
-pub fn start_tape(slot: &Slot, datestamp: &str) -> Result<()> {
-    let label = slot.label_name().context("slot has no label")?.to_string();
-    write_label(slot, &label, datestamp)
-}
-
 fn erase_dumps(slot: &Slot) -> Result<()> {
     for f in &slot.files {
         let p = slot.dir.join(&f.name);
