@@ -43,6 +43,23 @@ impl From<&IndexEntry> for IndexLine {
     }
 }
 
+impl IndexLine {
+    /// The entry this line was written from.
+    pub fn to_entry(&self) -> IndexEntry {
+        IndexEntry {
+            path: unescape(&self.p),
+            kind: self.t.bytes().next().unwrap_or(b'0'),
+            size: self.s,
+            mtime: self.m,
+            mode: self.mode,
+            uid: self.u,
+            gid: self.g,
+            link: self.l.as_deref().map(unescape),
+            prev: self.prev,
+        }
+    }
+}
+
 /// Where the index of one dump lives, relative to the catalog.
 pub fn rel_path(host: &str, disk: &str, datestamp: &str, level: u8) -> String {
     format!(
@@ -57,6 +74,9 @@ pub struct IndexWriter {
     tmp: PathBuf,
     dest: PathBuf,
     gz: GzEncoder<BufWriter<File>>,
+    /// The browse tree, written alongside.
+    tree: super::tree::TreeWriter,
+    tree_tmp: PathBuf,
 }
 
 impl IndexWriter {
@@ -69,17 +89,29 @@ impl IndexWriter {
             BufWriter::with_capacity(1 << 16, f),
             flate2::Compression::fast(),
         );
-        Ok(IndexWriter { tmp, dest, gz })
+        let tree_tmp = fsutil::temp_name(&super::tree::path_for(&dest));
+        let tree = super::tree::TreeWriter::create(&tree_tmp)?;
+        Ok(IndexWriter {
+            tmp,
+            dest,
+            gz,
+            tree,
+            tree_tmp,
+        })
     }
 
+    /// Move the tree, then the index into place (an index without its tree is rebuilt on use).
     pub fn commit(self) -> Result<()> {
         let f = self.gz.finish()?.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
+        self.tree.finish()?;
+        fsutil::rename_durable(&self.tree_tmp, &super::tree::path_for(&self.dest))?;
         fsutil::rename_durable(&self.tmp, &self.dest)
     }
 
     pub fn abort(self) {
         let _ = std::fs::remove_file(&self.tmp);
+        let _ = std::fs::remove_file(&self.tree_tmp);
     }
 }
 
@@ -147,6 +179,7 @@ pub fn unescape(s: &str) -> Vec<u8> {
 
 impl crate::pipeline::index::EntrySink for IndexWriter {
     fn entry(&mut self, e: IndexEntry) -> std::io::Result<()> {
+        self.tree.entry(&e)?;
         serde_json::to_writer(&mut self.gz, &IndexLine::from(&e))?;
         self.gz.write_all(b"\n")
     }

@@ -55,3 +55,72 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
     f.write_all(info.as_bytes())?;
     Ok(RunLock { _file: f })
 }
+
+/// A shared hold on the tapes for reading (recover, verify, fetch), freed when dropped.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+/// The file readers share and a recycling dump takes exclusively. It is not the run lock,
+/// so reading runs beside a dump; only overwriting a tape waits for readers.
+fn tapes_lock(catalog: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(catalog.join("tapes.lock"))
+}
+
+/// Take a shared lock on the tapes (waits only while a dump is erasing a tape). A catalog
+/// this user cannot write (a mirror owned by someone else) has no dump to fear: no lock.
+pub fn readers(catalog: &Path) -> Result<ReadLock> {
+    let f = match tapes_lock(catalog) {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            return Ok(ReadLock { _file: None });
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open {}/tapes.lock", catalog.display()));
+        }
+    };
+    f.lock_shared()
+        .with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()))?;
+    Ok(ReadLock { _file: Some(f) })
+}
+
+/// Held while a tape's old dumps are erased: waits for readers of the tapes to finish.
+#[derive(Debug)]
+pub struct RecycleLock {
+    _file: File,
+}
+
+pub fn recycle(catalog: &Path, label: &str) -> Result<RecycleLock> {
+    crate::fsutil::create_dir_all(catalog)?;
+    let f = tapes_lock(catalog)
+        .with_context(|| format!("cannot open {}/tapes.lock", catalog.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "tapir: a restore or verify is reading tapes; waiting for it to finish before \
+                 overwriting tape {label} ({}/tapes.lock)",
+                catalog.display()
+            );
+            f.lock()
+                .with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()));
+        }
+    }
+    Ok(RecycleLock { _file: f })
+}

@@ -6,5 +6,6 @@ pub mod history;
 pub mod index;
 pub mod lock;
 pub mod runlog;
+pub mod tree;
 
 pub use history::{DumpRecord, DumpStatus};

@@ -28,6 +28,7 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
+    let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let sel = Selector {
         host: a.host.clone(),
         disk: a.disk.clone(),

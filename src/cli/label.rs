@@ -47,6 +47,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         )));
     }
     let slot = vtape::scan_slot(&cfg.changer.root, a.slot)?;
+    let _readers_done = if slot.files.is_empty() {
+        None
+    } else {
+        Some(catalog::lock::recycle(&cfg.catalog, &a.label)?)
+    };
     if let Some(old) = slot.label_name() {
         forget_tape(
             &cfg.catalog,

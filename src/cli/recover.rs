@@ -5,10 +5,12 @@ use crate::error::Error;
 use anyhow::bail;
 use std::path::PathBuf;
 
-/// Restore the state of HOST DISK as of --date (the full and the incrementals after it) into
-/// an empty directory --to, or only the given PATHs. Nothing is written outside --to; what
-/// is refused is listed and makes the exit code 1. (The interactive amrecover-style shell
-/// is not written yet.)
+/// Without --to: the amrecover-style shell (sethost, setdisk, setdate, cd, ls, add,
+/// extract…; `help` lists them), with line editing and tab completion on a terminal, or
+/// commands read from stdin. With --to: restore the state of HOST DISK as of --date (the
+/// full and the incrementals after it) into an empty directory, or only the given PATHs.
+/// Nothing is written outside the target; what is refused is listed and makes the exit
+/// code 1.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long)]
@@ -35,9 +37,7 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let Some(to) = &a.to else {
-        bail!(Error::config(
-            "the interactive recover shell is not available yet: give --to DIR (and --host, --disk)"
-        ));
+        return shell(cli, a);
     };
     let report = match &a.tar {
         Some(t) if t.as_os_str() == "-" => {
@@ -58,7 +58,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 disk: disk.clone(),
                 date: a.date.clone(),
                 to: to.clone(),
-                paths: a.paths.clone(),
+                paths: a.paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
                 identity: identity.clone(),
                 overwrite: a.overwrite,
             };
@@ -75,4 +75,24 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         report.refused.len()
     );
     Ok(if report.refused.is_empty() { 0 } else { 1 })
+}
+
+/// The interactive shell, with --host, --disk and --date applied first.
+fn shell(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    if a.tar.is_some() || !a.paths.is_empty() {
+        bail!(Error::config("--tar and PATHs need --to DIR"));
+    }
+    let cfg = super::load_config(cli)?;
+    let mut sh = crate::recover::shell::Shell::new(&cfg, a.identity.clone(), a.overwrite)?;
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    for (cmd, v) in [
+        ("setdate", &a.date),
+        ("sethost", &a.host),
+        ("setdisk", &a.disk),
+    ] {
+        if let Some(v) = v {
+            sh.exec(&format!("{cmd} {}", quote(v)))?;
+        }
+    }
+    crate::recover::repl::run(sh)
 }

@@ -20,6 +20,7 @@ pub struct Args {
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
     let root = a.from.clone().unwrap_or_else(|| cfg.changer.root.clone());
+    let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref())?;
     if cli.json {
         super::print_json(&checked)?;

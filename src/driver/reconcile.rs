@@ -113,6 +113,10 @@ fn clean_index_dir(cfg: &Config) -> Result<()> {
     let referenced: HashSet<String> = history::load_all(&cfg.catalog)?
         .into_iter()
         .filter_map(|r| r.index)
+        .flat_map(|ix| {
+            let tree = catalog::tree::path_for(std::path::Path::new(&ix));
+            [tree.to_string_lossy().into_owned(), ix]
+        })
         .collect();
     for e in walkdir::WalkDir::new(&root)
         .into_iter()

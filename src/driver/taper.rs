@@ -157,6 +157,11 @@ impl<'a> Taper<'a> {
             Some(l) => l.to_string(),
             None => self.autolabel(slot)?,
         };
+        let _readers_done = if slot.files.is_empty() {
+            None
+        } else {
+            Some(catalog::lock::recycle(&self.cfg.catalog, &label)?)
+        };
         forget_tape(&self.cfg.catalog, &label, records)?;
         vtape::write_label(slot, &label, &self.datestamp)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
@@ -197,6 +202,7 @@ pub fn forget_tape(catalog: &std::path::Path, label: &str, records: &[DumpRecord
         let mut h = catalog::history::load(catalog, host, disk)?;
         for r in h.iter().filter(|r| r.label == label) {
             if let Some(ix) = &r.index {
+                let _ = std::fs::remove_file(catalog::tree::path_for(&catalog.join(ix)));
                 let _ = std::fs::remove_file(catalog.join(ix));
             }
         }

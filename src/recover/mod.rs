@@ -1,7 +1,11 @@
 //! Restores: the chain of dumps that gives a DLE's state as of a date (full, then for each
 //! level the newest dump before the next higher one), streamed through the safe extractor.
 
+pub mod browse;
 pub mod extract;
+pub mod repl;
+pub mod shell;
+pub mod words;
 
 use crate::catalog::{DumpRecord, history};
 use crate::config::Config;
@@ -15,7 +19,8 @@ pub struct Request {
     pub disk: String,
     pub date: Option<String>,
     pub to: PathBuf,
-    pub paths: Vec<String>,
+    /// Member paths (as in the tar, `./` optional); empty: everything.
+    pub paths: Vec<Vec<u8>>,
     pub identity: PathBuf,
     pub overwrite: bool,
 }
@@ -40,13 +45,16 @@ pub fn chain<'a>(records: &'a [DumpRecord], bound: Option<&str>) -> Vec<&'a Dump
     out
 }
 
-/// `./a/b`, `/a/b` or `a/b` → `a/b`.
-fn member_path(p: &str) -> Vec<u8> {
-    p.trim_start_matches("./")
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .as_bytes()
-        .to_vec()
+/// `./a/b`, `/a/b` or `a/b/` → `a/b`.
+fn member_path(p: &[u8]) -> Vec<u8> {
+    let mut p = p;
+    loop {
+        p = match p {
+            [b'.', b'/', rest @ ..] | [b'/', rest @ ..] => rest,
+            [rest @ .., b'/'] => rest,
+            _ => return p.to_vec(),
+        };
+    }
 }
 
 /// The target must be new or empty unless `overwrite`.
@@ -67,6 +75,7 @@ fn check_target(to: &Path, overwrite: bool) -> Result<()> {
 /// Restore the chain as of `req.date` into `req.to`.
 pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     check_target(&req.to, req.overwrite)?;
+    let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let records = history::load(&cfg.catalog, &req.host, &req.disk)?;
     if records.is_empty() {
         bail!(crate::error::Error::nothing_done(format!(
@@ -135,7 +144,7 @@ pub fn extract_stream(
     check_target(to, overwrite)?;
     let opts = Options {
         overwrite,
-        paths: paths.iter().map(|p| member_path(p)).collect(),
+        paths: paths.iter().map(|p| member_path(p.as_bytes())).collect(),
     };
     let mut x = Extractor::new(to, opts)?;
     x.extract(r)?;
