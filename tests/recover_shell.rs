@@ -307,3 +307,40 @@ fn tab_completion_offers_commands_and_names() {
     );
     assert_eq!(complete(&mut sh, "cd etc/"), (3, vec!["etc/sub/".into()]));
 }
+
+#[test]
+fn on_a_terminal_tab_completes_and_the_line_editor_runs_commands() {
+    let Chain { s, disk, .. } = three_nights();
+    let tapir = format!(
+        "{} --config {} recover",
+        common::BIN,
+        s.path().join("tapir.toml").display()
+    );
+    // script(1) gives the shell a pseudo-terminal and forwards our keystrokes to it.
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &tapir, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    for k in [
+        "sethost localh\t\n".to_string(),
+        format!("setdisk {disk}\n"),
+        "cd e\t\n".into(),
+        "pwd\n".into(),
+        "quit\n".into(),
+    ] {
+        keys.write_all(k.as_bytes()).unwrap();
+        keys.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    drop(keys);
+    let r = common::finish(child.wait_with_output().unwrap());
+    r.assert_code(0);
+    assert!(r.stdout.contains("recover> sethost localhost"), "{}", r.stdout);
+    assert!(r.stdout.contains("recover> cd etc/"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("\n{disk}/etc\r\n")), "{}", r.stdout);
+}
