@@ -23,6 +23,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod fsutil;
 pub mod keys;
+pub mod mirror;
 pub mod pipeline;
 pub mod planner;
 pub mod rebuild;

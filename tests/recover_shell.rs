@@ -340,7 +340,15 @@ fn on_a_terminal_tab_completes_and_the_line_editor_runs_commands() {
     drop(keys);
     let r = common::finish(child.wait_with_output().unwrap());
     r.assert_code(0);
-    assert!(r.stdout.contains("recover> sethost localhost"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("recover> sethost localhost"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("recover> cd etc/"), "{}", r.stdout);
-    assert!(r.stdout.contains(&format!("\n{disk}/etc\r\n")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("\n{disk}/etc\r\n")),
+        "{}",
+        r.stdout
+    );
 }

@@ -11,6 +11,7 @@ mod fetch;
 mod find;
 mod keygen;
 mod label;
+mod mirror;
 mod recover;
 mod schedule;
 mod tapes;
@@ -47,6 +48,7 @@ pub enum Command {
     Find(find::Args),
     Fetch(fetch::Args),
     Recover(recover::Args),
+    Mirror(mirror::Args),
     Due(schedule::DueArgs),
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
@@ -91,6 +93,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Find(a) => find::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
+        Command::Mirror(a) => mirror::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),
         Command::Force(a) => schedule::force(cli, a, true),
@@ -101,6 +104,21 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }
+}
+
+/// The config with a mirror (or any copy of a vtape root) in place of the tapes, and its
+/// `catalog/` copy in place of the catalog when it has one: restores need nothing else.
+pub fn on_root(
+    mut cfg: crate::config::Config,
+    from: Option<&std::path::Path>,
+) -> crate::config::Config {
+    if let Some(root) = from {
+        cfg.changer.root = root.to_path_buf();
+        if root.join("catalog").is_dir() {
+            cfg.catalog = root.join("catalog");
+        }
+    }
+    cfg
 }
 
 /// Load the config the way every command does.

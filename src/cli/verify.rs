@@ -12,14 +12,14 @@ pub struct Args {
     pub labels: Vec<String>,
     #[arg(short, long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Verify another vtape root (a mirror) instead of changer.root.
+    /// Verify another vtape root (a mirror) and its catalog copy instead of the configured.
     #[arg(long, value_name = "ROOT")]
     pub from: Option<PathBuf>,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let cfg = super::load_config(cli)?;
-    let root = a.from.clone().unwrap_or_else(|| cfg.changer.root.clone());
+    let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+    let root = cfg.changer.root.clone();
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref())?;
     if cli.json {

@@ -1,0 +1,352 @@
+//! `tapir mirror`: make a directory (NFS) a verified copy of the vtape root plus the catalog,
+//! so that it alone restores. Only what changed is copied; every copy goes to a temp name, is
+//! fsynced, read back and checked against the dump's header before it is renamed into place.
+//! A recycled slot is built beside the old one and swapped in only when complete; a source
+//! file whose payload does not match its header is reported and never replaces a copy.
+
+use crate::catalog::{self, history};
+use crate::config::Config;
+use crate::fsutil;
+use crate::vtape::{self, Slot, header::HEADER_SIZE};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What a mirror run did.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub copied: Vec<String>,
+    pub bytes: u64,
+    pub unchanged: usize,
+    pub problems: Vec<String>,
+}
+
+/// The last mirror run, kept in the source catalog (`mirror.json`) for `check-rpo`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub to: PathBuf,
+    /// RFC 3339 time the run ended.
+    pub finished: String,
+    /// The newest dump datestamp the mirror holds.
+    pub newest_datestamp: Option<String>,
+    pub problems: usize,
+}
+
+pub fn load_state(catalog: &Path) -> Option<State> {
+    let text = fs::read_to_string(catalog.join("mirror.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Mirror the vtape root and catalog of `cfg` into `to`.
+pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
+    let _lock = catalog::lock::exclusive(&cfg.catalog, "mirror")?;
+    if to.starts_with(&cfg.changer.root) || cfg.changer.root.starts_with(to) {
+        bail!(crate::error::Error::config(format!(
+            "mirror target {} overlaps the vtape root {}",
+            to.display(),
+            cfg.changer.root.display()
+        )));
+    }
+    fsutil::create_dir_all(to)?;
+    let mut rep = Report::default();
+    let mut mirrored_labels = vec![];
+    for slot in vtape::scan(&cfg.changer)? {
+        if mirror_slot(&slot, to, &mut rep)? {
+            mirrored_labels.extend(slot.label_name().map(String::from));
+        }
+    }
+    mirror_tree(&cfg.catalog, &to.join("catalog"), &mut rep)?;
+    let newest = history::load_all(&cfg.catalog)?
+        .into_iter()
+        .filter(|r| mirrored_labels.contains(&r.label))
+        .map(|r| r.datestamp)
+        .max();
+    let state = State {
+        to: to.to_path_buf(),
+        finished: crate::clock::now()?.to_rfc3339(),
+        newest_datestamp: newest,
+        problems: rep.problems.len(),
+    };
+    fsutil::write_atomic(
+        &cfg.catalog.join("mirror.json"),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )?;
+    Ok(rep)
+}
+
+/// Names of a slot's files: the label file, then the dumps.
+fn slot_names(slot: &Slot) -> Vec<String> {
+    slot.label_name()
+        .map(|l| format!("00000.{l}"))
+        .into_iter()
+        .chain(slot.files.iter().map(|f| f.name.clone()))
+        .collect()
+}
+
+/// Names in a mirror directory that are not temp files.
+fn dir_names(dir: &Path) -> Result<Vec<String>> {
+    let mut out = vec![];
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Bring one slot up to date; `true` when the mirror's slot now equals the source's.
+fn mirror_slot(slot: &Slot, to: &Path, rep: &mut Report) -> Result<bool> {
+    let names = slot_names(slot);
+    let dest = vtape::slot_dir(to, slot.slot);
+    let staging = to.join(format!(".slot{}.new", slot.slot));
+    let old = to.join(format!(".slot{}.old", slot.slot));
+    finish_swap(&dest, &staging, &old)?;
+    if names.is_empty() {
+        return Ok(false);
+    }
+    // Appends (the same tape, more dumps) are copied in place; anything else is a recycled
+    // tape and is built in the staging directory.
+    let in_place = !staging.exists()
+        && dir_names(&dest)?
+            .iter()
+            .all(|n| names.contains(n) && same_header(&slot.dir.join(n), &dest.join(n)));
+    let work = if in_place { &dest } else { &staging };
+    fsutil::create_dir_all(work)?;
+    remove_temps(work)?;
+    let mut complete = true;
+    for n in &names {
+        match copy_verified(&slot.dir.join(n), &work.join(n), !n.starts_with("00000.")) {
+            Ok(Some(bytes)) => {
+                rep.copied.push(format!("slot{}/{n}", slot.slot));
+                rep.bytes += bytes;
+            }
+            Ok(None) => rep.unchanged += 1,
+            Err(e) => {
+                complete = false;
+                rep.problems.push(format!("slot{}/{n}: {e:#}", slot.slot));
+            }
+        }
+    }
+    if !in_place {
+        if !complete {
+            rep.problems.push(format!(
+                "slot{}: the recycled tape is not complete on the mirror yet; the mirror keeps \
+                 its previous content",
+                slot.slot
+            ));
+            return Ok(false);
+        }
+        if dest.exists() {
+            fsutil::rename_durable(&dest, &old)?;
+        }
+        fsutil::rename_durable(&staging, &dest)?;
+        fs::remove_dir_all(&old).ok();
+    }
+    Ok(complete)
+}
+
+/// Complete a swap a crash interrupted: `.old` without `slotN` means the new one is ready.
+fn finish_swap(dest: &Path, staging: &Path, old: &Path) -> Result<()> {
+    if !old.exists() {
+        return Ok(());
+    }
+    if !dest.exists() {
+        let back = if staging.exists() { staging } else { old };
+        fsutil::rename_durable(back, dest)?;
+    }
+    fs::remove_dir_all(old).ok();
+    Ok(())
+}
+
+fn remove_temps(dir: &Path) -> Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The first 32 KiB (the header) of two files are the same dump.
+fn same_header(a: &Path, b: &Path) -> bool {
+    let head = |p: &Path| -> Option<Vec<u8>> {
+        let mut buf = Vec::with_capacity(HEADER_SIZE);
+        File::open(p)
+            .ok()?
+            .take(HEADER_SIZE as u64)
+            .read_to_end(&mut buf)
+            .ok()?;
+        Some(buf)
+    };
+    matches!((head(a), head(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Same size, mtime and header: nothing to copy.
+fn unchanged(src: &Path, dst: &Path) -> bool {
+    match (fs::metadata(src), fs::metadata(dst)) {
+        (Ok(a), Ok(b)) => {
+            a.len() == b.len()
+                && a.mtime() == b.mtime()
+                && a.mtime_nsec() == b.mtime_nsec()
+                && same_header(src, dst)
+        }
+        _ => false,
+    }
+}
+
+/// Copy `src` to `dst` unless unchanged; `Some(bytes)` when copied. A dump's payload must
+/// match its header's sha256 both as read from the source and as read back from the target;
+/// any other file must read back as it was read.
+fn copy_verified(src: &Path, dst: &Path, dump: bool) -> Result<Option<u64>> {
+    if unchanged(src, dst) {
+        return Ok(None);
+    }
+    let want = if !dump {
+        None
+    } else {
+        let h = vtape::header::read_dump(src)?;
+        if !h.complete {
+            bail!("the source's header says the dump is incomplete: not copied");
+        }
+        Some((h.payload_sha256, HEADER_SIZE as u64 + h.payload_size))
+    };
+    let tmp = fsutil::temp_name(dst);
+    let result = copy_to_temp(src, &tmp, want.as_ref());
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let mtime = fs::metadata(src)?.modified()?;
+    File::options()
+        .write(true)
+        .open(&tmp)?
+        .set_modified(mtime)?;
+    fsutil::rename_durable(&tmp, dst)?;
+    Ok(Some(fs::metadata(dst)?.len()))
+}
+
+/// Copy with the payload hashed, fsync, then read the copy back (past the page cache) and
+/// hash it again; both must match the header (label files: the copy must equal the source).
+fn copy_to_temp(src: &Path, tmp: &Path, want: Option<&(String, u64)>) -> Result<()> {
+    let mut from = File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let mut to = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut hash = Sha256::new();
+    let mut whole = Sha256::new();
+    let (mut pos, mut buf) = (0u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n])
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        hash_payload(&mut hash, &buf[..n], pos);
+        whole.update(&buf[..n]);
+        pos += n as u64;
+        if pos >= 1 << 20 {
+            crate::failpoint::hit("mirror-mid-copy"); // inside a big file, after others
+        }
+    }
+    to.sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    drop(to);
+    let (sha_src, whole_src) = (crate::keys::hex(&hash.finalize()), whole.finalize());
+    if let Some((sha, len)) = want {
+        if pos != *len {
+            bail!("the source is {pos} bytes, its header says {len} (TRUNCATED): not copied");
+        }
+        if &sha_src != sha {
+            bail!(
+                "the source's payload sha256 is {sha_src}, its header says {sha} (CORRUPT): not copied"
+            );
+        }
+    }
+    let (sha_dst, whole_dst) = read_back(tmp)?;
+    if want.is_some_and(|(sha, _)| &sha_dst != sha) || (want.is_none() && whole_dst != whole_src) {
+        bail!("the copy {} does not read back as written", tmp.display());
+    }
+    Ok(())
+}
+
+fn hash_payload(hash: &mut Sha256, chunk: &[u8], pos: u64) {
+    let skip = (HEADER_SIZE as u64)
+        .saturating_sub(pos)
+        .min(chunk.len() as u64) as usize;
+    hash.update(&chunk[skip..]);
+}
+
+/// Hash a file after asking the kernel to drop its cached pages (so NFS reads the server).
+fn read_back(p: &Path) -> Result<(String, sha2::digest::Output<Sha256>)> {
+    let mut f = File::open(p)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain advisory call on an open descriptor.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    let (mut hash, mut whole) = (Sha256::new(), Sha256::new());
+    let (mut pos, mut buf) = (0u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash_payload(&mut hash, &buf[..n], pos);
+        whole.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok((crate::keys::hex(&hash.finalize()), whole.finalize()))
+}
+
+/// Copy a plain tree (the catalog) by size and mtime, each file atomically, then remove
+/// what the source no longer has. Lock files stay behind.
+fn mirror_tree(src: &Path, dst: &Path, rep: &mut Report) -> Result<()> {
+    let skip = |rel: &Path| {
+        let n = rel.file_name().unwrap_or_default().to_string_lossy();
+        matches!(n.as_ref(), "lock" | "tapes.lock") || n.starts_with('.')
+    };
+    let mut seen = std::collections::HashSet::new();
+    for e in walkdir::WalkDir::new(src).min_depth(1) {
+        let e = e.with_context(|| format!("cannot read {}", src.display()))?;
+        let rel = e.path().strip_prefix(src).unwrap().to_path_buf();
+        if skip(&rel) || !e.file_type().is_file() {
+            continue;
+        }
+        seen.insert(rel.clone());
+        let to = dst.join(&rel);
+        if let Some(parent) = to.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        match copy_verified(e.path(), &to, false) {
+            Ok(Some(b)) => rep.bytes += b,
+            Ok(None) => rep.unchanged += 1,
+            Err(err) => rep
+                .problems
+                .push(format!("catalog/{}: {err:#}", rel.display())),
+        }
+    }
+    remove_stale(dst, &seen, &skip)
+}
+
+fn remove_stale(
+    dst: &Path,
+    seen: &std::collections::HashSet<PathBuf>,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<()> {
+    for e in walkdir::WalkDir::new(dst).min_depth(1).contents_first(true) {
+        let Ok(e) = e else { continue };
+        let rel = e.path().strip_prefix(dst).unwrap();
+        if e.file_type().is_file() && !seen.contains(rel) && !skip(rel) {
+            fs::remove_file(e.path())?;
+        } else if e.file_type().is_dir() {
+            let _ = fs::remove_dir(e.path()); // only when empty
+        }
+    }
+    Ok(())
+}
