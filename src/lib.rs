@@ -29,6 +29,7 @@ pub mod planner;
 pub mod rebuild;
 pub mod recover;
 pub mod report;
+pub mod rpo;
 pub mod transport;
 pub mod verify;
 pub mod vtape;

@@ -13,6 +13,8 @@ mod keygen;
 mod label;
 mod mirror;
 mod recover;
+mod report;
+mod rpo;
 mod schedule;
 mod tapes;
 mod verify;
@@ -49,6 +51,8 @@ pub enum Command {
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
+    Report(report::Args),
+    CheckRpo(rpo::Args),
     Due(schedule::DueArgs),
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
@@ -94,6 +98,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
+        Command::Report(a) => report::run(cli, a),
+        Command::CheckRpo(a) => rpo::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),
         Command::Force(a) => schedule::force(cli, a, true),

@@ -71,6 +71,7 @@ pub fn make_plan(
 pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let dles = select(cfg, opts)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
+    let run_started = std::time::Instant::now();
     let datestamp = unique_datestamp(cfg)?;
     let mut log = RunLog::open(&cfg.catalog, &datestamp)?;
     log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
@@ -168,6 +169,8 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         no_tape: taper.refused,
         outcomes,
         notes,
+        seconds: run_started.elapsed().as_secs_f64(),
+        next_tape: next_tape(cfg),
     };
     log.save_summary(&summary)?;
     log.event("end", json!({ "exit": summary.exit_code() }));
@@ -258,4 +261,16 @@ fn unique_datestamp(cfg: &Config) -> Result<String> {
         }
         t += chrono::Duration::seconds(1);
     }
+}
+
+/// The tape the next run will write, as the report names it.
+fn next_tape(cfg: &Config) -> Option<String> {
+    let st = crate::vtape::status::status(cfg).ok()?;
+    Some(match st.iter().find(|t| t.next) {
+        Some(t) => match &t.label {
+            Some(l) => format!("tape {l} (slot {})", t.slot),
+            None => format!("a new tape in slot {} (labelled automatically)", t.slot),
+        },
+        None => "NO TAPE IS USABLE: label a new one (`tapir tapes` says why)".into(),
+    })
 }

@@ -1,5 +1,7 @@
 //! Run outcomes and their text rendering (amreport-style). Pure: data in, text out.
 
+pub mod mail;
+
 use crate::config::size::human;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -52,6 +54,12 @@ pub struct RunSummary {
     pub no_tape: bool,
     pub outcomes: Vec<Outcome>,
     pub notes: Vec<String>,
+    /// Wall-clock seconds of the whole run.
+    #[serde(default)]
+    pub seconds: f64,
+    /// The tape the next run will write (as `tapir tapes` marks it), or why none.
+    #[serde(default)]
+    pub next_tape: Option<String>,
 }
 
 impl RunSummary {
@@ -75,7 +83,16 @@ impl RunSummary {
 /// The text report.
 pub fn render(s: &RunSummary) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "tapir report for {} run {}", s.org, s.datestamp);
+    let date = crate::clock::parse_datestamp(&s.datestamp).map_or(s.datestamp.clone(), |t| {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    });
+    let _ = writeln!(
+        out,
+        "tapir report for {} run {} ({date}, {})",
+        s.org,
+        s.datestamp,
+        duration(s.seconds)
+    );
     let _ = writeln!(
         out,
         "tapes written: {}",
@@ -88,8 +105,8 @@ pub fn render(s: &RunSummary) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  TAPE",
-        "HOST", "DISK", "LVL", "STATUS", "ORIG", "OUT", "COMP%", "MB/s"
+        "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8} {:>8}  TAPE",
+        "HOST", "DISK", "LVL", "STATUS", "ORIG", "OUT", "COMP%", "DUR", "MB/s"
     );
     for o in &s.outcomes {
         let comp = if o.original_size > 0 {
@@ -108,7 +125,7 @@ pub fn render(s: &RunSummary) -> String {
         let status = name(&o.status);
         let _ = writeln!(
             out,
-            "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8}  {}",
+            "{:<12} {:<24} {:>3} {:<8} {:>10} {:>10} {:>6} {:>8} {:>8}  {}",
             o.host,
             o.disk,
             o.level,
@@ -116,6 +133,7 @@ pub fn render(s: &RunSummary) -> String {
             human(o.original_size),
             human(o.payload_size),
             comp,
+            duration(o.seconds),
             rate,
             o.tape_file.as_deref().unwrap_or("-")
         );
@@ -146,6 +164,18 @@ fn details(out: &mut String, s: &RunSummary) {
     }
     for n in &s.notes {
         let _ = writeln!(out, "\nnote: {n}");
+    }
+    if let Some(next) = &s.next_tape {
+        let _ = writeln!(out, "\nnext run: {next}");
+    }
+}
+
+/// `83.2` → `1:23`; hours when needed.
+fn duration(secs: f64) -> String {
+    let t = secs.round() as u64;
+    match t {
+        0..3600 => format!("{}:{:02}", t / 60, t % 60),
+        _ => format!("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60),
     }
 }
 
@@ -191,4 +221,84 @@ pub fn render_plan(p: &crate::planner::Plan, failed: &[Outcome]) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(disk: &str, level: u8, status: Status, orig: u64, secs: f64) -> Outcome {
+        Outcome {
+            host: "web1".into(),
+            disk: disk.into(),
+            level,
+            status,
+            reason: None,
+            plan: String::new(),
+            warnings: vec![],
+            original_size: orig,
+            payload_size: orig / 4,
+            seconds: secs,
+            tape_file: Some("daily-03:1".into()),
+        }
+    }
+
+    /// The whole text of a run with every status: a snapshot (update it deliberately).
+    #[test]
+    fn report_snapshot_with_ok_partial_failed_and_missed() {
+        let mut partial = outcome("/home", 1, Status::Partial, 10 << 20, 2.0);
+        partial.warnings = vec!["./alice/locked: cannot read: Permission denied".into()];
+        partial.plan = "incremental: full due in 3 night(s)".into();
+        partial.tape_file = Some("daily-03:2".into());
+        let mut failed = outcome("/srv", 0, Status::Failed, 0, 0.0);
+        failed.reason = Some("cannot connect to web1:22: connection refused".into());
+        failed.tape_file = None;
+        let mut missed = outcome("/var", 0, Status::Missed, 0, 0.0);
+        missed.reason = Some("does not fit: 30 GiB, 12 GiB left".into());
+        missed.tape_file = None;
+        let mut ok = outcome("/etc", 0, Status::Ok, 3 << 20, 75.0);
+        ok.plan = "full due (7 nights since the last)".into();
+        let s = RunSummary {
+            org: "Example".into(),
+            datestamp: "20261120030000".into(),
+            tapes: vec!["daily-03".into()],
+            no_tape: false,
+            outcomes: vec![ok, partial, failed, missed],
+            notes: vec!["promoted web1 /etc by 2 nights to balance".into()],
+            seconds: 3725.0,
+            next_tape: Some("tape daily-04 (slot 4)".into()),
+        };
+        let want = "\
+tapir report for Example run 20261120030000 (2026-11-20 03:00, 1:02:05)
+tapes written: daily-03
+
+HOST         DISK                     LVL STATUS         ORIG        OUT  COMP%      DUR     MB/s  TAPE
+web1         /etc                       0 OK          3.0 MiB  768.0 KiB   25.0     1:15      0.0  daily-03:1
+web1         /home                      1 PARTIAL    10.0 MiB    2.5 MiB   25.0     0:02      5.2  daily-03:2
+web1         /srv                       0 FAILED          0 B        0 B      -     0:00        -  -
+web1         /var                       0 MISSED          0 B        0 B      -     0:00        -  -
+
+planner:
+  web1 /etc level 0: full due (7 nights since the last)
+  web1 /home level 1: incremental: full due in 3 night(s)
+
+web1 /home: PARTIAL
+  ./alice/locked: cannot read: Permission denied
+
+web1 /srv: FAILED
+  cannot connect to web1:22: connection refused
+
+web1 /var: MISSED
+  does not fit: 30 GiB, 12 GiB left
+
+note: promoted web1 /etc by 2 nights to balance
+
+next run: tape daily-04 (slot 4)
+";
+        assert_eq!(render(&s), want);
+        assert_eq!(
+            mail::subject("Example", &s),
+            "tapir Example run 20261120030000: PROBLEMS: 1 PARTIAL, 1 FAILED, 1 MISSED"
+        );
+    }
 }

@@ -1,0 +1,68 @@
+//! `tapir report`: a run's report again, as text, JSON or mail.
+
+use super::Cli;
+use crate::error::Error;
+use crate::report::{RunSummary, mail};
+use anyhow::{Context, bail};
+
+/// The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run):
+/// per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable
+/// files, planner notes and the tape the next run expects. --mail sends it with
+/// `sendmail -t` to the config's mailto.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub run: Option<String>,
+    #[arg(long)]
+    pub mail: bool,
+}
+
+pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    let cfg = super::load_config(cli)?;
+    let dir = find_run(&cfg.catalog, a.run.as_deref())?;
+    let path = dir.join("summary.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        bail!(Error::nothing_done(format!(
+            "run {} did not finish (no {}); its events are in {}",
+            dir.file_name().unwrap_or_default().to_string_lossy(),
+            path.display(),
+            dir.join("log.jsonl").display()
+        )));
+    };
+    let summary: RunSummary =
+        serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
+    let body = crate::report::render(&summary);
+    if a.mail {
+        mail::send(&cfg.mailto, &mail::subject(&cfg.org, &summary), &body)?;
+    } else if cli.json {
+        super::print_json(&summary)?;
+    } else {
+        print!("{body}");
+    }
+    Ok(0)
+}
+
+/// The newest run directory whose datestamp starts with the digits of `run`.
+fn find_run(catalog: &std::path::Path, run: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
+    let digits: String = run
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let runs = catalog.join("runs");
+    let mut names: Vec<String> = std::fs::read_dir(&runs)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&digits) && n.chars().all(|c| c.is_ascii_digit()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    match names.pop() {
+        Some(n) => Ok(runs.join(n)),
+        None => bail!(Error::config(match run {
+            Some(r) => format!("no run {r} in {}", runs.display()),
+            None => format!("no runs yet in {}", runs.display()),
+        })),
+    }
+}

@@ -1,0 +1,49 @@
+//! `tapir check-rpo`: a Nagios plugin (and Prometheus textfile) for recovery points.
+
+use super::Cli;
+use crate::rpo::{Limits, assess};
+use std::path::PathBuf;
+
+/// Is every DLE's last dump younger than --warn/--crit, its last full younger than the
+/// dumpcycle plus --full-slack, and the mirror current? Nagios conventions: one summary line
+/// with perfdata, details after it; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. With
+/// --prometheus FILE also writes node_exporter gauges there (atomically).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// WARNING when a DLE's last dump is older (s, m, h, d).
+    #[arg(long, default_value = "26h", value_parser = seconds)]
+    pub warn: i64,
+    /// CRITICAL when a DLE's last dump is older.
+    #[arg(long, default_value = "50h", value_parser = seconds)]
+    pub crit: i64,
+    /// WARNING when the last full is older than dumpcycle plus this.
+    #[arg(long, default_value = "1d", value_parser = seconds)]
+    pub full_slack: i64,
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+}
+
+fn seconds(s: &str) -> Result<i64, String> {
+    crate::config::size::parse_duration(s).map(|d| d.as_secs() as i64)
+}
+
+pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    let limits = Limits {
+        warn: a.warn,
+        crit: a.crit,
+        full_slack: a.full_slack,
+    };
+    let result = (|| -> anyhow::Result<i32> {
+        let cfg = super::load_config(cli)?;
+        let found = assess(&cfg, &limits, crate::clock::now()?)?;
+        if let Some(p) = &a.prometheus {
+            crate::fsutil::write_atomic(p, found.prometheus().as_bytes())?;
+        }
+        print!("{}", found.nagios(&limits));
+        Ok(found.state() as i32)
+    })();
+    Ok(result.unwrap_or_else(|e| {
+        println!("TAPIR RPO UNKNOWN - {e:#}");
+        3
+    }))
+}

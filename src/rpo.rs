@@ -1,0 +1,307 @@
+//! Recovery-point monitoring: how old each DLE's last good dump and last full are, and how far
+//! the mirror lags, judged against thresholds (Nagios plugin conventions) and exported as a
+//! node_exporter textfile.
+
+use crate::catalog::{DumpRecord, history};
+use crate::config::Config;
+use chrono::{DateTime, Local};
+use std::fmt::Write;
+
+/// Nagios states, in order of badness; the value is the plugin exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+}
+
+impl State {
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Ok => "OK",
+            State::Warning => "WARNING",
+            State::Critical => "CRITICAL",
+        }
+    }
+}
+
+pub struct Limits {
+    pub warn: i64,
+    pub crit: i64,
+    /// A full may be this much older than the dumpcycle before it warns.
+    pub full_slack: i64,
+}
+
+/// What is known of one DLE.
+pub struct Dle {
+    pub host: String,
+    pub disk: String,
+    /// The newest OK or PARTIAL dump (PARTIAL restores all but the listed files).
+    pub last: Option<DumpRecord>,
+    pub last_full: Option<DumpRecord>,
+    pub state: State,
+    pub why: String,
+}
+
+pub struct Assessment {
+    pub dles: Vec<Dle>,
+    /// Seconds the newest dump has waited for the mirror (0: mirrored); `None`: no mirror.
+    pub mirror_lag: Option<i64>,
+    pub mirror_state: State,
+    pub mirror_why: String,
+    pub now: DateTime<Local>,
+}
+
+fn age(now: &DateTime<Local>, r: &DumpRecord) -> i64 {
+    crate::clock::parse_datestamp(&r.datestamp).map_or(i64::MAX, |t| (*now - t).num_seconds())
+}
+
+/// `93784` → `1d2h3m`.
+pub fn human_age(s: i64) -> String {
+    let (d, h, m) = (s / 86400, s / 3600 % 24, s / 60 % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Result<Assessment> {
+    let all = history::load_all(&cfg.catalog)?;
+    let full_limit = cfg.dumpcycle as i64 * 86400 + limits.full_slack;
+    let mut dles = vec![];
+    for d in &cfg.disklist {
+        let mine: Vec<&DumpRecord> = all
+            .iter()
+            .filter(|r| r.host == d.host && r.disk == d.disk)
+            .collect();
+        let last = mine
+            .iter()
+            .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
+            .map(|r| (*r).clone());
+        let last_full = mine
+            .iter()
+            .filter(|r| r.level == 0)
+            .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
+            .map(|r| (*r).clone());
+        let (state, why) = match (&last, &last_full) {
+            (None, _) => (State::Critical, "never dumped".to_string()),
+            (Some(l), full) => {
+                let a = age(&now, l);
+                let mut state = if a > limits.crit {
+                    State::Critical
+                } else if a > limits.warn {
+                    State::Warning
+                } else {
+                    State::Ok
+                };
+                let mut why = format!("last dump {} ago (level {})", human_age(a), l.level);
+                match full.as_ref().map(|f| age(&now, f)) {
+                    Some(fa) if fa > full_limit => {
+                        state = state.max(State::Warning);
+                        let _ = write!(
+                            why,
+                            ", last full {} ago (dumpcycle {} days)",
+                            human_age(fa),
+                            cfg.dumpcycle
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        state = state.max(State::Warning);
+                        why.push_str(", no full on any tape");
+                    }
+                }
+                (state, why)
+            }
+        };
+        dles.push(Dle {
+            host: d.host.clone(),
+            disk: d.disk.clone(),
+            last,
+            last_full,
+            state,
+            why,
+        });
+    }
+    let (mirror_lag, mirror_state, mirror_why) = mirror(cfg, &all, limits, &now);
+    Ok(Assessment {
+        dles,
+        mirror_lag,
+        mirror_state,
+        mirror_why,
+        now,
+    })
+}
+
+/// The mirror lags by the age of the oldest dump it does not hold yet.
+fn mirror(
+    cfg: &Config,
+    all: &[DumpRecord],
+    limits: &Limits,
+    now: &DateTime<Local>,
+) -> (Option<i64>, State, String) {
+    if cfg.mirror.to.is_none() {
+        return (None, State::Ok, String::new());
+    }
+    let mirrored = crate::mirror::load_state(&cfg.catalog).and_then(|s| s.newest_datestamp);
+    let oldest_missing = all
+        .iter()
+        .filter(|r| mirrored.as_ref().is_none_or(|m| &r.datestamp > m))
+        .min_by(|a, b| a.datestamp.cmp(&b.datestamp));
+    let Some(r) = oldest_missing else {
+        return (Some(0), State::Ok, "mirror up to date".into());
+    };
+    let lag = age(now, r).max(0);
+    let state = if lag > limits.warn {
+        State::Warning
+    } else {
+        State::Ok
+    };
+    (
+        Some(lag),
+        state,
+        format!(
+            "mirror lags {} (dump of {} not mirrored)",
+            human_age(lag),
+            r.datestamp
+        ),
+    )
+}
+
+impl Assessment {
+    pub fn state(&self) -> State {
+        self.dles
+            .iter()
+            .map(|d| d.state)
+            .chain([self.mirror_state])
+            .max()
+            .unwrap_or(State::Ok)
+    }
+
+    /// The plugin output: a summary line with perfdata, then one line per problem.
+    pub fn nagios(&self, limits: &Limits) -> String {
+        let st = self.state();
+        let bad: Vec<&Dle> = self.dles.iter().filter(|d| d.state != State::Ok).collect();
+        let mut line = format!("TAPIR RPO {} - ", st.word());
+        if bad.is_empty() {
+            let _ = write!(
+                line,
+                "{} DLEs backed up within {}",
+                self.dles.len(),
+                human_age(limits.warn)
+            );
+        } else {
+            let first = bad[0];
+            let _ = write!(
+                line,
+                "{} of {} DLEs not OK; {}:{} {}",
+                bad.len(),
+                self.dles.len(),
+                first.host,
+                first.disk,
+                first.why
+            );
+        }
+        if self.mirror_state != State::Ok {
+            let _ = write!(line, "; {}", self.mirror_why);
+        }
+        let mut perf = vec![];
+        for d in &self.dles {
+            let a = d.last.as_ref().map_or(-1, |r| age(&self.now, r));
+            perf.push(format!(
+                "'{}:{}_age'={a}s;{};{};0",
+                d.host, d.disk, limits.warn, limits.crit
+            ));
+        }
+        if let Some(l) = self.mirror_lag {
+            perf.push(format!("mirror_lag={l}s;{};;0", limits.warn));
+        }
+        let mut out = format!("{line} | {}\n", perf.join(" "));
+        for d in &bad {
+            let _ = writeln!(out, "{} {}:{}: {}", d.state.word(), d.host, d.disk, d.why);
+        }
+        out
+    }
+
+    /// The node_exporter textfile.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let ts = |r: &Option<DumpRecord>| {
+            r.as_ref()
+                .and_then(|r| crate::clock::parse_datestamp(&r.datestamp))
+                .map_or(0, |t| t.timestamp())
+        };
+        type Metric<'a> = (&'a str, &'a str, Box<dyn Fn(&Dle) -> String + 'a>);
+        let metrics: Vec<Metric> = vec![
+            (
+                "tapir_last_success_timestamp_seconds",
+                "Time of the newest OK or PARTIAL dump (0: none).",
+                Box::new(|d| ts(&d.last).to_string()),
+            ),
+            (
+                "tapir_last_full_timestamp_seconds",
+                "Time of the newest level 0 dump (0: none).",
+                Box::new(|d| ts(&d.last_full).to_string()),
+            ),
+            (
+                "tapir_last_level",
+                "Level of the newest dump (-1: none).",
+                Box::new(|d| d.last.as_ref().map_or("-1".into(), |r| r.level.to_string())),
+            ),
+            (
+                "tapir_last_bytes",
+                "Tar bytes of the newest dump.",
+                Box::new(|d| d.last.as_ref().map_or(0, |r| r.original_size).to_string()),
+            ),
+            (
+                "tapir_last_duration_seconds",
+                "Duration of the newest dump.",
+                Box::new(|d| d.last.as_ref().map_or(0.0, |r| r.seconds).to_string()),
+            ),
+            (
+                "tapir_last_partial",
+                "1 if the newest dump was PARTIAL (some files unreadable).",
+                Box::new(|d| {
+                    u8::from(
+                        d.last
+                            .as_ref()
+                            .is_some_and(|r| r.status == crate::catalog::DumpStatus::Partial),
+                    )
+                    .to_string()
+                }),
+            ),
+            (
+                "tapir_rpo_state",
+                "0 OK, 1 WARNING, 2 CRITICAL, as check-rpo judges the DLE.",
+                Box::new(|d| (d.state as u8).to_string()),
+            ),
+        ];
+        for (name, help, value) in &metrics {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for d in &self.dles {
+                let _ = writeln!(
+                    out,
+                    "{name}{{host=\"{}\",disk=\"{}\"}} {}",
+                    label(&d.host),
+                    label(&d.disk),
+                    value(d)
+                );
+            }
+        }
+        if let Some(l) = self.mirror_lag {
+            let _ = writeln!(
+                out,
+                "# HELP tapir_mirror_lag_seconds Age of the oldest dump not yet on the mirror (0: up to date).\n# TYPE tapir_mirror_lag_seconds gauge\ntapir_mirror_lag_seconds {l}"
+            );
+        }
+        out
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
