@@ -262,3 +262,41 @@ fn prometheus_textfile_and_mirror_lag() {
     );
     assert!(r.stdout.contains("mirror_lag=0s"), "{}", r.stdout);
 }
+
+#[test]
+fn cron_wrapper_dumps_mirrors_mails_and_keeps_the_dump_status() {
+    let (s, _, _) = setup("[mirror]\nto = \"mirror\"\n");
+    let mailbox = s.path().join("mailbox");
+    let fake = s.path().join("sendmail");
+    fs::write(&fake, format!("#!/bin/sh\ncat > {}\n", mailbox.display())).unwrap();
+    common::sh(&format!("chmod +x {}", fake.display()), s.path());
+    let wrapper = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tapir-cron");
+    let cron = |now: &str| {
+        let out = std::process::Command::new("bash")
+            .args([
+                wrapper,
+                "--config",
+                s.path().join("tapir.toml").to_str().unwrap(),
+            ])
+            .current_dir(s.path())
+            .env("TAPIR", common::BIN)
+            .env("TAPIR_SENDMAIL", &fake)
+            .env("TAPIR_NOW", now)
+            .output()
+            .unwrap();
+        common::finish(out)
+    };
+    // one DLE fails: exit 1 from the dump, yet the mirror ran and the report was mailed
+    let r = cron(&day(0));
+    r.assert_code(1);
+    assert!(s.path().join("mirror/slot1").is_dir(), "{}", r.stderr);
+    let msg = fs::read_to_string(&mailbox).unwrap();
+    assert!(msg.contains("PROBLEMS: 1 FAILED"), "{msg}");
+    // fixed: exit 0, a fresh report
+    let good = s.path().join("good").display().to_string();
+    s.write("disklist", &format!("localhost {good} local\n"));
+    let r = cron(&day(1));
+    r.assert_code(0);
+    assert!(fs::read_to_string(&mailbox).unwrap().contains("all 1 OK"));
+    s.run(&["verify", "--from", "mirror"]).assert_code(0);
+}

@@ -1,0 +1,193 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tapir_global_optspecs
+    string join \n c/config= json h/help V/version
+end
+
+function __fish_tapir_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tapir_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tapir_using_subcommand
+    set -l cmd (__fish_tapir_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tapir -n "__fish_tapir_needs_command" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_needs_command" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tapir -n "__fish_tapir_needs_command" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "config" -d 'Print the effective configuration (every default filled in, every path absolute)'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "keygen" -d 'Write a new age identity (mode 0600) and print its recipient (public key)'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "label" -d 'Label a slot. Refuses to relabel a tape that still holds needed dumps unless --force'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "tapes" -d 'Show slots, labels, last written, dumps, bytes, reusable?, and the next tape to write'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "dump" -d 'Run tonight\'s dumps (all DLEs, or those of HOST, or HOST\'s DISKs)'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "find" -d 'List dumps (date, level, tape, file, sizes, status), oldest first'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "fetch" -d 'Write a dump image: the raw payload (age(gzip(tar))), or with --identity the tar itself'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "recover" -d 'Without --to: the amrecover-style shell (sethost, setdisk, setdate, cd, ls, add, extract…; `help` lists them), with line editing and tab completion on a terminal, or commands read from stdin. With --to: restore the state of HOST DISK as of --date (the full and the incrementals after it) into an empty directory, or only the given PATHs. Nothing is written outside the target; what is refused is listed and makes the exit code 1'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "mirror" -d 'Make DIR (default: mirror.to) a verified copy of the vtape root plus the catalog: only changed files are copied, each to a temp name, fsynced, read back and checked against its header before the rename. A recycled slot replaces the mirror\'s only once complete; a source file that fails its checksum is reported and never copied. Takes the run lock. DIR then restores alone: `tapir recover --from DIR`, `verify --from DIR`. Exit 0, or 1 when something was not mirrored'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "report" -d 'The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run): per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable files, planner notes and the tape the next run expects. --mail sends it with `sendmail -t` to the config\'s mailto'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "check-rpo" -d 'Is every DLE\'s last dump younger than --warn/--crit, its last full younger than the dumpcycle plus --full-slack, and the mirror current? Nagios conventions: one summary line with perfdata, details after it; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. With --prometheus FILE also writes node_exporter gauges there (atomically)'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "due" -d 'When each DLE\'s next full is due'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "balance" -d 'Expected volume per night over the next dump cycle'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "force" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "unforce" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "check" -d 'Check config, tapes, catalog, keys and every client (reachable, host key, agent, clock, DLE paths). Exit 0 when nothing FAILs, 1 otherwise; 2 for a config error'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "verify" -d 'Check every dump file (or those on LABELs): header, length and payload sha256; with --identity also decrypt, decompress and read the tar to its end against the index. Exit 0 when all are OK, 1 otherwise'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "catalog" -d 'Catalog maintenance'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "enroll" -d 'Record HOST\'s SSH host key in ssh.known_hosts (trust on first use, or checked against --fingerprint), then print the authorized_keys line to install on HOST. Idempotent'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "agent" -d 'Serve dump requests on stdin/stdout (the SSH forced command, or spawned locally)'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand config" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand config" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand config" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand config" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s o -l output -d 'Where to write the identity; must not exist' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand label" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand label" -l force -d 'Relabel even though the tape holds dumps that are still needed (they are lost)'
+complete -c tapir -n "__fish_tapir_using_subcommand label" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand label" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand label" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand tapes" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -l dry-run -d 'Show tonight\'s plan and the reason for each level; write nothing'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the catalog copy of this vtape root (a mirror) instead of the configured one' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand find" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand find" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l host -r
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l disk -r
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l date -d 'Newest dump at or before this date (YYYY-MM-DD or YYYYMMDDHHMMSS)' -r
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l level -r
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s o -l output -d 'Output file (must not exist), or - for stdout' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s i -l identity -d 'age identity file: decrypt and decompress, writing the tar stream' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l host -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l disk -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l date -d 'The state as of this date (YYYY-MM-DD or YYYYMMDDHHMMSS); default: the newest dump' -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l to -d 'Target directory: must be empty or new unless --overwrite' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -s i -l identity -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l tar -d 'Extract this tar stream (a file, or - for stdin) instead of dumps from the catalog' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l overwrite -d 'Replace files that exist in the target'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l to -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand report" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand report" -l mail
+complete -c tapir -n "__fish_tapir_using_subcommand report" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand report" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand report" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l warn -d 'WARNING when a DLE\'s last dump is older (s, m, h, d)' -r
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l crit -d 'CRITICAL when a DLE\'s last dump is older' -r
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l full-slack -d 'WARNING when the last full is older than dumpcycle plus this' -r
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l prometheus -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand due" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand due" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand due" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand due" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand balance" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand balance" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand balance" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand balance" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand force" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand force" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand force" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand force" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand check" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand check" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Verify another vtape root (a mirror) and its catalog copy instead of the configured' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from the payloads when --identity is given'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l from -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s i -l identity -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from the payloads when --identity is given'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l fingerprint -d 'Expected host key fingerprint (SHA256:…), e.g. from config management' -r
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l from -d 'Restrict the key to these source addresses (authorized_keys from="…")' -r
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -l agent-config -d 'Client rules: allowed roots, hooks, log (default /etc/tapir/agent.toml, if present)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "config" -d 'Print the effective configuration (every default filled in, every path absolute)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "keygen" -d 'Write a new age identity (mode 0600) and print its recipient (public key)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "label" -d 'Label a slot. Refuses to relabel a tape that still holds needed dumps unless --force'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "tapes" -d 'Show slots, labels, last written, dumps, bytes, reusable?, and the next tape to write'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "dump" -d 'Run tonight\'s dumps (all DLEs, or those of HOST, or HOST\'s DISKs)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "find" -d 'List dumps (date, level, tape, file, sizes, status), oldest first'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "fetch" -d 'Write a dump image: the raw payload (age(gzip(tar))), or with --identity the tar itself'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "recover" -d 'Without --to: the amrecover-style shell (sethost, setdisk, setdate, cd, ls, add, extract…; `help` lists them), with line editing and tab completion on a terminal, or commands read from stdin. With --to: restore the state of HOST DISK as of --date (the full and the incrementals after it) into an empty directory, or only the given PATHs. Nothing is written outside the target; what is refused is listed and makes the exit code 1'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "mirror" -d 'Make DIR (default: mirror.to) a verified copy of the vtape root plus the catalog: only changed files are copied, each to a temp name, fsynced, read back and checked against its header before the rename. A recycled slot replaces the mirror\'s only once complete; a source file that fails its checksum is reported and never copied. Takes the run lock. DIR then restores alone: `tapir recover --from DIR`, `verify --from DIR`. Exit 0, or 1 when something was not mirrored'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "report" -d 'The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run): per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable files, planner notes and the tape the next run expects. --mail sends it with `sendmail -t` to the config\'s mailto'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "check-rpo" -d 'Is every DLE\'s last dump younger than --warn/--crit, its last full younger than the dumpcycle plus --full-slack, and the mirror current? Nagios conventions: one summary line with perfdata, details after it; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. With --prometheus FILE also writes node_exporter gauges there (atomically)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "due" -d 'When each DLE\'s next full is due'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "balance" -d 'Expected volume per night over the next dump cycle'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "force" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "unforce" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "check" -d 'Check config, tapes, catalog, keys and every client (reachable, host key, agent, clock, DLE paths). Exit 0 when nothing FAILs, 1 otherwise; 2 for a config error'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "verify" -d 'Check every dump file (or those on LABELs): header, length and payload sha256; with --identity also decrypt, decompress and read the tar to its end against the index. Exit 0 when all are OK, 1 otherwise'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "catalog" -d 'Catalog maintenance'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "enroll" -d 'Record HOST\'s SSH host key in ssh.known_hosts (trust on first use, or checked against --fingerprint), then print the authorized_keys line to install on HOST. Idempotent'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "agent" -d 'Serve dump requests on stdin/stdout (the SSH forced command, or spawned locally)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from the payloads when --identity is given'
