@@ -70,6 +70,9 @@ _tapir() {
             tapir,report)
                 cmd="tapir__subcmd__report"
                 ;;
+            tapir,status)
+                cmd="tapir__subcmd__status"
+                ;;
             tapir,tapes)
                 cmd="tapir__subcmd__tapes"
                 ;;
@@ -145,6 +148,9 @@ _tapir() {
             tapir__subcmd__help,report)
                 cmd="tapir__subcmd__help__subcmd__report"
                 ;;
+            tapir__subcmd__help,status)
+                cmd="tapir__subcmd__help__subcmd__status"
+                ;;
             tapir__subcmd__help,tapes)
                 cmd="tapir__subcmd__help__subcmd__tapes"
                 ;;
@@ -164,7 +170,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -h -V --config --json --help --version config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="-c -h -V --config --json --help --version config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,7 +600,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump find fetch recover mirror report check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -873,6 +879,20 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help__subcmd__tapes)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1049,6 +1069,28 @@ _tapir() {
             ;;
         tapir__subcmd__report)
             opts="-c -h -V --mail --config --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__status)
+            opts="-c -h -V --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

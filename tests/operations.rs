@@ -300,3 +300,63 @@ fn cron_wrapper_dumps_mirrors_mails_and_keeps_the_dump_status() {
     assert!(fs::read_to_string(&mailbox).unwrap().contains("all 1 OK"));
     s.run(&["verify", "--from", "mirror"]).assert_code(0);
 }
+
+#[test]
+fn status_shows_the_running_run_from_another_terminal() {
+    let (s, good, gone) = setup("");
+    s.run(&["status"]).assert_code(4);
+    let mut dump = s.cmd(&["dump"]);
+    dump.env("TAPIR_FAILPOINT", "mid-payload:pause")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = dump.spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    let running = loop {
+        let r = s.run(&["status"]);
+        if r.stdout.contains(" dumping ") {
+            break r;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "never dumping: {}", r.stdout);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        running
+            .stdout
+            .contains(&format!("RUNNING (pid {})", child.id())),
+        "{}",
+        running.stdout
+    );
+    let row = |o: &str, disk: &str| {
+        o.lines()
+            .find(|l| l.contains(disk))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        row(&running.stdout, &good).contains(" dumping "),
+        "{}",
+        running.stdout
+    );
+    assert!(
+        row(&running.stdout, &gone).contains(" FAILED "),
+        "{}",
+        running.stdout
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let r = s.run(&["status"]);
+    assert!(r.stdout.contains("DID NOT FINISH"), "{}", r.stdout);
+    // a complete run: finished, each DLE's end state
+    s.run(&["dump"]).assert_code(1);
+    let r = s.run(&["status"]);
+    assert!(r.stdout.contains(": finished "), "{}", r.stdout);
+    assert!(row(&r.stdout, &good).contains(" OK "), "{}", r.stdout);
+    let j: serde_json::Value = serde_json::from_str(&s.run(&["status", "--json"]).stdout).unwrap();
+    assert!(
+        j["dles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["state"] == "OK" && d["bytes"].as_u64().unwrap() > 0)
+    );
+}

@@ -16,6 +16,7 @@ mod recover;
 mod report;
 mod rpo;
 mod schedule;
+mod status;
 mod tapes;
 mod verify;
 
@@ -51,6 +52,7 @@ pub enum Command {
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
+    Status(status::Args),
     Report(report::Args),
     CheckRpo(rpo::Args),
     Due(schedule::DueArgs),
@@ -98,6 +100,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
+        Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::CheckRpo(a) => rpo::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),

@@ -26,6 +26,8 @@ pub struct Job<'a> {
     pub reference: Option<&'a DumpRecord>,
     pub datestamp: &'a str,
     pub recipients: &'a [Recipient],
+    /// Where received bytes are counted for `tapir status`.
+    pub progress: &'a super::progress::Progress,
 }
 
 /// A dump that reached its tape.
@@ -194,7 +196,8 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(request(job)))?;
-    let streamed = stream(&mut session, &mut pipe, &tape_full);
+    let counted = |n: usize| job.progress.bytes(&job.dle.host, &job.dle.disk, n as u64);
+    let streamed = stream(&mut session, &mut pipe, &tape_full, &counted);
     let (summary, client_time_ns, warnings) = match streamed {
         Ok(s) => s,
         Err(Failure::Failed(e)) => return Err(Failure::Failed(session.with_agent_stderr(e))),
@@ -244,6 +247,7 @@ fn stream(
     session: &mut Session,
     pipe: &mut Pipeline,
     tape_full: &dyn Fn(std::io::Error) -> Failure,
+    counted: &dyn Fn(usize),
 ) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
     let mut buf = Vec::new();
     let mut warnings = Vec::new();
@@ -253,6 +257,7 @@ fn stream(
         match session.recv(&mut buf)? {
             Frame::Data => {
                 pipe.write_all(&buf).map_err(tape_full)?;
+                counted(buf.len());
                 if first {
                     failpoint::hit("mid-payload");
                     first = false;

@@ -3,6 +3,7 @@
 
 pub mod dumper;
 pub mod prepare;
+pub mod progress;
 pub mod reconcile;
 pub mod schedule;
 pub mod taper;
@@ -75,6 +76,11 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let datestamp = unique_datestamp(cfg)?;
     let mut log = RunLog::open(&cfg.catalog, &datestamp)?;
     log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
+    let names: Vec<(String, String)> = dles
+        .iter()
+        .map(|d| (d.host.clone(), d.disk.clone()))
+        .collect();
+    let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
     let encrypts = dles
         .iter()
         .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
@@ -94,18 +100,32 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } = make_plan(cfg, &dles, crate::clock::now()?)?;
     log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
     notes.extend(plan.notes.iter().cloned());
+    for o in &failed {
+        progress.set(
+            &o.host,
+            &o.disk,
+            None,
+            "FAILED",
+            o.reason.as_deref().unwrap_or(""),
+        );
+    }
     let mut outcomes = failed;
     let mut to_dump = Vec::new();
     for entry in &plan.entries {
+        let (h, d, r) = (&entry.dle.host, &entry.dle.disk, &entry.reason);
         match entry.level {
-            Some(_) => to_dump.push(entry),
+            Some(_) => {
+                progress.set(h, d, entry.level, "waiting", r);
+                to_dump.push(entry)
+            }
             None if entry.delayed => {
+                progress.set(h, d, None, "MISSED", r);
                 let mut o = failed_outcome(&entry.dle, entry.reason.clone());
                 o.status = Status::Missed;
                 outcomes.push(o);
             }
             None => {
-                let (h, d, r) = (&entry.dle.host, &entry.dle.disk, &entry.reason);
+                progress.set(h, d, None, "skipped", r);
                 notes.push(format!("{h} {d}: not dumped: {r}"));
             }
         }
@@ -128,9 +148,11 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             reference,
             datestamp: &datestamp,
             recipients: &recipients,
+            progress: &progress,
         };
         let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });
         log.lock().unwrap().event("dump-start", start);
+        progress.set(&job.dle.host, &job.dle.disk, Some(level), "dumping", "");
         let mut outcome = outcome_of(&job, dumper::run(&job, &taper));
         outcome.plan = entry.reason.clone();
         if level == 0 && outcome.status != Status::Failed {
@@ -148,6 +170,8 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             serde_json::to_value(&outcome).unwrap_or_default(),
         );
         let status = crate::report::name(&outcome.status);
+        let reason = outcome.reason.as_deref().unwrap_or("");
+        progress.set(&outcome.host, &outcome.disk, Some(level), &status, reason);
         let why = outcome
             .reason
             .as_deref()
@@ -173,6 +197,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         next_tape: next_tape(cfg),
     };
     log.save_summary(&summary)?;
+    progress.finish();
     log.event("end", json!({ "exit": summary.exit_code() }));
     Ok(summary)
 }

@@ -1,0 +1,66 @@
+//! `tapir status`: the running run's progress (or the last run's end), from another terminal.
+
+use super::Cli;
+use crate::driver::progress::{RunStatus, rate};
+use crate::error::Error;
+use anyhow::{Context, bail};
+
+/// Per DLE of the running run (or the last one): waiting, estimating, dumping (bytes and
+/// MB/s so far), OK, PARTIAL, FAILED, MISSED, with the reason.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
+    let cfg = super::load_config(cli)?;
+    let runs = cfg.catalog.join("runs");
+    let mut names: Vec<String> = std::fs::read_dir(&runs)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| runs.join(n).join("status.json").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let Some(last) = names.pop() else {
+        bail!(Error::nothing_done("no run has started yet"));
+    };
+    let path = runs.join(&last).join("status.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let st: RunStatus =
+        serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
+    if cli.json {
+        super::print_json(&st)?;
+        return Ok(0);
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(st.pid as i32, 0) == 0 };
+    let state = match (&st.finished, alive) {
+        (Some(f), _) => format!("finished {f}"),
+        (None, true) => format!("RUNNING (pid {})", st.pid),
+        (None, false) => format!(
+            "DID NOT FINISH: pid {} is gone (killed?); the next run cleans up",
+            st.pid
+        ),
+    };
+    println!("run {} started {}: {state}", st.datestamp, st.started);
+    println!(
+        "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8}  DETAIL",
+        "HOST", "DISK", "LVL", "STATE", "BYTES", "RATE", "SECONDS"
+    );
+    for d in &st.dles {
+        println!(
+            "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8.0}  {}",
+            d.host,
+            d.disk,
+            d.level.map_or("-".into(), |l| l.to_string()),
+            d.state,
+            crate::config::size::human(d.bytes),
+            rate(d),
+            d.seconds,
+            d.detail
+        );
+    }
+    Ok(0)
+}
