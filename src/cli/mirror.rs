@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             "no mirror target: set [mirror] to = \"DIR\" in the config or give --to DIR"
         ));
     };
+    let to = std::path::absolute(&to)?;
     let rep = crate::mirror::run(&cfg, &to)?;
     if cli.json {
         super::print_json(&rep)?;
