@@ -73,7 +73,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand dump" -l dry-run -d 'Show to
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the catalog copy of this vtape root (a mirror) instead of the configured one' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s h -l help -d 'Print help'
@@ -144,7 +144,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand check" -l json -d 'Print dat
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
-complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Verify another vtape root (a mirror) and its catalog copy instead of the configured' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s h -l help -d 'Print help'

@@ -154,18 +154,7 @@ fn missing_config_and_unknown_dle_on_the_command_line() {
 #[test]
 fn shipped_example_config_dumptypes_and_disklist_parse() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(common::BIN)
-        .args(["--config"])
-        .arg(root.join("tapir.toml"))
-        .args(["config", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cfg = common::example_config_json();
     let shipped = std::fs::read_dir(root.join("dumptypes")).unwrap().count();
     assert_eq!(
         cfg["dumptypes"].as_object().unwrap().len(),

@@ -3,6 +3,8 @@
 //! `UPDATE_MAN=1 cargo test --test docs`); the hand-written tapir.toml(5) must name every
 //! config key; every page renders with `man -l` without warnings.
 
+mod common;
+
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,17 +115,7 @@ fn every_page_renders_and_tapir_8_lists_every_command_and_exit_code() {
 
 #[test]
 fn tapir_toml_5_documents_every_config_key() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tapir"))
-        .args(["config", "--json", "--config"])
-        .arg(root().join("tapir.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cfg = common::example_config_json();
     let page = std::fs::read_to_string(root().join("man/tapir.toml.5")).unwrap();
     let mut keys = vec![];
     for (k, v) in cfg.as_object().unwrap() {

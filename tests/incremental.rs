@@ -174,13 +174,7 @@ fn every_night_the_restored_chain_equals_the_source() {
         restore_fetch(&s, &src.display().to_string(), &all, &out);
         tree::assert_same(&src, &out, &skip_tmp);
     }
-    let levels: Vec<u64> = s
-        .find_json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["level"].as_u64().unwrap())
-        .collect();
+    let levels = s.levels();
     assert!(
         levels.iter().max().unwrap() >= &2,
         "bumping should reach level 2: {levels:?}"

@@ -112,13 +112,7 @@ fn three_nights() -> Chain {
     fs::write(src.join("etc/keep.txt"), "keep v2").unwrap();
     fs::write(src.join("etc/c.conf"), "c v2").unwrap();
     night(2, &s);
-    let levels: Vec<u64> = s
-        .find_json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["level"].as_u64().unwrap())
-        .collect();
+    let levels = s.levels();
     assert_eq!(levels, [0, 1, 2], "the planner should bump to level 2");
     Chain { s, disk, snaps }
 }

@@ -43,23 +43,6 @@ impl From<&IndexEntry> for IndexLine {
     }
 }
 
-impl IndexLine {
-    /// The entry this line was written from.
-    pub fn to_entry(&self) -> IndexEntry {
-        IndexEntry {
-            path: unescape(&self.p),
-            kind: self.t.bytes().next().unwrap_or(b'0'),
-            size: self.s,
-            mtime: self.m,
-            mode: self.mode,
-            uid: self.u,
-            gid: self.g,
-            link: self.l.as_deref().map(unescape),
-            prev: self.prev,
-        }
-    }
-}
-
 /// Where the index of one dump lives, relative to the catalog.
 pub fn rel_path(host: &str, disk: &str, datestamp: &str, level: u8) -> String {
     format!(
@@ -179,9 +162,10 @@ pub fn unescape(s: &str) -> Vec<u8> {
 
 impl crate::pipeline::index::EntrySink for IndexWriter {
     fn entry(&mut self, e: IndexEntry) -> std::io::Result<()> {
-        self.tree.entry(&e)?;
-        serde_json::to_writer(&mut self.gz, &IndexLine::from(&e))?;
-        self.gz.write_all(b"\n")
+        let line = IndexLine::from(&e);
+        serde_json::to_writer(&mut self.gz, &line)?;
+        self.gz.write_all(b"\n")?;
+        self.tree.entry(&e.path, line)
     }
 }
 

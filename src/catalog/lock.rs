@@ -64,19 +64,20 @@ pub struct ReadLock {
 
 /// The file readers share and a recycling dump takes exclusively. It is not the run lock,
 /// so reading runs beside a dump; only overwriting a tape waits for readers.
-fn tapes_lock(catalog: &Path) -> std::io::Result<File> {
+fn tapes_lock(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(catalog.join("tapes.lock"))
+        .open(path)
 }
 
 /// Take a shared lock on the tapes (waits only while a dump is erasing a tape). A catalog
 /// this user cannot write (a mirror owned by someone else) has no dump to fear: no lock.
 pub fn readers(catalog: &Path) -> Result<ReadLock> {
-    let f = match tapes_lock(catalog) {
+    let path = catalog.join("tapes.lock");
+    let f = match tapes_lock(&path) {
         Ok(f) => f,
         Err(e)
             if matches!(
@@ -89,11 +90,11 @@ pub fn readers(catalog: &Path) -> Result<ReadLock> {
             return Ok(ReadLock { _file: None });
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot open {}/tapes.lock", catalog.display()));
+            return Err(e).with_context(|| format!("cannot open {}", path.display()));
         }
     };
     f.lock_shared()
-        .with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()))?;
+        .with_context(|| format!("cannot lock {}", path.display()))?;
     Ok(ReadLock { _file: Some(f) })
 }
 
@@ -105,21 +106,21 @@ pub struct RecycleLock {
 
 pub fn recycle(catalog: &Path, label: &str) -> Result<RecycleLock> {
     crate::fsutil::create_dir_all(catalog)?;
-    let f = tapes_lock(catalog)
-        .with_context(|| format!("cannot open {}/tapes.lock", catalog.display()))?;
+    let path = catalog.join("tapes.lock");
+    let f = tapes_lock(&path).with_context(|| format!("cannot open {}", path.display()))?;
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             eprintln!(
                 "tapir: a restore or verify is reading tapes; waiting for it to finish before \
-                 overwriting tape {label} ({}/tapes.lock)",
-                catalog.display()
+                 overwriting tape {label} ({})",
+                path.display()
             );
             f.lock()
-                .with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()))?;
+                .with_context(|| format!("cannot lock {}", path.display()))?;
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}/tapes.lock", catalog.display()));
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
         }
     }
     Ok(RecycleLock { _file: f })

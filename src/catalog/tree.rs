@@ -8,7 +8,6 @@
 //! the root block: `TPTREE01` + 16 hex digits offset + 16 hex digits length.
 
 use crate::catalog::index::{IndexLine, escape_bytes};
-use crate::pipeline::index::IndexEntry;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -154,8 +153,9 @@ impl TreeWriter {
         })
     }
 
-    pub fn entry(&mut self, e: &IndexEntry) -> std::io::Result<()> {
-        let mut parts = components(&e.path);
+    /// One member: its raw path and its index line (already escaped for the index).
+    pub fn entry(&mut self, path: &[u8], line: IndexLine) -> std::io::Result<()> {
+        let mut parts = components(path);
         let Some(name) = parts.pop() else {
             return Ok(()); // the root itself
         };
@@ -170,7 +170,7 @@ impl TreeWriter {
                 children: vec![],
             });
         }
-        let node = Node::new(&name, IndexLine::from(e));
+        let node = Node::new(&name, line);
         self.stack.last_mut().unwrap().children.push((name, node));
         Ok(())
     }
@@ -352,7 +352,7 @@ fn build(index: &Path, out: &Path) -> Result<()> {
     for line in BufReader::new(flate2::read::MultiGzDecoder::new(f)).lines() {
         let l: IndexLine = serde_json::from_str(&line?)
             .with_context(|| format!("bad index {}", index.display()))?;
-        w.entry(&l.to_entry())?;
+        w.entry(&crate::catalog::index::unescape(&l.p), l)?;
     }
     w.finish()
 }
@@ -360,6 +360,7 @@ fn build(index: &Path, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::index::IndexEntry;
 
     fn entry(p: &str, kind: u8) -> IndexEntry {
         IndexEntry {
@@ -399,7 +400,8 @@ mod tests {
             // An odd order: b again after it was closed.
             ("./b/z", b'0'),
         ] {
-            w.entry(&entry(path, k)).unwrap();
+            let e = entry(path, k);
+            w.entry(&e.path, IndexLine::from(&e)).unwrap();
         }
         w.finish().unwrap();
         let mut t = Tree::open(&p).unwrap();

@@ -24,13 +24,12 @@ pub struct Args {
     /// age identity file: decrypt and decompress, writing the tar stream.
     #[arg(short, long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones.
-    #[arg(long, value_name = "ROOT")]
-    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: super::FromRoot,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+    let cfg = a.root.config(cli)?;
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let sel = Selector {
         host: a.host.clone(),

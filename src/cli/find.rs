@@ -9,13 +9,12 @@ use crate::config::size::human;
 pub struct Args {
     pub host: Option<String>,
     pub disk: Option<String>,
-    /// Read the catalog copy of this vtape root (a mirror) instead of the configured one.
-    #[arg(long, value_name = "ROOT")]
-    pub from: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub root: super::FromRoot,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+    let cfg = a.root.config(cli)?;
     let mut recs = history::load_all(&cfg.catalog)?;
     recs.retain(|r| {
         a.host.as_ref().is_none_or(|h| &r.host == h) && a.disk.as_ref().is_none_or(|d| &r.disk == d)

@@ -115,19 +115,28 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The config with a mirror (or any copy of a vtape root) in place of the tapes, and its
-/// `catalog/` copy in place of the catalog when it has one: restores need nothing else.
-pub fn on_root(
-    mut cfg: crate::config::Config,
-    from: Option<&std::path::Path>,
-) -> crate::config::Config {
-    if let Some(root) = from {
-        cfg.changer.root = root.to_path_buf();
-        if root.join("catalog").is_dir() {
-            cfg.catalog = root.join("catalog");
+/// `--from ROOT`, shared by the commands that read tapes: a mirror (or any copy of a vtape
+/// root) in place of the tapes, and its `catalog/` copy in place of the catalog when it has
+/// one, so restores need nothing else.
+#[derive(Debug, clap::Args)]
+pub struct FromRoot {
+    /// Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones.
+    #[arg(long, value_name = "ROOT")]
+    pub from: Option<PathBuf>,
+}
+
+impl FromRoot {
+    /// The config as every command loads it, with ROOT in place when given.
+    pub fn config(&self, cli: &Cli) -> anyhow::Result<crate::config::Config> {
+        let mut cfg = load_config(cli)?;
+        if let Some(root) = &self.from {
+            cfg.changer.root = root.clone();
+            if root.join("catalog").is_dir() {
+                cfg.catalog = root.join("catalog");
+            }
         }
+        Ok(cfg)
     }
-    cfg
 }
 
 /// Load the config the way every command does.

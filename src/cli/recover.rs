@@ -31,9 +31,8 @@ pub struct Args {
     /// Extract this tar stream (a file, or - for stdin) instead of dumps from the catalog.
     #[arg(long, value_name = "FILE")]
     pub tar: Option<PathBuf>,
-    /// Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones.
-    #[arg(long, value_name = "ROOT")]
-    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: super::FromRoot,
     /// Paths inside the DLE to restore (default: all).
     pub paths: Vec<String>,
 }
@@ -50,7 +49,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             crate::recover::extract_stream(std::fs::File::open(t)?, to, &a.paths, a.overwrite)?
         }
         None => {
-            let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+            let cfg = a.root.config(cli)?;
             let (Some(host), Some(disk), Some(identity)) = (&a.host, &a.disk, &a.identity) else {
                 bail!(Error::config(
                     "recover needs --host, --disk and --identity (or --tar)"
@@ -85,7 +84,7 @@ fn shell(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if a.tar.is_some() || !a.paths.is_empty() {
         bail!(Error::config("--tar and PATHs need --to DIR"));
     }
-    let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+    let cfg = a.root.config(cli)?;
     let mut sh = crate::recover::shell::Shell::new(&cfg, a.identity.clone(), a.overwrite)?;
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     for (cmd, v) in [

@@ -12,13 +12,12 @@ pub struct Args {
     pub labels: Vec<String>,
     #[arg(short, long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Verify another vtape root (a mirror) and its catalog copy instead of the configured.
-    #[arg(long, value_name = "ROOT")]
-    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: super::FromRoot,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let cfg = super::on_root(super::load_config(cli)?, a.from.as_deref());
+    let cfg = a.root.config(cli)?;
     let root = cfg.changer.root.clone();
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref())?;

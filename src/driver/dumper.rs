@@ -196,7 +196,8 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(request(job)))?;
-    let counted = |n: usize| job.progress.bytes(&job.dle.host, &job.dle.disk, n as u64);
+    let at = job.progress.index(&job.dle.host, &job.dle.disk);
+    let counted = |n: usize| job.progress.bytes(at, n as u64);
     let streamed = stream(&mut session, &mut pipe, &tape_full, &counted);
     let (summary, client_time_ns, warnings) = match streamed {
         Ok(s) => s,

@@ -76,7 +76,9 @@ impl Progress {
         p
     }
 
-    fn index(inner: &Inner, host: &str, disk: &str) -> Option<usize> {
+    /// Where a DLE is in the list (looked up once per dump, not per data frame).
+    pub fn index(&self, host: &str, disk: &str) -> Option<usize> {
+        let inner = self.inner.lock().unwrap();
         inner
             .status
             .dles
@@ -86,10 +88,10 @@ impl Progress {
 
     /// A DLE moves to `state` (with `level` and a detail such as the planner's reason).
     pub fn set(&self, host: &str, disk: &str, level: Option<u8>, state: &str, detail: &str) {
-        let mut inner = self.inner.lock().unwrap();
-        let Some(i) = Self::index(&inner, host, disk) else {
+        let Some(i) = self.index(host, disk) else {
             return;
         };
+        let mut inner = self.inner.lock().unwrap();
         if state == "dumping" {
             inner.started[i] = Some(Instant::now());
         }
@@ -100,12 +102,12 @@ impl Progress {
         self.save(&mut inner, false);
     }
 
-    /// Bytes of tar received for a DLE; saves at most once a second.
-    pub fn bytes(&self, host: &str, disk: &str, n: u64) {
-        let mut inner = self.inner.lock().unwrap();
-        let Some(i) = Self::index(&inner, host, disk) else {
+    /// Bytes of tar received for the DLE at `index`; saves at most once a second.
+    pub fn bytes(&self, index: Option<usize>, n: u64) {
+        let Some(i) = index else {
             return;
         };
+        let mut inner = self.inner.lock().unwrap();
         inner.status.dles[i].bytes += n;
         if inner.last_write.elapsed().as_millis() >= 1000 {
             self.save(&mut inner, true);

@@ -158,6 +158,16 @@ impl Setup {
         serde_json::from_str(&r.stdout).unwrap()
     }
 
+    /// The level of every dump the catalog lists, oldest first.
+    pub fn levels(&self) -> Vec<u64> {
+        self.find_json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["level"].as_u64().unwrap())
+            .collect()
+    }
+
     pub fn tape_file(&self, rec: &serde_json::Value) -> PathBuf {
         self.path()
             .join("vtape")
@@ -224,4 +234,21 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
             (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
         })
         .collect()
+}
+
+/// `tapir config --json` of the shipped example config.
+pub fn example_config_json() -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(root.join("tapir.toml"))
+        .args(["config", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
