@@ -2,6 +2,7 @@
 //! identity, the tar itself — with the payload's sha256 checked against the header.
 
 use crate::catalog::{DumpRecord, history};
+use crate::codec::Format;
 use crate::config::Config;
 use crate::vtape::{
     self,
@@ -147,14 +148,10 @@ fn decode(
     } else {
         Box::new(src)
     };
-    let mut tar: Box<dyn Read> = if h.compress == "none" {
-        plain
-    } else {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 20,
-            plain,
-        )))
-    };
+    let mut tar = crate::codec::decoder(
+        Format::of(&h.compress),
+        BufReader::with_capacity(1 << 20, plain),
+    )?;
     io::copy(&mut tar, out).context("cannot read the payload")?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod codec;
 pub mod config;
 pub mod driver;
 pub mod error;

@@ -97,29 +97,6 @@ fn merge_same_names(sorted: Vec<Node>) -> Vec<Node> {
     out
 }
 
-/// `data` as one gzip member in `out`, with a reused raw deflate state.
-fn gzip_member(z: &mut flate2::Compress, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
-    z.reset();
-    out.clear();
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    let start = z.total_in();
-    loop {
-        out.reserve(data.len() / 2 + 1024);
-        let done = (z.total_in() - start) as usize;
-        let st = z
-            .compress_vec(&data[done..], out, flate2::FlushCompress::Finish)
-            .map_err(std::io::Error::other)?;
-        if st == flate2::Status::StreamEnd {
-            break;
-        }
-    }
-    let mut crc = flate2::Crc::new();
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    Ok(())
-}
-
 struct Frame {
     name: Vec<u8>,
     children: Vec<(Vec<u8>, Node)>,
@@ -217,7 +194,7 @@ impl TreeWriter {
             serde_json::to_writer(&mut self.plain, node)?;
             self.plain.push(b'\n');
         }
-        gzip_member(&mut self.z, &self.plain, &mut self.packed)?;
+        crate::codec::gzip_member(&mut self.z, &self.plain, &mut self.packed)?;
         self.out.write_all(&self.packed)?;
         let at = [self.offset, self.packed.len() as u64];
         self.offset += self.packed.len() as u64;

@@ -1,6 +1,7 @@
 //! Dumptypes: `dumptypes/NAME.toml`, how a DLE is dumped (compression, encryption, excludes…).
 
 use super::toml_err;
+use crate::codec::Codec;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,21 +15,37 @@ pub enum Compress {
     ServerBest,
     ClientFast,
     ClientBest,
+    ServerZstd,
+    ClientZstd,
 }
 
 impl Compress {
-    /// gzip level, or None when not compressed. "fast" is zlib-rs level 2: measured on
-    /// this machine kind it is smaller than GNU `gzip -1` and still ~1.5x its speed,
-    /// where level 1 is faster but ~20% bigger.
-    pub fn gzip_level(self) -> Option<u32> {
+    /// The codec and level, or None when not compressed. gzip "fast" is zlib-rs level 2:
+    /// measured on this machine kind it is smaller than GNU `gzip -1` and still ~1.5x its
+    /// speed per core, where level 1 is faster but ~20% bigger. zstd defaults to level 1,
+    /// the fast end (`zstd -1`); `compress_level` overrides either.
+    pub fn codec(self, level: Option<i32>) -> Option<Codec> {
+        let gzip = |default: u32| Codec::Gzip(level.map_or(default, |l| l as u32));
         match self {
             Compress::None => None,
-            Compress::ServerFast | Compress::ClientFast => Some(2),
-            Compress::ServerBest | Compress::ClientBest => Some(9),
+            Compress::ServerFast | Compress::ClientFast => Some(gzip(2)),
+            Compress::ServerBest | Compress::ClientBest => Some(gzip(9)),
+            Compress::ServerZstd | Compress::ClientZstd => Some(Codec::Zstd(level.unwrap_or(1))),
         }
     }
     pub fn on_client(self) -> bool {
-        matches!(self, Compress::ClientFast | Compress::ClientBest)
+        matches!(
+            self,
+            Compress::ClientFast | Compress::ClientBest | Compress::ClientZstd
+        )
+    }
+    /// The levels `compress_level` may take with this mode.
+    pub fn levels(self) -> Option<std::ops::RangeInclusive<i32>> {
+        match self {
+            Compress::None => None,
+            Compress::ServerZstd | Compress::ClientZstd => Some(1..=19),
+            _ => Some(1..=9),
+        }
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -37,6 +54,8 @@ impl Compress {
             Compress::ServerBest => "server-best",
             Compress::ClientFast => "client-fast",
             Compress::ClientBest => "client-best",
+            Compress::ServerZstd => "server-zstd",
+            Compress::ClientZstd => "client-zstd",
         }
     }
 }
@@ -89,6 +108,8 @@ pub enum Estimate {
 pub struct Dumptype {
     pub description: String,
     pub compress: Compress,
+    /// Overrides the mode's level: gzip 1-9, zstd 1-19.
+    pub compress_level: Option<i32>,
     pub encrypt: Encrypt,
     pub auth: Auth,
     pub exclude: Vec<String>,
@@ -117,6 +138,7 @@ impl Default for Dumptype {
         Dumptype {
             description: String::new(),
             compress: Compress::ServerFast,
+            compress_level: None,
             encrypt: Encrypt::Server,
             auth: Auth::Ssh,
             exclude: Vec::new(),
@@ -161,6 +183,33 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
 }
 
 fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
+    if let Some(l) = dt.compress_level {
+        let span = text.find("compress_level").map(|i| i..i + 14);
+        match dt.compress.levels() {
+            None => {
+                return Err(toml_err::at(
+                    path,
+                    text,
+                    span,
+                    "compress_level: compress = \"none\" has no level",
+                ));
+            }
+            Some(r) if !r.contains(&l) => {
+                return Err(toml_err::at(
+                    path,
+                    text,
+                    span,
+                    &format!(
+                        "compress_level: {l} is out of range for {}: use {} to {}",
+                        dt.compress.name(),
+                        r.start(),
+                        r.end()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
     if let Err(m) = super::size::parse_duration(&dt.stall_timeout) {
         let span = text.find("stall_timeout").map(|i| i..i + 13);
         return Err(toml_err::at(

@@ -3,7 +3,15 @@
 
 use super::taper::{Taper, Ticket};
 use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
-use crate::config::{Config, disklist::Dle, dumptype::Encrypt};
+use crate::codec::{
+    Codec, Format,
+    blocks::{self, TableWriter},
+};
+use crate::config::{
+    Config,
+    disklist::Dle,
+    dumptype::{Dumptype, Encrypt},
+};
 use crate::failpoint;
 use crate::keys::Recipient;
 use crate::pipeline::{self, Pipeline, stages};
@@ -113,6 +121,20 @@ fn send_known_dirs(job: &Job, session: &mut Session) -> Result<()> {
     Ok(())
 }
 
+/// The codec the client compresses with, if it does.
+fn client_codec(dt: &Dumptype) -> Option<Codec> {
+    dt.compress
+        .codec(dt.compress_level)
+        .filter(|_| dt.compress.on_client())
+}
+
+/// The codec the server compresses with, if it does.
+fn server_codec(dt: &Dumptype) -> Option<Codec> {
+    dt.compress
+        .codec(dt.compress_level)
+        .filter(|_| !dt.compress.on_client())
+}
+
 fn request(job: &Job) -> DumpRequest {
     let dt = job.cfg.dumptype(job.dle);
     DumpRequest {
@@ -120,10 +142,13 @@ fn request(job: &Job) -> DumpRequest {
         level: job.level,
         exclude: dt.exclude.clone(),
         one_file_system: dt.one_file_system,
-        gzip_level: if dt.compress.on_client() {
-            dt.compress.gzip_level()
-        } else {
-            None
+        gzip_level: match client_codec(dt) {
+            Some(Codec::Gzip(l)) => Some(l),
+            _ => None,
+        },
+        zstd_level: match client_codec(dt) {
+            Some(Codec::Zstd(l)) => Some(l),
+            _ => None,
         },
         since: job.reference.map(|r| r.client_time_ns),
         hooks: dt.hooks.clone(),
@@ -176,13 +201,19 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     } else {
         None
     };
+    let codec = server_codec(dt);
+    let table = match codec.filter(|_| dt.index) {
+        Some(c) => Some(TableWriter::create(
+            blocks::path_for(&job.cfg.catalog.join(&index_rel)),
+            c.format(),
+            c.block_size(),
+        )?),
+        None => None,
+    };
     let opts = pipeline::Options {
-        gzip_level: if dt.compress.on_client() {
-            None
-        } else {
-            dt.compress.gzip_level()
-        },
-        client_gzip: dt.compress.on_client(),
+        codec,
+        client: client_codec(dt).map_or(Format::None, Codec::format),
+        threads: crate::codec::threads(),
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
         space: tape.space.clone(),
     };
@@ -193,7 +224,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
             too_big: state == stages::TOO_BIG,
         },
     };
-    let mut pipe = Pipeline::new(file, index, &opts, &full).map_err(tape_full)?;
+    let mut pipe = Pipeline::new(file, index, table, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(request(job)))?;
     let at = job.progress.index(&job.dle.host, &job.dle.disk);
@@ -222,6 +253,9 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
     };
     if let Some(ix) = index {
+        if let Some(t) = fin.table {
+            t.commit()?;
+        }
         ix.commit()?;
     }
     tf.commit(fin.file, &hdr.encode(&name)?)?;

@@ -1,50 +1,11 @@
-//! The compression, encryption and metering stages. Each is a `Write` adapter whose
+//! The encryption and metering stages. Each is a `Write` adapter whose
 //! `finish()` hands back the inner writer, so a stage left unfinished is an error, not a
 //! silently short file.
 
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-
-/// gzip, or nothing.
-// Built once per dump and never stored in bulk: boxing the big variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Compressor<W: Write> {
-    Pass(W),
-    Gzip(GzEncoder<W>),
-}
-
-impl<W: Write> Compressor<W> {
-    pub fn new(inner: W, gzip_level: Option<u32>) -> Self {
-        match gzip_level {
-            Some(l) => Compressor::Gzip(GzEncoder::new(inner, flate2::Compression::new(l))),
-            None => Compressor::Pass(inner),
-        }
-    }
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Compressor::Pass(w) => Ok(w),
-            Compressor::Gzip(g) => g.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for Compressor<W> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        match self {
-            Compressor::Pass(w) => w.write(b),
-            Compressor::Gzip(g) => g.write(b),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compressor::Pass(w) => w.flush(),
-            Compressor::Gzip(g) => g.flush(),
-        }
-    }
-}
 
 /// age to every recipient, or nothing.
 pub enum Encryptor<W: Write> {

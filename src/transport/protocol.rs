@@ -25,6 +25,10 @@ pub struct DumpRequest {
     pub one_file_system: bool,
     /// gzip on the client at this level (`compress = "client-*"`).
     pub gzip_level: Option<u32>,
+    /// zstd on the client at this level (`compress = "client-zstd"`). Left out of requests
+    /// without it, so that agents older than zstd still take them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zstd_level: Option<i32>,
     /// Incremental: dump what changed (mtime or ctime) at or after this client time
     /// (nanoseconds since the epoch, the reference dump's start). None: level 0, everything.
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! The 32 KiB text headers at the start of every tape file: `TAPIR FILE v1` (dumps) and
 //! `TAPIR TAPESTART v1` (labels), TOML fields, then the stock-tools restore recipe, NUL padded.
 
+use crate::codec::Format;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -54,8 +55,9 @@ impl DumpHeader {
         if self.encrypt == "server" {
             cmd.push_str(" | age -d -i KEY");
         }
-        if self.compress != "none" {
-            cmd.push_str(" | gzip -dc");
+        if let Some(tool) = Format::of(&self.compress).stock_tool() {
+            cmd.push_str(" | ");
+            cmd.push_str(tool);
         }
         cmd.push_str(" | tar -xpf -");
         if self.level > 0 {
@@ -77,10 +79,9 @@ impl DumpHeader {
 }
 
 fn payload_desc(compress: &str, encrypt: &str) -> String {
-    let inner = if compress == "none" {
-        "tar".to_string()
-    } else {
-        "gzip(tar)".to_string()
+    let inner = match Format::of(compress) {
+        Format::None => "tar".to_string(),
+        f => format!("{}(tar)", f.name()),
     };
     if encrypt == "server" {
         format!("age({inner})")
