@@ -104,7 +104,7 @@ impl Table {
             _ => bail!("{}: unknown compression in block table", path.display()),
         };
         let len = file.metadata()?.len();
-        if &head[..8] != MAGIC || block_size == 0 || (len - HEAD) % 8 != 0 {
+        if &head[..8] != MAGIC || block_size == 0 || !(len - HEAD).is_multiple_of(8) {
             bail!("{}: not a block table", path.display());
         }
         Ok(Table {
