@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 struct Job {
     data: Vec<u8>,
     out: Vec<u8>,
-    result: io::Result<()>,
+    /// The compressed block's length in `out`, or why it failed.
+    result: io::Result<usize>,
 }
 
 struct Worker {
@@ -87,13 +88,13 @@ impl<W: Write> ParallelWriter<W> {
     /// Hand the filled block to its worker, first writing results until there is room.
     fn dispatch(&mut self) -> io::Result<()> {
         let n = self.workers.len() as u64;
-        while self.in_flight() >= 2 * n {
+        while self.in_flight() >= 4 * n {
             self.collect(true)?;
         }
         let mut job = self.pool.pop().unwrap_or_else(|| Job {
             data: Vec::with_capacity(self.block_size),
             out: Vec::new(),
-            result: Ok(()),
+            result: Ok(0),
         });
         std::mem::swap(&mut job.data, &mut self.filling);
         self.filling.clear();
@@ -122,12 +123,12 @@ impl<W: Write> ParallelWriter<W> {
             }
         };
         let mut job = job.ok_or_else(|| io::Error::other("a compression thread died"))?;
-        std::mem::replace(&mut job.result, Ok(()))?;
+        let len = std::mem::replace(&mut job.result, Ok(0))?;
         if let Some(t) = &mut self.table {
             t.push(self.offset)?;
         }
-        self.inner.write_all(&job.out)?;
-        self.offset += job.out.len() as u64;
+        self.inner.write_all(&job.out[..len])?;
+        self.offset += len as u64;
         self.written += 1;
         self.pool.push(job);
         Ok(true)
@@ -167,8 +168,8 @@ impl Drop for Worker {
 }
 
 fn spawn(codec: Codec, i: usize) -> io::Result<Worker> {
-    let (tx, jobs) = sync_channel::<Job>(2);
-    let (done, rx) = sync_channel::<Job>(2);
+    let (tx, jobs) = sync_channel::<Job>(4);
+    let (done, rx) = sync_channel::<Job>(4);
     let mut enc = codec.encoder()?;
     let handle = std::thread::Builder::new()
         .name(format!("compress-{i}"))

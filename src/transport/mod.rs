@@ -37,6 +37,16 @@ pub struct Session {
     pub client_time: i64,
 }
 
+/// A 1 MiB pipe buffer instead of 64 KiB: the agent keeps writing while the server waits
+/// for a compressed block, and both sides wake up a sixteenth as often. Best effort: the
+/// kernel may refuse (fs.pipe-max-size), and 64 KiB still works.
+fn big_pipe(p: &impl std::os::fd::AsRawFd) {
+    // SAFETY: fcntl on a descriptor we own; failure leaves the pipe as it was.
+    unsafe {
+        libc::fcntl(p.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
 impl Session {
     /// Spawn `tapir agent` as a child process (`auth = "local"`) and shake hands.
     pub fn local() -> Result<Session> {
@@ -49,6 +59,7 @@ impl Session {
             .spawn()
             .with_context(|| format!("cannot start {} agent", exe.display()))?;
         let stdout = child.stdout.take().expect("piped");
+        big_pipe(&stdout);
         let stdin = child.stdin.take().expect("piped");
         let stderr = drain_stderr(child.stderr.take().expect("piped"));
         Session::start(
