@@ -25,6 +25,9 @@ pub struct IndexLine {
     /// Present at dump time, content in an earlier dump of the chain (dumpdir `N`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prev: bool,
+    /// Where the member begins in the tar stream (indexes older than random access lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<u64>,
 }
 
 impl From<&IndexEntry> for IndexLine {
@@ -39,6 +42,7 @@ impl From<&IndexEntry> for IndexLine {
             g: e.gid,
             l: e.link.as_deref().map(escape_bytes),
             prev: e.prev,
+            o: e.offset,
         }
     }
 }
@@ -100,12 +104,23 @@ impl IndexWriter {
 
 /// Read an index back.
 pub fn read(path: &Path) -> Result<Vec<IndexLine>> {
-    let f = File::open(path).with_context(|| format!("cannot open index {}", path.display()))?;
-    let r = BufReader::new(flate2::read::MultiGzDecoder::new(f));
-    r.lines()
-        .map(|l| Ok(serde_json::from_str(&l?)?))
-        .collect::<Result<_>>()
-        .with_context(|| format!("bad index {}", path.display()))
+    let mut out = Vec::new();
+    each(path, |l| {
+        out.push(l);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hand each line of an index to `f`, in tar order, holding one line at a time.
+pub fn each(path: &Path, mut f: impl FnMut(IndexLine) -> Result<()>) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open index {}", path.display()))?;
+    let r = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file));
+    for line in r.lines() {
+        let line = line.with_context(|| format!("bad index {}", path.display()))?;
+        f(serde_json::from_str(&line).with_context(|| format!("bad index {}", path.display()))?)?;
+    }
+    Ok(())
 }
 
 /// Bytes → text, reversibly: valid UTF-8 (but not `\` or control characters) stays.

@@ -350,6 +350,7 @@ mod tests {
             gid: 0,
             link: None,
             prev: false,
+            offset: None,
         }
     }
 

@@ -22,6 +22,10 @@ pub struct IndexEntry {
     pub link: Option<Vec<u8>>,
     /// Present at dump time but unchanged: its content is in an earlier dump of the chain.
     pub prev: bool,
+    /// Where the member begins in the tar stream (its first header block, long-name and PAX
+    /// headers included): what a random-access restore seeks to. None for names a dumpdir
+    /// lists as unchanged, which have no member here.
+    pub offset: Option<u64>,
 }
 
 struct Collect {
@@ -57,6 +61,10 @@ pub struct TarIndexer<S: EntrySink> {
     ended: bool,
     broken: Option<String>,
     count: u64,
+    /// Bytes of tar consumed so far.
+    pos: u64,
+    /// Where the member whose headers are being read began.
+    start: Option<u64>,
 }
 
 impl<S: EntrySink> TarIndexer<S> {
@@ -72,6 +80,8 @@ impl<S: EntrySink> TarIndexer<S> {
             ended: false,
             broken: None,
             count: 0,
+            pos: 0,
+            start: None,
         }
     }
 
@@ -88,10 +98,12 @@ impl<S: EntrySink> TarIndexer<S> {
             if self.skip > 0 {
                 let n = (self.skip.min(b.len() as u64)) as usize;
                 self.skip -= n as u64;
+                self.pos += n as u64;
                 b = &b[n..];
             } else if let Some(c) = &mut self.collect {
                 let n = (c.want - c.data.len()).min(b.len());
                 c.data.extend_from_slice(&b[..n]);
+                self.pos += n as u64;
                 b = &b[n..];
                 if c.data.len() == c.want {
                     let c = self.collect.take().unwrap();
@@ -102,6 +114,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 let n = (BLOCK - self.fill).min(b.len());
                 self.block[self.fill..self.fill + n].copy_from_slice(&b[..n]);
                 self.fill += n;
+                self.pos += n as u64;
                 b = &b[n..];
                 if self.fill == BLOCK {
                     self.fill = 0;
@@ -125,6 +138,7 @@ impl<S: EntrySink> TarIndexer<S> {
             return Ok(());
         }
         let block = *self.block;
+        self.start.get_or_insert(self.pos - BLOCK as u64);
         let h = tar::Header::from_byte_slice(&block[..]);
         let kind = block[156];
         let size = h.entry_size().unwrap_or(0);
@@ -154,6 +168,7 @@ impl<S: EntrySink> TarIndexer<S> {
         }
         self.skip = padded;
         if kind == b'g' {
+            self.start = None;
             return Ok(());
         }
         let entry = self.entry(&block, if kind == 0 { b'0' } else { kind }, size);
@@ -180,6 +195,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 .take()
                 .or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
             prev: false,
+            offset: self.start.take(),
         }
     }
 
@@ -212,6 +228,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 gid: 0,
                 link: None,
                 prev: true,
+                offset: None,
             })?;
         }
         Ok(())
@@ -260,7 +277,7 @@ fn checksum_ok(block: &[u8; BLOCK]) -> bool {
 }
 
 /// `LEN key=value\n` records of a PAX extended header.
-fn pax_records(data: &[u8]) -> Vec<(&[u8], &[u8])> {
+pub(crate) fn pax_records(data: &[u8]) -> Vec<(&[u8], &[u8])> {
     let mut out = Vec::new();
     let mut rest = data;
     while let Some(sp) = rest.iter().position(|&b| b == b' ') {

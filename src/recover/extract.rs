@@ -93,6 +93,20 @@ impl Extractor {
             .any(|p| p.starts_with(rel) && p.get(rel.len()) == Some(&b'/'))
     }
 
+    /// Whether a member does anything in this restore (selected, an ancestor directory of a
+    /// selection, the root, or a bad name to refuse): what a random-access restore reads.
+    pub fn wants(&self, name: &[u8], kind: u8) -> bool {
+        match clean(name) {
+            Err(_) => true,
+            Ok(rel) => self.takes(rel.as_deref().unwrap_or(b""), kind),
+        }
+    }
+
+    fn takes(&self, rel: &[u8], kind: u8) -> bool {
+        let is_dir = matches!(kind, b'5' | b'D');
+        self.selected(rel) || (is_dir && (rel.is_empty() || self.ancestor(rel)))
+    }
+
     fn refuse(&mut self, name: &[u8], why: impl std::fmt::Display) {
         self.report.refused.push(format!("{}: {why}", show(name)));
     }
@@ -119,8 +133,7 @@ impl Extractor {
 
     fn member(&mut self, rel: &[u8], e: &mut tar::Entry<impl Read>) -> Result<()> {
         let kind = e.header().entry_type().as_byte();
-        let is_dir = matches!(kind, b'5' | b'D');
-        if !(self.selected(rel) || (is_dir && (rel.is_empty() || self.ancestor(rel)))) {
+        if !self.takes(rel, kind) {
             return Ok(());
         }
         let path = self.safe_path(rel)?;

@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod extract;
 pub mod repl;
+pub mod seek;
 pub mod shell;
 pub mod words;
 
@@ -110,10 +111,51 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     let mut x = Extractor::new(&req.to, opts)?;
     for r in chain {
         let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
-        extract_one(&mut x, &file, &ids)
-            .with_context(|| format!("{} ({} level {})", file.display(), r.datestamp, r.level))?;
+        let what = || format!("{} ({} level {})", file.display(), r.datestamp, r.level);
+        if !req.paths.is_empty()
+            && let Some(plan) = seek::plan(&cfg.catalog, r, &x).with_context(what)?
+        {
+            match extract_seeking(&mut x, &file, &plan, &ids) {
+                Ok(read) => {
+                    eprintln!(
+                        "tapir:   {}: {} member(s) by random access, {} of {} bytes read",
+                        r.file_name,
+                        plan.members.len(),
+                        read,
+                        r.payload_size
+                    );
+                    continue;
+                }
+                Err(e) => eprintln!(
+                    "tapir: random access to {} failed ({e:#}); reading the whole dump",
+                    file.display()
+                ),
+            }
+        }
+        extract_one(&mut x, &file, &ids).with_context(what)?;
     }
     Ok(x.finish())
+}
+
+/// Extract the planned members of one tape file, read by seeking; the bytes read.
+fn extract_seeking(
+    x: &mut Extractor,
+    file: &Path,
+    plan: &seek::Plan,
+    ids: &[Box<dyn age::Identity + Send + Sync>],
+) -> Result<u64> {
+    if plan.members.is_empty() {
+        return Ok(0);
+    }
+    let (reader, mut writer) = std::io::pipe()?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || seek::read_members(file, plan, ids, &mut writer));
+        let extracted = x.extract(std::io::BufReader::with_capacity(1 << 16, reader));
+        let read = producer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("reader thread panicked")));
+        extracted.and(read)
+    })
 }
 
 /// Decrypt and decompress one tape file on a thread, extracting as it streams.
