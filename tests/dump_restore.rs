@@ -22,45 +22,7 @@ fn setup_with_corpus(dumptype: &str) -> (Setup, std::path::PathBuf) {
 }
 
 fn restore_both_ways(s: &Setup, src: &Path) {
-    let recs = s.find_json();
-    let rec = &recs[0];
-    let file = s.tape_file(rec);
-    let id = s.identity.display().to_string();
-
-    // 1. tapir fetch --identity | tar -x
-    let out1 = s.path().join("restore-fetch");
-    std::fs::create_dir(&out1).unwrap();
-    let cfg = s.path().join("tapir.toml");
-    let disk = rec["disk"].as_str().unwrap();
-    sh(
-        &format!(
-            "{} --config {} fetch --host localhost --disk '{disk}' --identity {id} -o - | tar -xpf - -C {}",
-            common::BIN,
-            cfg.display(),
-            out1.display()
-        ),
-        s.path(),
-    );
-    tree::assert_same(src, &out1, &skip_excluded);
-
-    // 2. the stock pipeline, exactly as the header spells it
-    let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
-    let recipe = header
-        .lines()
-        .find(|l| l.starts_with("#   dd if="))
-        .expect("recipe in header");
-    let slot_dir = file.parent().unwrap().display().to_string();
-    let recipe = recipe
-        .trim_start_matches("#   ")
-        .replace("KEY", &id)
-        .replace("dd if=", &format!("dd if={slot_dir}/"));
-    let out2 = s.path().join("restore-stock");
-    std::fs::create_dir(&out2).unwrap();
-    sh(
-        &format!("cd {} && {recipe}", out2.display()),
-        file.parent().unwrap(),
-    );
-    tree::assert_same(src, &out2, &skip_excluded);
+    common::restore_both_ways(s, &s.find_json()[0], src, &skip_excluded);
 }
 
 #[test]
@@ -73,8 +35,14 @@ fn awkward_corpus_restores_with_tapir_and_with_stock_tools() {
 }
 
 #[test]
-fn client_compression_and_best_and_unencrypted_also_restore() {
-    for dt in ["local-client", "local-best", "local-plain"] {
+fn every_compress_mode_restores_with_tapir_and_with_stock_tools() {
+    for dt in [
+        "local-client",
+        "local-best",
+        "local-plain",
+        "local-zstd",
+        "local-client-zstd",
+    ] {
         let (s, src) = setup_with_corpus(dt);
         s.run(&["dump"]).assert_code(0);
         restore_both_ways(&s, &src);

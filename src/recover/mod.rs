@@ -116,13 +116,15 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
             && let Some(plan) = seek::plan(&cfg.catalog, r, &x).with_context(what)?
         {
             match extract_seeking(&mut x, &file, &plan, &ids) {
-                Ok(read) => {
+                Ok(cost) => {
                     eprintln!(
-                        "tapir:   {}: {} member(s) by random access, {} of {} bytes read",
+                        "tapir:   {}: {} member(s) by random access: {} of {} tape bytes read, {} of {} tar bytes decompressed",
                         r.file_name,
                         plan.members.len(),
-                        read,
-                        r.payload_size
+                        cost.read,
+                        r.payload_size,
+                        cost.decompressed,
+                        r.original_size
                     );
                     continue;
                 }
@@ -137,15 +139,15 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     Ok(x.finish())
 }
 
-/// Extract the planned members of one tape file, read by seeking; the bytes read.
+/// Extract the planned members of one tape file, read by seeking.
 fn extract_seeking(
     x: &mut Extractor,
     file: &Path,
     plan: &seek::Plan,
     ids: &[Box<dyn age::Identity + Send + Sync>],
-) -> Result<u64> {
+) -> Result<seek::Cost> {
     if plan.members.is_empty() {
-        return Ok(0);
+        return Ok(seek::Cost::default());
     }
     let (reader, mut writer) = std::io::pipe()?;
     std::thread::scope(|s| {

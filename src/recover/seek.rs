@@ -127,6 +127,8 @@ struct Cursor {
     dec: Option<Dec>,
     /// The tar offset of the next byte `dec` gives.
     pos: u64,
+    /// Tar bytes decompressed in all.
+    decompressed: u64,
 }
 
 impl Read for Cursor {
@@ -137,6 +139,7 @@ impl Read for Cursor {
             None => 0,
         };
         self.pos += n as u64;
+        self.decompressed += n as u64;
         Ok(n)
     }
 }
@@ -235,14 +238,22 @@ fn long_name(kind: u8, mut data: Vec<u8>) -> Option<Vec<u8>> {
         .map(|(_, v)| v.to_vec())
 }
 
-/// Write the planned members of `file` to `out` as a tar stream; returns the bytes read from
-/// the tape file.
+/// What a random-access read cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cost {
+    /// Bytes read from the tape file.
+    pub read: u64,
+    /// Tar bytes decompressed.
+    pub decompressed: u64,
+}
+
+/// Write the planned members of `file` to `out` as a tar stream.
 pub fn read_members(
     file: &Path,
     plan: &Plan,
     ids: &[Box<dyn age::Identity + Send + Sync>],
     out: &mut dyn Write,
-) -> Result<u64> {
+) -> Result<Cost> {
     let (h, f) = crate::fetch::open(file)?;
     let read = Rc::new(Cell::new(0));
     let counted = Counted {
@@ -270,6 +281,7 @@ pub fn read_members(
         plain: Some(plain),
         dec: None,
         pos: 0,
+        decompressed: 0,
     };
     for m in &plan.members {
         cur.goto(m.offset)
@@ -287,5 +299,8 @@ pub fn read_members(
         }
     }
     out.write_all(&[0; 1024])?;
-    Ok(read.get())
+    Ok(Cost {
+        read: read.get(),
+        decompressed: cur.decompressed,
+    })
 }

@@ -84,6 +84,14 @@ impl Setup {
                 "auth = \"local\"\ncompress = \"client-fast\"\nexclude = [\"*.tmp\"]\n",
             ),
             (
+                "local-zstd",
+                "auth = \"local\"\ncompress = \"server-zstd\"\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
+                "local-client-zstd",
+                "auth = \"local\"\ncompress = \"client-zstd\"\ncompress_level = 3\nexclude = [\"*.tmp\"]\n",
+            ),
+            (
                 "local-plain",
                 "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\nexclude = [\"*.tmp\"]\n",
             ),
@@ -251,4 +259,51 @@ pub fn example_config_json() -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Restore dump `rec` by `tapir fetch --identity | tar -x` and by the stock pipeline its
+/// header spells out; both trees must equal `src` (but what `skip` names).
+pub fn restore_both_ways(
+    s: &Setup,
+    rec: &serde_json::Value,
+    src: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+) {
+    let file = s.tape_file(rec);
+    let id = s.identity.display().to_string();
+
+    // 1. tapir fetch --identity | tar -x
+    let out1 = s.path().join("restore-fetch");
+    std::fs::create_dir(&out1).unwrap();
+    let cfg = s.path().join("tapir.toml");
+    let disk = rec["disk"].as_str().unwrap();
+    sh(
+        &format!(
+            "{} --config {} fetch --host localhost --disk '{disk}' --identity {id} -o - | tar -xpf - -C {}",
+            BIN,
+            cfg.display(),
+            out1.display()
+        ),
+        s.path(),
+    );
+    tree::assert_same(src, &out1, skip);
+
+    // 2. the stock pipeline, exactly as the header spells it
+    let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
+    let recipe = header
+        .lines()
+        .find(|l| l.starts_with("#   dd if="))
+        .expect("recipe in header");
+    let slot_dir = file.parent().unwrap().display().to_string();
+    let recipe = recipe
+        .trim_start_matches("#   ")
+        .replace("KEY", &id)
+        .replace("dd if=", &format!("dd if={slot_dir}/"));
+    let out2 = s.path().join("restore-stock");
+    std::fs::create_dir(&out2).unwrap();
+    sh(
+        &format!("cd {} && {recipe}", out2.display()),
+        file.parent().unwrap(),
+    );
+    tree::assert_same(src, &out2, skip);
 }
