@@ -107,7 +107,7 @@ type Plain = BufReader<Box<dyn ReadSeek>>;
 
 /// A decompressor started at some block.
 enum Dec {
-    Gzip(flate2::bufread::MultiGzDecoder<Plain>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Plain>>),
     Zstd(zstd::stream::read::Decoder<'static, Plain>),
 }
 
@@ -162,7 +162,7 @@ impl Cursor {
         let buf = BufReader::with_capacity(1 << 16, plain);
         self.dec = Some(match self.table.format {
             Format::Zstd => Dec::Zstd(zstd::stream::read::Decoder::with_buffer(buf)?),
-            _ => Dec::Gzip(flate2::bufread::MultiGzDecoder::new(buf)),
+            _ => Dec::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buf))),
         });
         self.pos = first;
         self.skip(at - first)
