@@ -107,16 +107,20 @@ fn send_known_dirs(job: &Job, session: &mut Session) -> Result<()> {
         .index
         .as_ref()
         .context("the reference dump has no index")?;
-    let lines = catalog::index::read(&job.cfg.catalog.join(ix))?;
-    let dirs: Vec<String> = lines
-        .into_iter()
-        .filter(|l| l.t == "5")
-        .map(|l| l.p)
-        .collect();
-    for chunk in dirs.chunks(20_000) {
-        session.send(&Message::KnownDirs {
-            dirs: chunk.to_vec(),
-        })?;
+    let mut dirs = Vec::new();
+    catalog::index::each(&job.cfg.catalog.join(ix), |l| {
+        if l.t == "5" {
+            dirs.push(l.p);
+        }
+        if dirs.len() == 20_000 {
+            session.send(&Message::KnownDirs {
+                dirs: std::mem::take(&mut dirs),
+            })?;
+        }
+        Ok(())
+    })?;
+    if !dirs.is_empty() {
+        session.send(&Message::KnownDirs { dirs })?;
     }
     Ok(())
 }
