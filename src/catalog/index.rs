@@ -56,6 +56,14 @@ pub fn rel_path(host: &str, disk: &str, datestamp: &str, level: u8) -> String {
     )
 }
 
+/// The files that live and die with an index: its browse tree and its block table.
+pub fn companions(index: &Path) -> [PathBuf; 2] {
+    [
+        super::tree::path_for(index),
+        crate::codec::blocks::path_for(index),
+    ]
+}
+
 /// Writes an index to a temp name; `commit` moves it into place.
 pub struct IndexWriter {
     tmp: PathBuf,

@@ -114,8 +114,12 @@ fn clean_index_dir(cfg: &Config) -> Result<()> {
         .into_iter()
         .filter_map(|r| r.index)
         .flat_map(|ix| {
-            let tree = catalog::tree::path_for(std::path::Path::new(&ix));
-            [tree.to_string_lossy().into_owned(), ix]
+            let [tree, table] = catalog::index::companions(std::path::Path::new(&ix));
+            [
+                tree.to_string_lossy().into_owned(),
+                table.to_string_lossy().into_owned(),
+                ix,
+            ]
         })
         .collect();
     for e in walkdir::WalkDir::new(&root)

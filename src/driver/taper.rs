@@ -202,7 +202,9 @@ pub fn forget_tape(catalog: &std::path::Path, label: &str, records: &[DumpRecord
         let mut h = catalog::history::load(catalog, host, disk)?;
         for r in h.iter().filter(|r| r.label == label) {
             if let Some(ix) = &r.index {
-                let _ = std::fs::remove_file(catalog::tree::path_for(&catalog.join(ix)));
+                for f in catalog::index::companions(&catalog.join(ix)) {
+                    let _ = std::fs::remove_file(f);
+                }
                 let _ = std::fs::remove_file(catalog.join(ix));
             }
         }
