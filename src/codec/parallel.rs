@@ -4,8 +4,9 @@
 //! ```text
 //! caller ─ block k ─▶ worker (k mod n) ─ member k ─▶ caller ─▶ inner writer (age, tape)
 //! ```
-//! At most `2 n` blocks are in flight, so memory is bounded whatever the stream's size, and
-//! buffers are recycled (a fresh buffer per block fragments the heap). Block k goes to
+//! At most `4 n` blocks (and no more than 64 MiB of input) are in flight, so memory is
+//! bounded whatever the stream's size, and buffers are recycled (a fresh buffer per block
+//! fragments the heap). Block k goes to
 //! worker `k mod n` and comes back from it, so results need no reordering.
 
 use super::Codec;
@@ -88,7 +89,8 @@ impl<W: Write> ParallelWriter<W> {
     /// Hand the filled block to its worker, first writing results until there is room.
     fn dispatch(&mut self) -> io::Result<()> {
         let n = self.workers.len() as u64;
-        while self.in_flight() >= 4 * n {
+        let limit = (4 * n).min((64 << 20) / self.block_size as u64).max(n + 1);
+        while self.in_flight() >= limit {
             self.collect(true)?;
         }
         let mut job = self.pool.pop().unwrap_or_else(|| Job {
