@@ -38,13 +38,17 @@ fn setup(dumptype: &str, make: fn(&Path)) -> (Setup, PathBuf) {
     (s, src)
 }
 
+/// Where the block table of dump `rec` lives: beside its index.
+fn blk_path(s: &Setup, rec: &serde_json::Value) -> PathBuf {
+    let ix = rec["index"].as_str().expect("indexed");
+    s.path()
+        .join("catalog")
+        .join(ix.trim_end_matches(".idx.gz").to_string() + ".blk")
+}
+
 /// The block table of a dump: (block size, magic byte code, offsets).
 fn table(s: &Setup, rec: &serde_json::Value) -> (u64, u8, Vec<u64>) {
-    let ix = rec["index"].as_str().expect("indexed");
-    let blk = s
-        .path()
-        .join("catalog")
-        .join(ix.trim_end_matches(".idx.gz").to_string() + ".blk");
+    let blk = blk_path(s, rec);
     let b = std::fs::read(&blk).unwrap_or_else(|e| panic!("{}: {e}", blk.display()));
     assert_eq!(&b[..8], b"TPBLKS01");
     let size = u32::from_le_bytes(b[8..12].try_into().unwrap()) as u64;
@@ -158,8 +162,7 @@ fn many_members_and_frames_restore_with_stock_tools_and_by_random_access() {
 
         // without block tables the dumps are read whole, with the same result
         for r in s.find_json().as_array().unwrap() {
-            let ix = r["index"].as_str().unwrap().trim_end_matches(".idx.gz");
-            std::fs::remove_file(s.path().join("catalog").join(format!("{ix}.blk"))).unwrap();
+            std::fs::remove_file(blk_path(&s, r)).unwrap();
         }
         let to2 = s.path().join("whole").display().to_string();
         let r = recover(&s, &src, &to2, &["sub/middle.bin"]);

@@ -150,7 +150,7 @@ fn walk_and_send<W: Write>(
     };
     let codec = match (req.gzip_level, req.zstd_level) {
         (_, Some(l)) => Some(Codec::Zstd(l.clamp(1, 19))),
-        (Some(l), None) => Some(Codec::Gzip(l.clamp(1, 9))),
+        (Some(l), None) => Some(Codec::Gzip(l.clamp(1, 12))),
         (None, None) => None,
     };
     let sink = match codec {

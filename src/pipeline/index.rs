@@ -259,7 +259,8 @@ impl<S: EntrySink> TarIndexer<S> {
     }
 }
 
-fn checksum_ok(block: &[u8; BLOCK]) -> bool {
+/// The header block's checksum field matches its bytes.
+pub(crate) fn checksum_ok(block: &[u8; BLOCK]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()

@@ -42,14 +42,15 @@ pub fn plan(catalog: &Path, r: &DumpRecord, x: &Extractor) -> Result<Option<Plan
     let mut seekable = true;
     index::each(&ix, |l| {
         let kind = l.t.as_bytes().first().copied().unwrap_or(b'0');
-        if l.prev || !x.wants(&index::unescape(&l.p), kind) {
+        if l.prev {
+            return Ok(());
+        }
+        let name = index::unescape(&l.p);
+        if !x.wants(&name, kind) {
             return Ok(());
         }
         match l.o {
-            Some(offset) if b"0123456725".contains(&kind) => members.push(Wanted {
-                offset,
-                name: index::unescape(&l.p),
-            }),
+            Some(offset) if b"01234567".contains(&kind) => members.push(Wanted { offset, name }),
             _ => seekable = false,
         }
         Ok(())
@@ -185,7 +186,7 @@ impl Cursor {
             self.read_exact(&mut block)
                 .context("the payload ends inside a tar header")?;
             let h = tar::Header::from_byte_slice(&block);
-            if block.iter().all(|&b| b == 0) || h.cksum().ok() != Some(checksum(&block)) {
+            if block.iter().all(|&b| b == 0) || !crate::pipeline::index::checksum_ok(&block) {
                 bail!("no tar header where the index says a member begins");
             }
             out.write_all(&block)?;
@@ -208,20 +209,6 @@ impl Cursor {
             }
         }
     }
-}
-
-fn checksum(block: &[u8; 512]) -> u32 {
-    block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                b as u32
-            }
-        })
-        .sum()
 }
 
 /// The name a GNU long-name (`L`) or PAX (`x`) header gives, if any.
