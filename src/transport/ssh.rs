@@ -31,7 +31,14 @@ fn tcp(t: &Target, timeout: Duration) -> Result<TcpStream> {
     let mut last = None;
     for a in addrs {
         match TcpStream::connect_timeout(&a, timeout) {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                // Without TCP_NODELAY every request/answer round trip of the handshake and
+                // the protocol waits for the peer's delayed ACK (~40 ms): a connection took
+                // 0.17 s on loopback instead of 0.08 s.
+                s.set_nodelay(true)
+                    .with_context(|| format!("cannot set TCP_NODELAY towards {}", t.name))?;
+                return Ok(s);
+            }
             Err(e) => last = Some(anyhow!("cannot connect to {} ({a}): {e}", t.name)),
         }
     }
