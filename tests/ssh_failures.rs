@@ -335,3 +335,40 @@ fn killed_down_and_stalled_clients_fail_only_their_dle() {
         ])
         .status();
 }
+
+#[test]
+fn a_client_login_script_that_prints_is_named_with_its_text() {
+    let e = env();
+    // "M" is the message tag: the text must still be told from a frame by its length
+    let chatty_line = e.line.replacen(
+        "command=\"",
+        "command=\"echo 'Message of the day: be nice'; exec ",
+        1,
+    );
+    let chatty = Sshd::start(e.s.path(), "chatty", &chatty_line);
+    let fine = Sshd::start(e.s.path(), "fine", &e.line);
+    e.with_hosts(&[&chatty, &fine]);
+    e.s.write(
+        "disklist",
+        &format!("chatty {0} ssh\nfine {0} ssh\n", e.src),
+    );
+    let r = e.s.run(&["dump", "--json"]);
+    r.assert_code(1);
+    let o = e.outcome(&r.stdout, "chatty");
+    assert_eq!(o["status"], "FAILED", "{o}");
+    let reason = o["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("printed \"Message of the day: be nice\" before the agent answered")
+            && reason.contains("a login script on chatty"),
+        "{reason}"
+    );
+    assert_eq!(e.outcome(&r.stdout, "fine")["status"], "OK");
+    e.assert_consistent();
+    let c = e.s.run(&["check"]);
+    c.assert_code(1);
+    assert!(
+        c.stdout.contains("Message of the day: be nice"),
+        "{}",
+        c.stdout
+    );
+}

@@ -7,7 +7,7 @@ pub mod ssh;
 
 use anyhow::{Context, Result, anyhow, bail};
 use protocol::{Frame, Message, PROTOCOL_VERSION};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -101,7 +101,16 @@ impl Session {
             protocol: PROTOCOL_VERSION,
             tool_version,
         })?;
-        match self.recv(&mut Vec::new())? {
+        let text = self.leading_text();
+        let answer = self.recv(&mut Vec::new()).and_then(|f| match f {
+            Frame::Msg(Message::HelloOk { .. } | Message::Error { .. }) | Frame::Eof => Ok(f),
+            _ => Err(anyhow!("protocol error: agent did not answer Hello")),
+        });
+        let answer = match (answer, text) {
+            (Err(e), Some(t)) => return Err(e.context(self.chatter(&t))),
+            (a, _) => a?,
+        };
+        match answer {
             Frame::Msg(Message::HelloOk {
                 protocol,
                 tool_version,
@@ -119,6 +128,30 @@ impl Session {
             Frame::Msg(Message::Error { message }) => bail!("agent refused: {message}"),
             Frame::Eof => bail!("agent disconnected during the handshake"),
             _ => bail!("protocol error: agent did not answer Hello"),
+        }
+    }
+
+    /// The first bytes the agent's side wrote, as text, when they are not a frame.
+    fn leading_text(&mut self) -> Option<String> {
+        let head = self.reader.fill_buf().ok()?;
+        if protocol::starts_a_frame(head) {
+            return None;
+        }
+        let head = &head[..head.len().min(200)];
+        let text = String::from_utf8_lossy(head);
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+        Some(line.chars().filter(|c| !c.is_control()).collect())
+    }
+
+    /// Explain text found where the agent's answer should be.
+    fn chatter(&self, text: &str) -> String {
+        match &self.peer {
+            Some(Peer::Ssh { host, .. }) => format!(
+                "the client printed \"{text}\" before the agent answered: a login script on \
+                 {host} (~/.bashrc, /etc/bash.bashrc, ~/.profile) writes to stdout; the forced command \
+                 runs through the login shell, which must print nothing when not interactive"
+            ),
+            _ => format!("the agent printed \"{text}\" instead of speaking the protocol"),
         }
     }
 

@@ -137,6 +137,20 @@ fn write_frame(w: &mut dyn Write, tag: u8, body: &[u8]) -> io::Result<()> {
     w.write_all(body)
 }
 
+/// Could `head` (the first bytes read) start a frame? Text printed by a client's login
+/// script cannot: its first bytes give an unknown tag or an absurd length.
+pub fn starts_a_frame(head: &[u8]) -> bool {
+    match head {
+        [tag, l0, l1, l2, l3, ..] => {
+            matches!(*tag, TAG_MSG | TAG_DATA)
+                && u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize <= MAX_FRAME
+        }
+        _ => head
+            .first()
+            .is_none_or(|t| matches!(*t, TAG_MSG | TAG_DATA)),
+    }
+}
+
 /// Read one frame; data frames land in `buf` (replaced).
 pub fn read_frame(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Frame> {
     let mut head = [0u8; 5];
