@@ -177,6 +177,16 @@ fn check_rpo_follows_nagios_conventions() {
     let r = rpo(&s, 1, &[]);
     r.assert_code(3);
     assert!(r.stdout.starts_with("TAPIR RPO UNKNOWN - "), "{}", r.stdout);
+    // and so is a bad option: Nagios would read the usage code 2 as CRITICAL
+    let r = rpo(&s, 1, &["--warn", "5x"]);
+    r.assert_code(3);
+    assert!(
+        r.stdout
+            .starts_with("TAPIR RPO UNKNOWN - bad arguments: invalid value '5x' for '--warn"),
+        "{}",
+        r.stdout
+    );
+    s.run(&["dump", "--nonesuch"]).assert_code(2);
 }
 
 /// Every sample line of the exposition format, checked strictly; returns (name, labels, value).

@@ -72,10 +72,13 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
+            if !e.use_stderr() {
+                return exit::OK;
+            }
+            return if std::env::args().any(|a| a == "check-rpo") {
+                rpo::usage_unknown(&e)
             } else {
-                exit::OK
+                exit::USAGE
             };
         }
     };

@@ -47,3 +47,16 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         3
     }))
 }
+
+/// A monitoring system calls check-rpo unattended: a bad option is UNKNOWN (3), with the
+/// usual one-line status on stdout, not the usage exit code 2 that Nagios reads as CRITICAL.
+pub fn usage_unknown(e: &clap::Error) -> i32 {
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    println!("TAPIR RPO UNKNOWN - bad arguments: {first}");
+    3
+}
