@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Setup, sh, tree};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 fn skip_excluded(rel: &Path) -> bool {
@@ -181,6 +182,8 @@ fn one_file_system_stays_off_other_mounts() {
         return;
     }
     std::fs::write(src.join("mnt/other-fs"), b"other fs").unwrap();
+    // the mounted file system's root: its mode is what the mount point must get back
+    std::fs::set_permissions(src.join("mnt"), std::fs::Permissions::from_mode(0o750)).unwrap();
     s.write(
         "dumptypes/cross.toml",
         "auth = \"local\"\none_file_system = false\n",
@@ -216,5 +219,33 @@ fn one_file_system_stays_off_other_mounts() {
         );
         assert!(out.join("here").exists());
         assert_eq!(out.join("mnt/other-fs").exists(), expect_other, "{disk}");
+        // like GNU tar: the mount point itself is kept, so the mount has its place again
+        let mp = std::fs::metadata(out.join("mnt")).unwrap();
+        assert!(mp.is_dir(), "{disk}");
+        assert_eq!(mp.permissions().mode() & 0o7777, 0o750, "{disk}");
+        let inside = std::fs::read_dir(out.join("mnt")).unwrap().count();
+        assert_eq!(inside, usize::from(expect_other), "{disk}");
     }
+    // An in-place incremental restore (`tar -xG`) over a live system, where the other file
+    // system is mounted again: GNU tar deletes what a directory's dumpdir does not list, so
+    // the mount point must be listed by its parent and claim no contents of its own.
+    let live = s.path().join("live");
+    std::fs::create_dir_all(live.join("mnt")).unwrap();
+    std::fs::write(live.join("mnt/on-the-mounted-fs"), b"keep me").unwrap();
+    sh(
+        &format!(
+            "{} --config {} fetch --host localhost --disk {} -i {} -o - | tar -xG -f - -C {}",
+            common::BIN,
+            s.path().join("tapir.toml").display(),
+            src.display(),
+            s.identity.display(),
+            live.display()
+        ),
+        s.path(),
+    );
+    assert!(live.join("here").exists());
+    assert_eq!(
+        std::fs::read(live.join("mnt/on-the-mounted-fs")).unwrap(),
+        b"keep me"
+    );
 }

@@ -77,16 +77,19 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
         root_dev,
         new_from: None,
     };
-    let it = walkdir::WalkDir::new(w.root)
+    let mut it = walkdir::WalkDir::new(w.root)
         .follow_links(false)
         .follow_root_links(true)
-        .same_file_system(w.one_file_system)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| !excluded(w, e.path()));
-    for entry in it {
+    while let Some(entry) = it.next() {
         match entry {
-            Ok(e) => walker.entry(e.path(), e.depth())?,
+            Ok(e) => {
+                if walker.entry(e.path(), e.depth())? == Descend::No {
+                    it.skip_current_dir();
+                }
+            }
             Err(err) => {
                 let path = err
                     .path()
@@ -134,13 +137,20 @@ fn meta_of(md: &Metadata) -> Meta {
     }
 }
 
+/// Whether the walk goes into the directory just written.
+#[derive(PartialEq)]
+enum Descend {
+    Yes,
+    No,
+}
+
 impl<W: Sink> Walker<'_, '_, W> {
     fn warn(&mut self, path: &str, msg: &str) -> io::Result<()> {
         self.stats.warnings += 1;
         self.tar.get_mut().warning(path, msg)
     }
 
-    fn entry(&mut self, path: &Path, depth: usize) -> io::Result<()> {
+    fn entry(&mut self, path: &Path, depth: usize) -> io::Result<Descend> {
         if self.new_from.is_some_and(|d| depth <= d) {
             self.new_from = None;
         }
@@ -150,24 +160,38 @@ impl<W: Sink> Walker<'_, '_, W> {
             path.symlink_metadata()
         } {
             Ok(md) => md,
-            Err(e) => return self.vanished(path, e),
+            Err(e) => return self.vanished(path, e).map(|_| Descend::Yes),
         };
         let ft = md.file_type();
         let name = member_name(self.walk.root, path, ft.is_dir());
         if ft.is_dir() {
-            return self.directory(path, name, &md, depth);
+            if depth > 0 && self.walk.one_file_system && md.dev() != self.root_dev {
+                return self.mount_point(name, &md).map(|_| Descend::No);
+            }
+            return self.directory(path, name, &md, depth).map(|_| Descend::Yes);
         }
-        if !self.wanted(&md) {
-            return self.unchanged(name, &md);
-        }
-        self.stats.files += 1;
-        if ft.is_file() {
-            self.file(path, name, &md)
-        } else if ft.is_symlink() {
-            self.symlink(path, &name, &md)
+        let r = if !self.wanted(&md) {
+            self.unchanged(name, &md)
         } else {
-            self.special(path, &name, &md)
-        }
+            self.stats.files += 1;
+            if ft.is_file() {
+                self.file(path, name, &md)
+            } else if ft.is_symlink() {
+                self.symlink(path, &name, &md)
+            } else {
+                self.special(path, &name, &md)
+            }
+        };
+        r.map(|_| Descend::Yes)
+    }
+
+    /// A directory where another file system is mounted (`one_file_system`): like GNU tar,
+    /// the directory itself (owner, mode, mtime, so that the mount has its place on
+    /// restore) and none of its contents; a plain member, so a restore purges nothing in it.
+    fn mount_point(&mut self, name: Vec<u8>, md: &Metadata) -> io::Result<()> {
+        self.stats.files += 1;
+        self.tar
+            .header(&name, None, EntryType::Directory, &meta_of(md), 0)
     }
 
     /// Is a non-directory in this archive (`Y`) rather than only listed (`N`)?
@@ -221,9 +245,6 @@ impl<W: Sink> Walker<'_, '_, W> {
             };
             let ft = md.file_type();
             let code = if ft.is_dir() {
-                if self.walk.one_file_system && md.dev() != self.root_dev {
-                    continue;
-                }
                 b'D'
             } else if ft.is_socket() {
                 continue;
