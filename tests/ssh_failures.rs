@@ -346,11 +346,16 @@ fn a_client_login_script_that_prints_is_named_with_its_text() {
         1,
     );
     let chatty = Sshd::start(e.s.path(), "chatty", &chatty_line);
+    // and one that says nothing at all: a stalled handshake, not a protocol error
+    let mute_line = e
+        .line
+        .replacen("command=\"", "command=\"sleep 30; exec ", 1);
+    let mute = Sshd::start(e.s.path(), "mute", &mute_line);
     let fine = Sshd::start(e.s.path(), "fine", &e.line);
-    e.with_hosts(&[&chatty, &fine]);
+    e.with_hosts(&[&chatty, &mute, &fine]);
     e.s.write(
         "disklist",
-        &format!("chatty {0} ssh\nfine {0} ssh\n", e.src),
+        &format!("chatty {0} ssh\nmute {0} ssh\nfine {0} ssh\n", e.src),
     );
     let r = e.s.run(&["dump", "--json"]);
     r.assert_code(1);
@@ -362,8 +367,16 @@ fn a_client_login_script_that_prints_is_named_with_its_text() {
             && reason.contains("a login script on chatty"),
         "{reason}"
     );
+    let mute = e.outcome(&r.stdout, "mute");
+    assert_eq!(mute["status"], "FAILED", "{mute}");
+    let why = mute["reason"].as_str().unwrap();
+    assert!(why.contains("mute stalled: no data for 3 s"), "{why}");
     assert_eq!(e.outcome(&r.stdout, "fine")["status"], "OK");
     e.assert_consistent();
+    e.s.write(
+        "disklist",
+        &format!("chatty {0} ssh\nfine {0} ssh\n", e.src),
+    );
     let c = e.s.run(&["check"]);
     c.assert_code(1);
     assert!(

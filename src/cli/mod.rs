@@ -75,7 +75,7 @@ pub fn main() -> i32 {
             if !e.use_stderr() {
                 return exit::OK;
             }
-            return if std::env::args().any(|a| a == "check-rpo") {
+            return if std::env::args_os().any(|a| a == "check-rpo") {
                 rpo::usage_unknown(&e)
             } else {
                 exit::USAGE

@@ -101,7 +101,7 @@ impl Session {
             protocol: PROTOCOL_VERSION,
             tool_version,
         })?;
-        let text = self.leading_text();
+        let text = self.leading_text()?;
         let answer = self.recv(&mut Vec::new()).and_then(|f| match f {
             Frame::Msg(Message::HelloOk { .. } | Message::Error { .. }) | Frame::Eof => Ok(f),
             _ => Err(anyhow!("protocol error: agent did not answer Hello")),
@@ -131,16 +131,28 @@ impl Session {
         }
     }
 
-    /// The first bytes the agent's side wrote, as text, when they are not a frame.
-    fn leading_text(&mut self) -> Option<String> {
-        let head = self.reader.fill_buf().ok()?;
+    /// The first bytes the agent's side wrote, as text, when they are not a frame. Waits for
+    /// them as [`Session::recv`] would (a timeout is a stalled client).
+    fn leading_text(&mut self) -> Result<Option<String>> {
+        let head = loop {
+            match self.reader.fill_buf() {
+                Ok(head) => break head,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let e = anyhow::Error::from(e);
+                    return Err(self.read_error(e));
+                }
+            }
+        };
         if protocol::starts_a_frame(head) {
-            return None;
+            return Ok(None);
         }
-        let head = &head[..head.len().min(200)];
-        let text = String::from_utf8_lossy(head);
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-        Some(line.chars().filter(|c| !c.is_control()).collect())
+        let text = String::from_utf8_lossy(&head[..head.len().min(200)]);
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.chars().filter(|c| !c.is_control()).collect()))
     }
 
     /// Explain text found where the agent's answer should be.
@@ -163,7 +175,12 @@ impl Session {
 
     /// Next frame; data lands in `buf`. A read that times out is a stalled client.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<Frame> {
-        protocol::read_frame(&mut self.reader, buf).map_err(|e| match &self.peer {
+        protocol::read_frame(&mut self.reader, buf).map_err(|e| self.read_error(e))
+    }
+
+    /// A read that timed out is a stalled client.
+    fn read_error(&self, e: anyhow::Error) -> anyhow::Error {
+        match &self.peer {
             Some(Peer::Ssh { host, stall, .. }) if is_timeout(&e) => {
                 anyhow!(
                     "{host} stalled: no data for {} s (dumptype stall_timeout)",
@@ -171,7 +188,7 @@ impl Session {
                 )
             }
             _ => e,
-        })
+        }
     }
 
     /// Add what the agent said on stderr (and how it exited) to an error.
