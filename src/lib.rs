@@ -11,6 +11,13 @@
 //! ```
 //! `cli` is the only module that knows about the command line; everything else is library.
 
+/// `println!` that returns a closed stdout as an error instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::out::line(format_args!($($arg)*))?
+    };
+}
+
 pub mod agent;
 pub mod catalog;
 pub mod check;

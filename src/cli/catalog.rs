@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             for s in &r.skipped {
                 eprintln!("tapir: skipped {s}");
             }
-            println!(
+            outln!(
                 "catalog rebuilt from {}: {} dumps, {} indexes",
                 root.display(),
                 r.dumps,

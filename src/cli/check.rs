@@ -16,13 +16,13 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     } else {
         for i in &items {
             let s = crate::report::name(&i.status);
-            println!("{s:<5} {}: {}", i.item, i.detail);
+            outln!("{s:<5} {}: {}", i.item, i.detail);
         }
     }
     let failed = items.iter().filter(|i| i.status == Level::Fail).count();
     let warned = items.iter().filter(|i| i.status == Level::Warn).count();
     if !cli.json {
-        println!("{} checks: {failed} failed, {warned} warnings", items.len());
+        outln!("{} checks: {failed} failed, {warned} warnings", items.len());
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }

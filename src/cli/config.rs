@@ -11,11 +11,11 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     if cli.json {
         super::print_json(&cfg)?;
     } else {
-        print!(
+        crate::cli::out::text(&format!(
             "# effective configuration from {}\n{}",
             cfg.file.display(),
             toml::to_string(&cfg)?
-        );
+        ))?;
     }
     Ok(0)
 }

@@ -28,7 +28,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if cli.json {
         super::print_json(&summary)?;
     } else {
-        print!("{}", crate::report::render(&summary));
+        crate::cli::out::text(&crate::report::render(&summary))?;
     }
     Ok(summary.exit_code())
 }
@@ -50,7 +50,7 @@ fn dry_run(cli: &Cli, cfg: &crate::config::Config, opts: &DumpOptions) -> anyhow
             "target": p.plan.target, "volume": p.plan.volume, "capacity": p.plan.capacity,
         }))?;
     } else {
-        print!("{}", crate::report::render_plan(&p.plan, &p.failed));
+        crate::cli::out::text(&crate::report::render_plan(&p.plan, &p.failed))?;
     }
     Ok(0)
 }

@@ -59,7 +59,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             cfg.ssh.known_hosts.display()
         );
     }
-    println!("{line}");
+    outln!("{line}");
     Ok(0)
 }
 

@@ -23,15 +23,22 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         super::print_json(&recs)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  STATUS",
-        "DATE", "HOST", "DISK", "LVL", "TAPE", "FILE", "ORIG", "OUT"
+        "DATE",
+        "HOST",
+        "DISK",
+        "LVL",
+        "TAPE",
+        "FILE",
+        "ORIG",
+        "OUT"
     );
     for r in &recs {
         let date = crate::clock::parse_datestamp(&r.datestamp).map_or(r.datestamp.clone(), |t| {
             t.format("%Y-%m-%d %H:%M:%S").to_string()
         });
-        println!(
+        outln!(
             "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {}",
             r.host,
             r.disk,

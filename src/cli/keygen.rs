@@ -18,6 +18,6 @@ pub fn run(a: &Args) -> anyhow::Result<i32> {
         "tapir: wrote identity {} (keep it offline; without it nothing can be restored)",
         a.output.display()
     );
-    println!("{recipient}");
+    outln!("{recipient}");
     Ok(0)
 }

@@ -60,6 +60,6 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         )?;
     }
     vtape::write_label(&slot, &a.label, "0")?;
-    println!("slot {} labelled {}", a.slot, a.label);
+    outln!("slot {} labelled {}", a.slot, a.label);
     Ok(0)
 }

@@ -30,12 +30,12 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         super::print_json(&rep)?;
     } else {
         for c in &rep.copied {
-            println!("copied {c}");
+            outln!("copied {c}");
         }
         for p in &rep.problems {
             eprintln!("tapir: mirror: {p}");
         }
-        println!(
+        outln!(
             "mirror {}: {} file(s) copied ({}), {} unchanged, {} problem(s)",
             to.display(),
             rep.copied.len(),

@@ -12,6 +12,7 @@ mod find;
 mod keygen;
 mod label;
 mod mirror;
+pub mod out;
 mod recover;
 mod report;
 mod rpo;
@@ -84,7 +85,7 @@ pub fn main() -> i32 {
     };
     match run(&cli) {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => exit::OK,
+        Err(e) if out::is_stdout_closed(&e) => exit::OK,
         Err(e) => {
             eprintln!("tapir: error: {e:#}");
             error::exit_code_of(&e)
@@ -148,23 +149,10 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<crate::config::Config> {
     Ok(crate::config::load(&path)?)
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .map(std::io::Error::kind)
-            .or_else(|| {
-                c.downcast_ref::<serde_json::Error>()
-                    .and_then(|j| j.io_error_kind())
-            })
-            == Some(std::io::ErrorKind::BrokenPipe)
-    })
-}
-
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| out::stdout_error(e.into()))?;
+    writeln!(out).map_err(out::stdout_error)
 }

@@ -70,7 +70,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     for r in &report.refused {
         eprintln!("tapir: REFUSED {r}");
     }
-    println!(
+    outln!(
         "restored {} members into {}; {} refused",
         report.restored,
         to.display(),

@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     } else if cli.json {
         super::print_json(&summary)?;
     } else {
-        print!("{body}");
+        crate::cli::out::text(&body)?;
     }
     Ok(0)
 }

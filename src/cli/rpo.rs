@@ -39,11 +39,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         if let Some(p) = &a.prometheus {
             crate::fsutil::write_atomic(p, found.prometheus().as_bytes())?;
         }
-        print!("{}", found.nagios(&limits));
+        crate::cli::out::text(&found.nagios(&limits))?;
         Ok(found.state() as i32)
     })();
     Ok(result.unwrap_or_else(|e| {
-        println!("TAPIR RPO UNKNOWN - {e:#}");
+        let _ = crate::cli::out::line(format_args!("TAPIR RPO UNKNOWN - {e:#}"));
         3
     }))
 }
@@ -57,6 +57,6 @@ pub fn usage_unknown(e: &clap::Error) -> i32 {
         .next()
         .unwrap_or("")
         .trim_start_matches("error: ");
-    println!("TAPIR RPO UNKNOWN - bad arguments: {first}");
+    let _ = crate::cli::out::line(format_args!("TAPIR RPO UNKNOWN - bad arguments: {first}"));
     3
 }

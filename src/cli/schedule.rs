@@ -39,9 +39,12 @@ pub fn due(cli: &Cli, _: &DueArgs) -> anyhow::Result<i32> {
         super::print_json(&rows)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<12} {:<24} {:<19} {:>10}  NEXT FULL",
-        "HOST", "DISK", "LAST FULL", "FULL SIZE"
+        "HOST",
+        "DISK",
+        "LAST FULL",
+        "FULL SIZE"
     );
     for r in rows {
         let last = r
@@ -55,7 +58,7 @@ pub fn due(cli: &Cli, _: &DueArgs) -> anyhow::Result<i32> {
             (true, 0) => "tonight".to_string(),
             (true, n) => format!("in {n} night(s)"),
         };
-        println!(
+        outln!(
             "{:<12} {:<24} {:<19} {:>10}  {next}",
             r.host,
             r.disk,
@@ -75,9 +78,14 @@ pub fn balance(cli: &Cli, _: &BalanceArgs) -> anyhow::Result<i32> {
     }
     let total: u64 = nights.iter().map(|n| n.full_bytes + n.incr_bytes).sum();
     let mean = total / nights.len().max(1) as u64;
-    println!(
+    outln!(
         "{:>5} {:>5} {:>10} {:>10} {:>10} {:>7}",
-        "NIGHT", "FULLS", "FULL", "INCR", "TOTAL", "VS MEAN"
+        "NIGHT",
+        "FULLS",
+        "FULL",
+        "INCR",
+        "TOTAL",
+        "VS MEAN"
     );
     for n in &nights {
         let t = n.full_bytes + n.incr_bytes;
@@ -86,7 +94,7 @@ pub fn balance(cli: &Cli, _: &BalanceArgs) -> anyhow::Result<i32> {
         } else {
             "-".into()
         };
-        println!(
+        outln!(
             "{:>5} {:>5} {:>10} {:>10} {:>10} {:>7}",
             n.night,
             n.fulls,
@@ -96,7 +104,7 @@ pub fn balance(cli: &Cli, _: &BalanceArgs) -> anyhow::Result<i32> {
             dev
         );
     }
-    println!(
+    outln!(
         "mean {} per night; fulls run when due (the planner promotes early ones to fill light nights)",
         human(mean)
     );
@@ -120,6 +128,6 @@ pub fn force(cli: &Cli, a: &ForceArgs, on: bool) -> anyhow::Result<i32> {
         (false, true) => "is no longer forced",
         (false, false) => "was not forced",
     };
-    println!("{} {} {what}", a.host, a.disk);
+    outln!("{} {} {what}", a.host, a.disk);
     Ok(0)
 }

@@ -44,13 +44,19 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
             st.pid
         ),
     };
-    println!("run {} started {}: {state}", st.datestamp, st.started);
-    println!(
+    outln!("run {} started {}: {state}", st.datestamp, st.started);
+    outln!(
         "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8}  DETAIL",
-        "HOST", "DISK", "LVL", "STATE", "BYTES", "RATE", "SECONDS"
+        "HOST",
+        "DISK",
+        "LVL",
+        "STATE",
+        "BYTES",
+        "RATE",
+        "SECONDS"
     );
     for d in &st.dles {
-        println!(
+        outln!(
             "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8.0}  {}",
             d.host,
             d.disk,

@@ -14,9 +14,14 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
         super::print_json(&st)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} NOTE",
-        "SLOT", "LABEL", "LAST WRITTEN", "DUMPS", "BYTES", "REUSABLE"
+        "SLOT",
+        "LABEL",
+        "LAST WRITTEN",
+        "DUMPS",
+        "BYTES",
+        "REUSABLE"
     );
     for t in &st {
         let written = t
@@ -27,7 +32,7 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
                 d.format("%Y-%m-%d %H:%M:%S").to_string()
             });
         let next = if t.next { "  <- next" } else { "" };
-        println!(
+        outln!(
             "{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} {}{next}",
             t.slot,
             t.label.as_deref().unwrap_or("-"),
@@ -39,7 +44,7 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
         );
     }
     if !st.iter().any(|t| t.next) {
-        println!("no tape may be written by the next run: see the notes above");
+        outln!("no tape may be written by the next run: see the notes above");
     }
     Ok(0)
 }

@@ -26,12 +26,12 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     } else {
         for c in &checked {
             let v = crate::report::name(&c.verdict);
-            println!("{v:<9} {} {}: {}", c.label, c.file, c.detail);
+            outln!("{v:<9} {} {}: {}", c.label, c.file, c.detail);
         }
     }
     let bad = checked.iter().filter(|c| c.verdict != Verdict::Ok).count();
     if !cli.json {
-        println!(
+        outln!(
             "{} files: {} OK, {bad} with problems",
             checked.len(),
             checked.len() - bad

@@ -128,6 +128,10 @@ impl Extractor {
                 self.refuse(&name, format!("{err:#}"));
             }
         }
+        // Read past the end-of-archive marker to the end, as GNU tar does: the producer
+        // (decryption, the payload's sha256) must see its whole stream, never a closed pipe.
+        std::io::copy(&mut a.into_inner(), &mut std::io::sink())
+            .context("cannot read the stream after its end-of-archive marker")?;
         Ok(())
     }
 

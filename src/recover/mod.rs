@@ -156,7 +156,7 @@ fn extract_seeking(
         let read = producer
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("reader thread panicked")));
-        extracted.and(read)
+        first_cause(read, extracted)
     })
 }
 
@@ -174,8 +174,25 @@ fn extract_one(
         let fetched = producer
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("reader thread panicked")));
-        fetched.and(extracted)
+        first_cause(fetched, extracted)
     })
+}
+
+/// Both ends of a restore pipe must succeed. When both fail, the producer's error is the
+/// cause (a corrupt payload ends the tar early) unless it only saw the extractor hang up.
+fn first_cause<T>(produced: Result<T>, extracted: Result<()>) -> Result<T> {
+    let hung_up = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+    };
+    match (produced, extracted) {
+        (Err(p), Err(x)) if hung_up(&p) => Err(x),
+        (Err(p), _) => Err(p),
+        (Ok(_), Err(x)) => Err(x),
+        (Ok(v), Ok(())) => Ok(v),
+    }
 }
 
 /// Extract one tar stream (e.g. from `tapir fetch`) with the same safety.

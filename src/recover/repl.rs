@@ -47,7 +47,7 @@ fn interactive(mut shell: Shell<'_>) -> Result<i32> {
         let _ = std::io::stdin().read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
     }));
-    println!("tapir recover: `help` lists the commands; tab completes names");
+    outln!("tapir recover: `help` lists the commands; tab completes names");
     let shell = Rc::new(RefCell::new(shell));
     let mut rl = rustyline::Editor::<Helper<'_>, rustyline::history::DefaultHistory>::new()?;
     rl.set_helper(Some(Helper(shell.clone())));

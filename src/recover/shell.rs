@@ -73,7 +73,7 @@ impl<'a> Shell<'a> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match (cmd.as_str(), args.as_slice()) {
             ("quit" | "exit", []) => return Ok(Flow::Quit),
-            ("help" | "?", []) => help(),
+            ("help" | "?", []) => help()?,
             ("listhost", []) => self.listhost()?,
             ("sethost", [h]) => self.sethost(h)?,
             ("listdisk", []) => self.listdisk(None)?,
@@ -81,7 +81,7 @@ impl<'a> Shell<'a> {
             ("setdisk", [d]) => self.setdisk(d)?,
             ("setdate", d) if !d.is_empty() => self.setdate(&d.join(" "))?,
             ("history", []) => self.history()?,
-            ("pwd", []) => println!("{}", self.show(&self.cwd)),
+            ("pwd", []) => outln!("{}", self.show(&self.cwd)),
             ("ls", []) => self.ls(".")?,
             ("ls", [p]) => self.ls(p)?,
             ("cd", [p]) => self.cd(p)?,
@@ -90,10 +90,10 @@ impl<'a> Shell<'a> {
             ("list", []) => self.list()?,
             ("clear", []) => {
                 self.selection.clear();
-                println!("extraction list cleared");
+                outln!("extraction list cleared");
             }
             ("lcd", [d]) => self.lcd(d)?,
-            ("lpwd", []) => println!("{}", self.lcd.display()),
+            ("lpwd", []) => outln!("{}", self.lcd.display()),
             ("extract", []) => self.extract()?,
             (c, _) => match COMMANDS
                 .iter()
@@ -123,7 +123,7 @@ impl<'a> Shell<'a> {
 
     fn listhost(&self) -> Result<()> {
         for h in self.catalog_dles()?.keys() {
-            println!("{h}");
+            outln!("{h}");
         }
         Ok(())
     }
@@ -141,7 +141,7 @@ impl<'a> Shell<'a> {
         self.view = None;
         self.cwd.clear();
         self.selection.clear();
-        println!(
+        outln!(
             "host {h}: {} disk(s); `listdisk`, `setdisk DISK`",
             dles[h].len()
         );
@@ -163,7 +163,7 @@ impl<'a> Shell<'a> {
         let dles = self.catalog_dles()?;
         for d in dles.get(host).into_iter().flatten() {
             if m.as_ref().is_none_or(|m| m.is_match(d)) {
-                println!("{d}");
+                outln!("{d}");
             }
         }
         Ok(())
@@ -202,11 +202,11 @@ impl<'a> Shell<'a> {
             )));
         }
         self.view = Some(View::open(&self.cfg.catalog, &chain)?);
-        println!(
+        outln!(
             "{host} {disk} as of {}:",
             show_datestamp(&chain.last().unwrap().datestamp)
         );
-        print_chain(chain.into_iter());
+        print_chain(chain.into_iter())?;
         Ok(())
     }
 
@@ -219,12 +219,12 @@ impl<'a> Shell<'a> {
         if let (Some(h), Some(disk)) = (self.host.clone(), self.disk.clone()) {
             self.open_view(&h, &disk, Some(bound.clone()))?;
             if !self.selection.is_empty() {
-                println!("extraction list cleared (it was for another date)");
+                outln!("extraction list cleared (it was for another date)");
                 self.selection.clear();
             }
             let cwd = self.cwd.clone();
             if self.view_mut()?.list(&cwd)?.is_none() {
-                println!("{} does not exist then: back to the top", self.show(&cwd));
+                outln!("{} does not exist then: back to the top", self.show(&cwd));
                 self.cwd.clear();
             }
         }
@@ -236,7 +236,7 @@ impl<'a> Shell<'a> {
         let (host, disk) = (self.need_host()?, self.need_disk()?);
         let records = history::load(&self.cfg.catalog, host, disk)?;
         let used: Vec<&DumpRecord> = self.view.iter().flat_map(View::chain).collect();
-        println!("  date                 level  tape            file  status   size");
+        outln!("  date                 level  tape            file  status   size");
         for r in &records {
             let mark = if used
                 .iter()
@@ -246,7 +246,7 @@ impl<'a> Shell<'a> {
             } else {
                 ' '
             };
-            println!(
+            outln!(
                 "{mark} {}  {:>5}  {:<14} {:>5}  {:<7}  {}",
                 show_datestamp(&r.datestamp),
                 r.level,
@@ -322,7 +322,7 @@ impl<'a> Shell<'a> {
             bail!(self.not_found(&dir, "directory")?);
         };
         for i in &items {
-            println!("{}", show_item(i));
+            outln!("{}", show_item(i));
         }
         Ok(())
     }
@@ -387,7 +387,7 @@ impl<'a> Shell<'a> {
         for arg in args {
             for path in self.expand(arg)? {
                 if let Some(a) = self.selection.iter().find(|s| path.starts_with(s)) {
-                    println!(
+                    outln!(
                         "{} is already in the list (as part of {})",
                         self.show(&path),
                         self.show(a)
@@ -395,7 +395,7 @@ impl<'a> Shell<'a> {
                     continue;
                 }
                 self.selection.retain(|s| !s.starts_with(&path));
-                println!("added {}", self.show(&path));
+                outln!("added {}", self.show(&path));
                 self.selection.insert(path);
             }
         }
@@ -418,7 +418,7 @@ impl<'a> Shell<'a> {
                         self.selection.insert([dir, &[i.node.n]].concat());
                     }
                 }
-                println!("deleted {}", self.show(&path));
+                outln!("deleted {}", self.show(&path));
                 any = true;
             }
             if !any {
@@ -430,14 +430,14 @@ impl<'a> Shell<'a> {
 
     fn list(&self) -> Result<()> {
         if self.selection.is_empty() {
-            println!("the extraction list is empty: `add PATH`");
+            outln!("the extraction list is empty: `add PATH`");
             return Ok(());
         }
         for s in &self.selection {
-            println!("{}", self.show(s));
+            outln!("{}", self.show(s));
         }
-        println!("tapes needed:");
-        print_chain(self.view.iter().flat_map(View::chain));
+        outln!("tapes needed:");
+        print_chain(self.view.iter().flat_map(View::chain))?;
         Ok(())
     }
 
@@ -473,16 +473,16 @@ impl<'a> Shell<'a> {
                 "the catalog changed since this disk was chosen (a tape was recycled?): `setdisk {disk}` again"
             );
         }
-        println!(
+        outln!(
             "extracting {} path(s) into {} from:",
             self.selection.len(),
             self.lcd.display()
         );
-        print_chain(chain.iter());
+        print_chain(chain.iter())?;
         if let Some(ask) = self.confirm.as_mut()
             && !ask("continue? [y/N] ")
         {
-            println!("not extracted");
+            outln!("not extracted");
             return Ok(());
         }
         let paths = if self.selection.contains(&vec![]) {
@@ -507,7 +507,7 @@ impl<'a> Shell<'a> {
             eprintln!("tapir: REFUSED {r}");
         }
         self.refused_any |= !report.refused.is_empty();
-        println!(
+        outln!(
             "restored {} members into {}; {} refused",
             report.restored,
             self.lcd.display(),

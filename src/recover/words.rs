@@ -41,15 +41,16 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("quit", "leave (also exit, or end of input)"),
 ];
 
-pub fn help() {
+pub fn help() -> anyhow::Result<()> {
     for (u, what) in COMMANDS {
-        println!("  {u:<22} {what}");
+        outln!("  {u:<22} {what}");
     }
+    Ok(())
 }
 
-pub fn print_chain<'r>(chain: impl Iterator<Item = &'r DumpRecord>) {
+pub fn print_chain<'r>(chain: impl Iterator<Item = &'r DumpRecord>) -> anyhow::Result<()> {
     for r in chain {
-        println!(
+        outln!(
             "  {} level {} on tape {} file {} ({})",
             show_datestamp(&r.datestamp),
             r.level,
@@ -58,6 +59,7 @@ pub fn print_chain<'r>(chain: impl Iterator<Item = &'r DumpRecord>) {
             r.file_name
         );
     }
+    Ok(())
 }
 
 /// `20261120030000` → `2026-11-20 03:00:00`.
