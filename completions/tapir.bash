@@ -304,7 +304,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__catalog__subcmd__rebuild)
-            opts="-i -c -h -V --from --identity --config --json --help --version"
+            opts="-i -c -h -V --from --identity --signing-pub --insecure-skip-signature --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,6 +319,10 @@ _tapir() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -494,7 +498,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__fetch)
-            opts="-o -i -c -h -V --host --disk --date --level --output --identity --from --config --json --help --version"
+            opts="-o -i -c -h -V --host --disk --date --level --output --identity --from --signing-pub --insecure-skip-signature --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -533,6 +537,10 @@ _tapir() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1014,7 +1022,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__recover)
-            opts="-i -c -h -V --host --disk --date --to --identity --overwrite --tar --from --config --json --help --version"
+            opts="-i -c -h -V --host --disk --date --to --identity --overwrite --tar --from --signing-pub --insecure-skip-signature --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1049,6 +1057,10 @@ _tapir() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1156,7 +1168,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__verify)
-            opts="-i -c -h -V --identity --from --config --json --help --version"
+            opts="-i -c -h -V --identity --from --signing-pub --insecure-skip-signature --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1171,6 +1183,10 @@ _tapir() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

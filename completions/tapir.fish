@@ -85,7 +85,9 @@ complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l level -r
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s o -l output -d 'Output file (must not exist), or - for stdout' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s i -l identity -d 'age identity file: decrypt and decompress, writing the tar stream' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s V -l version -d 'Print version'
@@ -96,8 +98,10 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -l to -d 'Target di
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s i -l identity -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l tar -d 'Extract this tar stream (a file, or - for stdin) instead of dumps from the catalog' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l overwrite -d 'Replace files that exist in the target'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s V -l version -d 'Print version'
@@ -145,7 +149,9 @@ complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Prin
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s V -l version -d 'Print version'
@@ -157,7 +163,9 @@ complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l from -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s i -l identity -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s V -l version -d 'Print version'

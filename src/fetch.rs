@@ -6,12 +6,11 @@ use crate::codec::Format;
 use crate::config::Config;
 use crate::vtape::{
     self,
-    header::{DumpHeader, HEADER_SIZE},
+    header::DumpHeader,
+    reader::{self, Expect, Opened, Trust},
 };
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Which dump.
@@ -60,60 +59,22 @@ pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, PathBuf)> {
     Ok((pick.clone(), path))
 }
 
-/// A reader that hashes and counts what passes.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(b)?;
-        self.hash.update(&b[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-/// Open a complete tape file: its header and a reader positioned at the payload.
-pub fn open(path: &Path) -> Result<(DumpHeader, File)> {
-    let h = vtape::header::read_dump(path)?;
-    if !h.complete {
-        bail!("{}: header says the dump is incomplete", path.display());
-    }
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = f.metadata()?.len();
-    let want = HEADER_SIZE as u64 + h.payload_size;
-    if len != want {
-        bail!(
-            "{}: TRUNCATED or padded: {len} bytes, header says {want}",
-            path.display()
-        );
-    }
-    f.seek(SeekFrom::Start(HEADER_SIZE as u64))?;
-    Ok((h, f))
-}
-
-/// Stream the payload of `path` to `out`: raw, or decrypted and decompressed with `identity`.
-/// Fails (after writing) when the payload's sha256 does not match the header.
-pub fn fetch(path: &Path, identity: Option<&Path>, out: &mut dyn Write) -> Result<DumpHeader> {
-    let ids = identity.map(crate::keys::identities).transpose()?;
-    fetch_with(path, ids.as_deref(), out)
-}
-
-/// [`fetch`] with identities already loaded.
-pub fn fetch_with(
-    path: &Path,
-    ids: Option<&[Box<dyn age::Identity + Send + Sync>]>,
-    out: &mut dyn Write,
-) -> Result<DumpHeader> {
-    let (h, f) = open(path)?;
-    let mut src = Hashing {
-        inner: BufReader::with_capacity(1 << 20, f).take(h.payload_size),
-        hash: Sha256::new(),
-        bytes: 0,
+/// Open the tape file of a catalog record: signature, place and every recorded field checked.
+pub fn open(path: &Path, rec: &DumpRecord, trust: &Trust) -> Result<Opened> {
+    let expect = Expect {
+        slot: rec.slot,
+        label: Some(&rec.label),
+        record: Some(rec),
     };
+    Ok(reader::open(path, trust, expect)?)
+}
+
+/// Stream the payload of an opened file to `out`: raw, or decrypted and decompressed with
+/// `ids`. Fails (after writing) when the payload's size or sha256 is not the header's.
+pub fn fetch_with(opened: Opened, ids: Option<&Ids>, out: &mut dyn Write) -> Result<DumpHeader> {
+    let h = opened.header.clone();
+    let path = opened.path.clone();
+    let mut src = opened.payload()?;
     match ids {
         None => {
             io::copy(&mut src, out).context("cannot write the output")?;
@@ -121,24 +82,13 @@ pub fn fetch_with(
         Some(ids) => decode(&h, &mut src, ids, out)
             .with_context(|| format!("cannot decode {}", path.display()))?,
     }
-    io::copy(&mut src, &mut io::sink())?;
-    let sha = crate::keys::hex(&src.hash.finalize());
-    if sha != h.payload_sha256 || src.bytes != h.payload_size {
-        bail!(
-            "{}: CORRUPT: payload sha256 {sha} does not match the header's {}",
-            path.display(),
-            h.payload_sha256
-        );
-    }
+    src.finish()?;
     Ok(h)
 }
 
-fn decode(
-    h: &DumpHeader,
-    src: &mut dyn Read,
-    ids: &[Box<dyn age::Identity + Send + Sync>],
-    out: &mut dyn Write,
-) -> Result<()> {
+pub type Ids = [Box<dyn age::Identity + Send + Sync>];
+
+fn decode(h: &DumpHeader, src: &mut dyn Read, ids: &Ids, out: &mut dyn Write) -> Result<()> {
     let plain: Box<dyn Read + '_> = if h.encrypt == "server" {
         let d = age::Decryptor::new_buffered(BufReader::new(src)).context("not an age file")?;
         Box::new(

@@ -142,6 +142,84 @@ fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> 
     Ok(())
 }
 
+/// The server's signing key, created on first use (said loudly: its public half must go
+/// where the age identities are kept, so that tapes can be checked without this server).
+pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
+    use crate::signing;
+    let path = &cfg.signing.key;
+    let (s, created) = signing::Signer::load_or_create(path)?;
+    if let Some(want) = cfg
+        .signing
+        .public_key
+        .as_deref()
+        .and_then(signing::parse_public)
+        && want.key_data() != s.public().key_data()
+    {
+        return Err(Error::config(format!(
+            "signing.public_key ({}) is not the public half of signing.key {} ({})",
+            signing::fingerprint(&want),
+            path.display(),
+            signing::fingerprint(s.public())
+        ))
+        .into());
+    }
+    if created {
+        let line = format!(
+            "{}{}",
+            signing::IDENTITY_COMMENT,
+            signing::openssh(s.public())
+        );
+        if let Some(id) = cfg
+            .encryption
+            .generate_identity
+            .as_ref()
+            .filter(|p| p.exists())
+        {
+            let mut f = std::fs::OpenOptions::new().append(true).open(id)?;
+            writeln!(f, "{line}")?;
+        }
+        eprintln!(
+            "tapir: generated the tape signing key {} ({}).\n\
+             tapir: Keep its public half with the age identities (append this line to each \
+             identity file):\ntapir:   {line}",
+            path.display(),
+            signing::fingerprint(s.public()),
+        );
+    }
+    Ok(s)
+}
+
+/// What readers trust: `--signing-pub FILE`, else `signing.public_key`, else the public
+/// half of the server's own signing key, else the identity file's signing-key line.
+pub fn trust(
+    cfg: &Config,
+    signing_pub: Option<&Path>,
+    identity: Option<&Path>,
+    skip: bool,
+) -> Result<crate::vtape::reader::Trust> {
+    use crate::signing;
+    let from_key = || signing::public_of(&cfg.signing.key);
+    let from_identity = || {
+        identity
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| signing::parse_public(&t))
+    };
+    let signer = match signing_pub {
+        Some(p) => Some(signing::read_public(p)?),
+        None => cfg
+            .signing
+            .public_key
+            .as_deref()
+            .and_then(signing::parse_public)
+            .or_else(from_key)
+            .or_else(from_identity),
+    };
+    Ok(crate::vtape::reader::Trust {
+        signer,
+        skip_signature: skip,
+    })
+}
+
 /// Identities from an age identity file, for decryption.
 pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
     let f = age::IdentityFile::from_file(path.to_string_lossy().into_owned())

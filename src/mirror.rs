@@ -4,9 +4,10 @@
 //! A recycled slot is built beside the old one and swapped in only when complete; a source
 //! file whose payload does not match its header is reported and never replaces a copy.
 
-use crate::catalog::{self, history};
+use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
 use crate::fsutil;
+use crate::vtape::reader::{self, Expect, Problem, Trust};
 use crate::vtape::{self, Slot, header::HEADER_SIZE};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ pub struct Report {
     pub bytes: u64,
     pub unchanged: usize,
     pub problems: Vec<String>,
+    /// Said, but not problems (unsigned files from before tapes were signed).
+    pub notes: Vec<String>,
 }
 
 /// The last mirror run, kept in the source catalog (`mirror.json`) for `check-rpo`.
@@ -54,8 +57,16 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     fsutil::create_dir_all(to)?;
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
+    let signer = crate::keys::signer(cfg)?;
+    let check = Check {
+        trust: Trust {
+            signer: Some(signer.public().clone()),
+            skip_signature: false,
+        },
+        records: history::load_all(&cfg.catalog)?,
+    };
     for slot in vtape::scan(&cfg.changer)? {
-        if mirror_slot(&slot, to, &mut rep)? {
+        if mirror_slot(&slot, to, &check, &mut rep)? {
             mirrored_labels.extend(slot.label_name().map(String::from));
         }
     }
@@ -101,8 +112,53 @@ fn dir_names(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// What a source file must hold to be copied: the server's signature and the catalog's record.
+struct Check {
+    trust: Trust,
+    records: Vec<DumpRecord>,
+}
+
+impl Check {
+    /// Refuse a source file whose header is not what the catalog recorded or not signed by
+    /// this server; a file written before tapes were signed is copied, and said so.
+    fn source(&self, slot: &Slot, name: &str, rep: &mut Report) -> Result<()> {
+        let path = slot.dir.join(name);
+        let Some(label) = slot.label_name() else {
+            bail!("the slot has no label");
+        };
+        let opened = if name.starts_with("00000.") {
+            reader::open_label(&path, &self.trust).map(|_| ())
+        } else {
+            let record = self
+                .records
+                .iter()
+                .find(|r| r.label == label && r.file_name == name);
+            if record.is_none() {
+                bail!("the catalog has no record of this file: not copied");
+            }
+            let expect = Expect {
+                slot: slot.slot,
+                label: Some(label),
+                record,
+            };
+            reader::open(&path, &self.trust, expect).map(|_| ())
+        };
+        match opened {
+            Err(e) if e.problem == Problem::Unsigned => {
+                rep.notes.push(format!(
+                    "slot{}/{name}: unsigned (written before tapes were signed): copied",
+                    slot.slot
+                ));
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
 /// Bring one slot up to date; `true` when the mirror's slot now equals the source's.
-fn mirror_slot(slot: &Slot, to: &Path, rep: &mut Report) -> Result<bool> {
+fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Result<bool> {
     let names = slot_names(slot);
     let dest = vtape::slot_dir(to, slot.slot);
     let staging = to.join(format!(".slot{}.new", slot.slot));
@@ -122,7 +178,10 @@ fn mirror_slot(slot: &Slot, to: &Path, rep: &mut Report) -> Result<bool> {
     remove_temps(work)?;
     let mut complete = true;
     for n in &names {
-        match copy_verified(&slot.dir.join(n), &work.join(n), !n.starts_with("00000.")) {
+        let copied = check.source(slot, n, rep).and_then(|()| {
+            copy_verified(&slot.dir.join(n), &work.join(n), !n.starts_with("00000."))
+        });
+        match copied {
             Ok(Some(bytes)) => {
                 rep.copied.push(format!("slot{}/{n}", slot.slot));
                 rep.bytes += bytes;

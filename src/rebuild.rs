@@ -5,7 +5,10 @@
 use crate::catalog::{self, DumpRecord, index::IndexWriter};
 use crate::config::Config;
 use crate::pipeline::index::TarIndexer;
-use crate::vtape;
+use crate::vtape::{
+    self,
+    reader::{self, Expect, Trust},
+};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,38 +19,45 @@ pub struct Rebuilt {
     pub dumps: usize,
     pub indexes: usize,
     pub skipped: Vec<String>,
+    /// Dumps the old catalog listed that no tape under the root holds (or holds intact).
+    pub lost: Vec<String>,
 }
 
-/// Replace the catalog's history (and, with `identity`, indexes) with what `root` holds.
-pub fn rebuild(cfg: &Config, root: &Path, identity: Option<&Path>) -> Result<Rebuilt> {
+/// Replace the catalog's history (and, with `identity`, indexes) with what `root` holds:
+/// only files whose label and header are signed by the trusted key and that sit where their
+/// header says. What the old catalog listed and the tapes no longer hold is reported.
+pub fn rebuild(
+    cfg: &Config,
+    root: &Path,
+    identity: Option<&Path>,
+    trust: &Trust,
+) -> Result<Rebuilt> {
     let _lock = catalog::lock::exclusive(&cfg.catalog, "catalog rebuild")?;
     let ids = identity.map(crate::keys::identities).transpose()?;
     let mut done = Rebuilt::default();
     let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
     for n in 1..=cfg.changer.slots {
         let slot = vtape::scan_slot(root, n)?;
-        let Some(label) = slot.label_name().map(String::from) else {
+        let Some(label) = slot_label(&slot, trust, &mut done.skipped) else {
             continue;
         };
         for f in &slot.files {
             let path = slot.dir.join(&f.name);
-            let h = match vtape::header::read_dump(&path) {
-                Ok(h) if h.complete && h.label == label => h,
-                Ok(_) => {
-                    done.skipped.push(format!(
-                        "{}: incomplete or from another tape",
-                        path.display()
-                    ));
-                    continue;
-                }
+            let expect = Expect {
+                slot: n,
+                label: Some(&label),
+                record: None,
+            };
+            let h = match reader::open(&path, trust, expect) {
+                Ok(o) => o.header,
                 Err(e) => {
-                    done.skipped.push(format!("{e:#}"));
+                    done.skipped.push(e.to_string());
                     continue;
                 }
             };
             let mut rec = crate::driver::dumper::record_of(&h, &f.name, 0.0, None);
             if let Some(ids) = &ids {
-                match index_from_payload(cfg, &path, &h, ids) {
+                match index_from_payload(cfg, &path, &rec, trust, ids) {
                     Ok(rel) => {
                         rec.index = Some(rel);
                         done.indexes += 1;
@@ -64,22 +74,75 @@ pub fn rebuild(cfg: &Config, root: &Path, identity: Option<&Path>) -> Result<Reb
             done.dumps += 1;
         }
     }
+    done.lost = lost(cfg, &by_dle);
     replace_history(cfg, by_dle)?;
     Ok(done)
+}
+
+/// The slot's label, from its signed label file; a slot with dump files but no usable label
+/// is reported, not silently passed over.
+fn slot_label(slot: &vtape::Slot, trust: &Trust, skipped: &mut Vec<String>) -> Option<String> {
+    let label = slot.label_name().map(String::from);
+    match &label {
+        Some(l) => {
+            let path = slot.dir.join(format!("00000.{l}"));
+            if let Err(e) = reader::open_label(&path, trust) {
+                skipped.push(format!(
+                    "{e}: its {} dump file(s) were not read",
+                    slot.files.len()
+                ));
+                return None;
+            }
+        }
+        None if !slot.files.is_empty() => skipped.push(format!(
+            "{}: {} dump file(s) but {}: not read",
+            slot.dir.display(),
+            slot.files.len(),
+            slot.label_error.as_deref().unwrap_or("no label file")
+        )),
+        None => {}
+    }
+    label
+}
+
+/// Dumps of the old catalog that the rebuilt one does not have.
+fn lost(cfg: &Config, found: &BTreeMap<(String, String), Vec<DumpRecord>>) -> Vec<String> {
+    let old = catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    old.iter()
+        .filter(|r| {
+            !found
+                .get(&(r.host.clone(), r.disk.clone()))
+                .is_some_and(|v| {
+                    v.iter().any(|n| {
+                        n.label == r.label
+                            && n.file_number == r.file_number
+                            && n.payload_sha256 == r.payload_sha256
+                    })
+                })
+        })
+        .map(|r| {
+            format!(
+                "{} {} level {} of {} (tape {} file {}) is no longer on the tapes",
+                r.host, r.disk, r.level, r.datestamp, r.label, r.file_number
+            )
+        })
+        .collect()
 }
 
 /// Read the payload through the index tee into a fresh index file.
 fn index_from_payload(
     cfg: &Config,
     path: &Path,
-    h: &vtape::header::DumpHeader,
-    ids: &[Box<dyn age::Identity + Send + Sync>],
+    rec: &DumpRecord,
+    trust: &Trust,
+    ids: &crate::fetch::Ids,
 ) -> Result<String> {
-    let rel = catalog::index::rel_path(&h.host, &h.disk, &h.datestamp, h.level);
+    let rel = catalog::index::rel_path(&rec.host, &rec.disk, &rec.datestamp, rec.level);
     let mut tee = TarIndexer::new(IndexWriter::create(&cfg.catalog, &rel)?);
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut tee);
-        crate::fetch::fetch_with(path, Some(ids), &mut w)?;
+        let opened = crate::fetch::open(path, rec, trust)?;
+        crate::fetch::fetch_with(opened, Some(ids), &mut w)?;
     }
     match tee.finish() {
         (ix, _, None) => ix.commit()?,

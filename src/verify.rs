@@ -5,11 +5,11 @@
 use crate::catalog::{self, DumpRecord};
 use crate::config::Config;
 use crate::pipeline::index::{EntrySink, IndexEntry, TarIndexer};
-use crate::vtape::{self, Slot, header::HEADER_SIZE};
+use crate::vtape::reader::{self, Expect, Problem, TapeError, Trust};
+use crate::vtape::{self, Slot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -18,6 +18,24 @@ pub enum Verdict {
     Corrupt,
     Truncated,
     Missing,
+    /// The header does not say what the catalog recorded, or names another place.
+    Mismatch,
+    /// No signature (`--insecure-skip-signature` reads it).
+    Unsigned,
+    /// A signature that does not verify with the trusted key.
+    Badsig,
+}
+
+impl Verdict {
+    fn of(p: &Problem) -> Verdict {
+        match p.verdict() {
+            "TRUNCATED" => Verdict::Truncated,
+            "MISMATCH" => Verdict::Mismatch,
+            "UNSIGNED" => Verdict::Unsigned,
+            "BADSIG" => Verdict::Badsig,
+            _ => Verdict::Corrupt,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,30 +46,50 @@ pub struct Checked {
     pub detail: String,
 }
 
-/// Verify the slots under `root` (labels `only`, or all), and report catalog records whose
-/// files are gone as MISSING.
+/// Verify the slots under `root` (labels `only`, or all): every label and dump file, and
+/// every file the catalog lists that is not there (MISSING), also when a whole slot or its
+/// label file is gone.
 pub fn run(
     cfg: &Config,
     root: &Path,
     only: &[String],
     identity: Option<&Path>,
+    trust: &Trust,
 ) -> anyhow::Result<Vec<Checked>> {
     let ids = identity.map(crate::keys::identities).transpose()?;
-    let records = catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    let records = catalog::history::load_all(&cfg.catalog)?;
     let mut out = Vec::new();
-    for n in 1..=cfg.changer.slots {
+    let last = records.iter().map(|r| r.slot).max().unwrap_or(0);
+    for n in 1..=cfg.changer.slots.max(last) {
         let slot = vtape::scan_slot(root, n)?;
-        let Some(label) = slot.label_name().map(String::from) else {
+        let listed: Vec<&DumpRecord> = records.iter().filter(|r| r.slot == n).collect();
+        let Some(label) = slot
+            .label_name()
+            .or_else(|| listed.first().map(|r| r.label.as_str()))
+            .map(String::from)
+        else {
             continue;
         };
         if !only.is_empty() && !only.contains(&label) {
             continue;
         }
+        out.extend(label_file(&slot, &label, &listed, trust));
         for f in &slot.files {
-            let rec = records
+            let rec = listed
                 .iter()
                 .find(|r| r.label == label && r.file_name == f.name);
-            let (verdict, detail) = file(&slot, &f.name, ids.as_deref(), rec, &cfg.catalog);
+            let expect = Expect {
+                slot: n,
+                label: Some(&label),
+                record: rec.copied(),
+            };
+            let (verdict, detail) = file(
+                &slot.dir.join(&f.name),
+                expect,
+                trust,
+                ids.as_deref(),
+                &cfg.catalog,
+            );
             out.push(Checked {
                 verdict,
                 label: label.clone(),
@@ -59,94 +97,96 @@ pub fn run(
                 detail,
             });
         }
-        out.extend(missing(&records, &label, &slot));
+        out.extend(missing(&listed, &label, &slot));
     }
     Ok(out)
 }
 
-fn missing(records: &[DumpRecord], label: &str, slot: &Slot) -> Vec<Checked> {
-    records
+/// The label file: signed, or MISSING while the catalog lists dumps on the tape.
+fn label_file(slot: &Slot, label: &str, listed: &[&DumpRecord], trust: &Trust) -> Option<Checked> {
+    let name = format!("00000.{label}");
+    let (verdict, detail) = if slot.label.is_some() {
+        match reader::open_label(&slot.dir.join(&name), trust) {
+            Ok(_) => return None,
+            Err(e) => (Verdict::of(&e.problem), e.problem.to_string()),
+        }
+    } else if let Some(why) = &slot.label_error {
+        (Verdict::Corrupt, why.clone())
+    } else {
+        (
+            Verdict::Missing,
+            format!(
+                "slot {} has no label file; the catalog lists {} dump(s) on tape {label} there",
+                slot.slot,
+                listed.len()
+            ),
+        )
+    };
+    Some(Checked {
+        verdict,
+        label: label.to_string(),
+        file: name,
+        detail,
+    })
+}
+
+fn missing(listed: &[&DumpRecord], label: &str, slot: &Slot) -> Vec<Checked> {
+    listed
         .iter()
-        .filter(|r| r.label == label && !slot.files.iter().any(|f| f.name == r.file_name))
+        .filter(|r| !(r.label == label && slot.files.iter().any(|f| f.name == r.file_name)))
         .map(|r| Checked {
             verdict: Verdict::Missing,
-            label: label.to_string(),
+            label: r.label.clone(),
             file: r.file_name.clone(),
             detail: format!(
-                "the catalog lists {} {} level {} here, the tape does not have it",
-                r.host, r.disk, r.level
+                "the catalog lists {} {} level {} of {} in slot {}, the slot does not have it",
+                r.host, r.disk, r.level, r.datestamp, slot.slot
             ),
         })
         .collect()
 }
 
-type Ids = [Box<dyn age::Identity + Send + Sync>];
+type Ids = crate::fetch::Ids;
 
 fn file(
-    slot: &Slot,
-    name: &str,
+    path: &Path,
+    expect: Expect,
+    trust: &Trust,
     ids: Option<&Ids>,
-    rec: Option<&DumpRecord>,
     catalog: &Path,
 ) -> (Verdict, String) {
-    let path = slot.dir.join(name);
-    let h = match vtape::header::read_dump(&path) {
-        Ok(h) => h,
-        Err(e) => return (Verdict::Corrupt, format!("{e:#}")),
+    let opened = match reader::open(path, trust, expect) {
+        Ok(o) => o,
+        Err(e) => return (Verdict::of(&e.problem), e.problem.to_string()),
     };
-    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let want = HEADER_SIZE as u64 + h.payload_size;
-    if !h.complete {
-        return (
-            Verdict::Corrupt,
-            "the header says the dump is incomplete".into(),
-        );
-    }
-    if len < want {
-        return (
-            Verdict::Truncated,
-            format!("{len} bytes, the header says {want}"),
-        );
-    }
-    if len > want {
-        return (
-            Verdict::Corrupt,
-            format!("{len} bytes, the header says {want}"),
-        );
-    }
+    let h = opened.header.clone();
+    let unsigned = if opened.signed {
+        ""
+    } else {
+        " (signature NOT checked)"
+    };
     let Some(ids) = ids else {
-        return match sha_of(&path) {
-            Ok(sha) if sha == h.payload_sha256 => (
+        return match opened.payload().and_then(|p| p.finish()) {
+            Ok(()) => (
                 Verdict::Ok,
-                format!("sha256 matches ({} {} level {})", h.host, h.disk, h.level),
+                format!(
+                    "sha256 matches ({} {} level {}){unsigned}",
+                    h.host, h.disk, h.level
+                ),
             ),
-            Ok(sha) => (
-                Verdict::Corrupt,
-                format!("payload sha256 {sha}, the header says {}", h.payload_sha256),
-            ),
-            Err(e) => (Verdict::Corrupt, format!("{e:#}")),
+            Err(e) => (Verdict::of(&e.problem), e.problem.to_string()),
         };
     };
-    match read_tar(&path, ids) {
-        Err(e) => (Verdict::Corrupt, format!("{e:#}")),
-        Ok(entries) => compare_index(entries, rec, catalog, &h),
-    }
-}
-
-fn sha_of(path: &PathBuf) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut (&mut f).take(HEADER_SIZE as u64), &mut std::io::sink())?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
+    match read_tar(opened, ids) {
+        Err(e) => match e.downcast_ref::<TapeError>() {
+            Some(t) => (Verdict::of(&t.problem), t.problem.to_string()),
+            None => (Verdict::Corrupt, format!("{e:#}")),
+        },
+        Ok(entries) => {
+            let (v, d) = compare_index(entries, expect.record, catalog, &h);
+            (v, format!("{d}{unsigned}"))
         }
-        hash.update(&buf[..n]);
     }
-    Ok(crate::keys::hex(&hash.finalize()))
 }
 
 /// Counts the members and hashes their paths in order, for the index comparison: a
@@ -179,10 +219,10 @@ impl EntrySink for Members {
 }
 
 /// Decrypt and decompress the whole payload (checksum included) and parse its tar.
-fn read_tar(path: &Path, ids: &Ids) -> anyhow::Result<Members> {
+fn read_tar(opened: reader::Opened, ids: &Ids) -> anyhow::Result<Members> {
     let mut ix = TarIndexer::new(Members::default());
     let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut ix);
-    crate::fetch::fetch_with(path, Some(ids), &mut w)?;
+    crate::fetch::fetch_with(opened, Some(ids), &mut w)?;
     drop(w);
     let (members, _, broken) = ix.finish();
     if let Some(why) = broken {

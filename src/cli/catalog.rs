@@ -19,17 +19,27 @@ pub enum Action {
         from: Option<PathBuf>,
         #[arg(short, long, value_name = "FILE")]
         identity: Option<PathBuf>,
+        #[command(flatten)]
+        trust: super::TrustArgs,
     },
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
     match &a.action {
-        Action::Rebuild { from, identity } => {
+        Action::Rebuild {
+            from,
+            identity,
+            trust,
+        } => {
             let root = from.clone().unwrap_or_else(|| cfg.changer.root.clone());
-            let r = crate::rebuild::rebuild(&cfg, &root, identity.as_deref())?;
+            let trust = trust.trust(&cfg, identity.as_deref())?;
+            let r = crate::rebuild::rebuild(&cfg, &root, identity.as_deref(), &trust)?;
             for s in &r.skipped {
                 eprintln!("tapir: skipped {s}");
+            }
+            for l in &r.lost {
+                eprintln!("tapir: LOST {l}");
             }
             outln!(
                 "catalog rebuilt from {}: {} dumps, {} indexes",
@@ -37,7 +47,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 r.dumps,
                 r.indexes
             );
-            Ok(if r.skipped.is_empty() { 0 } else { 1 })
+            Ok(if r.skipped.is_empty() && r.lost.is_empty() {
+                0
+            } else {
+                1
+            })
         }
     }
 }

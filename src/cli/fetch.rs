@@ -26,6 +26,8 @@ pub struct Args {
     pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub root: super::FromRoot,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
@@ -38,21 +40,32 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         level: a.level,
     };
     let (rec, path) = fetch::select(&cfg, &sel)?;
+    let trust = a.trust.trust(&cfg, a.identity.as_deref())?;
+    let opened = fetch::open(&path, &rec, &trust)?;
+    let ids = a
+        .identity
+        .as_deref()
+        .map(crate::keys::identities)
+        .transpose()?;
     eprintln!(
         "tapir: {} {} level {} of {} from {} file {}",
         rec.host, rec.disk, rec.level, rec.datestamp, rec.label, rec.file_number
     );
     if a.output.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
-        fetch::fetch(&path, a.identity.as_deref(), &mut out)?;
-        out.flush()?;
+        fetch::fetch_with(opened, ids.as_deref(), &mut out)?;
+        out.flush().context("cannot write the output")?;
         return Ok(0);
     }
-    to_file(&path, a)
+    to_file(opened, ids.as_deref(), a)
 }
 
 /// Write next to the target and rename only when the checksum held.
-fn to_file(path: &std::path::Path, a: &Args) -> anyhow::Result<i32> {
+fn to_file(
+    opened: crate::vtape::reader::Opened,
+    ids: Option<&fetch::Ids>,
+    a: &Args,
+) -> anyhow::Result<i32> {
     if a.output.exists() {
         anyhow::bail!("{} exists; not overwriting it", a.output.display());
     }
@@ -63,8 +76,7 @@ fn to_file(path: &std::path::Path, a: &Args) -> anyhow::Result<i32> {
         .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(f);
-    let r = fetch::fetch(path, a.identity.as_deref(), &mut w)
-        .and_then(|_| Ok(w.into_inner()?.sync_all()?));
+    let r = fetch::fetch_with(opened, ids, &mut w).and_then(|_| Ok(w.into_inner()?.sync_all()?));
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

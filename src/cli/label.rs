@@ -59,7 +59,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             &catalog::history::load_all(&cfg.catalog)?,
         )?;
     }
-    vtape::write_label(&slot, &a.label, "0")?;
+    vtape::write_label(&slot, &a.label, "0", &crate::keys::signer(&cfg)?)?;
     outln!("slot {} labelled {}", a.slot, a.label);
     Ok(0)
 }

@@ -32,6 +32,9 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         for c in &rep.copied {
             outln!("copied {c}");
         }
+        for n in &rep.notes {
+            outln!("note: {n}");
+        }
         for p in &rep.problems {
             eprintln!("tapir: mirror: {p}");
         }

@@ -143,6 +143,34 @@ impl FromRoot {
     }
 }
 
+/// How tape files are authenticated: shared by the commands that read dumps.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrustArgs {
+    /// The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file
+    /// with a `# tapir signing key:` line); default: signing.public_key, the server's own
+    /// key, or the identity file's line.
+    #[arg(long, value_name = "FILE")]
+    pub signing_pub: Option<PathBuf>,
+    /// Read tape files whose signature is missing or does not verify (never by default).
+    #[arg(long)]
+    pub insecure_skip_signature: bool,
+}
+
+impl TrustArgs {
+    pub fn trust(
+        &self,
+        cfg: &crate::config::Config,
+        identity: Option<&std::path::Path>,
+    ) -> anyhow::Result<crate::vtape::reader::Trust> {
+        crate::keys::trust(
+            cfg,
+            self.signing_pub.as_deref(),
+            identity,
+            self.insecure_skip_signature,
+        )
+    }
+}
+
 /// Load the config the way every command does.
 pub fn load_config(cli: &Cli) -> anyhow::Result<crate::config::Config> {
     let path = crate::config::locate(cli.config.as_deref());

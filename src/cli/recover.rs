@@ -33,6 +33,8 @@ pub struct Args {
     pub tar: Option<PathBuf>,
     #[command(flatten)]
     pub root: super::FromRoot,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
     /// Paths inside the DLE to restore (default: all).
     pub paths: Vec<String>,
 }
@@ -63,6 +65,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 paths: a.paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
                 identity: identity.clone(),
                 overwrite: a.overwrite,
+                trust: a.trust.trust(&cfg, Some(identity))?,
             };
             crate::recover::run(&cfg, &req)?
         }
@@ -86,6 +89,11 @@ fn shell(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     }
     let cfg = a.root.config(cli)?;
     let mut sh = crate::recover::shell::Shell::new(&cfg, a.identity.clone(), a.overwrite)?;
+    let id = a
+        .identity
+        .clone()
+        .or_else(|| cfg.encryption.generate_identity.clone());
+    sh.trust = a.trust.trust(&cfg, id.as_deref())?;
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     for (cmd, v) in [
         ("setdate", &a.date),

@@ -14,13 +14,16 @@ pub struct Args {
     pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub root: super::FromRoot,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = a.root.config(cli)?;
     let root = cfg.changer.root.clone();
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
-    let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref())?;
+    let trust = a.trust.trust(&cfg, a.identity.as_deref())?;
+    let checked = verify::run(&cfg, &root, &a.labels, a.identity.as_deref(), &trust)?;
     if cli.json {
         super::print_json(&checked)?;
     } else {

@@ -54,6 +54,8 @@ struct RawConfig {
     #[serde(default)]
     mirror: Mirror,
     #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
     hosts: BTreeMap<String, Host>,
 }
 
@@ -186,6 +188,22 @@ pub struct Mirror {
     pub to: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSigning {
+    key: Option<PathBuf>,
+    public_key: Option<Spanned<String>>,
+}
+
+/// The server's signing key (SSHSIG over every tape header and label).
+#[derive(Debug, Clone, Serialize)]
+pub struct Signing {
+    /// The private ed25519 key the server signs with (created on first use).
+    pub key: PathBuf,
+    /// The trusted public key, when given in the config (else the key's own public half).
+    pub public_key: Option<String>,
+}
+
 /// The changer: where slots live and how tapes are labelled.
 #[derive(Debug, Clone, Serialize)]
 pub struct Changer {
@@ -230,6 +248,7 @@ pub struct Config {
     pub encryption: Encryption,
     pub ssh: Ssh,
     pub mirror: Mirror,
+    pub signing: Signing,
     pub hosts: BTreeMap<String, Host>,
     pub dumptypes: BTreeMap<String, Dumptype>,
     pub disklist: Vec<Dle>,
@@ -318,6 +337,7 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     let disklist_file = abs(&raw.disklist);
     let disklist = disklist::load(&disklist_file, &dumptypes)?;
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
+    let signing = signing(&file, &text, raw.signing, &abs)?;
     size::parse_duration(&raw.ssh.connect_timeout)
         .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
     let bumpsize = size::parse_size(raw.bumpsize.get_ref())
@@ -351,6 +371,7 @@ pub fn load(file: &Path) -> Result<Config, Error> {
         mirror: Mirror {
             to: raw.mirror.to.map(|p| abs(&p)),
         },
+        signing,
         file,
         disklist_file,
         dumptypes_dir,
@@ -471,5 +492,27 @@ fn encryption(
             .collect(),
         recipients_file: raw.recipients_file.map(|p| abs(&p)),
         generate_identity: raw.generate_identity.map(|p| abs(&p)),
+    })
+}
+
+fn signing(
+    file: &Path,
+    text: &str,
+    raw: RawSigning,
+    abs: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Signing, Error> {
+    let public_key = match raw.public_key {
+        Some(p) => {
+            if crate::signing::parse_public(p.get_ref()).is_none() {
+                let m = "signing.public_key must be an `ssh-ed25519 AAAA…` public key";
+                return Err(toml_err::at(file, text, Some(p.span()), m));
+            }
+            Some(p.into_inner())
+        }
+        None => None,
+    };
+    Ok(Signing {
+        key: abs(raw.key.as_deref().unwrap_or(Path::new("keys/signing_key"))),
+        public_key,
     })
 }

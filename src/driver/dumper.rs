@@ -34,6 +34,7 @@ pub struct Job<'a> {
     pub reference: Option<&'a DumpRecord>,
     pub datestamp: &'a str,
     pub recipients: &'a [Recipient],
+    pub signer: &'a crate::signing::Signer,
     /// Where received bytes are counted for `tapir status`.
     pub progress: &'a super::progress::Progress,
 }
@@ -189,6 +190,8 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         files: 0,
         client_time_ns: 0,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        age_header_sha256: String::new(),
+        signer: String::new(),
     }
 }
 
@@ -197,7 +200,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     let dt = job.cfg.dumptype(job.dle);
     let name = vtape::dump_file_name(tape.file_number, &job.dle.host, &job.dle.disk, job.level);
     let mut hdr = header(job, tape, tape.file_number);
-    let (tf, file) = TapeFile::create(&tape.dir, &name, &hdr.encode(&name)?)?;
+    let (tf, file) = TapeFile::create(&tape.dir, &name, &hdr.encode(&name, None)?)?;
     let index_rel =
         catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
     let index = if dt.index {
@@ -252,6 +255,9 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
     hdr.files = summary.files;
     hdr.client_time_ns = client_time_ns;
+    if dt.encrypt == Encrypt::Server {
+        hdr.age_header_sha256 = age_pin(&fin.file, fin.payload_size)?;
+    }
     let (index, index_note) = match fin.index {
         Ok(ix) => (Some(ix), None),
         Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
@@ -262,7 +268,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         }
         ix.commit()?;
     }
-    tf.commit(fin.file, &hdr.encode(&name)?)?;
+    tf.commit(fin.file, &hdr.encode(&name, Some(job.signer))?)?;
     failpoint::hit("before-catalog");
     let record = record_of(
         &hdr,
@@ -279,6 +285,15 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         warnings,
         index_note,
     })
+}
+
+/// The sha256 of the payload's age header, read back from the file just written.
+fn age_pin(f: &std::fs::File, payload: u64) -> Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut first = vec![0u8; (payload as usize).min(1 << 16)];
+    f.read_exact_at(&mut first, vtape::header::HEADER_SIZE as u64)
+        .context("cannot read back the payload's age header")?;
+    Ok(vtape::reader::age_header_sha256(&first))
 }
 
 /// Read the agent's answer into the pipeline until Done.

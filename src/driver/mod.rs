@@ -89,6 +89,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } else {
         Vec::new()
     };
+    let signer = crate::keys::signer(cfg)?;
     let mut notes = reconcile::reconcile(cfg)?;
     for n in &notes {
         log.event("reconcile", json!(n));
@@ -130,7 +131,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             }
         }
     }
-    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &datestamp));
+    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &datestamp));
     let log = std::sync::Mutex::new(log);
     let catalog_lock = std::sync::Mutex::new(());
     let done = schedule::run_all(cfg, &to_dump, |entry| {
@@ -148,6 +149,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             reference,
             datestamp: &datestamp,
             recipients: &recipients,
+            signer: &signer,
             progress: &progress,
         };
         let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });

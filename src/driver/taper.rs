@@ -34,6 +34,7 @@ pub struct Ticket {
 
 pub struct Taper<'a> {
     cfg: &'a Config,
+    signer: &'a crate::signing::Signer,
     datestamp: String,
     /// Slots written by this run, in order.
     pub used_slots: Vec<u32>,
@@ -44,9 +45,10 @@ pub struct Taper<'a> {
 }
 
 impl<'a> Taper<'a> {
-    pub fn new(cfg: &'a Config, datestamp: &str) -> Self {
+    pub fn new(cfg: &'a Config, signer: &'a crate::signing::Signer, datestamp: &str) -> Self {
         Taper {
             cfg,
+            signer,
             datestamp: datestamp.into(),
             used_slots: vec![],
             labels: vec![],
@@ -163,7 +165,7 @@ impl<'a> Taper<'a> {
             Some(catalog::lock::recycle(&self.cfg.catalog, &label)?)
         };
         forget_tape(&self.cfg.catalog, &label, records)?;
-        vtape::write_label(slot, &label, &self.datestamp)
+        vtape::write_label(slot, &label, &self.datestamp, self.signer)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
         Ok(label)
     }

@@ -356,8 +356,16 @@ impl Extractor {
         self.symlinks.retain(|k, _| !under(k));
     }
 
-    /// Create the symlinks, then set directory modes and mtimes, deepest first.
-    pub fn finish(mut self) -> Report {
+    pub fn overwrite(&self) -> bool {
+        self.opts.overwrite
+    }
+
+    /// Create the symlinks, then set directory modes and mtimes, deepest first; in
+    /// `moved_to` when the extracted tree was moved there from a staging directory.
+    pub fn finish(mut self, moved_to: Option<&Path>) -> Result<Report> {
+        if let Some(t) = moved_to {
+            self.root = t.canonicalize()?;
+        }
         let links = std::mem::take(&mut self.symlinks);
         let root = unsafe { libc::geteuid() } == 0;
         for (rel, (target, u, g)) in links {
@@ -383,7 +391,7 @@ impl Extractor {
                     f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
             }
         }
-        self.report
+        Ok(self.report)
     }
 }
 

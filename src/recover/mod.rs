@@ -6,6 +6,7 @@ pub mod extract;
 pub mod repl;
 pub mod seek;
 pub mod shell;
+pub mod staging;
 pub mod words;
 
 use crate::catalog::{DumpRecord, history};
@@ -24,6 +25,8 @@ pub struct Request {
     pub paths: Vec<Vec<u8>>,
     pub identity: PathBuf,
     pub overwrite: bool,
+    /// The key tape headers must be signed with.
+    pub trust: crate::vtape::reader::Trust,
 }
 
 /// The dump(8) chain for the state as of `bound` (a datestamp upper bound), oldest first.
@@ -104,54 +107,85 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
         );
     }
     let ids = crate::keys::identities(&req.identity)?;
+    let mut files = Vec::new();
+    for r in &chain {
+        let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+        let opened = crate::fetch::open(&file, r, &req.trust)?;
+        if !opened.signed {
+            eprintln!(
+                "tapir: WARNING: {} is read without a checked signature (--insecure-skip-signature)",
+                file.display()
+            );
+        }
+        files.push((*r, file));
+    }
     let opts = Options {
         overwrite: req.overwrite,
         paths: req.paths.iter().map(|p| member_path(p)).collect(),
     };
-    let mut x = Extractor::new(&req.to, opts)?;
-    for r in chain {
-        let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+    let stage = staging::Stage::new(&req.to)?;
+    let mut x = Extractor::new(stage.path(), opts)?;
+    for (r, file) in files {
         let what = || format!("{} ({} level {})", file.display(), r.datestamp, r.level);
-        if !req.paths.is_empty()
-            && let Some(plan) = seek::plan(&cfg.catalog, r, &x).with_context(what)?
-        {
-            match extract_seeking(&mut x, &file, &plan, &ids) {
-                Ok(cost) => {
-                    eprintln!(
-                        "tapir:   {}: {} member(s) by random access: {} of {} tape bytes read, {} of {} tar bytes decompressed",
-                        r.file_name,
-                        plan.members.len(),
-                        cost.read,
-                        r.payload_size,
-                        cost.decompressed,
-                        r.original_size
-                    );
-                    continue;
-                }
-                Err(e) => eprintln!(
-                    "tapir: random access to {} failed ({e:#}); reading the whole dump",
-                    file.display()
-                ),
-            }
+        if let Err(e) = extract_record(cfg, req, &mut x, r, &file, &ids).with_context(what) {
+            return Err(stage.abandon(e));
         }
-        extract_one(&mut x, &file, &ids).with_context(what)?;
     }
-    Ok(x.finish())
+    stage.commit(x)
+}
+
+/// Extract one dump of the chain: by random access when only some paths are wanted and
+/// the dump allows it, else whole; either way every byte used is authenticated.
+fn extract_record(
+    cfg: &Config,
+    req: &Request,
+    x: &mut Extractor,
+    r: &DumpRecord,
+    file: &Path,
+    ids: &crate::fetch::Ids,
+) -> Result<()> {
+    if !req.paths.is_empty()
+        && let Some(plan) = seek::plan(&cfg.catalog, r, x)?
+    {
+        match extract_seeking(x, file, r, &req.trust, &plan, ids) {
+            Ok(cost) => {
+                eprintln!(
+                    "tapir:   {}: {} member(s) by random access: {} of {} tape bytes read, {} of {} tar bytes decompressed",
+                    r.file_name,
+                    plan.members.len(),
+                    cost.read,
+                    r.payload_size,
+                    cost.decompressed,
+                    r.original_size
+                );
+                return Ok(());
+            }
+            Err(e) => eprintln!(
+                "tapir: random access to {} failed ({e:#}); reading the whole dump",
+                file.display()
+            ),
+        }
+    }
+    let opened = crate::fetch::open(file, r, &req.trust)?;
+    extract_one(x, opened, ids)
 }
 
 /// Extract the planned members of one tape file, read by seeking.
 fn extract_seeking(
     x: &mut Extractor,
     file: &Path,
+    r: &DumpRecord,
+    trust: &crate::vtape::reader::Trust,
     plan: &seek::Plan,
-    ids: &[Box<dyn age::Identity + Send + Sync>],
+    ids: &crate::fetch::Ids,
 ) -> Result<seek::Cost> {
     if plan.members.is_empty() {
         return Ok(seek::Cost::default());
     }
+    let opened = crate::fetch::open(file, r, trust)?.seekable()?;
     let (reader, mut writer) = std::io::pipe()?;
     std::thread::scope(|s| {
-        let producer = s.spawn(move || seek::read_members(file, plan, ids, &mut writer));
+        let producer = s.spawn(move || seek::read_members(opened, plan, ids, &mut writer));
         let extracted = x.extract(std::io::BufReader::with_capacity(1 << 16, reader));
         let read = producer
             .join()
@@ -163,13 +197,13 @@ fn extract_seeking(
 /// Decrypt and decompress one tape file on a thread, extracting as it streams.
 fn extract_one(
     x: &mut Extractor,
-    file: &Path,
-    ids: &[Box<dyn age::Identity + Send + Sync>],
+    opened: crate::vtape::reader::Opened,
+    ids: &crate::fetch::Ids,
 ) -> Result<()> {
     let (reader, mut writer) = std::io::pipe()?;
     std::thread::scope(|s| {
         let producer =
-            s.spawn(move || crate::fetch::fetch_with(file, Some(ids), &mut writer).map(|_| ()));
+            s.spawn(move || crate::fetch::fetch_with(opened, Some(ids), &mut writer).map(|_| ()));
         let extracted = x.extract(std::io::BufReader::with_capacity(1 << 20, reader));
         let fetched = producer
             .join()
@@ -209,5 +243,5 @@ pub fn extract_stream(
     };
     let mut x = Extractor::new(to, opts)?;
     x.extract(r)?;
-    Ok(x.finish())
+    x.finish(None)
 }

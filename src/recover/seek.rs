@@ -236,12 +236,11 @@ pub struct Cost {
 
 /// Write the planned members of `file` to `out` as a tar stream.
 pub fn read_members(
-    file: &Path,
+    (h, f): (crate::vtape::header::DumpHeader, std::fs::File),
     plan: &Plan,
     ids: &[Box<dyn age::Identity + Send + Sync>],
     out: &mut dyn Write,
 ) -> Result<Cost> {
-    let (h, f) = crate::fetch::open(file)?;
     let read = Rc::new(Cell::new(0));
     let counted = Counted {
         file: f,

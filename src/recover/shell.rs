@@ -21,6 +21,8 @@ pub struct Shell<'a> {
     cfg: &'a Config,
     identity: Option<PathBuf>,
     overwrite: bool,
+    /// The key tape headers must be signed with (set by the command line).
+    pub trust: crate::vtape::reader::Trust,
     host: Option<String>,
     disk: Option<String>,
     /// Upper bound datestamp from `setdate`; `None`: the newest dump.
@@ -52,6 +54,7 @@ impl<'a> Shell<'a> {
             cfg,
             identity,
             overwrite,
+            trust: Default::default(),
             host: None,
             disk: None,
             date: None,
@@ -501,6 +504,7 @@ impl<'a> Shell<'a> {
             paths,
             identity,
             overwrite: self.overwrite,
+            trust: self.trust.clone(),
         };
         let report = super::run(self.cfg, &req)?;
         for r in &report.refused {

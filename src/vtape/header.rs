@@ -2,6 +2,7 @@
 //! `TAPIR TAPESTART v1` (labels), TOML fields, then the stock-tools restore recipe, NUL padded.
 
 use crate::codec::Format;
+use crate::signing::Signer;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -35,6 +36,13 @@ pub struct DumpHeader {
     pub files: u64,
     pub client_time_ns: i64,
     pub tool_version: String,
+    /// sha256 of the payload's age header and nonce: pins the file key, so that a restore
+    /// reading only some age chunks (random access) reads this dump's chunks or fails.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub age_header_sha256: String,
+    /// `SHA256:…` of the key that signed this header (informative; readers trust their own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signer: String,
 }
 
 /// The header of a tape label file.
@@ -46,6 +54,16 @@ pub struct LabelHeader {
     pub datestamp: String,
     pub labelled: String,
     pub tool_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signer: String,
+}
+
+/// A header as read: its fields, the text its signature covers, and the signature.
+#[derive(Debug, Clone)]
+pub struct Parsed<T> {
+    pub header: T,
+    pub signed: String,
+    pub signature: Option<String>,
 }
 
 impl DumpHeader {
@@ -66,15 +84,26 @@ impl DumpHeader {
         cmd
     }
 
-    pub fn encode(&self, file_name: &str) -> Result<Vec<u8>> {
-        let body = toml::to_string(self)?;
-        let recipe = format!(
+    /// The 32 KiB header, signed when `signer` is given (the placeholder is not).
+    pub fn encode(&self, file_name: &str, signer: Option<&Signer>) -> Result<Vec<u8>> {
+        let mut h = self.clone();
+        if let Some(s) = signer {
+            h.signer = crate::signing::fingerprint(s.public());
+        }
+        let body = toml::to_string(&h)?;
+        let mut recipe = format!(
             "\n# To restore without tapir (KEY: an age identity file for one of the recipients):\n\
-             #   {}\n# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
+             #   {}\n",
             self.restore_command(file_name),
-            payload_desc(&self.compress, &self.encrypt)
         );
-        pad(&format!("{DUMP_MAGIC}\n{body}{recipe}"))
+        if signer.is_some() {
+            recipe.push_str(&verify_recipe(file_name));
+        }
+        recipe.push_str(&format!(
+            "# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
+            payload_desc(&self.compress, &self.encrypt)
+        ));
+        sign_and_pad(format!("{DUMP_MAGIC}\n{body}{recipe}"), signer)
     }
 }
 
@@ -90,13 +119,50 @@ fn payload_desc(compress: &str, encrypt: &str) -> String {
     }
 }
 
+/// The comment lines that tell how to check the signature with OpenSSH alone.
+fn verify_recipe(file_name: &str) -> String {
+    format!(
+        "# To check this header's signature with OpenSSH (SIGNERS: a file holding the line\n\
+         #   {} namespaces=\"{}\" ssh-ed25519 AAAA…\n\
+         # with the signing public key kept beside the age identities, never one from a tape):\n\
+         #   {}\n",
+        crate::signing::PRINCIPAL,
+        crate::signing::NAMESPACE,
+        crate::signing::verify_command(file_name)
+    )
+}
+
 impl LabelHeader {
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        let body = toml::to_string(self)?;
-        pad(&format!(
-            "{LABEL_MAGIC}\n{body}# tapir tape label; dump files follow in this slot.\n"
-        ))
+    pub fn encode(&self, signer: Option<&Signer>) -> Result<Vec<u8>> {
+        let mut h = self.clone();
+        if let Some(s) = signer {
+            h.signer = crate::signing::fingerprint(s.public());
+        }
+        let body = toml::to_string(&h)?;
+        let file = format!("00000.{}", self.label);
+        let recipe = if signer.is_some() {
+            verify_recipe(&file)
+        } else {
+            String::new()
+        };
+        sign_and_pad(
+            format!(
+                "{LABEL_MAGIC}\n{body}# tapir tape label; dump files follow in this slot.\n{recipe}"
+            ),
+            signer,
+        )
     }
+}
+
+fn sign_and_pad(text: String, signer: Option<&Signer>) -> Result<Vec<u8>> {
+    let text = match signer {
+        Some(s) => {
+            let sig = s.sign(text.as_bytes())?;
+            format!("{text}{sig}")
+        }
+        None => text,
+    };
+    pad(&text)
 }
 
 fn pad(text: &str) -> Result<Vec<u8>> {
@@ -108,18 +174,31 @@ fn pad(text: &str) -> Result<Vec<u8>> {
     Ok(b)
 }
 
-/// Parse a header block; `magic` says which kind it must be.
+/// Parse a header block; `magic` says which kind it must be. Only the signed part of the
+/// text is read for fields: nothing after the signature can change what the header says.
 fn decode<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> Result<T> {
+    decode_signed(block, magic).map(|p| p.header)
+}
+
+fn decode_signed<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> Result<Parsed<T>> {
     let end = block.iter().position(|&b| b == 0).unwrap_or(block.len());
+    if block[end..].iter().any(|&b| b != 0) {
+        bail!("header has data after its NUL padding");
+    }
     let text = std::str::from_utf8(&block[..end]).context("header is not UTF-8")?;
-    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let (signed, signature) = crate::signing::split(text);
+    let (first, rest) = signed.split_once('\n').unwrap_or((signed, ""));
     if first != magic {
         bail!(
             "not a tapir header (expected {magic:?}, found {:?})",
             first.chars().take(40).collect::<String>()
         );
     }
-    toml::from_str(rest).context("unreadable header fields")
+    Ok(Parsed {
+        header: toml::from_str(rest).context("unreadable header fields")?,
+        signed: signed.to_string(),
+        signature: signature.map(String::from),
+    })
 }
 
 /// Read the first 32 KiB of `path`.
@@ -141,7 +220,16 @@ pub fn read_dump(path: &Path) -> Result<DumpHeader> {
 }
 
 pub fn read_label(path: &Path) -> Result<LabelHeader> {
-    decode(&read_block(path)?, LABEL_MAGIC).with_context(|| format!("{}", path.display()))
+    read_label_signed(path).map(|p| p.header)
+}
+
+/// A dump header with its signed text and signature.
+pub fn parse_dump(block: &[u8]) -> Result<Parsed<DumpHeader>> {
+    decode_signed(block, DUMP_MAGIC)
+}
+
+pub fn read_label_signed(path: &Path) -> Result<Parsed<LabelHeader>> {
+    decode_signed(&read_block(path)?, LABEL_MAGIC).with_context(|| format!("{}", path.display()))
 }
 
 #[cfg(test)]
@@ -170,8 +258,10 @@ mod tests {
             files: 3,
             client_time_ns: 5,
             tool_version: "0.1.0".into(),
+            age_header_sha256: String::new(),
+            signer: String::new(),
         };
-        let b = h.encode("00001.web1._my_docs.0").unwrap();
+        let b = h.encode("00001.web1._my_docs.0", None).unwrap();
         assert_eq!(b.len(), HEADER_SIZE);
         assert_eq!(decode::<DumpHeader>(&b, DUMP_MAGIC).unwrap(), h);
         let text = String::from_utf8_lossy(&b);

@@ -2,6 +2,7 @@
 //! `changer.root`, each with a label file `00000.LABEL` and dump files `NNNNN.HOST.DISK.LEVEL`.
 
 pub mod header;
+pub mod reader;
 pub mod rotation;
 pub mod status;
 pub mod writer;
@@ -157,7 +158,12 @@ pub fn check_label(ch: &Changer, label: &str) -> Result<()> {
 }
 
 /// Erase a slot's dump files, then write its label header (datestamp "0": never written).
-pub fn write_label(slot: &Slot, label: &str, datestamp: &str) -> Result<()> {
+pub fn write_label(
+    slot: &Slot,
+    label: &str,
+    datestamp: &str,
+    signer: &crate::signing::Signer,
+) -> Result<()> {
     fsutil::create_dir_all(&slot.dir)?;
     erase_dumps(slot)?;
     let hdr = LabelHeader {
@@ -166,9 +172,10 @@ pub fn write_label(slot: &Slot, label: &str, datestamp: &str) -> Result<()> {
         datestamp: datestamp.to_string(),
         labelled: chrono::Local::now().to_rfc3339(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        signer: String::new(),
     };
     let path = slot.dir.join(format!("00000.{label}"));
-    fsutil::write_atomic(&path, &hdr.encode()?)?;
+    fsutil::write_atomic(&path, &hdr.encode(Some(signer))?)?;
     if let Some(old) = slot.label_name().filter(|l| *l != label) {
         let _ = std::fs::remove_file(slot.dir.join(format!("00000.{old}")));
     }

@@ -22,6 +22,7 @@ impl TapeFile {
         let dest = dir.join(name);
         let partial = dir.join(format!("{name}.partial"));
         let mut f = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .open(&partial)

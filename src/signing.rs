@@ -1,0 +1,224 @@
+//! The server's signature on every tape header and label: OpenSSH SSHSIG with an ed25519
+//! key, so that `ssh-keygen -Y verify` checks a tape with no tapir at all. The private key
+//! stays on the server; its public half goes with the age identities (offline) and in the
+//! config, and is what readers trust.
+
+use anyhow::{Context, Result, bail};
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// SSHSIG namespace of tape headers and labels (`ssh-keygen -Y … -n`).
+pub const NAMESPACE: &str = "tapir-tape";
+/// The principal readers name in their allowed-signers file (`ssh-keygen -Y verify -I`).
+pub const PRINCIPAL: &str = "tapir";
+/// Where a header's signature starts; the signed text is everything before this line.
+pub const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----\n";
+/// The line an identity file may carry so that it alone restores and verifies.
+pub const IDENTITY_COMMENT: &str = "# tapir signing key: ";
+
+/// The server's signing key.
+pub struct Signer {
+    key: PrivateKey,
+}
+
+impl Signer {
+    /// Load the key at `path`; a missing key is created (0600, with `PATH.pub`), and the
+    /// caller is told so through `created`.
+    pub fn load_or_create(path: &Path) -> Result<(Signer, bool)> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = PrivateKey::from_openssh(&text).map_err(|e| {
+                    anyhow::anyhow!("{}: not an OpenSSH private key: {e}", path.display())
+                })?;
+                if key.algorithm() != Algorithm::Ed25519 || key.is_encrypted() {
+                    bail!(
+                        "{}: the signing key must be an unencrypted ed25519 key",
+                        path.display()
+                    );
+                }
+                Ok((Signer { key }, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((create(path)?, true)),
+            Err(e) => Err(e).with_context(|| format!("cannot read signing key {}", path.display())),
+        }
+    }
+
+    pub fn public(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+
+    /// The armored SSHSIG of `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Result<String> {
+        let sig = self
+            .key
+            .sign(NAMESPACE, HashAlg::Sha512, msg)
+            .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+        sig.to_pem(LineEnding::LF)
+            .map_err(|e| anyhow::anyhow!("cannot encode the signature: {e}"))
+    }
+}
+
+/// A new ed25519 key at `path` (never overwriting) and its `.pub` beside it.
+pub fn create(path: &Path) -> Result<Signer> {
+    let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519)
+        .map_err(|e| anyhow::anyhow!("cannot generate a signing key: {e}"))?;
+    let mut key = key;
+    key.set_comment(format!(
+        "tapir signing key, created {}",
+        chrono::Local::now().to_rfc3339()
+    ));
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("cannot encode the signing key: {e}"))?;
+    if let Some(d) = path.parent() {
+        crate::fsutil::create_dir_all(d)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all())?;
+    let signer = Signer { key };
+    crate::fsutil::write_atomic(
+        &pub_path(path),
+        format!("{}\n", openssh(signer.public())).as_bytes(),
+    )?;
+    Ok(signer)
+}
+
+/// The public half of the private key at `path` (or of its `.pub`), if either is there.
+pub fn public_of(path: &Path) -> Option<PublicKey> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| PrivateKey::from_openssh(&t).ok())
+        .map(|k| k.public_key().clone())
+        .or_else(|| {
+            let t = std::fs::read_to_string(pub_path(path)).ok()?;
+            parse_public(&t)
+        })
+}
+
+/// `KEY.pub` for a private key path.
+pub fn pub_path(key: &Path) -> PathBuf {
+    let mut s = key.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+/// `ssh-ed25519 AAAA… comment`.
+pub fn openssh(k: &PublicKey) -> String {
+    k.to_openssh().unwrap_or_default()
+}
+
+/// `SHA256:…`, as `ssh-keygen -l` prints it.
+pub fn fingerprint(k: &PublicKey) -> String {
+    k.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// The line of an allowed-signers file for `ssh-keygen -Y verify`.
+pub fn allowed_signers_line(k: &PublicKey) -> String {
+    let mut bare = k.clone();
+    bare.set_comment("");
+    format!(
+        "{PRINCIPAL} namespaces=\"{NAMESPACE}\" {}",
+        openssh(&bare).trim_end()
+    )
+}
+
+/// Parse a public key from text: a `.pub` line, an allowed-signers line, or an identity file
+/// holding the [`IDENTITY_COMMENT`] line.
+pub fn parse_public(text: &str) -> Option<PublicKey> {
+    text.lines().find_map(|l| {
+        let l = l.trim();
+        let l = l
+            .strip_prefix(IDENTITY_COMMENT.trim_end())
+            .unwrap_or(l)
+            .trim();
+        let at = l.find("ssh-ed25519 ")?;
+        PublicKey::from_openssh(&l[at..]).ok()
+    })
+}
+
+/// Read a public key file (see [`parse_public`]).
+pub fn read_public(path: &Path) -> Result<PublicKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read signing public key {}", path.display()))?;
+    parse_public(&text).with_context(|| {
+        format!(
+            "{}: no ssh-ed25519 public key in it (a .pub file, an allowed-signers line, or \
+             an identity file with a `{}` line)",
+            path.display(),
+            IDENTITY_COMMENT.trim_end()
+        )
+    })
+}
+
+/// Check an armored SSHSIG over `msg` against `key`.
+pub fn verify(key: &PublicKey, msg: &[u8], armored: &str) -> Result<(), String> {
+    let sig = SshSig::from_pem(armored).map_err(|e| format!("unreadable signature: {e}"))?;
+    if sig.public_key() != key.key_data() {
+        let other = PublicKey::from(sig.public_key().clone());
+        return Err(format!(
+            "signed by {}, not by the trusted key {}",
+            fingerprint(&other),
+            fingerprint(key)
+        ));
+    }
+    key.verify(NAMESPACE, msg, &sig)
+        .map_err(|e| format!("the signature does not match the header: {e}"))
+}
+
+/// Split a header's text into the signed part and its armored signature, if any.
+pub fn split(text: &str) -> (&str, Option<&str>) {
+    let at = if text.starts_with(BEGIN) {
+        Some(0)
+    } else {
+        text.find(&format!("\n{BEGIN}")).map(|i| i + 1)
+    };
+    match at {
+        Some(i) => (&text[..i], Some(&text[i..])),
+        None => (text, None),
+    }
+}
+
+/// The stock command that checks the signature of `file`'s header, for the header itself.
+pub fn verify_command(file: &str) -> String {
+    format!(
+        "dd if={file} bs=32k count=1 2>/dev/null | tr -d '\\000' > {file}.hdr && \
+         sed -n '/^-----BEGIN SSH SIGNATURE-----$/,$p' {file}.hdr > {file}.sig && \
+         sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' {file}.hdr | \
+         ssh-keygen -Y verify -f SIGNERS -I {PRINCIPAL} -n {NAMESPACE} -s {file}.sig"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_and_verifies_and_refuses_a_change() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, created) = Signer::load_or_create(&d.path().join("k")).unwrap();
+        assert!(created);
+        let sig = s.sign(b"hello\n").unwrap();
+        assert!(sig.starts_with(BEGIN));
+        verify(s.public(), b"hello\n", &sig).unwrap();
+        assert!(verify(s.public(), b"hellO\n", &sig).is_err());
+        let other = create(&d.path().join("k2")).unwrap();
+        let e = verify(other.public(), b"hello\n", &sig).unwrap_err();
+        assert!(e.contains("not by the trusted key"), "{e}");
+        let again = Signer::load_or_create(&d.path().join("k")).unwrap();
+        assert!(!again.1);
+        let pubkey = read_public(&pub_path(&d.path().join("k"))).unwrap();
+        assert_eq!(pubkey.key_data(), s.public().key_data());
+        let line = allowed_signers_line(s.public());
+        assert_eq!(
+            parse_public(&line).unwrap().key_data(),
+            s.public().key_data()
+        );
+    }
+}
