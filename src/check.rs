@@ -91,6 +91,11 @@ fn tapes(cfg: &Config) -> Vec<Item> {
         })
         .collect();
     let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    for s in &slots {
+        if let Some(why) = rotation::lost_label(s, &records) {
+            out.push(item(Level::Fail, format!("slot {}", s.slot), why));
+        }
+    }
     let autolabel = cfg.changer.autolabel.is_some();
     match rotation::next_tape(&slots, &records, cfg.tapecycle, autolabel, &[]).1 {
         None => out.push(item(

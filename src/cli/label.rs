@@ -36,6 +36,21 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         )));
     }
     let this = &st[(a.slot - 1) as usize];
+    let records = catalog::history::load_all(&cfg.catalog)?;
+    let slot = vtape::scan_slot(&cfg.changer.root, a.slot)?;
+    if let Some(why) = vtape::rotation::lost_label(&slot, &records) {
+        if !a.force {
+            bail!(Error::config(format!("slot {}: {why}", a.slot)));
+        }
+        let lost: Vec<String> = records
+            .iter()
+            .filter(|r| r.slot == a.slot)
+            .map(|r| r.label.clone())
+            .collect();
+        for l in lost {
+            forget_tape(&cfg.catalog, &l, &records)?;
+        }
+    }
     if let (Some(old), false, false) = (&this.label, this.reusable, a.force)
         && this.dumps > 0
     {
@@ -46,7 +61,6 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             this.dumps
         )));
     }
-    let slot = vtape::scan_slot(&cfg.changer.root, a.slot)?;
     let _readers_done = if slot.files.is_empty() {
         None
     } else {

@@ -101,6 +101,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } = make_plan(cfg, &dles, crate::clock::now()?)?;
     log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
     notes.extend(plan.notes.iter().cloned());
+    notes.extend(lost_labels(cfg)?);
     for o in &failed {
         progress.set(
             &o.host,
@@ -300,4 +301,15 @@ fn next_tape(cfg: &Config) -> Option<String> {
         },
         None => "NO TAPE IS USABLE: label a new one (`tapir tapes` says why)".into(),
     })
+}
+
+/// Slots whose label file is gone while the catalog lists dumps there (never reused).
+fn lost_labels(cfg: &Config) -> Result<Vec<String>> {
+    let records = catalog::history::load_all(&cfg.catalog)?;
+    Ok(crate::vtape::scan(&cfg.changer)?
+        .iter()
+        .filter_map(|s| {
+            crate::vtape::rotation::lost_label(s, &records).map(|w| format!("slot {}: {w}", s.slot))
+        })
+        .collect())
 }

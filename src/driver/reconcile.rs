@@ -23,7 +23,7 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
         }
     }
     let records = history::load_all(&cfg.catalog)?;
-    let on_tape = tape_files(&slots);
+    let on_tape = tape_files(&slots, &records);
     let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
     let mut known = HashSet::new();
     for r in records {
@@ -36,8 +36,9 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
                 .push(r);
         } else {
             notes.push(format!(
-                "forgot {} {} on {} file {}: no longer on the tape",
-                r.host, r.disk, r.label, r.file_name
+                "LOST: {} {} level {} of {} on {} file {} is no longer on the tape (deleted?); \
+                 the catalog forgot it",
+                r.host, r.disk, r.level, r.datestamp, r.label, r.file_name
             ));
             by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
         }
@@ -53,10 +54,20 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
     Ok(notes)
 }
 
-fn tape_files(slots: &[Slot]) -> HashSet<(String, String)> {
+/// (label, file name) of every dump file; a slot whose label file is gone keeps the label
+/// the catalog knows it by, so its dumps are not forgotten (and the slot not reused).
+fn tape_files(slots: &[Slot], records: &[DumpRecord]) -> HashSet<(String, String)> {
     slots
         .iter()
-        .filter_map(|s| s.label_name().map(|l| (l, s)))
+        .filter_map(|s| {
+            let known = || {
+                records
+                    .iter()
+                    .find(|r| r.slot == s.slot)
+                    .map(|r| r.label.as_str())
+            };
+            s.label_name().or_else(known).map(|l| (l, s))
+        })
         .flat_map(|(l, s)| s.files.iter().map(move |f| (l.to_string(), f.name.clone())))
         .collect()
 }

@@ -89,12 +89,31 @@ pub fn next_tape(
 ) -> (BTreeMap<String, String>, Option<u32>) {
     let infos: Vec<TapeInfo> = slots
         .iter()
-        .filter(|s| s.label_error.is_none())
+        .filter(|s| s.label_error.is_none() && lost_label(s, records).is_none())
         .map(super::Slot::info)
         .collect();
     let needed = needed(&infos, records, tapecycle);
     let next = choose_next(&infos, &needed, autolabel, used).map(|t| t.slot);
     (needed, next)
+}
+
+/// A slot whose label file is gone while the catalog lists dumps in it: never an empty slot
+/// to reuse, but a problem to show (`tapir label SLOT LABEL --force` to give it up).
+pub fn lost_label(slot: &super::Slot, records: &[DumpRecord]) -> Option<String> {
+    if slot.label.is_some() || slot.label_error.is_some() {
+        return None;
+    }
+    let listed: Vec<&DumpRecord> = records.iter().filter(|r| r.slot == slot.slot).collect();
+    let first = listed.first()?;
+    Some(format!(
+        "label file missing, but the catalog lists {} dump(s) on tape {} in this slot ({} \
+         file(s) present): not reused; `tapir label {} {} --force` gives them up",
+        listed.len(),
+        first.label,
+        slot.files.len(),
+        slot.slot,
+        first.label
+    ))
 }
 
 /// The next tape to write, skipping `used` slots. `None` when no tape may be written.

@@ -30,13 +30,16 @@ pub fn status(cfg: &Config) -> Result<Vec<TapeStatus>> {
         .iter()
         .map(|s| {
             let info = s.info();
+            let lost = rotation::lost_label(s, &records);
             let note = match (&s.label_error, s.label_name()) {
                 (Some(e), _) => Some(format!("unreadable label: {e}")),
+                (None, None) if lost.is_some() => lost.clone(),
                 (None, Some(l)) => needed.get(l).cloned(),
                 (None, None) if autolabel => Some("empty; will be labelled automatically".into()),
                 (None, None) => Some("not labelled".into()),
             };
             let reusable = s.label_error.is_none()
+                && lost.is_none()
                 && match s.label_name() {
                     Some(l) => !needed.contains_key(l),
                     None => autolabel,
