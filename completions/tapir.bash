@@ -944,7 +944,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__keygen)
-            opts="-o -c -h -V --output --config --json --help --version"
+            opts="-o -c -h -V --output --signing --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

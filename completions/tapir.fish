@@ -56,6 +56,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand config" -s h -l help -d 'Pri
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s o -l output -d 'Where to write the identity; must not exist' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l signing -d 'Make the server\'s tape signing key instead (signing.key in tapir.toml)'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s V -l version -d 'Print version'
