@@ -14,11 +14,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .truncate(true)
         .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(data)
+    let written = f
+        .write_all(data)
         .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+        .with_context(|| format!("cannot write {}", tmp.display()));
     drop(f);
-    rename_durable(&tmp, path)
+    // a full disk or a failed rename leaves no temp file behind
+    let done = written.and_then(|()| rename_durable(&tmp, path));
+    if done.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    done
 }
 
 /// Rename `from` to `to` and fsync the directory so the rename survives power loss.

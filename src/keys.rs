@@ -71,10 +71,21 @@ pub fn recipients(cfg: &Config) -> Result<Vec<Recipient>> {
         out.extend(read_recipients_file(rf)?);
     }
     if out.is_empty() {
-        return Err(Error::nothing_done(
-            "no age recipients: set encryption.recipients or encryption.recipients_file \
-             (create one with `tapir keygen -o FILE` on an offline machine)",
-        )
+        let why = match &enc.recipients_file {
+            Some(rf) if !rf.exists() => {
+                format!("encryption.recipients_file {} does not exist", rf.display())
+            }
+            Some(rf) => format!(
+                "encryption.recipients_file {} lists no recipient",
+                rf.display()
+            ),
+            None => "encryption.recipients is empty and no recipients_file is set".into(),
+        };
+        return Err(Error::config(format!(
+            "{}: no age recipients: {why} (create one with `tapir keygen -o FILE` on an \
+             offline machine and put its public key there)",
+            cfg.file.display()
+        ))
         .into());
     }
     Ok(out)
@@ -222,6 +233,17 @@ pub fn trust(
 
 /// Identities from an age identity file, for decryption.
 pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(path)
+        && md.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "tapir: WARNING: identity file {} is readable by others (mode {:04o}): anyone who \
+             can read it can read every backup; chmod 600 it",
+            path.display(),
+            md.permissions().mode() & 0o7777
+        );
+    }
     let f = age::IdentityFile::from_file(path.to_string_lossy().into_owned())
         .with_context(|| format!("cannot read identity file {}", path.display()))?;
     let ids = f

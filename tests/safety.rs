@@ -133,10 +133,7 @@ fn second_dump_exits_3_naming_the_holder_and_kill_9_frees_the_lock() {
 
 #[test]
 fn full_disk_fails_that_dle_and_loses_no_earlier_dump() {
-    if !is_root() {
-        eprintln!("SKIP: mounting a small tmpfs needs root");
-        return;
-    }
+    common::require_root("mounting a small tmpfs needs root");
     let (s, a, b) = setup_two_dles();
     let vtape = s.path().join("vtape");
     std::fs::create_dir_all(&vtape).unwrap();
@@ -172,10 +169,7 @@ fn full_disk_fails_that_dle_and_loses_no_earlier_dump() {
 
 #[test]
 fn unreadable_file_makes_the_dle_partial_and_the_rest_is_kept() {
-    if !is_root() {
-        eprintln!("SKIP: needs root to run the dump as another user");
-        return;
-    }
+    common::require_root("needs root to run the dump as another user");
     let s = Setup::new("", "");
     let src = s.path().join("src");
     std::fs::create_dir_all(src.join("sub")).unwrap();

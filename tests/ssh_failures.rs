@@ -237,6 +237,15 @@ fn a_shell_command_over_ssh_gets_the_agent_not_a_shell() {
         "the forced command must not run the requested command: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // refused with a message and an exit code, not ignored silently
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("REFUSED") && stderr.contains("touch"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(e.s.path().join("agent.log")).unwrap();
+    assert!(log.contains("REFUSED") && log.contains("touch"), "{log}");
 }
 
 #[test]

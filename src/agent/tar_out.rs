@@ -81,7 +81,7 @@ impl<W: Write> TarWriter<W> {
         h.set_mode(meta.mode & 0o7777);
         h.set_uid(meta.uid);
         h.set_gid(meta.gid);
-        h.set_mtime(meta.mtime.max(0) as u64);
+        set_mtime(&mut h, meta.mtime);
         h.set_size(size);
         if matches!(kind, EntryType::Char | EntryType::Block) {
             h.set_device_major(meta.rdev_major)?;
@@ -173,6 +173,17 @@ fn set_bytes(field: &mut [u8], v: &[u8]) {
     let n = v.len().min(field.len());
     field[..n].copy_from_slice(&v[..n]);
     field[n..].fill(0);
+}
+
+/// The mtime field, in GNU base-256 when before 1970 (GNU tar writes and reads it so).
+fn set_mtime(h: &mut Header, mtime: i64) {
+    if mtime >= 0 {
+        h.set_mtime(mtime as u64);
+        return;
+    }
+    let field = &mut h.as_old_mut().mtime;
+    field[..4].fill(0xff);
+    field[4..].copy_from_slice(&mtime.to_be_bytes());
 }
 
 #[cfg(test)]

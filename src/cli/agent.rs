@@ -12,6 +12,22 @@ pub struct Args {
 
 pub fn run(a: &Args) -> anyhow::Result<i32> {
     let policy = crate::agent::policy::Policy::load(a.agent_config.as_deref())?;
+    // Under the forced command, sshd puts what the caller asked to run here. The server asks
+    // for `tapir agent`; anything else is someone using the server's key by hand.
+    if let Some(asked) = std::env::var_os("SSH_ORIGINAL_COMMAND")
+        && asked != "tapir agent"
+    {
+        let asked = asked.to_string_lossy();
+        let shown: String = asked
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        policy.refuse(&format!(
+            "command {shown:?} over ssh: this key runs only the tapir agent"
+        ));
+        return Ok(crate::error::exit::USAGE);
+    }
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
     crate::agent::serve(stdin, stdout, &policy)?;

@@ -25,7 +25,16 @@ pub enum Action {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let cfg = super::load_config(cli)?;
+    let Action::Rebuild { from, .. } = &a.action;
+    let cfg = match from {
+        // with only the tapes (a mirror) and the public key: the catalog goes beside them
+        Some(root) if super::no_config_file(cli) => {
+            let mut c = crate::config::for_reading(root)?;
+            c.catalog = c.changer.root.join("catalog");
+            c
+        }
+        _ => super::load_config(cli)?,
+    };
     match &a.action {
         Action::Rebuild {
             from,

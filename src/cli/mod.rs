@@ -69,6 +69,11 @@ pub enum Command {
 
 /// Parse, run, and return the process exit code.
 pub fn main() -> i32 {
+    // The catalog lists every backed-up path, owner and size; run logs and status name hosts
+    // and errors: whatever the caller's umask, what tapir creates is its own user's alone
+    // (0600 files, 0700 directories). Restored files get their modes from the tape.
+    // SAFETY: umask has no failure mode and touches no memory.
+    unsafe { libc::umask(0o077) };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -132,7 +137,10 @@ pub struct FromRoot {
 impl FromRoot {
     /// The config as every command loads it, with ROOT in place when given.
     pub fn config(&self, cli: &Cli) -> anyhow::Result<crate::config::Config> {
-        let mut cfg = load_config(cli)?;
+        let mut cfg = match &self.from {
+            Some(root) if no_config_file(cli) => crate::config::for_reading(root)?,
+            _ => load_config(cli)?,
+        };
         if let Some(root) = &self.from {
             cfg.changer.root = root.clone();
             if root.join("catalog").is_dir() {
@@ -169,6 +177,14 @@ impl TrustArgs {
             self.insecure_skip_signature,
         )
     }
+}
+
+/// No `--config`, no `$TAPIR_CONFIG`, and no file where the search ends: a reader with
+/// `--from` then works from the mirror and the key alone.
+pub fn no_config_file(cli: &Cli) -> bool {
+    cli.config.is_none()
+        && std::env::var_os("TAPIR_CONFIG").is_none_or(|p| p.is_empty())
+        && !crate::config::locate(None).exists()
 }
 
 /// Load the config the way every command does.

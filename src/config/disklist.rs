@@ -155,11 +155,19 @@ fn check_host(host: &str) -> Result<(), String> {
 }
 
 fn check_duplicates(dles: &[Dle]) -> Result<(), Error> {
-    let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
+    let mut seen: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
     for d in dles {
-        if let Some(first) = seen.insert((&d.host, &d.disk), &d.origin) {
+        // `/x` and `/x/` (or `/x//`) are one directory: dumped twice, restored confusingly
+        let same = d.disk.trim_end_matches('/');
+        let same = if same.is_empty() { "/" } else { same };
+        if let Some((first, name)) = seen.insert((&d.host, same), (&d.origin, &d.disk)) {
+            let also = if name == d.disk {
+                String::new()
+            } else {
+                format!(", as {name}")
+            };
             return Err(Error::config(format!(
-                "{}: duplicate DLE {} {} (first defined at {first})",
+                "{}: duplicate DLE {} {} (first defined at {first}{also})",
                 d.origin, d.host, d.disk
             )));
         }

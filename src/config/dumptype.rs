@@ -219,6 +219,15 @@ fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
             &format!("stall_timeout: {m}"),
         ));
     }
+    if dt.maxdumps == Some(0) {
+        let span = text.find("maxdumps").map(|i| i..i + 8);
+        return Err(toml_err::at(
+            path,
+            text,
+            span,
+            "maxdumps must be at least 1",
+        ));
+    }
     for h in &dt.hooks {
         if h.is_empty()
             || !h

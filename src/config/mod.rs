@@ -328,25 +328,72 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     let file =
         std::path::absolute(file).map_err(|e| Error::config(format!("{}: {e}", file.display())))?;
     let (raw, text): (RawConfig, String) = toml_err::load(&file)?;
+    build(file, raw, text, true)
+}
+
+/// The config of a reader with no tapir.toml at all (`recover --from MIRROR` on a fresh
+/// machine): defaults, paths under `root`, as many slots as `root` has, no disklist.
+pub fn for_reading(root: &Path) -> Result<Config, Error> {
+    let root =
+        std::path::absolute(root).map_err(|e| Error::config(format!("{}: {e}", root.display())))?;
+    let slots = std::fs::read_dir(&root)
+        .map_err(|e| Error::config(format!("{}: cannot read: {e}", root.display())))?
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("slot")?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(1u32);
+    let text = format!(
+        "tapecycle = {0}\nrunspercycle = 1\n[changer]\nroot = \".\"\nslots = {0}\n",
+        slots.max(2)
+    );
+    let raw: RawConfig = toml_err::parse(&root.join("tapir.toml"), &text)?;
+    let mut cfg = build(root.join("(no tapir.toml)"), raw, text, false)?;
+    cfg.changer.slots = slots.max(1);
+    Ok(cfg)
+}
+
+fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Config, Error> {
     let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let abs = |p: &Path| base.join(p);
     check_numbers(&file, &text, &raw, *raw.changer.slots.get_ref())?;
     let changer = changer(&file, &text, raw.changer, &abs)?;
     let dumptypes_dir = abs(&raw.dumptypes);
-    let dumptypes = dumptype::load_dir(&dumptypes_dir)?;
+    let dumptypes = if full {
+        dumptype::load_dir(&dumptypes_dir)?
+    } else {
+        BTreeMap::new()
+    };
     let disklist_file = abs(&raw.disklist);
-    let disklist = disklist::load(&disklist_file, &dumptypes)?;
+    let disklist = if full {
+        disklist::load(&disklist_file, &dumptypes)?
+    } else {
+        Vec::new()
+    };
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
     let signing = signing(&file, &text, raw.signing, &abs)?;
     size::parse_duration(&raw.ssh.connect_timeout)
         .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
     let bumpsize = size::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
-    if raw.bumpmult.is_nan() || raw.bumpmult < 1.0 {
+    if !raw.bumpmult.is_finite() || raw.bumpmult < 1.0 {
         return Err(Error::config(format!(
-            "{}: bumpmult must be at least 1.0",
+            "{}: bumpmult must be a number of at least 1.0",
             file.display()
         )));
+    }
+    for (name, h) in &raw.hosts {
+        if h.maxdumps == Some(0) {
+            return Err(Error::config(format!(
+                "{}: hosts.{name}.maxdumps must be at least 1",
+                file.display()
+            )));
+        }
     }
     Ok(Config {
         org: raw.org,
@@ -393,7 +440,23 @@ fn changer(
         toml_err::at(file, text, Some(raw.labelstr.span()), &msg)
     })?;
     let tape_size = size::parse_size(raw.tape_size.get_ref())
+        .and_then(|n| {
+            if n <= crate::vtape::header::HEADER_SIZE as u64 {
+                Err(format!(
+                    "changer.tape_size {:?} leaves no room for a dump",
+                    raw.tape_size.get_ref()
+                ))
+            } else {
+                Ok(n)
+            }
+        })
         .map_err(|m| toml_err::at(file, text, Some(raw.tape_size.span()), &m))?;
+    if raw.root.as_os_str().is_empty() {
+        return Err(Error::config(format!(
+            "{}: changer.root is empty: name the directory of the slots",
+            file.display()
+        )));
+    }
     let slots = *raw.slots.get_ref();
     if slots == 0 || slots > 99_999 {
         let m = "changer.slots must be between 1 and 99999";

@@ -31,7 +31,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("{s:?} is not a size (e.g. \"20G\")"));
     }
-    Ok((v * mult as f64) as u64)
+    let bytes = v * mult as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is too large (at most 16 EiB)"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Parse a duration: a number with an optional s/m/h/d suffix ("30s", "10m"); plain = seconds.
@@ -50,6 +54,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("{s:?} is not a duration (e.g. \"30s\", \"10m\")"))?;
     if !v.is_finite() || v <= 0.0 {
         return Err(format!("{s:?} is not a positive duration"));
+    }
+    // Durations are for waiting on clients: ten years is more than any wait needs.
+    if v * mult > 10.0 * 365.0 * 86400.0 {
+        return Err(format!("{s:?} is too long (at most 3650d)"));
     }
     Ok(std::time::Duration::from_secs_f64(v * mult))
 }
@@ -82,6 +90,9 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("20X").is_err());
         assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999999999999T").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("3650d").is_ok());
     }
 
     #[test]

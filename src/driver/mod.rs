@@ -71,6 +71,14 @@ pub fn make_plan(
 /// Run a dump; the returned summary decides the exit code.
 pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let dles = select(cfg, opts)?;
+    let encrypts = dles
+        .iter()
+        .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
+    let recipients = if encrypts {
+        crate::keys::recipients(cfg)?
+    } else {
+        Vec::new()
+    };
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
     let run_started = std::time::Instant::now();
     let datestamp = unique_datestamp(cfg)?;
@@ -81,14 +89,6 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let encrypts = dles
-        .iter()
-        .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
-    let recipients = if encrypts {
-        crate::keys::recipients(cfg)?
-    } else {
-        Vec::new()
-    };
     let signer = crate::keys::signer(cfg)?;
     let mut notes = reconcile::reconcile(cfg)?;
     for n in &notes {

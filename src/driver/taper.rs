@@ -155,9 +155,9 @@ impl<'a> Taper<'a> {
     /// Prepare `slot` for this run: forget its old dumps in the catalog first, then erase
     /// them on the tape (a crash between the two leaves files the catalog can re-learn).
     fn start(&self, slot: &Slot, records: &[DumpRecord]) -> Result<String> {
-        let label = match slot.label_name() {
-            Some(l) => l.to_string(),
-            None => self.autolabel(slot)?,
+        let (label, new) = match slot.label_name() {
+            Some(l) => (l.to_string(), false),
+            None => (self.autolabel(slot)?, true),
         };
         let _readers_done = if slot.files.is_empty() {
             None
@@ -167,6 +167,9 @@ impl<'a> Taper<'a> {
         forget_tape(&self.cfg.catalog, &label, records)?;
         vtape::write_label(slot, &label, &self.datestamp, self.signer)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
+        if new {
+            eprintln!("tapir: labelled empty slot {} as {label}", slot.slot);
+        }
         Ok(label)
     }
 
@@ -187,7 +190,6 @@ impl<'a> Taper<'a> {
                 other.slot
             );
         }
-        eprintln!("tapir: labelled empty slot {} as {label}", slot.slot);
         Ok(label)
     }
 }

@@ -142,7 +142,10 @@ impl<S: EntrySink> TarIndexer<S> {
         let h = tar::Header::from_byte_slice(&block[..]);
         let kind = block[156];
         let size = h.entry_size().unwrap_or(0);
-        let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        let Some(padded) = padded(size) else {
+            self.broken = Some(format!("a member claims {size} bytes"));
+            return Ok(());
+        };
         if matches!(kind, b'L' | b'K' | b'x' | b'D') {
             let max = if kind == b'D' { MAX_DUMPDIR } else { MAX_LONG };
             if size as usize > max {
@@ -186,7 +189,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 .unwrap_or_else(|| h.path_bytes().into_owned()),
             kind,
             size,
-            mtime: h.mtime().unwrap_or(0) as i64,
+            mtime: mtime_of(h),
             mode: h.mode().unwrap_or(0),
             uid: h.uid().unwrap_or(0),
             gid: h.gid().unwrap_or(0),
@@ -310,6 +313,26 @@ impl<S: EntrySink> Write for TarIndexer<S> {
     }
 }
 
+/// A member's size rounded up to whole tar blocks; None when a (hostile) size overflows.
+pub fn padded(size: u64) -> Option<u64> {
+    size.checked_next_multiple_of(BLOCK as u64)
+}
+
+/// The member's mtime, also before 1970 (GNU base-256, negative).
+pub fn mtime_of(h: &tar::Header) -> i64 {
+    let raw = &h.as_old().mtime;
+    if raw[0] & 0x80 == 0 {
+        return h.mtime().map_or(0, |t| t.min(i64::MAX as u64) as i64);
+    }
+    // two's complement, big-endian; the top bit of the first byte is the marker
+    let mut v: i128 = if raw[0] & 0x40 != 0 { -1 } else { 0 };
+    v = (v << 6) | i128::from(raw[0] & 0x3f);
+    for &b in &raw[1..] {
+        v = (v << 8) | i128::from(b);
+    }
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +388,28 @@ mod tests {
         let data = sample();
         let (_, broken) = index(&data[..1536], 4096);
         assert!(broken.unwrap().contains("ended"));
+    }
+
+    #[test]
+    fn a_hostile_size_near_u64_max_breaks_the_index_without_overflow() {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("x").unwrap();
+        h.set_size(u64::MAX - 3);
+        h.set_cksum();
+        let mut data = h.as_bytes().to_vec();
+        data.extend_from_slice(&[0u8; 1024]);
+        let (_, broken) = index(&data, 4096);
+        assert!(broken.unwrap().contains("claims"));
+    }
+
+    #[test]
+    fn mtimes_before_1970_read_back() {
+        let mut h = tar::Header::new_gnu();
+        let field = &mut h.as_old_mut().mtime;
+        field[..4].fill(0xff);
+        field[4..].copy_from_slice(&(-86_400i64 * 365).to_be_bytes());
+        assert_eq!(mtime_of(&h), -86_400 * 365);
+        h.set_mtime(1_700_000_000);
+        assert_eq!(mtime_of(&h), 1_700_000_000);
     }
 }

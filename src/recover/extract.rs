@@ -35,7 +35,7 @@ pub struct Extractor {
     ours: HashSet<Vec<u8>>,
     /// Symlinks to create last: target, owner.
     symlinks: BTreeMap<Vec<u8>, (Vec<u8>, u64, u64)>,
-    dirs: BTreeMap<Vec<u8>, (u32, u64)>,
+    dirs: BTreeMap<Vec<u8>, (u32, i64)>,
     report: Report,
 }
 
@@ -142,7 +142,7 @@ impl Extractor {
         }
         let path = self.safe_path(rel)?;
         let mode = e.header().mode().unwrap_or(0o644);
-        let mtime = e.header().mtime().unwrap_or(0);
+        let mtime = crate::pipeline::index::mtime_of(e.header());
         match kind {
             b'5' | b'D' => {
                 if kind == b'D' && self.selected(rel) {
@@ -165,12 +165,10 @@ impl Extractor {
             }
             b'1' => self.hard_link(rel, &path, e)?,
             b'0' | 0 | b'7' => self.file(rel, &path, e, mode, mtime)?,
-            b'6' => {
+            b'3' | b'4' | b'6' => {
                 self.make_way(rel, &path)?;
                 let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-                if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-                    return Err(std::io::Error::last_os_error()).context("cannot make the FIFO");
-                }
+                make_node(&c, kind, e.header())?;
                 let (u, g) = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
                 set_meta_by_path(&c, mode, mtime, u, g)?;
                 self.ours.insert(rel.to_vec());
@@ -241,7 +239,7 @@ impl Extractor {
         path: &Path,
         e: &mut tar::Entry<impl Read>,
         mode: u32,
-        mtime: u64,
+        mtime: i64,
     ) -> Result<()> {
         self.make_way(rel, path)?;
         let mut f = fs::OpenOptions::new()
@@ -251,7 +249,7 @@ impl Extractor {
             .mode(0o600)
             .open(path)
             .context("cannot create")?;
-        std::io::copy(e, &mut f).context("cannot write")?;
+        copy_sparse(e, &mut f).context("cannot write")?;
         self.finish_file(&f, e, mode, mtime)?;
         self.ours.insert(rel.to_vec());
         Ok(())
@@ -262,14 +260,14 @@ impl Extractor {
         f: &fs::File,
         e: &tar::Entry<impl Read>,
         mode: u32,
-        mtime: u64,
+        mtime: i64,
     ) -> Result<()> {
         if unsafe { libc::geteuid() } == 0 {
             let (u, g) = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
             std::os::unix::fs::fchown(f, Some(u as u32), Some(g as u32))?;
         }
         f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime))?;
+        f.set_modified(system_time(mtime))?;
         Ok(())
     }
 
@@ -387,8 +385,7 @@ impl Extractor {
                 && let Ok(f) = fs::File::open(&p)
             {
                 let _ = f.set_permissions(fs::Permissions::from_mode(mode & 0o7777));
-                let _ =
-                    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
+                let _ = f.set_modified(system_time(mtime));
             }
         }
         Ok(self.report)
@@ -396,7 +393,7 @@ impl Extractor {
 }
 
 /// Owner (as root), mode and mtime of a node that must not be opened (a FIFO).
-fn set_meta_by_path(c: &std::ffi::CStr, mode: u32, mtime: u64, uid: u64, gid: u64) -> Result<()> {
+fn set_meta_by_path(c: &std::ffi::CStr, mode: u32, mtime: i64, uid: u64, gid: u64) -> Result<()> {
     let err = || std::io::Error::last_os_error();
     unsafe {
         if libc::geteuid() == 0 && libc::lchown(c.as_ptr(), uid as u32, gid as u32) != 0 {
@@ -427,6 +424,59 @@ fn set_meta_by_path(c: &std::ffi::CStr, mode: u32, mtime: u64, uid: u64, gid: u6
         }
     }
     Ok(())
+}
+
+/// A FIFO, or (as root) a character or block device, as the member says.
+fn make_node(c: &std::ffi::CStr, kind: u8, h: &tar::Header) -> Result<()> {
+    let (what, flag) = match kind {
+        b'3' => ("character device", libc::S_IFCHR),
+        b'4' => ("block device", libc::S_IFBLK),
+        _ => ("FIFO", libc::S_IFIFO),
+    };
+    if flag != libc::S_IFIFO && unsafe { libc::geteuid() } != 0 {
+        anyhow::bail!("{what}: only root can make device nodes");
+    }
+    let major = h.device_major().ok().flatten().unwrap_or(0);
+    let minor = h.device_minor().ok().flatten().unwrap_or(0);
+    let dev = libc::makedev(major, minor);
+    // SAFETY: a plain system call on a NUL-terminated path.
+    if unsafe { libc::mknod(c.as_ptr(), flag | 0o600, dev) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot make the {what}"));
+    }
+    Ok(())
+}
+
+/// Copy a file's data, leaving holes where whole 4 KiB blocks are zeros: sparse files come
+/// back sparse (the tape holds their holes as zeros).
+fn copy_sparse(r: &mut impl Read, f: &mut fs::File) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for block in buf[..n].chunks(4096) {
+            if block.len() == 4096 && block.iter().all(|&b| b == 0) {
+                f.seek(SeekFrom::Current(4096))?;
+            } else {
+                f.write_all(block)?;
+            }
+        }
+        len += n as u64;
+    }
+    f.set_len(len)
+}
+
+fn system_time(secs: i64) -> std::time::SystemTime {
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    if secs < 0 {
+        std::time::UNIX_EPOCH - d
+    } else {
+        std::time::UNIX_EPOCH + d
+    }
 }
 
 fn parent_of(k: &[u8]) -> &[u8] {

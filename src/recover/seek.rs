@@ -192,7 +192,8 @@ impl Cursor {
             out.write_all(&block)?;
             let kind = block[156];
             let size = h.entry_size()?;
-            let padded = size.div_ceil(512) * 512;
+            let padded = crate::pipeline::index::padded(size)
+                .with_context(|| format!("a member claims {size} bytes"))?;
             if matches!(kind, b'L' | b'x') && size <= 1 << 20 {
                 let mut data = vec![0; padded as usize];
                 self.read_exact(&mut data)?;

@@ -225,6 +225,14 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Root-only tests run (CI is root) and fail elsewhere: never a silent pass.
+pub fn require_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test must run as root ({why}); scripts/test runs as root"
+    );
+}
+
 /// Time `days` days after a fixed start, as RFC 3339 for TAPIR_NOW.
 pub fn day(days: u32) -> String {
     let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T02:00:00Z").unwrap();
