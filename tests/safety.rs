@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Setup, day, is_root, sh};
+use common::{Setup, day, sh};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
