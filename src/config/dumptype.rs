@@ -124,6 +124,9 @@ pub struct Dumptype {
     pub hooks: Vec<String>,
     /// Dumps at once per host with this dumptype (default: the host's or global maxdumps).
     pub maxdumps: Option<u32>,
+    /// A dump fails once the client sent more than this many times its estimate (at least
+    /// 64 MiB): a runaway or hostile client stops early, not at the end of the tape.
+    pub max_growth: f64,
 }
 
 impl Dumptype {
@@ -150,6 +153,7 @@ impl Default for Dumptype {
             stall_timeout: "10m".into(),
             hooks: Vec::new(),
             maxdumps: None,
+            max_growth: 10.0,
         }
     }
 }
@@ -218,6 +222,11 @@ fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
             span,
             &format!("stall_timeout: {m}"),
         ));
+    }
+    if !dt.max_growth.is_finite() || dt.max_growth < 1.0 {
+        let span = text.find("max_growth").map(|i| i..i + 10);
+        let m = "max_growth must be a number of at least 1.0";
+        return Err(toml_err::at(path, text, span, m));
     }
     if dt.maxdumps == Some(0) {
         let span = text.find("maxdumps").map(|i| i..i + 8);

@@ -35,6 +35,8 @@ pub struct Job<'a> {
     pub datestamp: &'a str,
     pub recipients: &'a [Recipient],
     pub signer: &'a crate::signing::Signer,
+    /// Bytes the client may send before the dump is a runaway (max_growth × the estimate).
+    pub limit: u64,
     /// Where received bytes are counted for `tapir status`.
     pub progress: &'a super::progress::Progress,
 }
@@ -236,7 +238,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     session.send(&Message::Dump(request(job)))?;
     let at = job.progress.index(&job.dle.host, &job.dle.disk);
     let counted = |n: usize| job.progress.bytes(at, n as u64);
-    let streamed = stream(&mut session, &mut pipe, &tape_full, &counted);
+    let streamed = stream(&mut session, &mut pipe, &tape_full, &counted, job.limit);
     let (summary, client_time_ns, warnings) = match streamed {
         Ok(s) => s,
         Err(Failure::Failed(e)) => return Err(Failure::Failed(session.with_agent_stderr(e))),
@@ -244,6 +246,16 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     };
     session.close().context("agent did not exit cleanly")?;
     let fin = pipe.finish().map_err(tape_full)?;
+    let mut warnings = warnings;
+    if let Err(why) = &fin.tar {
+        // the agent's own read errors explain a cut stream: keep what came, PARTIAL
+        if warnings.is_empty() {
+            return Err(Failure::Failed(anyhow!(
+                "the client's stream is not a complete tar archive: {why}"
+            )));
+        }
+        warnings.push(format!("the tar stream is incomplete: {why}"));
+    }
     hdr.original_size = if dt.compress.on_client() {
         summary.tar_bytes
     } else {
@@ -259,7 +271,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         hdr.age_header_sha256 = age_pin(&fin.file, fin.payload_size)?;
     }
     let (index, index_note) = match fin.index {
-        Ok(ix) => (Some(ix), None),
+        Ok(ix) => (ix, None),
         Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
     };
     if let Some(ix) = index {
@@ -302,14 +314,24 @@ fn stream(
     pipe: &mut Pipeline,
     tape_full: &dyn Fn(std::io::Error) -> Failure,
     counted: &dyn Fn(usize),
+    limit: u64,
 ) -> Result<(DumpSummary, i64, Vec<String>), Failure> {
+    let mut received = 0u64;
     let mut buf = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings = Warnings::default();
     let mut client_time_ns = 0;
     let mut first = true;
     loop {
         match session.recv(&mut buf)? {
             Frame::Data => {
+                received += buf.len() as u64;
+                if received > limit {
+                    return Err(Failure::Failed(anyhow!(
+                        "runaway dump: the client sent more than {} (max_growth × its \
+                         estimate); stopped",
+                        crate::config::size::human(limit)
+                    )));
+                }
                 pipe.write_all(&buf).map_err(tape_full)?;
                 counted(buf.len());
                 if first {
@@ -318,16 +340,15 @@ fn stream(
                 }
             }
             Frame::Msg(Message::Started { time_ns }) => client_time_ns = time_ns,
-            Frame::Msg(Message::Warning { path, message }) => {
-                warnings.push(format!("{path}: {message}"))
-            }
-            Frame::Msg(Message::Done(s)) => return Ok((s, client_time_ns, warnings)),
+            Frame::Msg(Message::Warning { path, message }) => warnings.push(&path, &message),
+            Frame::Msg(Message::Done(s)) => return Ok((s, client_time_ns, warnings.into_vec())),
             Frame::Msg(Message::Error { message }) => {
-                return Err(Failure::Failed(anyhow!("agent: {message}")));
+                return Err(Failure::Failed(anyhow!("agent: {}", clip(&message))));
             }
             Frame::Msg(other) => {
+                let shown = clip(&format!("{other:?}"));
                 return Err(Failure::Failed(anyhow!(
-                    "protocol error: unexpected {other:?}"
+                    "protocol error: unexpected {shown}"
                 )));
             }
             Frame::Eof => {
@@ -337,6 +358,66 @@ fn stream(
             }
         }
     }
+}
+
+/// The bytes a dump may receive: `max_growth` × its expected size, at least 64 MiB's worth.
+pub fn runaway_limit(expected: u64, max_growth: f64) -> u64 {
+    let v = expected.max(64 << 20) as f64 * max_growth;
+    if v >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        v as u64
+    }
+}
+
+/// Warnings kept per dump, and bytes per warning: a client cannot fill the server's memory,
+/// the run log or the report with them; the rest is counted.
+pub const MAX_WARNINGS: usize = 1000;
+pub const MAX_WARNING_BYTES: usize = 1024;
+
+/// A client's warnings, bounded in count and size.
+#[derive(Default)]
+struct Warnings {
+    kept: Vec<String>,
+    dropped: u64,
+    dropped_bytes: u64,
+}
+
+impl Warnings {
+    fn push(&mut self, path: &str, message: &str) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(clip(&format!("{path}: {message}")));
+        } else {
+            self.dropped += 1;
+            self.dropped_bytes += (path.len() + message.len()) as u64;
+        }
+    }
+
+    fn into_vec(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.kept.push(format!(
+                "… and {} more warning(s) ({} bytes) not kept",
+                self.dropped, self.dropped_bytes
+            ));
+        }
+        self.kept
+    }
+}
+
+/// At most [`MAX_WARNING_BYTES`] of a client's text, control characters removed.
+fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_WARNING_BYTES)
+        .collect();
+    while out.len() > MAX_WARNING_BYTES {
+        out.pop();
+    }
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// The catalog record for a written dump header.

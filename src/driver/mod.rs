@@ -151,6 +151,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             datestamp: &datestamp,
             recipients: &recipients,
             signer: &signer,
+            limit: dumper::runaway_limit(entry.expected, cfg.dumptype(&entry.dle).max_growth),
             progress: &progress,
         };
         let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });

@@ -42,6 +42,20 @@ pub trait EntrySink {
     fn entry(&mut self, e: IndexEntry) -> io::Result<()>;
 }
 
+/// No sink: the stream is parsed (and checked) without writing an index.
+impl<S: EntrySink> EntrySink for Option<S> {
+    fn entry(&mut self, e: IndexEntry) -> io::Result<()> {
+        match self {
+            Some(s) => s.entry(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Bytes after the end-of-archive marker a tar may carry (GNU tar pads to its record size,
+/// 10 KiB by default); more is not a tar stream but something else, e.g. endless zeros.
+pub const MAX_TRAILING: u64 = 1 << 20;
+
 impl EntrySink for Vec<IndexEntry> {
     fn entry(&mut self, e: IndexEntry) -> io::Result<()> {
         self.push(e);
@@ -60,6 +74,8 @@ pub struct TarIndexer<S: EntrySink> {
     long_link: Option<Vec<u8>>,
     ended: bool,
     broken: Option<String>,
+    /// Bytes after the end-of-archive marker.
+    trailing: u64,
     count: u64,
     /// Bytes of tar consumed so far.
     pos: u64,
@@ -79,6 +95,7 @@ impl<S: EntrySink> TarIndexer<S> {
             long_link: None,
             ended: false,
             broken: None,
+            trailing: 0,
             count: 0,
             pos: 0,
             start: None,
@@ -87,13 +104,26 @@ impl<S: EntrySink> TarIndexer<S> {
 
     /// The sink, entries indexed, and why indexing stopped early if it did.
     pub fn finish(self) -> (S, u64, Option<String>) {
-        let broken = self.broken.or_else(|| {
+        let broken = self.problem().or_else(|| {
             (!self.ended).then(|| "tar stream ended without its end-of-archive blocks".to_string())
         });
         (self.emit, self.count, broken)
     }
 
+    /// Why the stream is not a tar, as soon as that is known.
+    pub fn problem(&self) -> Option<String> {
+        self.broken.clone().or_else(|| {
+            (self.trailing > MAX_TRAILING).then(|| {
+                format!("more than {MAX_TRAILING} bytes after the tar's end-of-archive marker")
+            })
+        })
+    }
+
     fn feed(&mut self, mut b: &[u8]) -> io::Result<()> {
+        if self.ended {
+            self.trailing += b.len() as u64;
+            return Ok(());
+        }
         while !b.is_empty() && !self.ended && self.broken.is_none() {
             if self.skip > 0 {
                 let n = (self.skip.min(b.len() as u64)) as usize;
@@ -121,6 +151,9 @@ impl<S: EntrySink> TarIndexer<S> {
                     self.header()?;
                 }
             }
+        }
+        if self.ended {
+            self.trailing += b.len() as u64;
         }
         Ok(())
     }

@@ -49,10 +49,25 @@ impl Write for Payload {
 // Built once per dump and never stored in bulk: boxing the big variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum Tee {
-    None,
-    Tar(TarIndexer<IndexWriter>),
-    Gzip(MultiGzDecoder<TarIndexer<IndexWriter>>),
-    Zstd(zstd::stream::write::Decoder<'static, TarIndexer<IndexWriter>>),
+    /// Stopped: writing the index failed (the stream is then not checked either).
+    Lost(String),
+    Tar(TarIndexer<Index>),
+    Gzip(MultiGzDecoder<TarIndexer<Index>>),
+    Zstd(zstd::stream::write::Decoder<'static, TarIndexer<Index>>),
+}
+
+type Index = Option<IndexWriter>;
+
+impl Tee {
+    /// Why the client's stream is not a tar, as soon as the parser knows.
+    fn problem(&self) -> Option<String> {
+        match self {
+            Tee::Lost(_) => None,
+            Tee::Tar(t) => t.problem(),
+            Tee::Gzip(g) => g.get_ref().problem(),
+            Tee::Zstd(z) => z.get_ref().problem(),
+        }
+    }
 }
 
 /// Everything the pipeline produced.
@@ -62,8 +77,11 @@ pub struct Finished {
     pub received: u64,
     pub payload_size: u64,
     pub payload_sha256: String,
-    /// The index, ready to commit, unless the stream could not be indexed (and why).
-    pub index: Result<IndexWriter, String>,
+    /// Whether the client's stream was one complete tar (Err: why not).
+    pub tar: Result<(), String>,
+    /// The index (when one was asked for), ready to commit, unless the stream could not
+    /// be indexed (and why).
+    pub index: Result<Option<IndexWriter>, String>,
     /// Where each compressed block begins, ready to commit (server-side compression).
     pub table: Option<TableWriter>,
 }
@@ -110,13 +128,12 @@ impl Pipeline {
             None => Payload::Pass(sealed),
             Some(c) => Payload::Packed(ParallelWriter::new(sealed, c, o.threads, table)?),
         };
-        let tee = match index {
-            None => Tee::None,
-            Some(ix) => match o.client {
-                Format::None => Tee::Tar(TarIndexer::new(ix)),
-                Format::Gzip => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(ix))),
-                Format::Zstd => Tee::Zstd(zstd::stream::write::Decoder::new(TarIndexer::new(ix))?),
-            },
+        // The stream is always parsed: a client that sends something other than one
+        // complete tar fails its dump, index or not.
+        let tee = match o.client {
+            Format::None => Tee::Tar(TarIndexer::new(index)),
+            Format::Gzip => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(index))),
+            Format::Zstd => Tee::Zstd(zstd::stream::write::Decoder::new(TarIndexer::new(index))?),
         };
         Ok(Pipeline {
             tee,
@@ -140,34 +157,38 @@ impl Pipeline {
         let meter = sealed.finish()?;
         let (buf, payload_size, payload_sha256) = meter.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
-        let index = match self.tee {
-            Tee::None => Err("index disabled".to_string()),
-            Tee::Tar(t) => index_result(t),
-            Tee::Gzip(g) => g.finish().map_err(|e| e.to_string()).and_then(index_result),
+        let parsed = match self.tee {
+            Tee::Lost(why) => Err(Ok(why)),
+            Tee::Tar(t) => Ok(t),
+            Tee::Gzip(g) => g.finish().map_err(|e| Err(e.to_string())),
             Tee::Zstd(mut z) => z
                 .flush()
                 .map(|_| z.into_inner())
-                .map_err(|e| e.to_string())
-                .and_then(index_result),
+                .map_err(|e| Err(e.to_string())),
+        };
+        let (tar, index) = match parsed {
+            // the index could not be written: the dump stands, unchecked and unindexed
+            Err(Ok(why)) => (Ok(()), Err(why)),
+            Err(Err(why)) => (Err(why.clone()), Err(why)),
+            Ok(t) => match t.finish() {
+                (ix, _, None) => (Ok(()), Ok(ix)),
+                (ix, _, Some(why)) => {
+                    if let Some(ix) = ix {
+                        ix.abort();
+                    }
+                    (Err(why.clone()), Err(why))
+                }
+            },
         };
         Ok(Finished {
             file,
             received,
             payload_size,
             payload_sha256,
+            tar,
             index,
             table,
         })
-    }
-}
-
-fn index_result(t: TarIndexer<IndexWriter>) -> Result<IndexWriter, String> {
-    match t.finish() {
-        (ix, _, None) => Ok(ix),
-        (ix, _, Some(why)) => {
-            ix.abort();
-            Err(why)
-        }
     }
 }
 
@@ -176,14 +197,20 @@ impl Write for Pipeline {
         let n = self.payload.write(b)?;
         let seen = &b[..n];
         let r = match &mut self.tee {
-            Tee::None => Ok(()),
+            Tee::Lost(_) => Ok(()),
             Tee::Tar(t) => t.write_all(seen),
             Tee::Gzip(g) => g.write_all(seen),
             Tee::Zstd(z) => z.write_all(seen),
         };
+        if let Some(why) = self.tee.problem() {
+            return Err(io::Error::other(NotTar(why)));
+        }
         if let Err(e) = r {
-            eprintln!("tapir: index stopped: {e}");
-            self.tee = Tee::None;
+            // a client stream that does not decompress is not a tar either
+            if !matches!(self.tee, Tee::Tar(_)) && e.kind() != io::ErrorKind::StorageFull {
+                return Err(io::Error::other(NotTar(format!("cannot decompress: {e}"))));
+            }
+            self.tee = Tee::Lost(format!("index stopped: {e}"));
         }
         Ok(n)
     }
@@ -191,3 +218,8 @@ impl Write for Pipeline {
         self.payload.flush()
     }
 }
+
+/// The client's stream is not one complete tar (hostile or broken client).
+#[derive(Debug, thiserror::Error)]
+#[error("the client's stream is not a tar archive: {0}")]
+pub struct NotTar(pub String);

@@ -11,13 +11,13 @@ pub fn target(entries: &[PlanEntry], p: &Params) -> u64 {
         .iter()
         .filter(|e| e.level.is_some())
         .map(|e| if e.movable { e.incr_size } else { e.size })
-        .sum();
+        .fold(0, u64::saturating_add);
     let extra: u64 = entries
         .iter()
         .filter(|e| e.movable)
         .map(|e| e.full_size.saturating_sub(e.incr_size))
-        .sum();
-    base + extra / p.runspercycle.max(1) as u64
+        .fold(0, u64::saturating_add);
+    base.saturating_add(extra / p.runspercycle.max(1) as u64)
 }
 
 fn volume(entries: &[PlanEntry]) -> u64 {
@@ -25,7 +25,7 @@ fn volume(entries: &[PlanEntry]) -> u64 {
         .iter()
         .filter(|e| e.level.is_some())
         .map(|e| e.size)
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 /// On a light night, move fulls forward (soonest due first) while that brings the night
@@ -65,8 +65,24 @@ pub fn fit(entries: &mut [PlanEntry], capacity: u64, notes: &mut Vec<String>) {
     if v <= capacity {
         return;
     }
+    // a DLE whose client claims an implausible size gives way first, whole
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.suspect.is_some() && e.level.is_some())
+    {
+        if v <= capacity {
+            return;
+        }
+        v = v.saturating_sub(e.size);
+        e.reason = format!("delayed: {}", e.suspect.as_deref().unwrap_or(""));
+        notes.push(format!("{} {}: {}", e.dle.host, e.dle.disk, e.reason));
+        e.level = None;
+        e.size = 0;
+        e.delayed = true;
+    }
+    // a forced full stays a full: the admin asked for it
     let mut fulls: Vec<usize> = (0..entries.len())
-        .filter(|&k| entries[k].level == Some(0) && entries[k].has_full)
+        .filter(|&k| entries[k].level == Some(0) && entries[k].has_full && entries[k].movable)
         .collect();
     fulls.sort_by_key(|&k| (entries[k].priority, std::cmp::Reverse(entries[k].full_size)));
     for k in fulls {
@@ -74,7 +90,7 @@ pub fn fit(entries: &mut [PlanEntry], capacity: u64, notes: &mut Vec<String>) {
             return;
         }
         let e = &mut entries[k];
-        v = v - e.size + e.incr_size;
+        v = v.saturating_sub(e.size).saturating_add(e.incr_size);
         e.level = Some(e.incr_level);
         e.size = e.incr_size;
         e.reason = format!(
@@ -93,7 +109,7 @@ pub fn fit(entries: &mut [PlanEntry], capacity: u64, notes: &mut Vec<String>) {
             return;
         }
         let e = &mut entries[k];
-        v -= e.size;
+        v = v.saturating_sub(e.size);
         e.reason = format!(
             "delayed: does not fit tonight ({} needed, capacity {})",
             human(e.size),

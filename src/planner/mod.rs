@@ -93,7 +93,7 @@ impl Input<'_> {
 
     /// Expected tape bytes of a dump at `level` (header included).
     pub fn payload(&self, level: u8) -> u64 {
-        (self.raw_size(level) as f64 * self.ratio()) as u64 + HEADER
+        ((self.raw_size(level) as f64 * self.ratio()) as u64).saturating_add(HEADER)
     }
 }
 
@@ -117,6 +117,11 @@ pub struct PlanEntry {
     pub priority: Priority,
     /// Left out tonight because it does not fit (a MISSED DLE, with the reason).
     pub delayed: bool,
+    /// Tar bytes expected at the chosen level (what a runaway dump is measured against).
+    pub expected: u64,
+    /// The client's estimate is implausible for this DLE: it is the first to give way when
+    /// tonight does not fit, so that one client cannot move the others' plan.
+    pub suspect: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -141,7 +146,7 @@ pub fn plan(inputs: &[Input], p: &Params) -> Plan {
         .iter()
         .filter(|e| e.level.is_some())
         .map(|e| e.size)
-        .sum();
+        .fold(0, u64::saturating_add);
     Plan {
         entries,
         notes,
@@ -180,7 +185,34 @@ fn entry(i: &Input, p: &Params, notes: &mut Vec<String>) -> PlanEntry {
         nights_to_due: nights.map_or(0, |n| p.dumpcycle as i64 - n),
         priority: i.dumptype.priority,
         delayed: false,
+        expected: level.map_or(0, |l| i.raw_size(l)),
+        suspect: suspect(i, p.capacity),
     }
+}
+
+/// An estimate this DLE cannot plausibly have: more than `max_growth` times its last full
+/// (at least 64 MiB), or more than any tape run could hold.
+fn suspect(i: &Input, capacity: u64) -> Option<String> {
+    use crate::config::size::human;
+    let est = i.estimate(0)?;
+    if i.payload(0) > capacity {
+        return Some(format!(
+            "does not fit tonight ({} needed, capacity {})",
+            human(i.payload(0)),
+            human(capacity)
+        ));
+    }
+    let last = i.history.iter().rev().find(|r| r.level == 0)?.original_size;
+    let limit = last.max(64 << 20) as f64 * i.dumptype.max_growth;
+    (est as f64 > limit).then(|| {
+        format!(
+            "estimate {} is more than max_growth {} × its last full ({}); tonight does not fit \
+             with it",
+            human(est),
+            i.dumptype.max_growth,
+            human(last)
+        )
+    })
 }
 
 /// Warnings Amanda admins rely on: an incremental as big as a full, a full much smaller
