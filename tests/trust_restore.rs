@@ -6,7 +6,7 @@ mod common;
 use common::{BIN, Setup, tree};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 /// One tiny DLE: a mode-700 directory with a 2001 mtime holding a file of `k`×512 bytes,
 /// and a symlink `s -> d/f`.
@@ -22,34 +22,6 @@ fn tiny_dle(root: &Path, k: usize) {
         .unwrap();
 }
 
-/// A busy machine: two CPU spinners and a copy loop of ~100 MB.
-struct Load(Vec<Child>);
-
-impl Load {
-    fn start(dir: &Path) -> Load {
-        let big = dir.join("load.bin");
-        std::fs::write(&big, common::noise(100 << 20, 7)).unwrap();
-        let copy = format!(
-            "while :; do cp -a {0} {0}.copy; rm -f {0}.copy; done",
-            big.display()
-        );
-        let mut kids = vec![];
-        for script in ["while :; do :; done", "while :; do :; done", copy.as_str()] {
-            kids.push(Command::new("bash").args(["-c", script]).spawn().unwrap());
-        }
-        Load(kids)
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        for k in &mut self.0 {
-            let _ = k.kill();
-            let _ = k.wait();
-        }
-    }
-}
-
 #[test]
 fn a_restore_that_exits_0_is_complete_under_load() {
     let s = Setup::new("inparallel = 2", "");
@@ -61,7 +33,7 @@ fn a_restore_that_exits_0_is_complete_under_load() {
     }
     s.write("disklist", &disklist);
     s.run(&["dump"]).assert_code(0);
-    let _load = Load::start(s.path());
+    let _load = common::Load::start(s.path());
     let id = s.identity.display().to_string();
     for round in 0..3 {
         for k in 1..=16 {

@@ -315,3 +315,36 @@ pub fn restore_both_ways(
     );
     tree::assert_same(src, &out2, skip);
 }
+
+/// A busy machine: two CPU spinners and a copy loop of ~100 MB.
+pub struct Load(Vec<std::process::Child>);
+
+impl Load {
+    pub fn start(dir: &Path) -> Load {
+        let big = dir.join("load.bin");
+        std::fs::write(&big, noise(100 << 20, 7)).unwrap();
+        let copy = format!(
+            "while :; do cp -a {0} {0}.copy; rm -f {0}.copy; done",
+            big.display()
+        );
+        let mut kids = vec![];
+        for script in ["while :; do :; done", "while :; do :; done", copy.as_str()] {
+            kids.push(
+                std::process::Command::new("bash")
+                    .args(["-c", script])
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        Load(kids)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for k in &mut self.0 {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+    }
+}

@@ -47,6 +47,10 @@ def dump():
         for i in range(3000):
             msg({"type": "warning", "path": f"/f{i}", "message": "x" * 200_000})
         data(small_tar())
+    elif MODE == "padded":
+        # a well-formed tar followed by 512 KiB of zeros (a tar with a large blocking
+        # factor): the extractor stops at the end marker long before the stream ends
+        data(small_tar() + bytes(512 << 10))
     elif MODE == "random":
         data(os.urandom(4 << 20))
     elif MODE == "cut":
