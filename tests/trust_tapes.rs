@@ -126,6 +126,17 @@ fn swapped_and_replaced_files_are_refused_naming_the_file_and_field() {
         r.stderr
     );
     assert!(!s.path().join("out.raw").exists());
+    // the mirror copies neither: it says which and why, and keeps no copy of them
+    let m = s.path().join("mirror");
+    let r = s.run(&["mirror", "--to", m.to_str().unwrap()]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("MISPLACED") || r.stderr.contains("MISMATCH"),
+        "{}",
+        r.stderr
+    );
+    let copied = m.join(a0.strip_prefix(s.path().join("vtape")).unwrap());
+    assert!(!copied.exists());
 
     // DLE a's newest file replaced by b's: refused, b's tree never restored as a's
     std::fs::write(&a0, &x).unwrap();

@@ -4,9 +4,10 @@ use super::Cli;
 use crate::verify::{self, Verdict};
 use std::path::PathBuf;
 
-/// Check every dump file (or those on LABELs): header, length and payload sha256; with
-/// --identity also decrypt, decompress and read the tar to its end against the index.
-/// Exit 0 when all are OK, 1 otherwise.
+/// Check every label and dump file (or those on LABELs): signature, place, the catalog's
+/// record, length and payload sha256, and name every catalogued file, label or slot that is
+/// gone (MISSING); with --identity also decrypt, decompress and read the tar to its end
+/// against the index. Exit 0 when all are OK, 1 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub labels: Vec<String>,
