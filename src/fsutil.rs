@@ -27,6 +27,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     done
 }
 
+/// A new file only its owner reads (0600) holding `data`; never overwrites one.
+pub fn create_secret(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Rename `from` to `to` and fsync the directory so the rename survives power loss.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to)

@@ -6,7 +6,6 @@ use crate::error::Error;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A recipient ready for encryption, with the text it came from.
@@ -120,13 +119,7 @@ pub fn keygen(out: &Path) -> Result<String> {
     let created = chrono::Local::now().to_rfc3339();
     let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
     let body = format!("# created: {created}\n# public key: {recipient}\n{secret}\n");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", out.display()))?;
-    f.write_all(body.as_bytes()).and_then(|_| f.sync_all())?;
+    crate::fsutil::create_secret(out, body.as_bytes())?;
     Ok(recipient)
 }
 

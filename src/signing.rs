@@ -5,8 +5,6 @@
 
 use anyhow::{Context, Result, bail};
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// SSHSIG namespace of tape headers and labels (`ssh-keygen -Y … -n`).
@@ -75,13 +73,7 @@ pub fn create(path: &Path) -> Result<Signer> {
     if let Some(d) = path.parent() {
         crate::fsutil::create_dir_all(d)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    f.write_all(text.as_bytes()).and_then(|_| f.sync_all())?;
+    crate::fsutil::create_secret(path, text.as_bytes())?;
     let signer = Signer { key };
     crate::fsutil::write_atomic(
         &pub_path(path),

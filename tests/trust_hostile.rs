@@ -148,19 +148,8 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
 
     // the real client's dump restores, and nothing hostile reached a tape
     let to = s.path().join("restored");
-    let id = s.identity.display().to_string();
-    s.run(&[
-        "recover",
-        "--host",
-        "real",
-        "--disk",
-        src.to_str().unwrap(),
-        "-i",
-        &id,
-        "--to",
-        to.to_str().unwrap(),
-    ])
-    .assert_code(0);
+    s.recover("real", src.to_str().unwrap(), &to, &[])
+        .assert_code(0);
     common::tree::assert_same(&src, &to, &|_| false);
     let found = s.find_json();
     let hosts: Vec<&str> = found
@@ -181,17 +170,7 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
     let _load = common::Load::start(s.path());
     for k in 0..10 {
         let to = s.path().join(format!("padded-{k}"));
-        let r = s.run(&[
-            "recover",
-            "--host",
-            "padded",
-            "--disk",
-            "/data",
-            "-i",
-            &id,
-            "--to",
-            to.to_str().unwrap(),
-        ]);
+        let r = s.recover("padded", "/data", &to, &[]);
         r.assert_code(0);
         assert!(
             r.stdout.contains("restored 2 members"),

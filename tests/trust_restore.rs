@@ -34,22 +34,11 @@ fn a_restore_that_exits_0_is_complete_under_load() {
     s.write("disklist", &disklist);
     s.run(&["dump"]).assert_code(0);
     let _load = common::Load::start(s.path());
-    let id = s.identity.display().to_string();
     for round in 0..3 {
         for k in 1..=16 {
             let src = s.path().join(format!("src{k}"));
             let to = s.path().join(format!("restore-{round}-{k}"));
-            let r = s.run(&[
-                "recover",
-                "--host",
-                "localhost",
-                "--disk",
-                src.to_str().unwrap(),
-                "-i",
-                &id,
-                "--to",
-                to.to_str().unwrap(),
-            ]);
+            let r = s.recover("localhost", src.to_str().unwrap(), &to, &[]);
             r.assert_code(0);
             assert!(
                 r.stdout.contains("restored 2 members"),

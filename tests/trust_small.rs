@@ -224,17 +224,7 @@ fn restores_keep_holes_old_mtimes_and_device_nodes() {
     let to = s.path().join("restored");
     let id = s.identity.display().to_string();
     let disk = src.display().to_string();
-    let r = s.run(&[
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        &disk,
-        "-i",
-        &id,
-        "--to",
-        to.to_str().unwrap(),
-    ]);
+    let r = s.recover("localhost", &disk, &to, &[]);
     r.assert_code(0);
     let md = std::fs::metadata(to.join("sparse")).unwrap();
     assert_eq!(md.len(), 64 << 20);
@@ -274,17 +264,7 @@ fn a_world_readable_identity_is_warned_about() {
     s.run(&["dump"]).assert_code(0);
     std::fs::set_permissions(&s.identity, std::fs::Permissions::from_mode(0o644)).unwrap();
     let to = s.path().join("r");
-    let r = s.run(&[
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        src.to_str().unwrap(),
-        "-i",
-        s.identity.to_str().unwrap(),
-        "--to",
-        to.to_str().unwrap(),
-    ]);
+    let r = s.recover("localhost", src.to_str().unwrap(), &to, &[]);
     r.assert_code(0);
     assert!(r.stderr.contains("readable by others"), "{}", r.stderr);
 }

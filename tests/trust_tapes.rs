@@ -52,15 +52,9 @@ fn records(s: &Setup, disk: &Path) -> Vec<serde_json::Value> {
 }
 
 fn recover(s: &Setup, disk: &Path, date: Option<&str>, to: &Path, extra: &[&str]) -> Run {
-    let id = s.identity.display().to_string();
-    let disk = disk.display().to_string();
-    let mut args = vec!["recover", "--host", "localhost", "--disk", &disk, "-i", &id];
-    if let Some(d) = date {
-        args.extend(["--date", d]);
-    }
-    args.extend(["--to", to.to_str().unwrap()]);
+    let mut args = date.map_or(vec![], |d| vec!["--date", d]);
     args.extend_from_slice(extra);
-    s.run(&args)
+    s.recover("localhost", disk.to_str().unwrap(), to, &args)
 }
 
 /// A restore that was refused left nothing in its target.

@@ -136,6 +136,17 @@ impl Setup {
         finish(c.output().unwrap())
     }
 
+    /// `tapir recover --host HOST --disk DISK -i IDENTITY --to TO` plus `extra` arguments.
+    pub fn recover(&self, host: &str, disk: &str, to: &Path, extra: &[&str]) -> Run {
+        let id = self.identity.display().to_string();
+        let to = to.display().to_string();
+        let mut args = vec![
+            "recover", "--host", host, "--disk", disk, "-i", &id, "--to", &to,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// `tapir fetch --host localhost --disk DISK -o OUT` plus `extra` arguments.
     pub fn fetch(&self, disk: &str, out: &str, extra: &[&str]) -> Run {
         let mut args = vec!["fetch", "--host", "localhost", "--disk", disk, "-o", out];
