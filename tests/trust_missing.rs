@@ -134,3 +134,39 @@ fn a_slot_whose_label_file_is_gone_is_never_taken_for_an_empty_one() {
     s.run(&["label", "1", "daily-01", "--force"]).assert_code(0);
     s.run(&["verify"]).assert_code(0);
 }
+
+#[test]
+fn a_planted_file_is_not_learnt_into_the_catalog() {
+    let (s, _) = three_tapes();
+    let before = s.find_json().as_array().unwrap().len();
+    let genuine = std::fs::read_dir(slot(&s, 3))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("00000.")
+        })
+        .unwrap();
+    // a genuine, signed dump copied under another file number (a replay)
+    let name = genuine.file_name().unwrap().to_string_lossy().into_owned();
+    let planted = slot(&s, 3).join(format!("00009{}", &name[5..]));
+    std::fs::copy(&genuine, &planted).unwrap();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    assert!(
+        r.stdout.contains("ignored") && r.stdout.contains("MISPLACED"),
+        "{}",
+        r.stdout
+    );
+    let after = s.find_json();
+    assert_eq!(after.as_array().unwrap().len(), before + 1, "{after}");
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["file_number"] != 9),
+        "{after}"
+    );
+}

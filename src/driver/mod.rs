@@ -90,7 +90,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
     let signer = crate::keys::signer(cfg)?;
-    let mut notes = reconcile::reconcile(cfg)?;
+    let mut notes = reconcile::reconcile(cfg, signer.public())?;
     for n in &notes {
         log.event("reconcile", json!(n));
     }

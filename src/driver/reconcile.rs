@@ -5,12 +5,13 @@
 use super::dumper::record_of;
 use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
-use crate::vtape::{self, Slot, header};
+use crate::vtape::reader::{self, Expect, Trust};
+use crate::vtape::{self, Slot};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashSet};
 
 /// Bring the catalog in line with the slots; returns what it did, for the run log.
-pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
+pub fn reconcile(cfg: &Config, signer: &ssh_key::PublicKey) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let slots = vtape::scan(&cfg.changer)?;
     for s in &slots {
@@ -43,7 +44,11 @@ pub fn reconcile(cfg: &Config) -> Result<Vec<String>> {
             by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
         }
     }
-    learn_missing(cfg, &slots, &known, &mut by_dle, &mut notes);
+    let trust = Trust {
+        signer: Some(signer.clone()),
+        skip_signature: false,
+    };
+    learn_missing(cfg, &slots, &known, &trust, &mut by_dle, &mut notes);
     for ((host, disk), mut recs) in by_dle {
         recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
         if history::load(&cfg.catalog, &host, &disk)? != recs {
@@ -76,6 +81,7 @@ fn learn_missing(
     cfg: &Config,
     slots: &[Slot],
     known: &HashSet<(String, String)>,
+    trust: &Trust,
     by_dle: &mut BTreeMap<(String, String), Vec<DumpRecord>>,
     notes: &mut Vec<String>,
 ) {
@@ -89,8 +95,14 @@ fn learn_missing(
             .filter(|f| !known.contains(&(label.to_string(), f.name.clone())))
         {
             let path = s.dir.join(&f.name);
-            match header::read_dump(&path) {
-                Ok(h) if h.complete && h.label == label => {
+            // only what this server wrote and signed (a crash before its catalog record)
+            let expect = Expect {
+                slot: s.slot,
+                label: Some(label),
+                record: None,
+            };
+            match reader::open(&path, trust, expect).map(|o| o.header) {
+                Ok(h) => {
                     let ix = catalog::index::rel_path(&h.host, &h.disk, &h.datestamp, h.level);
                     let index = cfg.catalog.join(&ix).exists().then_some(ix);
                     notes.push(format!(
@@ -105,11 +117,7 @@ fn learn_missing(
                         .or_default()
                         .push(record_of(&h, &f.name, 0.0, index));
                 }
-                Ok(_) => notes.push(format!(
-                    "ignored {}: incomplete or from another tape",
-                    path.display()
-                )),
-                Err(e) => notes.push(format!("ignored {}: {e:#}", path.display())),
+                Err(e) => notes.push(format!("ignored {e}")),
             }
         }
     }
