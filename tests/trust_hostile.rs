@@ -10,7 +10,7 @@ use common::Setup;
 use common::sshd::{Sshd, keygen};
 use std::path::Path;
 
-const MODES: [&str; 7] = [
+const MODES: [&str; 8] = [
     "warnings",
     "huge-estimate",
     "random",
@@ -18,6 +18,7 @@ const MODES: [&str; 7] = [
     "zeros",
     "runaway",
     "padded",
+    "cutwarn",
 ];
 
 /// Largest resident set of any waited-for child so far, in bytes.
@@ -122,6 +123,13 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
             "{host}: {o}"
         );
     }
+    let cw = outcome(&v, "cutwarn");
+    assert_eq!(cw["status"], "PARTIAL", "{}", cw["reason"]);
+    let said = cw["warnings"].to_string();
+    assert!(
+        said.contains("read error") && said.contains("incomplete"),
+        "{said}"
+    );
     let w = outcome(&v, "warnings");
     assert_eq!(w["status"], "PARTIAL", "{}", w["reason"]);
     let kept = w["warnings"].as_array().unwrap();
@@ -161,7 +169,7 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
     assert!(
         hosts
             .iter()
-            .all(|h| ["real", "warnings", "padded"].contains(h)),
+            .all(|h| ["real", "warnings", "padded", "cutwarn"].contains(h)),
         "{hosts:?}"
     );
     assert!(s.partials().is_empty());

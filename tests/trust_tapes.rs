@@ -163,6 +163,23 @@ fn an_edited_header_fails_its_signature_everywhere_and_rebuild_reports_the_loss(
     assert_nothing_restored(&r, &to);
     assert!(r.stderr.contains("BAD SIGNATURE"), "{}", r.stderr);
 
+    // a label edited to claim another tape
+    let label = file
+        .parent()
+        .unwrap()
+        .join(format!("00000.{}", a[1]["label"].as_str().unwrap()));
+    let ltext = header_text(&label);
+    write_header(&label, &ltext.replacen("slot = ", "slot = 9", 1));
+    let r = s.run(&["verify"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("BADSIG") && l.contains("00000.")),
+        "{}",
+        r.stdout
+    );
+    write_header(&label, &ltext);
+
     let r = s.run(&["catalog", "rebuild"]);
     r.assert_code(1);
     assert!(r.stderr.contains("BAD SIGNATURE"), "{}", r.stderr);
@@ -409,6 +426,13 @@ fn an_unsigned_dump_from_before_signatures_restores_only_when_asked_and_says_so(
     let r = recover(&s, &dirs[0], None, &to, &[]);
     assert_nothing_restored(&r, &to);
     assert!(r.stderr.contains("UNSIGNED"), "{}", r.stderr);
+    let disk = dirs[0].display().to_string();
+    let r = s.fetch(&disk, "out.raw", &[]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("UNSIGNED"), "{}", r.stderr);
+    assert!(!s.path().join("out.raw").exists());
+    s.fetch(&disk, "out.raw", &["--insecure-skip-signature"])
+        .assert_code(0);
     let r = recover(&s, &dirs[0], None, &to, &["--insecure-skip-signature"]);
     r.assert_code(0);
     assert!(r.stderr.contains("WARNING"), "{}", r.stderr);

@@ -55,6 +55,10 @@ def dump():
         data(os.urandom(4 << 20))
     elif MODE == "cut":
         data(small_tar(end=False))
+    elif MODE == "cutwarn":
+        # the agent itself says why the stream is short: kept, PARTIAL
+        msg({"type": "warning", "path": "/x", "message": "read error: Input/output error"})
+        data(small_tar(end=False))
     elif MODE == "zeros":
         z = bytes(256 << 10)
         while True:
