@@ -41,6 +41,8 @@ pub struct Dle {
     pub last_full: Option<DumpRecord>,
     pub state: State,
     pub why: String,
+    /// `strategy = "skip"`: not backed up by design; reported as such, never a failure.
+    pub skipped: bool,
 }
 
 pub struct Assessment {
@@ -67,6 +69,12 @@ pub fn human_age(s: i64) -> String {
 }
 
 pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Result<Assessment> {
+    if !cfg.catalog.is_dir() {
+        anyhow::bail!(
+            "the catalog {} does not exist (no dump has run yet, or the path is wrong)",
+            cfg.catalog.display()
+        );
+    }
     let all = history::load_all(&cfg.catalog)?;
     let full_limit = cfg.dumpcycle as i64 * 86400 + limits.full_slack;
     let mut dles = vec![];
@@ -84,7 +92,9 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
             .filter(|r| r.level == 0)
             .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
             .map(|r| (*r).clone());
+        let skipped = cfg.dumptype(d).strategy == crate::config::dumptype::Strategy::Skip;
         let (state, why) = match (&last, &last_full) {
+            _ if skipped => (State::Ok, "skipped (strategy = \"skip\")".to_string()),
             (None, _) => (State::Critical, "never dumped".to_string()),
             (Some(l), full) => {
                 let a = age(&now, l);
@@ -122,6 +132,7 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
             last_full,
             state,
             why,
+            skipped,
         });
     }
     let (mirror_lag, mirror_state, mirror_why) = mirror(cfg, &all, limits, &now);
@@ -179,47 +190,67 @@ impl Assessment {
             .unwrap_or(State::Ok)
     }
 
-    /// The plugin output: a summary line with perfdata, then one line per problem.
+    /// The plugin output (Nagios plugin guidelines): a short first line with the summary and
+    /// aggregate perfdata (NRPE v2 keeps only 1,024 bytes), then one line per problem, then
+    /// per-DLE perfdata in the long output after `|`, one label per line.
     pub fn nagios(&self, limits: &Limits) -> String {
         let st = self.state();
         let bad: Vec<&Dle> = self.dles.iter().filter(|d| d.state != State::Ok).collect();
         let mut line = format!("TAPIR RPO {} - ", st.word());
+        let watched = self.dles.iter().filter(|d| !d.skipped).count();
         if bad.is_empty() {
             let _ = write!(
                 line,
-                "{} DLEs backed up within {}",
-                self.dles.len(),
+                "{watched} DLEs backed up within {}",
                 human_age(limits.warn)
             );
         } else {
-            let first = bad[0];
-            let _ = write!(
-                line,
-                "{} of {} DLEs not OK; {}:{} {}",
-                bad.len(),
-                self.dles.len(),
-                first.host,
-                first.disk,
-                first.why
-            );
+            let _ = write!(line, "{} of {watched} DLEs not OK", bad.len());
+            let first = format!("; {}:{} {}", bad[0].host, bad[0].disk, bad[0].why);
+            line.push_str(&clip(&first, 300));
+        }
+        let skipped = self.dles.len() - watched;
+        if skipped > 0 {
+            let _ = write!(line, "; {skipped} skipped");
         }
         if self.mirror_state != State::Ok {
             let _ = write!(line, "; {}", self.mirror_why);
         }
-        let mut perf = vec![];
-        for d in &self.dles {
-            let a = d.last.as_ref().map_or(-1, |r| age(&self.now, r));
-            perf.push(format!(
-                "'{}:{}_age'={a}s;{};{};0",
-                d.host, d.disk, limits.warn, limits.crit
-            ));
-        }
+        let oldest = self
+            .dles
+            .iter()
+            .filter(|d| !d.skipped)
+            .map(|d| d.last.as_ref().map(|r| age(&self.now, r)))
+            .try_fold(0i64, |m, a| a.map(|a| m.max(a)));
+        let mut summary = vec![
+            format!("dles={watched};;;0"),
+            format!("not_ok={};1;;0", bad.len()),
+            match oldest {
+                Some(a) => format!("oldest_age={a}s;{};{};0", limits.warn, limits.crit),
+                None => format!("oldest_age=U;{};{};0", limits.warn, limits.crit),
+            },
+        ];
         if let Some(l) = self.mirror_lag {
-            perf.push(format!("mirror_lag={l}s;{};;0", limits.warn));
+            summary.push(format!("mirror_lag={l}s;{};;0", limits.warn));
         }
-        let mut out = format!("{line} | {}\n", perf.join(" "));
+        let mut out = format!("{line} | {}\n", summary.join(" "));
         for d in &bad {
             let _ = writeln!(out, "{} {}:{}: {}", d.state.word(), d.host, d.disk, d.why);
+        }
+        let mut first = true;
+        for d in self.dles.iter().filter(|d| !d.skipped) {
+            let value = d
+                .last
+                .as_ref()
+                .map_or("U".to_string(), |r| format!("{}s", age(&self.now, r)));
+            let label = perf_label(&format!("{}:{}_age", d.host, d.disk));
+            let sep = if first { "| " } else { "" };
+            first = false;
+            let _ = writeln!(
+                out,
+                "{sep}{label}={value};{};{};0",
+                limits.warn, limits.crit
+            );
         }
         out
     }
@@ -273,8 +304,13 @@ impl Assessment {
             ),
             (
                 "tapir_rpo_state",
-                "0 OK, 1 WARNING, 2 CRITICAL, as check-rpo judges the DLE.",
+                "0 OK, 1 WARNING, 2 CRITICAL, as check-rpo judges the DLE (skipped: 0).",
                 Box::new(|d| (d.state as u8).to_string()),
+            ),
+            (
+                "tapir_skipped",
+                "1 if the DLE's dumptype has strategy skip (not backed up by design).",
+                Box::new(|d| u8::from(d.skipped).to_string()),
             ),
         ];
         for (name, help, value) in &metrics {
@@ -297,6 +333,27 @@ impl Assessment {
         }
         out
     }
+}
+
+/// A perfdata label per the plugin guidelines: single-quoted, a quote doubled, no `=`.
+fn perf_label(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c == '=' || c.is_control() { '_' } else { c })
+        .collect();
+    format!("'{}'", clean.replace('\'', "''"))
+}
+
+/// At most `n` bytes of `s`, cut at a character boundary.
+fn clip(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// A Prometheus label value: backslash, double quote and newline escaped.
