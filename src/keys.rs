@@ -173,6 +173,7 @@ pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
             signing::IDENTITY_COMMENT,
             signing::openssh(s.public())
         );
+        let mut added = String::new();
         if let Some(id) = cfg
             .encryption
             .generate_identity
@@ -181,11 +182,12 @@ pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
         {
             let mut f = std::fs::OpenOptions::new().append(true).open(id)?;
             writeln!(f, "{line}")?;
+            added = format!(" (added to {} already)", id.display());
         }
         eprintln!(
             "tapir: generated the tape signing key {} ({}).\n\
-             tapir: Keep its public half with the age identities (append this line to each \
-             identity file):\ntapir:   {line}",
+             tapir: Keep its public half with the age identities: append this line to each \
+             identity file{added}:\ntapir:   {line}",
             path.display(),
             signing::fingerprint(s.public()),
         );
