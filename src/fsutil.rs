@@ -77,6 +77,29 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
 /// Escape bytes for a single file-name component: `/` → `_`, `_` → `%5F`, `%` and
 /// non-printable bytes → `%XX`. Reversible, so different DLEs never share a catalog file.
 pub fn escape_component(s: &str) -> String {
+    bounded(escape_all(s), MAX_COMPONENT)
+}
+
+/// Longest file name tapir makes from a host or disk name: NAME_MAX (255) less room for
+/// the suffixes it adds (`.jsonl`, `.idx.gz`, `.partial`, temp names).
+pub const MAX_COMPONENT: usize = 200;
+
+/// `s` if it is at most `max` bytes, else its first bytes, `~`, and 16 hex digits of its
+/// sha256: unique, stable, and within NAME_MAX however long the DLE path is.
+pub fn bounded(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    use sha2::{Digest, Sha256};
+    let tag = crate::keys::hex(&Sha256::digest(s.as_bytes())[..8]);
+    let mut end = max - tag.len() - 1;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}~{tag}", &s[..end])
+}
+
+fn escape_all(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -98,6 +121,10 @@ mod tests {
         assert_eq!(escape_component("/var/www"), "_var_www");
         assert_ne!(escape_component("/a_b"), escape_component("/a/b"));
         assert_eq!(escape_component("/my docs"), "_my%20docs");
+        let long = "/d".repeat(700);
+        let e = escape_component(&long);
+        assert_eq!(e.len(), MAX_COMPONENT);
+        assert_ne!(e, escape_component(&format!("{long}x")));
     }
 
     #[test]

@@ -176,11 +176,28 @@ fn one_line(s: &RunStatus) -> String {
     line.chars().take(160).collect()
 }
 
-/// MB/s of a DLE's dump so far.
+/// MB/s of a DLE's dump so far; none for less than a tenth of a second (a rate measured over
+/// microseconds says nothing: 8 MB in 4e-7 s is not 7888640 MB/s).
 pub fn rate(d: &DleStatus) -> String {
-    if d.seconds > 0.0 {
+    if d.seconds >= 0.1 {
         format!("{:.1} MB/s", d.bytes as f64 / 1e6 / d.seconds)
     } else {
         "-".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_rate_from_a_blink() {
+        let mut d: DleStatus = serde_json::from_str(
+            r#"{"host":"h","disk":"/d","level":0,"state":"OK","bytes":3155456,"seconds":4e-7}"#,
+        )
+        .unwrap();
+        assert_eq!(rate(&d), "-");
+        d.seconds = 2.0;
+        assert_eq!(rate(&d), "1.6 MB/s");
     }
 }

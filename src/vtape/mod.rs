@@ -93,6 +93,9 @@ pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String 
             }
         })
         .collect();
+    // the header keeps the whole disk name; the file name stays within NAME_MAX
+    let host = fsutil::bounded(host.to_string(), 100);
+    let disk = fsutil::bounded(disk, 240 - "NNNNN...LLL".len() - host.len());
     format!("{number:05}.{host}.{disk}.{level}")
 }
 
@@ -211,5 +214,7 @@ mod tests {
             dump_file_name(12, "h", "/my docs/$x", 1),
             "00012.h._my_docs__x.1"
         );
+        let long = dump_file_name(1, "web1", &"/very long name".repeat(80), 0);
+        assert!(long.len() + ".partial".len() <= 255, "{}", long.len());
     }
 }

@@ -1,0 +1,58 @@
+//! Small things Amanda admins trip over: a very long DLE path dumps and restores (tape and
+//! catalog file names stay within NAME_MAX; the header keeps the whole name), and `status`
+//! of a finished run shows no absurd rate.
+
+mod common;
+
+use common::{Setup, tree};
+
+#[test]
+fn a_1122_character_dle_path_dumps_restores_and_verifies() {
+    let s = Setup::new("", "");
+    let mut src = s.path().to_path_buf();
+    while src.as_os_str().len() < 1122 {
+        src.push("x".repeat(110));
+    }
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "deep").unwrap();
+    let disk = src.display().to_string();
+    assert!(disk.len() >= 1122);
+    s.write("disklist", &format!("localhost {disk} local\n"));
+    s.run(&["dump"]).assert_code(0);
+    let rec = &s.find_json()[0];
+    let name = rec["file_name"].as_str().unwrap();
+    assert!(name.len() <= 240, "{name}");
+    let header =
+        String::from_utf8_lossy(&std::fs::read(s.tape_file(rec)).unwrap()[..32768]).into_owned();
+    assert!(header.contains(&format!("disk = \"{disk}\"")));
+    let to = s.path().join("r");
+    s.recover("localhost", &disk, &to, &[]).assert_code(0);
+    tree::assert_same(&src, &to, &|_| false);
+    s.run(&["verify"]).assert_code(0);
+    // the next night is an incremental against it: the catalog found it again
+    s.run(&["dump"]).assert_code(0);
+    assert_eq!(s.levels(), vec![0, 1]);
+}
+
+#[test]
+fn status_of_a_finished_tiny_run_shows_no_absurd_rate() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    s.run(&["dump"]).assert_code(0);
+    let r = s.run(&["status"]);
+    r.assert_code(0);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("localhost"))
+        .unwrap();
+    let rate: Vec<&str> = line.split_whitespace().filter(|w| *w == "MB/s").collect();
+    assert!(rate.is_empty() || !line.contains("000.0 MB/s"), "{line}");
+    assert!(
+        line.contains(" - "),
+        "a blink of a dump has no rate: {line}"
+    );
+}
