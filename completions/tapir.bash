@@ -170,7 +170,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -h -V --config --json --help --version config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,7 +192,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__agent)
-            opts="-c -h -V --agent-config --config --json --help --version"
+            opts="-c -v -h -V --agent-config --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -218,7 +218,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__balance)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,7 +240,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__catalog)
-            opts="-c -h -V --config --json --help --version rebuild help"
+            opts="-c -v -h -V --config --json --verbose --help --version rebuild help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,7 +304,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__catalog__subcmd__rebuild)
-            opts="-i -c -h -V --from --identity --signing-pub --insecure-skip-signature --config --json --help --version"
+            opts="-i -c -v -h -V --from --identity --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,7 +342,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__check)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -364,7 +364,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__check__subcmd__rpo)
-            opts="-c -h -V --warn --crit --full-slack --prometheus --config --json --help --version"
+            opts="-c -v -h -V --warn --crit --full-slack --prometheus --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,7 +402,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__config)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -424,7 +424,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__due)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -446,7 +446,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__dump)
-            opts="-c -h -V --dry-run --config --json --help --version"
+            opts="-c -v -h -V --dry-run --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,7 +468,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__enroll)
-            opts="-c -h -V --fingerprint --from --config --json --help --version"
+            opts="-c -v -h -V --fingerprint --from --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,7 +498,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__fetch)
-            opts="-o -i -c -h -V --host --disk --date --level --output --identity --from --signing-pub --insecure-skip-signature --config --json --help --version"
+            opts="-o -i -c -v -h -V --host --disk --date --level --output --identity --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -560,7 +560,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__find)
-            opts="-c -h -V --from --config --json --help --version"
+            opts="-c -v -h -V --from --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,7 +586,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__force)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,7 +944,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__keygen)
-            opts="-o -c -h -V --output --signing --config --json --help --version"
+            opts="-o -c -v -h -V --output --signing --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,7 +974,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__label)
-            opts="-c -h -V --force --config --json --help --version"
+            opts="-c -v -h -V --force --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -996,7 +996,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__mirror)
-            opts="-c -h -V --to --config --json --help --version"
+            opts="-c -v -h -V --to --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1022,7 +1022,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__recover)
-            opts="-i -c -h -V --host --disk --date --to --identity --overwrite --tar --from --signing-pub --insecure-skip-signature --config --json --help --version"
+            opts="-i -c -v -h -V --host --disk --date --to --identity --overwrite --tar --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,7 +1080,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__report)
-            opts="-c -h -V --mail --config --json --help --version"
+            opts="-c -v -h -V --mail --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,7 +1102,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__status)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1124,7 +1124,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__tapes)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1146,7 +1146,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__unforce)
-            opts="-c -h -V --config --json --help --version"
+            opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1168,7 +1168,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__verify)
-            opts="-i -c -h -V --identity --from --signing-pub --insecure-skip-signature --config --json --help --version"
+            opts="-i -c -v -h -V --identity --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

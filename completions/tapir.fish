@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tapir_global_optspecs
-    string join \n c/config= json h/help V/version
+    string join \n c/config= json v/verbose h/help V/version
 end
 
 function __fish_tapir_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c tapir -n "__fish_tapir_needs_command" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_needs_command" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_needs_command" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_needs_command" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "config" -d 'Print the effective configuration (every default filled in, every path absolute)'
@@ -52,31 +53,37 @@ complete -c tapir -n "__fish_tapir_needs_command" -f -a "agent" -d 'Serve dump r
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand config" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand config" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s o -l output -d 'Where to write the identity; must not exist' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l signing -d 'Make the server\'s tape signing key instead (signing.key in tapir.toml)'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand label" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand label" -l force -d 'Relabel even though the tape holds dumps that are still needed (they are lost)'
 complete -c tapir -n "__fish_tapir_using_subcommand label" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand label" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand label" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand label" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand tapes" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l dry-run -d 'Show tonight\'s plan and the reason for each level; write nothing'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand find" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l host -r
@@ -90,6 +97,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l signing-pub -d 'Th
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l host -r
@@ -104,20 +112,24 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d '
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l overwrite -d 'Replace files that exist in the target'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l to -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand status" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand status" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand status" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand status" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand status" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand report" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand report" -l mail
 complete -c tapir -n "__fish_tapir_using_subcommand report" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand report" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand report" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand report" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l warn -d 'WARNING when a DLE\'s last dump is older (s, m, h, d)' -r
@@ -126,26 +138,32 @@ complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l full-slack -d 
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l prometheus -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand check-rpo" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand due" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand due" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand due" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand due" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand due" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand balance" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand balance" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand balance" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand balance" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand balance" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand force" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand force" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand check" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand check" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
@@ -154,10 +172,12 @@ complete -c tapir -n "__fish_tapir_using_subcommand verify" -l signing-pub -d 'T
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from the payloads when --identity is given'
@@ -168,6 +188,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_sub
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from the payloads when --identity is given'
@@ -176,11 +197,13 @@ complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l fingerprint -d 'E
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l from -d 'Restrict the key to these source addresses (authorized_keys from="…")' -r
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -l agent-config -d 'Client rules: allowed roots, hooks, log (default /etc/tapir/agent.toml, if present)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand agent" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "config" -d 'Print the effective configuration (every default filled in, every path absolute)'

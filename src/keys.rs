@@ -136,13 +136,13 @@ fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> 
     );
     crate::fsutil::write_atomic(recipients_file, text.as_bytes())?;
     let bar = "!".repeat(72);
-    eprintln!(
+    crate::say::notice(format!(
         "{bar}\ntapir: generated a NEW age identity: {}\n\
          tapir: WITHOUT THIS FILE NOTHING CAN BE RESTORED. Copy it somewhere safe and offline\n\
          tapir: now, then delete it from this server (it only needs {}).\n{bar}",
         identity.display(),
         recipients_file.display()
-    );
+    ));
     Ok(())
 }
 
@@ -184,13 +184,13 @@ pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
             writeln!(f, "{line}")?;
             added = format!(" (added to {} already)", id.display());
         }
-        eprintln!(
+        crate::say::notice(format!(
             "tapir: generated the tape signing key {} ({}).\n\
              tapir: Keep its public half with the age identities: append this line to each \
              identity file{added}:\ntapir:   {line}",
             path.display(),
             signing::fingerprint(s.public()),
-        );
+        ));
     }
     Ok(s)
 }
@@ -232,12 +232,12 @@ pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync
     if let Ok(md) = std::fs::metadata(path)
         && md.permissions().mode() & 0o077 != 0
     {
-        eprintln!(
-            "tapir: WARNING: identity file {} is readable by others (mode {:04o}): anyone who \
+        crate::say::problem(format!(
+            "WARNING: identity file {} is readable by others (mode {:04o}): anyone who \
              can read it can read every backup; chmod 600 it",
             path.display(),
             md.permissions().mode() & 0o7777
-        );
+        ));
     }
     let f = age::IdentityFile::from_file(path.to_string_lossy().into_owned())
         .with_context(|| format!("cannot read identity file {}", path.display()))?;

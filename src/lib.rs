@@ -38,6 +38,7 @@ pub mod rebuild;
 pub mod recover;
 pub mod report;
 pub mod rpo;
+pub mod say;
 pub mod signing;
 pub mod transport;
 pub mod verify;

@@ -63,6 +63,7 @@ fn recover(s: &Setup, src: &Path, to: &str, paths: &[&str]) -> common::Run {
     let id = s.identity.display().to_string();
     let disk = src.display().to_string();
     let mut args = vec![
+        "--verbose",
         "recover",
         "--host",
         "localhost",

@@ -86,7 +86,7 @@ fn a_dump_waits_for_readers_before_overwriting_a_tape() {
         .open(s.path().join("catalog/tapes.lock"))
         .unwrap();
     reader.lock_shared().unwrap();
-    let mut dump = s.cmd(&["dump"]);
+    let mut dump = s.cmd(&["--verbose", "dump"]);
     dump.env("TAPIR_NOW", day(3))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

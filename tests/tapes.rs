@@ -186,7 +186,7 @@ fn autolabel_labels_empty_slots_when_needed() {
     let a = small_dir(&s, "a", 100);
     s.write("disklist", &format!("localhost {a} local\n"));
     assert!(tapes(&s)[0]["label"].is_null());
-    let r = s.run(&["dump"]);
+    let r = s.run(&["--verbose", "dump"]);
     r.assert_code(0);
     assert!(
         r.stderr.contains("labelled empty slot 1 as daily-001"),

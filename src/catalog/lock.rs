@@ -111,11 +111,11 @@ pub fn recycle(catalog: &Path, label: &str) -> Result<RecycleLock> {
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
-                "tapir: a restore or verify is reading tapes; waiting for it to finish before \
+            crate::say::progress(format!(
+                "a restore or verify is reading tapes; waiting for it to finish before \
                  overwriting tape {label} ({})",
                 path.display()
-            );
+            ));
             f.lock()
                 .with_context(|| format!("cannot lock {}", path.display()))?;
         }

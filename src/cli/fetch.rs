@@ -47,10 +47,10 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         .as_deref()
         .map(crate::keys::identities)
         .transpose()?;
-    eprintln!(
-        "tapir: {} {} level {} of {} from {} file {}",
+    crate::say::progress(format!(
+        "{} {} level {} of {} from {} file {}",
         rec.host, rec.disk, rec.level, rec.datestamp, rec.label, rec.file_number
-    );
+    ));
     if a.output.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         fetch::fetch_with(opened, ids.as_deref(), &mut out)?;

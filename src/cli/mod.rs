@@ -38,6 +38,9 @@ pub struct Cli {
     /// Print data as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show progress on stderr also when it is not a terminal (default: only problems).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -88,6 +91,13 @@ pub fn main() -> i32 {
             };
         }
     };
+    // progress for a person at a terminal; under cron only problems (cron mails any output)
+    use std::io::IsTerminal;
+    crate::say::set(if cli.verbose || std::io::stderr().is_terminal() {
+        crate::say::Audience::Terminal
+    } else {
+        crate::say::Audience::Unattended
+    });
     match run(&cli) {
         Ok(code) => code,
         Err(e) if out::is_stdout_closed(&e) => exit::OK,

@@ -32,7 +32,13 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
     let body = crate::report::render(&summary);
     if a.mail {
-        mail::send(&cfg.mailto, &mail::subject(&cfg.org, &summary), &body)?;
+        let from = cfg.mailfrom.clone().unwrap_or_else(mail::default_from);
+        mail::send(
+            &from,
+            &cfg.mailto,
+            &mail::subject(&cfg.org, &summary),
+            &body,
+        )?;
     } else if cli.json {
         super::print_json(&summary)?;
     } else {

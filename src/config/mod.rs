@@ -39,6 +39,8 @@ struct RawConfig {
     catalog: PathBuf,
     #[serde(default)]
     mailto: Vec<String>,
+    #[serde(default)]
+    mailfrom: Option<String>,
     #[serde(default = "d_bumpsize")]
     bumpsize: Spanned<String>,
     #[serde(default = "d_bumpmult")]
@@ -239,6 +241,8 @@ pub struct Config {
     pub dumptypes_dir: PathBuf,
     pub catalog: PathBuf,
     pub mailto: Vec<String>,
+    /// From of the report mail (default `tapir@HOST`).
+    pub mailfrom: Option<String>,
     /// Incremental bumping: one level up when it saves bumpsize * bumpmult^(level-1)
     /// bytes and the DLE spent bumpdays at its level.
     pub bumpsize: u64,
@@ -405,6 +409,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         maxdumps: raw.maxdumps.into_inner(),
         catalog: abs(&raw.catalog),
         mailto: raw.mailto,
+        mailfrom: raw.mailfrom,
         bumpsize,
         bumpmult: raw.bumpmult,
         bumpdays: raw.bumpdays,

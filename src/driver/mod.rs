@@ -163,10 +163,10 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             let _guard = catalog_lock.lock().unwrap();
             if let Err(e) = catalog::forced::set(&cfg.catalog, &job.dle.host, &job.dle.disk, false)
             {
-                eprintln!(
-                    "tapir: cannot clear the force of {} {}: {e:#}",
+                crate::say::problem(format!(
+                    "cannot clear the force of {} {}: {e:#}",
                     job.dle.host, job.dle.disk
-                );
+                ));
             }
         }
         log.lock().unwrap().event(
@@ -181,13 +181,28 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             .as_deref()
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
-        eprintln!(
-            "tapir: {} {} level {level}: {status}{why}",
+        crate::say::progress(format!(
+            "{} {} level {level}: {status}{why}",
             outcome.host, outcome.disk
-        );
+        ));
         outcome
     });
     outcomes.extend(done);
+    // what someone must look at reaches stderr under cron too (the report goes by mail)
+    for o in outcomes.iter().filter(|o| o.status != Status::Ok) {
+        let why = o
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        crate::say::problem(format!(
+            "{} {} level {}: {}{why}",
+            o.host,
+            o.disk,
+            o.level,
+            crate::report::name(&o.status)
+        ));
+    }
     let taper = taper.into_inner().unwrap();
     let mut log = log.into_inner().unwrap();
     let summary = RunSummary {

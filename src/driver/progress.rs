@@ -70,7 +70,8 @@ impl Progress {
                 status,
                 last_write: Instant::now(),
             }),
-            tty: std::io::stderr().is_terminal(),
+            tty: std::io::stderr().is_terminal()
+                && crate::say::audience() == crate::say::Audience::Terminal,
         };
         p.save(&mut p.inner.lock().unwrap(), false);
         p

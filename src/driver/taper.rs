@@ -102,7 +102,7 @@ impl<'a> Taper<'a> {
                 self.cfg.runtapes
             );
         }
-        eprintln!("tapir: tape {} full, going on to the next tape", t.label);
+        crate::say::progress(format!("tape {} full, going on to the next tape", t.label));
         self.advance()
     }
 
@@ -168,7 +168,7 @@ impl<'a> Taper<'a> {
         vtape::write_label(slot, &label, &self.datestamp, self.signer)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
         if new {
-            eprintln!("tapir: labelled empty slot {} as {label}", slot.slot);
+            crate::say::progress(format!("labelled empty slot {} as {label}", slot.slot));
         }
         Ok(label)
     }

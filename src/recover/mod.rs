@@ -99,12 +99,12 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
             req.host, req.disk
         )));
     }
-    eprintln!("tapir: restoring {} {} from:", req.host, req.disk);
+    crate::say::progress(format!("restoring {} {} from:", req.host, req.disk));
     for r in &chain {
-        eprintln!(
-            "tapir:   {} level {} on {} file {} ({})",
+        crate::say::progress(format!(
+            "  {} level {} on {} file {} ({})",
             r.datestamp, r.level, r.label, r.file_number, r.file_name
-        );
+        ));
     }
     let ids = crate::keys::identities(&req.identity)?;
     let mut files = Vec::new();
@@ -112,10 +112,10 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
         let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
         let opened = crate::fetch::open(&file, r, &req.trust)?;
         if !opened.signed {
-            eprintln!(
-                "tapir: WARNING: {} is read without a checked signature (--insecure-skip-signature)",
+            crate::say::problem(format!(
+                "WARNING: {} is read without a checked signature (--insecure-skip-signature)",
                 file.display()
-            );
+            ));
         }
         files.push((*r, file));
     }
@@ -149,21 +149,21 @@ fn extract_record(
     {
         match extract_seeking(x, file, r, &req.trust, &plan, ids) {
             Ok(cost) => {
-                eprintln!(
-                    "tapir:   {}: {} member(s) by random access: {} of {} tape bytes read, {} of {} tar bytes decompressed",
+                crate::say::progress(format!(
+                    "  {}: {} member(s) by random access: {} of {} tape bytes read, {} of {} tar bytes decompressed",
                     r.file_name,
                     plan.members.len(),
                     cost.read,
                     r.payload_size,
                     cost.decompressed,
                     r.original_size
-                );
+                ));
                 return Ok(());
             }
-            Err(e) => eprintln!(
-                "tapir: random access to {} failed ({e:#}); reading the whole dump",
+            Err(e) => crate::say::progress(format!(
+                "random access to {} failed ({e:#}); reading the whole dump",
                 file.display()
-            ),
+            )),
         }
     }
     let opened = crate::fetch::open(file, r, &req.trust)?;

@@ -31,7 +31,7 @@ pub fn script(mut shell: Shell<'_>, input: impl BufRead) -> Result<i32> {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit) => break,
             Err(e) => {
-                eprintln!("tapir: recover: line {}: {e:#}", n + 1);
+                crate::say::problem(format!("recover: line {}: {e:#}", n + 1));
                 return Ok(crate::error::exit_code_of(&e));
             }
         }
@@ -58,7 +58,7 @@ fn interactive(mut shell: Shell<'_>) -> Result<i32> {
                 match shell.borrow_mut().exec(&line) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Quit) => break,
-                    Err(e) => eprintln!("tapir: {e:#}"),
+                    Err(e) => crate::say::problem(format!("{e:#}")),
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -508,7 +508,7 @@ impl<'a> Shell<'a> {
         };
         let report = super::run(self.cfg, &req)?;
         for r in &report.refused {
-            eprintln!("tapir: REFUSED {r}");
+            crate::say::problem(format!("REFUSED {r}"));
         }
         self.refused_any |= !report.refused.is_empty();
         outln!(
