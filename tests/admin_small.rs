@@ -56,3 +56,38 @@ fn status_of_a_finished_tiny_run_shows_no_absurd_rate() {
         "a blink of a dump has no rate: {line}"
     );
 }
+
+#[test]
+fn json_is_refused_where_the_output_is_not_data_and_nothing_changes() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    let disk = src.display().to_string();
+    let key = s.path().join("new-key.txt");
+    for args in [
+        vec!["--json", "force", "localhost", &disk],
+        vec!["--json", "unforce", "localhost", &disk],
+        vec!["--json", "label", "1", "daily-01"],
+        vec!["--json", "keygen", "-o", key.to_str().unwrap()],
+    ] {
+        let r = s.run(&args);
+        r.assert_code(2);
+        assert!(
+            r.stderr.contains("--json is not supported"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert!(!key.exists());
+    assert!(!s.path().join("vtape").exists());
+    assert!(!s.path().join("catalog").exists());
+    let r = s.run(&["--json", "check-rpo"]);
+    r.assert_code(3);
+    assert!(
+        r.stdout
+            .starts_with("TAPIR RPO UNKNOWN - bad arguments: --json"),
+        "{}",
+        r.stdout
+    );
+}

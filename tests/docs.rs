@@ -18,6 +18,102 @@ fn render(cmd: clap::Command) -> Vec<u8> {
     out
 }
 
+/// tapir(8): the generated page plus what a Debian man page has and clap does not know.
+fn render_main(cmd: clap::Command) -> Vec<u8> {
+    let mut out = render(cmd);
+    out.extend_from_slice(TAPIR_8_EXTRA.as_bytes());
+    out
+}
+
+const TAPIR_8_EXTRA: &str = r#".SH EXIT STATUS
+.TP
+\fB0\fR
+all OK
+.TP
+\fB1\fR
+some DLE failed or was partial (the report says which), or a check, verify or restore found a problem
+.TP
+\fB2\fR
+usage or config error; nothing was changed
+.TP
+\fB3\fR
+another run holds the lock
+.TP
+\fB4\fR
+nothing could be done (no tape, no key, no dump)
+.PP
+\fBtapir check\-rpo\fR follows the Nagios plugin convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+.SH ENVIRONMENT
+.TP
+\fBTAPIR_CONFIG\fR
+the config file when \fB\-\-config\fR is not given
+.TP
+\fBTAPIR_NOW\fR
+the clock (RFC 3339), to simulate schedules
+.TP
+\fBTAPIR_SENDMAIL\fR
+the sendmail program of \fBtapir report \-\-mail\fR (default \fI/usr/sbin/sendmail\fR)
+.TP
+\fBTAPIR_AGENT_CONFIG\fR
+the client rules of \fBtapir agent\fR (default \fI/etc/tapir/agent.toml\fR)
+.SH FILES
+.TP
+\fI/etc/tapir/tapir.toml\fR
+the config, see \fBtapir.toml\fR(5); \fIdisklist\fR, \fIdisklist.d/*.conf\fR and \fIdumptypes/\fR beside it
+.TP
+\fIkeys/signing_key\fR, \fIkeys/signing_key.pub\fR
+the server's tape signing key and its public half
+.TP
+\fIcatalog/\fR
+history, indexes, run logs and the run lock (0600/0700)
+.TP
+\fIvtape/slotN/\fR
+the virtual tapes, see \fBtapir\-vtape\fR(5)
+.SH EXAMPLES
+.nf
+tapir check
+tapir dump \-\-dry\-run
+tapir dump
+tapir recover \-\-host web1 \-\-disk /etc \-\-date 2026\-11\-20 \-i KEY \-\-to /restore/here
+tapir verify \-\-from /mnt/nfs/tapir \-i KEY
+tapir check\-rpo \-\-prometheus /var/lib/node_exporter/textfile/tapir.prom
+.fi
+.SH SEE ALSO
+.BR tapir.toml (5),
+.BR tapir\-vtape (5),
+.BR tapir\-dump (8),
+.BR tapir\-recover (8),
+.BR age (1),
+.BR ssh\-keygen (1),
+.BR tar (1),
+.BR amanda (8)
+"#;
+
+/// One page per subcommand, nested ones too (`tapir-catalog-rebuild`), each with its
+/// SYNOPSIS naming the real command (`tapir catalog rebuild`).
+fn sub_pages(dir: &Path, cmd: &clap::Command, prefix: &str, pages: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for sub in cmd.get_subcommands() {
+        // `help` once, for the top level; its children only repeat the others
+        if sub.get_name() == "help" && prefix != "tapir" {
+            continue;
+        }
+        let page: &'static str = format!("{prefix}-{}", sub.get_name()).leak();
+        let bin: &'static str = page
+            .replace('-', " ")
+            .replace("check rpo", "check-rpo")
+            .leak();
+        let c = sub
+            .clone()
+            .name(page)
+            .bin_name(bin)
+            .version(env!("CARGO_PKG_VERSION"));
+        pages.push((dir.join(format!("{page}.8")), render(c.clone())));
+        if sub.get_name() != "help" {
+            sub_pages(dir, &c, page, pages);
+        }
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -42,16 +138,37 @@ fn in_sync(pages: Vec<(PathBuf, Vec<u8>)>) {
 #[test]
 fn man_pages_match_the_cli() {
     let dir = root().join("man");
-    let cmd = tapir::cli::Cli::command();
-    let mut pages = vec![(dir.join("tapir.8"), render(cmd.clone()))];
-    for sub in cmd.get_subcommands() {
-        let name: &'static str = format!("tapir-{}", sub.get_name()).leak();
-        pages.push((
-            dir.join(format!("{name}.8")),
-            render(sub.clone().name(name).version(env!("CARGO_PKG_VERSION"))),
-        ));
-    }
+    let mut cmd = tapir::cli::Cli::command();
+    cmd.build();
+    let mut pages = vec![(dir.join("tapir.8"), render_main(cmd.clone()))];
+    sub_pages(&dir, &cmd, "tapir", &mut pages);
     in_sync(pages);
+    // every page a page refers to exists, and every one-line description is one line
+    for (path, body) in &pages_on_disk(&dir) {
+        for r in regex::Regex::new(r"\\fB(tapir\\-[a-z\\-]+)\\fR\((\d)\)")
+            .unwrap()
+            .captures_iter(body)
+        {
+            let name = r[1].replace("\\-", "-");
+            assert!(
+                dir.join(format!("{name}.{}", &r[2])).exists(),
+                "{} refers to missing {name}({})",
+                path.display(),
+                &r[2]
+            );
+        }
+        let name_line = body
+            .lines()
+            .skip_while(|l| *l != ".SH NAME")
+            .nth(1)
+            .unwrap_or("");
+        assert!(
+            name_line.len() <= 100,
+            "{}: NAME line of {} bytes: {name_line}",
+            path.display(),
+            name_line.len()
+        );
+    }
 }
 
 #[test]
@@ -71,6 +188,17 @@ fn shell_completions_match_the_cli() {
     })
     .collect();
     in_sync(pages);
+}
+
+fn pages_on_disk(dir: &Path) -> Vec<(PathBuf, String)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect()
 }
 
 /// `man -l` output of a page; warnings (stderr) fail the test.

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Serve dump requests on stdin/stdout (the SSH forced command, or spawned locally).
+/// Serve dump requests on stdin/stdout.
+///
+/// The SSH forced command on a client, or spawned by the server for local DLEs.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Client rules: allowed roots, hooks, log (default /etc/tapir/agent.toml, if present).

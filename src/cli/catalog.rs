@@ -12,8 +12,11 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Recreate history from the slot headers under ROOT (e.g. a mirror), and indexes from
-    /// the payloads when --identity is given.
+    /// Recreate the catalog from the tapes (or a mirror).
+    ///
+    /// History from the signed slot headers under ROOT (e.g. a mirror), and indexes from
+    /// the payloads when --identity is given; what the old catalog listed and the tapes no
+    /// longer hold is reported as LOST.
     Rebuild {
         #[arg(long, value_name = "ROOT")]
         from: Option<PathBuf>,

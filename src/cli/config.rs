@@ -2,7 +2,9 @@
 
 use super::Cli;
 
-/// Print the effective configuration (every default filled in, every path absolute).
+/// Print the effective configuration.
+///
+/// Every default filled in, every path absolute.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 

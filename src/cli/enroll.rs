@@ -4,6 +4,8 @@ use super::Cli;
 use crate::transport::{known_hosts, ssh};
 use anyhow::{Context, bail};
 
+/// Record a client's SSH host key and print its authorized_keys line.
+///
 /// Record HOST's SSH host key in ssh.known_hosts (trust on first use, or checked against
 /// --fingerprint), then print the authorized_keys line to install on HOST. Idempotent.
 #[derive(Debug, clap::Args)]

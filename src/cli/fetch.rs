@@ -6,6 +6,8 @@ use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Write one dump image to a file or to stdout.
+///
 /// Write a dump image: the raw payload (age(gzip(tar))), or with --identity the tar itself.
 #[derive(Debug, clap::Args)]
 pub struct Args {

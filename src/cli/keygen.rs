@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+/// Make an age identity, or the server's tape signing key.
+///
 /// Write a new age identity (mode 0600) and print its recipient (public key).
 ///
 /// Keep the identity offline: the backup server needs only the recipient. With --signing:

@@ -5,7 +5,9 @@ use crate::error::Error;
 use crate::{catalog, driver::taper::forget_tape, vtape};
 use anyhow::bail;
 
-/// Label a slot. Refuses to relabel a tape that still holds needed dumps unless --force.
+/// Label a slot.
+///
+/// Refuses to relabel a tape that still holds needed dumps unless --force.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub slot: u32,

@@ -5,6 +5,8 @@ use crate::error::Error;
 use anyhow::bail;
 use std::path::PathBuf;
 
+/// Copy the tapes and the catalog to a mirror, verified.
+///
 /// Make DIR (default: mirror.to) a verified copy of the vtape root plus the catalog: only
 /// changed files are copied, each to a temp name, fsynced, read back and checked against its
 /// header before the rename. A recycled slot replaces the mirror's only once complete; a

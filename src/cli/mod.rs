@@ -109,6 +109,18 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
+    if cli.json && matches!(cli.command, Command::CheckRpo(_)) {
+        // a monitoring system reads 2 as CRITICAL: bad arguments are UNKNOWN
+        out::line(format_args!(
+            "TAPIR RPO UNKNOWN - bad arguments: --json is not supported (the plugin output is the format)"
+        ))?;
+        return Ok(3);
+    }
+    if cli.json && !speaks_json(&cli.command) {
+        anyhow::bail!(error::Error::config(
+            "--json is not supported by this command: its output is not data"
+        ));
+    }
     match &cli.command {
         Command::Config(a) => config::run(cli, a),
         Command::Keygen(a) => keygen::run(a),
@@ -132,6 +144,24 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Enroll(a) => enroll::run(cli, a),
         Command::Agent(a) => agent::run(a),
     }
+}
+
+/// Whether a command prints data that `--json` can give; the others refuse `--json` rather
+/// than ignore it.
+fn speaks_json(c: &Command) -> bool {
+    !matches!(
+        c,
+        Command::CheckRpo(_)
+            | Command::Force(_)
+            | Command::Unforce(_)
+            | Command::Keygen(_)
+            | Command::Label(_)
+            | Command::Recover(_)
+            | Command::Fetch(_)
+            | Command::Enroll(_)
+            | Command::Agent(_)
+            | Command::Catalog(_)
+    )
 }
 
 /// `--from ROOT`, shared by the commands that read tapes: a mirror (or any copy of a vtape

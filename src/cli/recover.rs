@@ -5,6 +5,8 @@ use crate::error::Error;
 use anyhow::bail;
 use std::path::PathBuf;
 
+/// Restore files: the amrecover-style shell, or one command.
+///
 /// Without --to: the amrecover-style shell (sethost, setdisk, setdate, cd, ls, add,
 /// extract…; `help` lists them), with line editing and tab completion on a terminal, or
 /// commands read from stdin. With --to: restore the state of HOST DISK as of --date (the

@@ -5,6 +5,8 @@ use crate::error::Error;
 use crate::report::{RunSummary, mail};
 use anyhow::{Context, bail};
 
+/// Show (or mail) the report of a run.
+///
 /// The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run):
 /// per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable
 /// files, planner notes and the tape the next run expects. --mail sends it with

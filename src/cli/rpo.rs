@@ -4,6 +4,8 @@ use super::Cli;
 use crate::rpo::{Limits, assess};
 use std::path::PathBuf;
 
+/// Nagios plugin and Prometheus textfile for recovery points.
+///
 /// Is every DLE's last dump younger than --warn/--crit, its last full younger than the
 /// dumpcycle plus --full-slack, and the mirror current? Nagios conventions: one summary line
 /// with perfdata, details after it; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. With
@@ -19,6 +21,8 @@ pub struct Args {
     /// WARNING when the last full is older than dumpcycle plus this.
     #[arg(long, default_value = "1d", value_parser = seconds)]
     pub full_slack: i64,
+    /// Also write node_exporter textfile gauges to FILE (atomically): last success, last
+    /// full, level, bytes, duration, partial, RPO state and skipped per DLE, mirror lag.
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
 }

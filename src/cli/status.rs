@@ -5,6 +5,8 @@ use crate::driver::progress::{RunStatus, rate};
 use crate::error::Error;
 use anyhow::{Context, bail};
 
+/// Show the progress of the running (or the last) run.
+///
 /// Per DLE of the running run (or the last one): waiting, estimating, dumping (bytes and
 /// MB/s so far), OK, PARTIAL, FAILED, MISSED, with the reason.
 #[derive(Debug, clap::Args)]

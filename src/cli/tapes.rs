@@ -3,6 +3,8 @@
 use super::Cli;
 use crate::config::size::human;
 
+/// Show the slots, their labels, and which tape is next.
+///
 /// Show slots, labels, last written, dumps, bytes, reusable?, and the next tape to write.
 #[derive(Debug, clap::Args)]
 pub struct Args {}

@@ -4,6 +4,8 @@ use super::Cli;
 use crate::verify::{self, Verdict};
 use std::path::PathBuf;
 
+/// Re-read tape files and check each one.
+///
 /// Check every label and dump file (or those on LABELs): signature, place, the catalog's
 /// record, length and payload sha256, and name every catalogued file, label or slot that is
 /// gone (MISSING); with --identity also decrypt, decompress and read the tar to its end
