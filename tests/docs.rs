@@ -144,11 +144,9 @@ fn man_pages_match_the_cli() {
     sub_pages(&dir, &cmd, "tapir", &mut pages);
     in_sync(pages);
     // every page a page refers to exists, and every one-line description is one line
+    let reference = regex::Regex::new(r"\\fB(tapir\\-[a-z\\-]+)\\fR\((\d)\)").unwrap();
     for (path, body) in &pages_on_disk(&dir) {
-        for r in regex::Regex::new(r"\\fB(tapir\\-[a-z\\-]+)\\fR\((\d)\)")
-            .unwrap()
-            .captures_iter(body)
-        {
+        for r in reference.captures_iter(body) {
             let name = r[1].replace("\\-", "-");
             assert!(
                 dir.join(format!("{name}.{}", &r[2])).exists(),
