@@ -193,7 +193,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_sub
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Recreate the catalog from the tapes (or a mirror)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l fingerprint -d 'Expected host key fingerprint (SHA256:…), e.g. from config management' -r
+complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l fingerprint -d 'Expected host key fingerprint: SHA256:… (ssh-keygen -l), or SSHFP records as facter gives them ("SSHFP 4 2 <hex>", several lines allowed) or ssh-keygen -r prints them' -r
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l from -d 'Restrict the key to these source addresses (authorized_keys from="…")' -r
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l json -d 'Print data as JSON'

@@ -192,6 +192,34 @@ fn enroll_is_idempotent_checks_fingerprints_and_prints_the_line() {
         "{}",
         good.stdout
     );
+    // the forms facter and ssh-keygen -r give, and a record for another key type
+    let sshfp = std::process::Command::new("ssh-keygen")
+        .args(["-r", "web1", "-f"])
+        .arg(f.hosts[0].dir.join("host_key.pub"))
+        .output()
+        .unwrap();
+    let records = String::from_utf8(sshfp.stdout).unwrap();
+    assert!(records.contains("IN SSHFP 4 2 "), "{records}");
+    s.run(&["enroll", "web1", "--fingerprint", &records])
+        .assert_code(0);
+    let facter: String = records
+        .lines()
+        .map(|l| format!("SSHFP {}\n", l.split("SSHFP ").nth(1).unwrap()))
+        .collect();
+    s.run(&["enroll", "web1", "--fingerprint", &facter])
+        .assert_code(0);
+    let wrong = facter.replace("SSHFP 4 2 ", "SSHFP 4 2 00");
+    let r = s.run(&["enroll", "web1", "--fingerprint", &wrong]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("NOT recorded"), "{}", r.stderr);
+    let r = s.run(&["enroll", "web1", "--fingerprint", "SSHFP 1 2 abcd"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("not SHA-256 records for a ssh-ed25519 key"),
+        "{}",
+        r.stderr
+    );
     let again = s.run(&["enroll", "web1"]);
     again.assert_code(0);
     assert!(again.stderr.contains("already known"), "{}", again.stderr);

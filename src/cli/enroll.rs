@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub host: String,
-    /// Expected host key fingerprint (SHA256:…), e.g. from config management.
+    /// Expected host key fingerprint: SHA256:… (ssh-keygen -l), or SSHFP records as facter
+    /// gives them ("SSHFP 4 2 <hex>", several lines allowed) or ssh-keygen -r prints them.
     #[arg(long)]
     pub fingerprint: Option<String>,
     /// Restrict the key to these source addresses (authorized_keys from="…").
@@ -35,14 +36,17 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         key: key.to_vec(),
     };
     let fp = known_hosts::fingerprint(key);
-    if let Some(want) = &a.fingerprint
-        && want.trim() != fp
-    {
-        bail!(
-            "{} offers {} {fp}, not the expected {want}: NOT recorded",
-            a.host,
-            entry.key_type
-        );
+    if let Some(want) = &a.fingerprint {
+        let ok = known_hosts::expected(want, &entry.key_type, key)
+            .map_err(|m| crate::error::Error::config(format!("{}: {m}: NOT recorded", a.host)))?;
+        if !ok {
+            bail!(
+                "{} offers {} {fp}, not the expected {}: NOT recorded",
+                a.host,
+                entry.key_type,
+                want.trim()
+            );
+        }
     }
     if recorded.contains(&entry) {
         eprintln!("tapir: {pattern} {} {fp} is already known", entry.key_type);

@@ -28,6 +28,56 @@ pub fn fingerprint(key: &[u8]) -> String {
     format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(key)))
 }
 
+/// Whether the expected fingerprint `want` names `key` (of type `key_type`). `want` is
+/// `SHA256:…` (ssh-keygen -l), or SSHFP records as facter gives them (`SSHFP 4 2 <hex>`, one or
+/// several lines) or `ssh-keygen -r` prints them (`host IN SSHFP 4 2 <hex>`). Err: `want`
+/// says nothing about a key of this type.
+pub fn expected(want: &str, key_type: &str, key: &[u8]) -> Result<bool, String> {
+    let want = want.trim();
+    if want.starts_with("SHA256:") {
+        return Ok(want == fingerprint(key));
+    }
+    let alg = match key_type {
+        "ssh-rsa" => 1,
+        "ssh-dss" => 2,
+        t if t.starts_with("ecdsa-") => 3,
+        "ssh-ed25519" => 4,
+        _ => 0,
+    };
+    let sha = crate::keys::hex(&Sha256::digest(key));
+    let mut records = 0;
+    let mut same_alg = false;
+    for line in want.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| w.eq_ignore_ascii_case("SSHFP")) else {
+            continue;
+        };
+        let (Some(a), Some(t), Some(hex)) =
+            (words.get(at + 1), words.get(at + 2), words.get(at + 3))
+        else {
+            continue;
+        };
+        records += 1;
+        if a.parse() == Ok(alg) && *t == "2" {
+            same_alg = true;
+            if hex.eq_ignore_ascii_case(&sha) {
+                return Ok(true);
+            }
+        }
+    }
+    match (records, same_alg) {
+        (0, _) => Err(format!(
+            "--fingerprint {want:?} is neither SHA256:… (ssh-keygen -l) nor an SSHFP record \
+             (facter's \"SSHFP 4 2 <hex>\", ssh-keygen -r)"
+        )),
+        (_, false) => Err(format!(
+            "the SSHFP record(s) given are not SHA-256 records for a {key_type} key, which the \
+             host offers: give its \"SSHFP {alg} 2 <hex>\" record"
+        )),
+        _ => Ok(false),
+    }
+}
+
 /// The entries recorded for `pattern`.
 pub fn lookup(file: &Path, pattern: &str) -> Result<Vec<Entry>> {
     let text = match std::fs::read_to_string(file) {
