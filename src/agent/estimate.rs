@@ -23,7 +23,7 @@ pub fn answer<W: Write>(
     req: &EstimateRequest,
     policy: &super::Policy,
 ) -> Result<()> {
-    let (root, exclude) = match super::check_request(policy, &req.path, &req.exclude) {
+    let (root, select) = match super::check_request(policy, &req.path, &req.exclude, &req.include) {
         Ok(c) => c,
         Err(e) => {
             return super::answer_refused(out, policy, &format!("estimate {:?}", req.path), e);
@@ -39,7 +39,7 @@ pub fn answer<W: Write>(
         .filter_entry(|e| {
             e.path()
                 .strip_prefix(root)
-                .map_or(true, |r| r.as_os_str().is_empty() || !exclude.is_match(r))
+                .map_or(true, |r| !select.skips(r))
         });
     for e in it.filter_map(|e| e.ok()) {
         let Ok(md) = e.metadata() else { continue };

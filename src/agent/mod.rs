@@ -103,9 +103,9 @@ fn dump<W: Write>(
     known: &HashSet<Vec<u8>>,
     policy: &Policy,
 ) -> Result<()> {
-    let checked = check_request(policy, &req.path, &req.exclude)
+    let checked = check_request(policy, &req.path, &req.exclude, &req.include)
         .and_then(|(root, ex)| Ok((root, ex, policy.hooks(&req.hooks)?)));
-    let (root, exclude, hooks) = match checked {
+    let (root, select, hooks) = match checked {
         Ok(c) => c,
         Err(e) => return answer_refused(out, policy, &format!("dump {:?}", req.path), e),
     };
@@ -113,7 +113,7 @@ fn dump<W: Write>(
         .iter()
         .try_for_each(|(n, h)| policy::run_hook(n, &h.pre));
     let result = match pre {
-        Ok(()) => walk_and_send(out, req, &root, &exclude, known),
+        Ok(()) => walk_and_send(out, req, &root, &select, known),
         Err(e) => out
             .send(&Message::Error {
                 message: format!("{e:#}"),
@@ -132,7 +132,7 @@ fn walk_and_send<W: Write>(
     out: &mut FrameWriter<W>,
     req: &DumpRequest,
     root: &std::path::Path,
-    exclude: &globset::GlobSet,
+    select: &Selection,
     known: &HashSet<Vec<u8>>,
 ) -> Result<()> {
     out.send(&Message::Started {
@@ -144,7 +144,7 @@ fn walk_and_send<W: Write>(
     });
     let walk = Walk {
         root,
-        exclude,
+        select,
         one_file_system: req.one_file_system,
         since,
     };
@@ -174,13 +174,45 @@ fn check_readable(policy: &Policy, path: &str) -> Result<()> {
     Ok(())
 }
 
-/// A request's path must pass the policy and be a directory; its excludes must be plain
-/// globs. Returns the resolved root and the compiled excludes.
+/// What of a DLE is dumped: everything but what `exclude` matches and, when there are
+/// includes (Amanda's `include "./x"`), only the top-level names they match.
+pub struct Selection {
+    exclude: globset::GlobSet,
+    include: Option<globset::GlobSet>,
+}
+
+impl Selection {
+    /// Everything.
+    pub fn all() -> Selection {
+        Selection {
+            exclude: globset::GlobSet::empty(),
+            include: None,
+        }
+    }
+
+    /// Whether `rel` (relative to the DLE root) is left out, with all below it.
+    pub fn skips(&self, rel: &std::path::Path) -> bool {
+        if rel.as_os_str().is_empty() {
+            return false;
+        }
+        if let Some(inc) = &self.include {
+            let top = rel.components().next().map(|c| c.as_os_str());
+            if !top.is_some_and(|t| inc.is_match(t)) {
+                return true;
+            }
+        }
+        self.exclude.is_match(rel)
+    }
+}
+
+/// A request's path must pass the policy and be a directory; its excludes and includes must
+/// be plain globs. Returns the resolved root and what to dump of it.
 fn check_request(
     policy: &Policy,
     path: &str,
     exclude: &[String],
-) -> Result<(std::path::PathBuf, globset::GlobSet)> {
+    include: &[String],
+) -> Result<(std::path::PathBuf, Selection)> {
     let root = policy.check_path(path)?;
     if !root.is_dir() {
         bail!("cannot dump {path}: not a directory");
@@ -190,7 +222,26 @@ fn check_request(
         policy::check_text("exclude", pat)?;
         b.add(globset::Glob::new(pat).with_context(|| format!("bad exclude {pat:?}"))?);
     }
-    Ok((root, b.build()?))
+    let include = if include.is_empty() {
+        None
+    } else {
+        let mut i = globset::GlobSetBuilder::new();
+        for pat in include {
+            policy::check_text("include", pat)?;
+            crate::config::dumptype::check_include(std::slice::from_ref(pat))
+                .map_err(anyhow::Error::msg)?;
+            let name = &pat[2..];
+            i.add(globset::Glob::new(name).with_context(|| format!("bad include {pat:?}"))?);
+        }
+        Some(i.build()?)
+    };
+    Ok((
+        root,
+        Selection {
+            exclude: b.build()?,
+            include,
+        },
+    ))
 }
 
 fn stream<W: Write>(out: Out<W>, walk: &Walk) -> Result<DumpSummary> {

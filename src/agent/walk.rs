@@ -6,7 +6,6 @@
 //! stream.
 
 use super::tar_out::{Copied, Meta, TarWriter};
-use globset::GlobSet;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
@@ -23,7 +22,7 @@ pub trait Sink: Write {
 /// What to walk.
 pub struct Walk<'a> {
     pub root: &'a Path,
-    pub exclude: &'a GlobSet,
+    pub select: &'a super::Selection,
     pub one_file_system: bool,
     /// Incremental: the reference time and the directories (member names) it had.
     pub since: Option<Since<'a>>,
@@ -105,7 +104,7 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
 
 fn excluded(w: &Walk, path: &Path) -> bool {
     match path.strip_prefix(w.root) {
-        Ok(rel) if !rel.as_os_str().is_empty() => w.exclude.is_match(rel),
+        Ok(rel) => w.select.skips(rel),
         _ => false,
     }
 }
@@ -440,10 +439,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("kept"), b"kept").unwrap();
         let mut tar = TarWriter::new(Collect::default());
-        let none = globset::GlobSet::empty();
+        let none = super::super::Selection::all();
         let walk = Walk {
             root: d.path(),
-            exclude: &none,
+            select: &none,
             one_file_system: false,
             since: None,
         };

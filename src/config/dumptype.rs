@@ -113,6 +113,9 @@ pub struct Dumptype {
     pub encrypt: Encrypt,
     pub auth: Auth,
     pub exclude: Vec<String>,
+    /// Only these top-level entries of the DLE (Amanda's `include "./x"`: `./` then a glob
+    /// without `/`); empty: everything.
+    pub include: Vec<String>,
     pub one_file_system: bool,
     pub strategy: Strategy,
     pub index: bool,
@@ -145,6 +148,7 @@ impl Default for Dumptype {
             encrypt: Encrypt::Server,
             auth: Auth::Ssh,
             exclude: Vec::new(),
+            include: Vec::new(),
             one_file_system: true,
             strategy: Strategy::Standard,
             index: true,
@@ -180,13 +184,31 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
             .to_string_lossy()
             .into_owned();
         let (dt, text): (Dumptype, String) = toml_err::load(&path)?;
-        check_excludes(&path, &text, &dt)?;
+        validate(&path, &text, &dt)?;
         out.insert(name, dt);
     }
     Ok(out)
 }
 
-fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
+/// Amanda's rule for include patterns: `./` then a glob of one name.
+pub fn check_include(include: &[String]) -> Result<(), String> {
+    for i in include {
+        let Some(rest) = i.strip_prefix("./") else {
+            return Err(format!(
+                "include {i:?} must start with ./ (a name in the DLE's top directory)"
+            ));
+        };
+        if rest.is_empty() || rest.contains('/') || globset::Glob::new(rest).is_err() {
+            return Err(format!(
+                "include {i:?}: one name or glob below the DLE's top directory, e.g. \"./home*\""
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every check of one dumptype's values; `path` names it in errors (a file, or `disklist:LINE`).
+pub fn validate(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
     if let Some(l) = dt.compress_level {
         let span = text.find("compress_level").map(|i| i..i + 14);
         match dt.compress.levels() {
@@ -222,6 +244,10 @@ fn check_excludes(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
             span,
             &format!("stall_timeout: {m}"),
         ));
+    }
+    if let Err(m) = check_include(&dt.include) {
+        let span = text.find("include").map(|i| i..i + 7);
+        return Err(toml_err::at(path, text, span, &m));
     }
     if !dt.max_growth.is_finite() || dt.max_growth < 1.0 {
         let span = text.find("max_growth").map(|i| i..i + 10);

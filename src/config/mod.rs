@@ -1,6 +1,7 @@
 //! `tapir.toml`, dumptypes and disklist → one typed, validated [`Config`].
 //! Unknown keys, unknown dumptypes, duplicate DLEs and bad regexes are errors naming `file:line`.
 
+pub mod amanda;
 pub mod disklist;
 pub mod dumptype;
 pub mod size;
@@ -368,14 +369,14 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
     check_numbers(&file, &text, &raw, *raw.changer.slots.get_ref())?;
     let changer = changer(&file, &text, raw.changer, &abs)?;
     let dumptypes_dir = abs(&raw.dumptypes);
-    let dumptypes = if full {
+    let mut dumptypes = if full {
         dumptype::load_dir(&dumptypes_dir)?
     } else {
         BTreeMap::new()
     };
     let disklist_file = abs(&raw.disklist);
     let disklist = if full {
-        disklist::load(&disklist_file, &dumptypes)?
+        disklist::load(&disklist_file, &mut dumptypes)?
     } else {
         Vec::new()
     };

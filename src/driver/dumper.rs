@@ -148,6 +148,7 @@ fn request(job: &Job) -> DumpRequest {
         path: job.dle.device.clone(),
         level: job.level,
         exclude: dt.exclude.clone(),
+        include: dt.include.clone(),
         one_file_system: dt.one_file_system,
         gzip_level: match client_codec(dt) {
             Some(Codec::Gzip(l)) => Some(l),

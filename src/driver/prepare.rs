@@ -64,6 +64,7 @@ pub fn estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> Result<Size
     let req = EstimateRequest {
         path: dle.device.clone(),
         exclude: dt.exclude.clone(),
+        include: dt.include.clone(),
         one_file_system: dt.one_file_system,
         since,
     };

@@ -31,6 +31,7 @@ fn dle(disk: &str) -> Dle {
         device: disk.into(),
         dumptype: "t".into(),
         spindle: None,
+        interface: None,
         origin: "disklist:1".into(),
     }
 }

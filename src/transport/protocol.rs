@@ -22,6 +22,10 @@ pub struct DumpRequest {
     pub path: String,
     pub level: u8,
     pub exclude: Vec<String>,
+    /// Only these top-level names (`./glob`); left out when empty, so that agents older than
+    /// includes still take requests without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
     pub one_file_system: bool,
     /// gzip on the client at this level (`compress = "client-*"`).
     pub gzip_level: Option<u32>,
@@ -44,6 +48,8 @@ pub struct DumpRequest {
 pub struct EstimateRequest {
     pub path: String,
     pub exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
     pub one_file_system: bool,
     /// (level, reference client time in nanoseconds) for each incremental candidate.
     pub since: Vec<(u8, i64)>,
