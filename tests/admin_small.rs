@@ -91,3 +91,22 @@ fn json_is_refused_where_the_output_is_not_data_and_nothing_changes() {
         r.stdout
     );
 }
+
+#[test]
+fn a_dle_that_fails_before_its_dump_is_reported_at_the_level_it_was_due() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    s.run_env(&["dump"], &[("TAPIR_NOW", &common::day(0))])
+        .assert_code(0);
+    // the client cannot be reached the next night (here: its path is gone at estimate time)
+    std::fs::rename(&src, s.path().join("moved")).unwrap();
+    let r = s.run_env(&["dump", "--json"], &[("TAPIR_NOW", &common::day(1))]);
+    r.assert_code(1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let o = &v["outcomes"][0];
+    assert_eq!(o["status"], "FAILED", "{o}");
+    assert_eq!(o["level"], 1, "{o}");
+}

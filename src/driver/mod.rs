@@ -60,7 +60,9 @@ pub fn make_plan(
         planned.push(d.clone());
     }
     let inputs = prepare::inputs(cfg, &planned, &history, &forced, &estimates);
-    let plan = planner::plan(&inputs, &cfg.planner_params(now));
+    let params = cfg.planner_params(now);
+    let plan = planner::plan(&inputs, &params);
+    attempted_levels(cfg, dles, &history, &forced, &params, &mut failed);
     Ok(Planned {
         plan,
         failed,
@@ -219,6 +221,36 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     progress.finish();
     log.event("end", json!({ "exit": summary.exit_code() }));
     Ok(summary)
+}
+
+/// A DLE that failed before planning (its estimate) is reported at the level it would have
+/// had, from its history: a client with a changed host key the night after its full shows
+/// level 1, not 0.
+fn attempted_levels(
+    cfg: &Config,
+    dles: &[Dle],
+    history: &[catalog::DumpRecord],
+    forced: &catalog::forced::Forced,
+    params: &planner::Params,
+    failed: &mut [Outcome],
+) {
+    let failed_dles: Vec<Dle> = dles
+        .iter()
+        .filter(|d| failed.iter().any(|o| o.host == d.host && o.disk == d.disk))
+        .cloned()
+        .collect();
+    let none = std::collections::BTreeMap::new();
+    let inputs = prepare::inputs(cfg, &failed_dles, history, forced, &none);
+    for i in &inputs {
+        let (level, why) = planner::levels::decide(i, params);
+        if let Some(o) = failed
+            .iter_mut()
+            .find(|o| o.host == i.dle.host && o.disk == i.dle.disk)
+        {
+            o.level = level.unwrap_or(0);
+            o.plan = why;
+        }
+    }
 }
 
 fn failed_outcome(d: &Dle, reason: String) -> Outcome {

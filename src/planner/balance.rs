@@ -28,27 +28,42 @@ fn volume(entries: &[PlanEntry]) -> u64 {
         .fold(0, u64::saturating_add)
 }
 
-/// On a light night, move fulls forward (soonest due first) while that brings the night
-/// closer to `target`. Never a DLE whose last full is from today.
-pub fn promote(entries: &mut [PlanEntry], target: u64, dumpcycle: u32) {
-    let mut v = volume(entries) as i128;
-    let t = target as i128;
+/// Amanda's balance: tonight's fulls should come to about one `runspercycle`-th of the
+/// cycle's full volume. On a light night, fulls move forward (soonest due first, ties by host
+/// and disk, so the same input always gives the same plan) while tonight's fulls stay at or
+/// below that share: a promotion never takes tonight past it. Never a DLE whose last full is
+/// from today.
+pub fn promote(entries: &mut [PlanEntry], runspercycle: u32, dumpcycle: u32) {
+    let cycle: u64 = entries
+        .iter()
+        .filter(|e| e.movable || e.level == Some(0))
+        .map(|e| e.full_size)
+        .fold(0, u64::saturating_add);
+    let share = cycle / runspercycle.max(1) as u64;
+    let mut tonight: u64 = entries
+        .iter()
+        .filter(|e| e.level == Some(0))
+        .map(|e| e.full_size)
+        .fold(0, u64::saturating_add);
     let mut order: Vec<usize> = (0..entries.len())
         .filter(|&k| entries[k].movable && entries[k].level.is_some_and(|l| l > 0))
         .collect();
-    order.sort_by_key(|&k| {
-        (
-            entries[k].nights_to_due,
-            std::cmp::Reverse(entries[k].full_size),
-        )
+    order.sort_by(|&a, &b| {
+        let key = |k: usize| {
+            let e = &entries[k];
+            (e.nights_to_due, std::cmp::Reverse(e.full_size))
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| entries[a].dle.host.cmp(&entries[b].dle.host))
+            .then_with(|| entries[a].dle.disk.cmp(&entries[b].dle.disk))
     });
     for k in order {
         let e = &mut entries[k];
-        let delta = e.full_size as i128 - e.incr_size as i128;
-        if e.nights_to_due >= dumpcycle as i64 || (v + delta - t).abs() >= (v - t).abs() {
+        if e.nights_to_due >= dumpcycle as i64 || tonight.saturating_add(e.full_size) > share {
             continue;
         }
-        v += delta;
+        tonight += e.full_size;
         e.reason = format!(
             "promoted to balance: full was due in {} night(s)",
             e.nights_to_due

@@ -140,7 +140,7 @@ pub fn plan(inputs: &[Input], p: &Params) -> Plan {
     let mut notes = Vec::new();
     let mut entries: Vec<PlanEntry> = inputs.iter().map(|i| entry(i, p, &mut notes)).collect();
     let target = balance::target(&entries, p);
-    balance::promote(&mut entries, target, p.dumpcycle);
+    balance::promote(&mut entries, p.runspercycle, p.dumpcycle);
     balance::fit(&mut entries, p.capacity, &mut notes);
     let volume = entries
         .iter()
