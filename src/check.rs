@@ -246,10 +246,10 @@ fn client(cfg: &Config, host: &str, dles: &[&crate::config::disklist::Dle]) -> V
     match answer {
         Ok(Frame::Msg(Message::CheckResult { results })) => {
             for (p, err) in results {
-                let lvl = if err.is_some() {
-                    Level::Fail
-                } else {
-                    Level::Ok
+                let lvl = match &err {
+                    None => Level::Ok,
+                    Some(e) if e.starts_with(crate::agent::PARTIAL_PREFIX) => Level::Warn,
+                    Some(_) => Level::Fail,
                 };
                 out.push(item(
                     lvl,

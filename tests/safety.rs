@@ -181,18 +181,32 @@ fn unreadable_file_makes_the_dle_partial_and_the_rest_is_kept() {
     );
     s.write("disklist", &format!("localhost {} local\n", src.display()));
     sh("chmod a+r disklist tapir.toml dumptypes/*", s.path());
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        common::BIN,
-        "dump",
-    ])
-    .current_dir(s.path())
-    .env_clear()
-    .env("PATH", std::env::var_os("PATH").unwrap());
-    let r = common::finish(cmd.output().unwrap());
+    let as_nobody_with = |bin: &str, what: &str| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin,
+            what,
+        ])
+        .current_dir(s.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap());
+        common::finish(cmd.output().unwrap())
+    };
+    let as_nobody = |what: &str| as_nobody_with(common::BIN, what);
+    // check says so before the night does: which paths, and that the dump would be PARTIAL
+    let r = as_nobody("check");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains(&src.display().to_string()))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.starts_with("WARN"), "{line}");
+    assert!(line.contains("cannot read 2 of"), "{line}");
+    assert!(line.contains("secret") && line.contains("sub"), "{line}");
+    let r = as_nobody("dump");
     r.assert_code(1);
     assert!(r.stdout.contains("PARTIAL"), "{}", r.stdout);
     assert!(r.stdout.contains("secret: cannot read"), "{}", r.stdout);
@@ -213,4 +227,25 @@ fn unreadable_file_makes_the_dle_partial_and_the_rest_is_kept() {
     );
     assert_eq!(std::fs::read(out.join("ok.txt")).unwrap(), b"readable");
     assert!(!out.join("secret").exists());
+
+    // the supported way to read everything without root: a copy of tapir that only the
+    // tapir group may run, with cap_dac_read_search (README)
+    let reader = s.path().join("tapir-reader");
+    std::fs::copy(common::BIN, &reader).unwrap();
+    sh(
+        &format!(
+            "chmod 755 {0} && setcap cap_dac_read_search+ep {0}",
+            reader.display()
+        ),
+        s.path(),
+    );
+    let r = as_nobody_with(reader.to_str().unwrap(), "check");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains(&src.display().to_string()))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.starts_with("OK"), "{line}");
+    let r = as_nobody_with(reader.to_str().unwrap(), "dump");
+    r.assert_code(0);
 }

@@ -167,11 +167,71 @@ fn walk_and_send<W: Write>(
     Ok(())
 }
 
-/// For `tapir check`: the path passes the policy and its directory can be listed.
+/// What `tapir check` marks as a warning, not a failure: the DLE dumps, PARTIAL.
+pub const PARTIAL_PREFIX: &str = "PARTIAL: ";
+
+/// For `tapir check`: the path passes the policy, its directory can be listed, and every
+/// file and directory below it can be read by this account (else the nightly dump would be
+/// PARTIAL: say which, before the night does).
 fn check_readable(policy: &Policy, path: &str) -> Result<()> {
     let root = policy.check_path(path)?;
     std::fs::read_dir(&root).with_context(|| format!("cannot read {path}"))?;
+    let (unreadable, total) = unreadable_below(&root);
+    if !unreadable.is_empty() {
+        let more = unreadable.len().saturating_sub(3);
+        let shown: Vec<String> = unreadable
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect();
+        bail!(
+            "{PARTIAL_PREFIX}this account ({}) cannot read {} of {total} entries ({}{}): \
+             tonight's dump would be PARTIAL; run the agent as root, or give it \
+             cap_dac_read_search (README: reading everything without root)",
+            account(),
+            unreadable.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        );
+    }
     Ok(())
+}
+
+/// Entries below `root` this process cannot read (files: opened as the dump would open
+/// them, so capabilities count) or list (directories), and how many there are in all.
+fn unreadable_below(root: &std::path::Path) -> (Vec<std::path::PathBuf>, u64) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bad = Vec::new();
+    let mut total = 0;
+    for e in walkdir::WalkDir::new(root).same_file_system(true) {
+        total += 1;
+        match e {
+            Err(err) => bad.extend(err.path().map(|p| p.to_path_buf())),
+            Ok(e) if e.file_type().is_file() => {
+                let opened = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+                    .open(e.path());
+                if opened.is_err() {
+                    bad.push(e.path().to_path_buf());
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    bad.sort();
+    bad.dedup();
+    (bad, total)
+}
+
+fn account() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::geteuid() }))
 }
 
 /// What of a DLE is dumped: everything but what `exclude` matches and, when there are
