@@ -29,7 +29,7 @@ complete -c tapir -n "__fish_tapir_needs_command" -l json -d 'Print data as JSON
 complete -c tapir -n "__fish_tapir_needs_command" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_needs_command" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_needs_command" -f -a "config" -d 'Print the effective configuration'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "config" -d 'Print the effective configuration, or import an Amanda config'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "keygen" -d 'Make an age identity, or the server\'s tape signing key'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "label" -d 'Label a slot'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "tapes" -d 'Show the slots, their labels, and which tape is next'
@@ -51,6 +51,9 @@ complete -c tapir -n "__fish_tapir_needs_command" -f -a "catalog" -d 'Catalog ma
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "enroll" -d 'Record a client\'s SSH host key and print its authorized_keys line'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "agent" -d 'Serve dump requests on stdin/stdout'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand config" -l amanda-import -d 'An Amanda amanda.conf to translate' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand config" -l amanda-disklist -d 'The Amanda disklist to bring along (it is read as it is: tapir reads Amanda\'s syntax)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand config" -l to -d 'The new config directory (its tapir.toml must not exist yet)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand config" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand config" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
@@ -206,7 +209,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand agent" -l json -d 'Print dat
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand agent" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "config" -d 'Print the effective configuration'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "config" -d 'Print the effective configuration, or import an Amanda config'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "keygen" -d 'Make an age identity, or the server\'s tape signing key'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "label" -d 'Label a slot'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "tapes" -d 'Show the slots, their labels, and which tape is next'

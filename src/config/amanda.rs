@@ -144,9 +144,21 @@ pub fn apply(
     parent: &dyn Fn(&str) -> Option<Dumptype>,
     at: &dyn Fn(usize) -> String,
 ) -> Result<Dumptype, Error> {
+    apply_each(base, opts, parent, &mut |o, m| {
+        Err(Error::config(format!("{}: {m}", at(o.line))))
+    })
+}
+
+/// [`apply`], with each option tapir cannot take handed to `refused` (which may stop, or
+/// note it and go on, as `tapir config --amanda-import` does).
+pub fn apply_each(
+    base: Dumptype,
+    opts: &[Opt],
+    parent: &dyn Fn(&str) -> Option<Dumptype>,
+    refused: &mut dyn FnMut(&Opt, String) -> Result<(), Error>,
+) -> Result<Dumptype, Error> {
     let mut dt = base;
     for o in opts {
-        let err = |m: String| Error::config(format!("{}: {m}", at(o.line)));
         let key = o.words[0].to_ascii_lowercase().replace('_', "-");
         let vals = &o.words[1..];
         if vals.is_empty()
@@ -155,7 +167,9 @@ pub fn apply(
             dt = p;
             continue;
         }
-        set(&mut dt, &key, vals).map_err(err)?;
+        if let Err(m) = set(&mut dt, &key, vals) {
+            refused(o, m)?;
+        }
     }
     Ok(dt)
 }
@@ -168,6 +182,9 @@ fn one<'a>(key: &str, vals: &'a [String]) -> Result<&'a str, String> {
 }
 
 fn yes(key: &str, vals: &[String]) -> Result<bool, String> {
+    if vals.is_empty() {
+        return Ok(true); // Amanda: a boolean named alone is yes
+    }
     match one(key, vals)?.to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" => Ok(true),
         "no" | "false" | "off" => Ok(false),

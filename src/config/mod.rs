@@ -4,6 +4,7 @@
 pub mod amanda;
 pub mod disklist;
 pub mod dumptype;
+pub mod import;
 pub mod size;
 pub mod toml_err;
 
