@@ -151,10 +151,7 @@ fn room(cfg: &Config) -> Item {
 }
 
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    let p = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(p.as_ptr(), &mut st) } == 0)
-        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    crate::sys::free_bytes(dir)
 }
 
 fn recipients(cfg: &Config) -> Vec<Item> {

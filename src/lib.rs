@@ -11,6 +11,8 @@
 //! ```
 //! `cli` is the only module that knows about the command line; everything else is library.
 
+#![forbid(unsafe_code)]
+
 /// `println!` that returns a closed stdout as an error instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {
@@ -40,6 +42,7 @@ pub mod report;
 pub mod rpo;
 pub mod say;
 pub mod signing;
+pub mod sys;
 pub mod transport;
 pub mod verify;
 pub mod vtape;

@@ -344,9 +344,7 @@ fn hash_payload(hash: &mut Sha256, chunk: &[u8], pos: u64) {
 /// Hash a file after asking the kernel to drop its cached pages (so NFS reads the server).
 fn read_back(p: &Path) -> Result<(String, sha2::digest::Output<Sha256>)> {
     let mut f = File::open(p)?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain advisory call on an open descriptor.
-    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    crate::sys::drop_cache(&f);
     let (mut hash, mut whole) = (Sha256::new(), Sha256::new());
     let (mut pos, mut buf) = (0u64, vec![0u8; 1 << 20]);
     loop {

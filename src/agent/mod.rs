@@ -231,7 +231,7 @@ fn unreadable_below(root: &std::path::Path) -> (Vec<std::path::PathBuf>, u64) {
 fn account() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::geteuid() }))
+        .unwrap_or_else(|_| format!("uid {}", crate::sys::euid()))
 }
 
 /// What of a DLE is dumped: everything but what `exclude` matches and, when there are

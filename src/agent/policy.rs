@@ -113,9 +113,7 @@ pub fn check_text(field: &str, s: &str) -> Result<()> {
 }
 
 fn syslog(line: &str) {
-    if let Ok(c) = std::ffi::CString::new(line.replace('%', "%%")) {
-        unsafe { libc::syslog(libc::LOG_AUTH | libc::LOG_WARNING, c.as_ptr()) };
-    }
+    crate::sys::syslog("tapir-agent", line);
 }
 
 /// Run one hook command: no shell, environment cleared but for a fixed PATH.

@@ -75,8 +75,7 @@ pub fn main() -> i32 {
     // The catalog lists every backed-up path, owner and size; run logs and status name hosts
     // and errors: whatever the caller's umask, what tapir creates is its own user's alone
     // (0600 files, 0700 directories). Restored files get their modes from the tape.
-    // SAFETY: umask has no failure mode and touches no memory.
-    unsafe { libc::umask(0o077) };
+    crate::sys::private_umask();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -37,7 +37,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // SAFETY: signal 0 only asks whether the process exists.
-    let alive = unsafe { libc::kill(st.pid as i32, 0) == 0 };
+    let alive = crate::sys::alive(st.pid);
     let state = match (&st.finished, alive) {
         (Some(f), _) => format!("finished {f}"),
         (None, true) => format!("RUNNING (pid {})", st.pid),

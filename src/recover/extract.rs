@@ -167,10 +167,9 @@ impl Extractor {
             b'0' | 0 | b'7' => self.file(rel, &path, e, mode, mtime)?,
             b'3' | b'4' | b'6' => {
                 self.make_way(rel, &path)?;
-                let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-                make_node(&c, kind, e.header())?;
+                make_node(&path, kind, e.header())?;
                 let (u, g) = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
-                set_meta_by_path(&c, mode, mtime, u, g)?;
+                set_meta_by_path(&path, mode, mtime, u, g)?;
                 self.ours.insert(rel.to_vec());
             }
             k => anyhow::bail!("member type {:?} not restored", k as char),
@@ -262,7 +261,7 @@ impl Extractor {
         mode: u32,
         mtime: i64,
     ) -> Result<()> {
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::sys::is_root() {
             let (u, g) = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
             std::os::unix::fs::fchown(f, Some(u as u32), Some(g as u32))?;
         }
@@ -365,7 +364,7 @@ impl Extractor {
             self.root = t.canonicalize()?;
         }
         let links = std::mem::take(&mut self.symlinks);
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = crate::sys::is_root();
         for (rel, (target, u, g)) in links {
             let made = self.safe_path(&rel).and_then(|p| {
                 std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &p)
@@ -392,59 +391,31 @@ impl Extractor {
     }
 }
 
-/// Owner (as root), mode and mtime of a node that must not be opened (a FIFO).
-fn set_meta_by_path(c: &std::ffi::CStr, mode: u32, mtime: i64, uid: u64, gid: u64) -> Result<()> {
-    let err = || std::io::Error::last_os_error();
-    unsafe {
-        if libc::geteuid() == 0 && libc::lchown(c.as_ptr(), uid as u32, gid as u32) != 0 {
-            return Err(err()).context("cannot set the owner");
-        }
-        if libc::chmod(c.as_ptr(), mode & 0o7777) != 0 {
-            return Err(err()).context("cannot set the mode");
-        }
-        let t = libc::timespec {
-            tv_sec: mtime as libc::time_t,
-            tv_nsec: 0,
-        };
-        let times = [
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            t,
-        ];
-        if libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) != 0
-        {
-            return Err(err()).context("cannot set the mtime");
-        }
+/// Owner (as root), mode and mtime of a node that must not be opened (a FIFO, a device).
+fn set_meta_by_path(p: &Path, mode: u32, mtime: i64, uid: u64, gid: u64) -> Result<()> {
+    if crate::sys::is_root() {
+        std::os::unix::fs::lchown(p, Some(uid as u32), Some(gid as u32))
+            .context("cannot set the owner")?;
     }
-    Ok(())
+    fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777))
+        .context("cannot set the mode")?;
+    crate::sys::set_mtime_nofollow(p, mtime).context("cannot set the mtime")
 }
 
 /// A FIFO, or (as root) a character or block device, as the member says.
-fn make_node(c: &std::ffi::CStr, kind: u8, h: &tar::Header) -> Result<()> {
-    let (what, flag) = match kind {
-        b'3' => ("character device", libc::S_IFCHR),
-        b'4' => ("block device", libc::S_IFBLK),
-        _ => ("FIFO", libc::S_IFIFO),
-    };
-    if flag != libc::S_IFIFO && unsafe { libc::geteuid() } != 0 {
-        anyhow::bail!("{what}: only root can make device nodes");
-    }
+fn make_node(p: &Path, kind: u8, h: &tar::Header) -> Result<()> {
+    use crate::sys::Node;
     let major = h.device_major().ok().flatten().unwrap_or(0);
     let minor = h.device_minor().ok().flatten().unwrap_or(0);
-    let dev = libc::makedev(major, minor);
-    // SAFETY: a plain system call on a NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), flag | 0o600, dev) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot make the {what}"));
+    let (what, node) = match kind {
+        b'3' => ("character device", Node::Char(major, minor)),
+        b'4' => ("block device", Node::Block(major, minor)),
+        _ => ("FIFO", Node::Fifo),
+    };
+    if !matches!(node, Node::Fifo) && !crate::sys::is_root() {
+        anyhow::bail!("{what}: only root can make device nodes");
     }
-    Ok(())
+    crate::sys::make_node(p, node).with_context(|| format!("cannot make the {what}"))
 }
 
 /// Copy a file's data, leaving holes where whole 4 KiB blocks are zeros: sparse files come

@@ -40,11 +40,8 @@ pub struct Session {
 /// A 1 MiB pipe buffer instead of 64 KiB: the agent keeps writing while the server waits
 /// for a compressed block, and both sides wake up a sixteenth as often. Best effort: the
 /// kernel may refuse (fs.pipe-max-size), and 64 KiB still works.
-fn big_pipe(p: &impl std::os::fd::AsRawFd) {
-    // SAFETY: fcntl on a descriptor we own; failure leaves the pipe as it was.
-    unsafe {
-        libc::fcntl(p.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-    }
+fn big_pipe(p: &impl std::os::fd::AsFd) {
+    crate::sys::big_pipe(p, 1 << 20);
 }
 
 impl Session {

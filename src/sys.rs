@@ -1,0 +1,90 @@
+//! The few system calls std does not wrap, through rustix's safe bindings: the library has
+//! no `unsafe` of its own.
+
+use std::path::Path;
+
+/// Whether this process runs as root (restores then set owners and make device nodes).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Files and directories this process creates are its user's alone (0600/0700).
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Whether a process with this pid exists (signal 0).
+pub fn alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Ask the kernel to drop a file's cached pages, so that a read-back reaches the disk (or
+/// the NFS server). Best effort.
+pub fn drop_cache(f: &std::fs::File) {
+    let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+/// Free bytes for an unprivileged user on the file system holding `p`.
+pub fn free_bytes(p: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(p).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// A larger pipe buffer; best effort (the kernel may refuse: fs.pipe-max-size).
+pub fn big_pipe(p: &impl std::os::fd::AsFd, size: usize) {
+    let _ = rustix::pipe::fcntl_setpipe_size(p, size);
+}
+
+/// What kind of special file to make.
+pub enum Node {
+    Fifo,
+    Char(u32, u32),
+    Block(u32, u32),
+}
+
+/// Make a FIFO or device node at `path` (mode 0600 until the caller sets the member's).
+pub fn make_node(path: &Path, node: Node) -> std::io::Result<()> {
+    use rustix::fs::{FileType, Mode, makedev, mknodat};
+    let (kind, dev) = match node {
+        Node::Fifo => (FileType::Fifo, 0),
+        Node::Char(a, b) => (FileType::CharacterDevice, makedev(a, b)),
+        Node::Block(a, b) => (FileType::BlockDevice, makedev(a, b)),
+    };
+    mknodat(rustix::fs::CWD, path, kind, Mode::from_raw_mode(0o600), dev)?;
+    Ok(())
+}
+
+/// Set the mtime of `path` itself (never a symlink's target), leaving its atime.
+pub fn set_mtime_nofollow(path: &Path, secs: i64) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT, utimensat};
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        },
+    };
+    utimensat(rustix::fs::CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
+}
+
+/// One line to the local syslog (the auth facility, warning), as RFC 3164 over /dev/log.
+/// Best effort: no syslog daemon, no line.
+pub fn syslog(ident: &str, line: &str) {
+    let msg: String = line.chars().filter(|c| !c.is_control()).collect();
+    // facility auth (4) * 8 + severity warning (4)
+    let packet = format!("<36>{ident}[{}]: {msg}", std::process::id());
+    if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
+        let _ = sock.send_to(packet.as_bytes(), "/dev/log");
+    }
+}
