@@ -155,7 +155,7 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 }
 
 fn recipients(cfg: &Config) -> Vec<Item> {
-    let rs = match crate::keys::recipients(cfg) {
+    let rs = match crate::keys::recipients(&cfg.encryption) {
         Ok(r) => r,
         Err(e) => return vec![item(Level::Fail, "recipients", format!("{e:#}"))],
     };

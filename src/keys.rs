@@ -1,12 +1,20 @@
 //! age keys: recipients the server encrypts to (it holds no identity), `keygen`, and the
 //! identities an admin brings to `fetch`/`recover`.
 
-use crate::config::Config;
 use crate::error::Error;
 use anyhow::{Context, Result};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the age recipients come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Encryption {
+    pub recipients: Vec<String>,
+    pub recipients_file: Option<PathBuf>,
+    pub generate_identity: Option<PathBuf>,
+}
 
 /// A recipient ready for encryption, with the text it came from.
 pub struct Recipient {
@@ -52,8 +60,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>,
 
 /// All recipients of the config: inline ones, then the recipients file. Generates the
 /// example identity first when the config asks for it and the file does not exist yet.
-pub fn recipients(cfg: &Config) -> Result<Vec<Recipient>> {
-    let enc = &cfg.encryption;
+pub fn recipients(enc: &Encryption) -> Result<Vec<Recipient>> {
     if let (Some(id), Some(rf)) = (&enc.generate_identity, &enc.recipients_file)
         && !rf.exists()
     {
@@ -81,9 +88,8 @@ pub fn recipients(cfg: &Config) -> Result<Vec<Recipient>> {
             None => "encryption.recipients is empty and no recipients_file is set".into(),
         };
         return Err(Error::config(format!(
-            "{}: no age recipients: {why} (create one with `tapir keygen -o FILE` on an \
-             offline machine and put its public key there)",
-            cfg.file.display()
+            "no age recipients: {why} (create one with `tapir keygen -o FILE` on an \
+             offline machine and put its public key there)"
         ))
         .into());
     }
@@ -148,15 +154,11 @@ fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> 
 
 /// The server's signing key, created on first use (said loudly: its public half must go
 /// where the age identities are kept, so that tapes can be checked without this server).
-pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
+pub fn signer(sig: &crate::signing::Signing, enc: &Encryption) -> Result<crate::signing::Signer> {
     use crate::signing;
-    let path = &cfg.signing.key;
+    let path = &sig.key;
     let (s, created) = signing::Signer::load_or_create(path)?;
-    if let Some(want) = cfg
-        .signing
-        .public_key
-        .as_deref()
-        .and_then(signing::parse_public)
+    if let Some(want) = sig.public_key.as_deref().and_then(signing::parse_public)
         && want.key_data() != s.public().key_data()
     {
         return Err(Error::config(format!(
@@ -174,12 +176,7 @@ pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
             signing::openssh(s.public())
         );
         let mut added = String::new();
-        if let Some(id) = cfg
-            .encryption
-            .generate_identity
-            .as_ref()
-            .filter(|p| p.exists())
-        {
+        if let Some(id) = enc.generate_identity.as_ref().filter(|p| p.exists()) {
             let mut f = std::fs::OpenOptions::new().append(true).open(id)?;
             writeln!(f, "{line}")?;
             added = format!(" (added to {} already)", id.display());
@@ -198,13 +195,13 @@ pub fn signer(cfg: &Config) -> Result<crate::signing::Signer> {
 /// What readers trust: `--signing-pub FILE`, else `signing.public_key`, else the public
 /// half of the server's own signing key, else the identity file's signing-key line.
 pub fn trust(
-    cfg: &Config,
+    sig: &crate::signing::Signing,
     signing_pub: Option<&Path>,
     identity: Option<&Path>,
     skip: bool,
 ) -> Result<crate::vtape::reader::Trust> {
     use crate::signing;
-    let from_key = || signing::public_of(&cfg.signing.key);
+    let from_key = || signing::public_of(&sig.key);
     let from_identity = || {
         identity
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -212,8 +209,7 @@ pub fn trust(
     };
     let signer = match signing_pub {
         Some(p) => Some(signing::read_public(p)?),
-        None => cfg
-            .signing
+        None => sig
             .public_key
             .as_deref()
             .and_then(signing::parse_public)

@@ -57,7 +57,7 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     fsutil::create_dir_all(to)?;
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
-    let signer = crate::keys::signer(cfg)?;
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
     let check = Check {
         trust: Trust {
             signer: Some(signer.public().clone()),

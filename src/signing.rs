@@ -4,6 +4,7 @@
 //! config, and is what readers trust.
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,14 @@ pub const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----\n";
 /// The line an identity file may carry so that it alone restores and verifies.
 pub const IDENTITY_COMMENT: &str = "# tapir signing key: ";
 
+/// The server's signing key (SSHSIG over every tape header and label).
+#[derive(Debug, Clone, Serialize)]
+pub struct Signing {
+    /// The private ed25519 key the server signs with (created on first use).
+    pub key: PathBuf,
+    /// The trusted public key, when given in the config (else the key's own public half).
+    pub public_key: Option<String>,
+}
 /// The server's signing key.
 pub struct Signer {
     key: PrivateKey,

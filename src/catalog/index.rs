@@ -1,8 +1,8 @@
 //! Per-dump file indexes: gzip'd JSON lines, one per tar member, written beside the dump and
 //! renamed into place only when the dump is complete.
 
+use super::entry::IndexEntry;
 use crate::fsutil;
-use crate::pipeline::index::IndexEntry;
 use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
@@ -183,7 +183,7 @@ pub fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
-impl crate::pipeline::index::EntrySink for IndexWriter {
+impl super::entry::EntrySink for IndexWriter {
     fn entry(&mut self, e: IndexEntry) -> std::io::Result<()> {
         let line = IndexLine::from(&e);
         serde_json::to_writer(&mut self.gz, &line)?;

@@ -337,7 +337,7 @@ fn build(index: &Path, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::index::IndexEntry;
+    use crate::catalog::entry::IndexEntry;
 
     fn entry(p: &str, kind: u8) -> IndexEntry {
         IndexEntry {

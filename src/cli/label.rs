@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     }
     vtape::check_label(&cfg.changer, &a.label)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "label")?;
-    let st = vtape::status::status(&cfg)?;
+    let st = vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle)?;
     if let Some(other) = st
         .iter()
         .find(|t| t.label.as_deref() == Some(&a.label) && t.slot != a.slot)
@@ -75,7 +75,12 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             &catalog::history::load_all(&cfg.catalog)?,
         )?;
     }
-    vtape::write_label(&slot, &a.label, "0", &crate::keys::signer(&cfg)?)?;
+    vtape::write_label(
+        &slot,
+        &a.label,
+        "0",
+        &crate::keys::signer(&cfg.signing, &cfg.encryption)?,
+    )?;
     outln!("slot {} labelled {}", a.slot, a.label);
     Ok(0)
 }

@@ -210,7 +210,7 @@ impl TrustArgs {
         identity: Option<&std::path::Path>,
     ) -> anyhow::Result<crate::vtape::reader::Trust> {
         crate::keys::trust(
-            cfg,
+            &cfg.signing,
             self.signing_pub.as_deref(),
             identity,
             self.insecure_skip_signature,

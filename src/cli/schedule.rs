@@ -29,7 +29,10 @@ fn with_inputs<T>(
     let history = prepare::history(cfg)?;
     let forced = crate::catalog::forced::load(&cfg.catalog)?;
     let inputs = prepare::inputs(cfg, &cfg.disklist, &history, &forced, &Default::default());
-    Ok(f(&inputs, &cfg.planner_params(crate::clock::now()?)))
+    Ok(f(
+        &inputs,
+        &crate::planner::params(cfg, crate::clock::now()?),
+    ))
 }
 
 pub fn due(cli: &Cli, _: &DueArgs) -> anyhow::Result<i32> {

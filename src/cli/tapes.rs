@@ -11,7 +11,7 @@ pub struct Args {}
 
 pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
-    let st = crate::vtape::status::status(&cfg)?;
+    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle)?;
     if cli.json {
         super::print_json(&st)?;
         return Ok(0);

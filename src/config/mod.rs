@@ -9,6 +9,9 @@ pub mod size;
 pub mod toml_err;
 
 use crate::error::Error;
+pub use crate::keys::Encryption;
+pub use crate::signing::Signing;
+pub use crate::vtape::Changer;
 use disklist::Dle;
 use dumptype::Dumptype;
 use serde::{Deserialize, Serialize};
@@ -199,35 +202,6 @@ struct RawSigning {
     public_key: Option<Spanned<String>>,
 }
 
-/// The server's signing key (SSHSIG over every tape header and label).
-#[derive(Debug, Clone, Serialize)]
-pub struct Signing {
-    /// The private ed25519 key the server signs with (created on first use).
-    pub key: PathBuf,
-    /// The trusted public key, when given in the config (else the key's own public half).
-    pub public_key: Option<String>,
-}
-
-/// The changer: where slots live and how tapes are labelled.
-#[derive(Debug, Clone, Serialize)]
-pub struct Changer {
-    pub root: PathBuf,
-    pub slots: u32,
-    pub labelstr: String,
-    #[serde(skip)]
-    pub label_re: regex::Regex,
-    pub autolabel: Option<String>,
-    pub tape_size: u64,
-}
-
-/// Where the age recipients come from.
-#[derive(Debug, Clone, Serialize)]
-pub struct Encryption {
-    pub recipients: Vec<String>,
-    pub recipients_file: Option<PathBuf>,
-    pub generate_identity: Option<PathBuf>,
-}
-
 /// The effective configuration: every path absolute, every value checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -261,25 +235,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The planner's parameters for a run at `now`.
-    pub fn planner_params(&self, now: chrono::DateTime<chrono::Local>) -> crate::planner::Params {
-        let per_tape = self
-            .changer
-            .tape_size
-            .saturating_sub(crate::vtape::header::HEADER_SIZE as u64);
-        crate::planner::Params {
-            now,
-            dumpcycle: self.dumpcycle,
-            runspercycle: self.runspercycle,
-            capacity: per_tape * self.runtapes as u64,
-            bump: crate::planner::Bump {
-                size: self.bumpsize,
-                mult: self.bumpmult,
-                days: self.bumpdays,
-            },
-        }
-    }
-
     /// The dumptype of a DLE (always present: the disklist was checked against them).
     pub fn dumptype(&self, dle: &Dle) -> &Dumptype {
         &self.dumptypes[&dle.dumptype]

@@ -60,7 +60,7 @@ pub fn make_plan(
         planned.push(d.clone());
     }
     let inputs = prepare::inputs(cfg, &planned, &history, &forced, &estimates);
-    let params = cfg.planner_params(now);
+    let params = planner::params(cfg, now);
     let plan = planner::plan(&inputs, &params);
     attempted_levels(cfg, dles, &history, &forced, &params, &mut failed);
     Ok(Planned {
@@ -77,7 +77,9 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .iter()
         .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
     let recipients = if encrypts {
-        crate::keys::recipients(cfg)?
+        anyhow::Context::with_context(crate::keys::recipients(&cfg.encryption), || {
+            cfg.file.display().to_string()
+        })?
     } else {
         Vec::new()
     };
@@ -91,7 +93,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let signer = crate::keys::signer(cfg)?;
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
     let mut notes = reconcile::reconcile(cfg, signer.public())?;
     for n in &notes {
         log.event("reconcile", json!(n));
@@ -341,7 +343,7 @@ fn unique_datestamp(cfg: &Config) -> Result<String> {
 
 /// The tape the next run will write, as the report names it.
 fn next_tape(cfg: &Config) -> Option<String> {
-    let st = crate::vtape::status::status(cfg).ok()?;
+    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle).ok()?;
     Some(match st.iter().find(|t| t.next) {
         Some(t) => match &t.label {
             Some(l) => format!("tape {l} (slot {})", t.slot),

@@ -2,31 +2,12 @@
 //! hands one [`IndexEntry`] per member to a callback. A stream it cannot parse stops the
 //! index, never the dump.
 
+pub use crate::catalog::entry::{EntrySink, IndexEntry};
 use std::io::{self, Write};
 
 const BLOCK: usize = 512;
 const MAX_LONG: usize = 1 << 20;
 const MAX_DUMPDIR: usize = 64 << 20;
-
-/// One member of a dump, as the index records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexEntry {
-    pub path: Vec<u8>,
-    /// The tar type flag: `0` file, `5` dir, `2` symlink, `1` hard link, `6` FIFO, `3`/`4` devices.
-    pub kind: u8,
-    pub size: u64,
-    pub mtime: i64,
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
-    pub link: Option<Vec<u8>>,
-    /// Present at dump time but unchanged: its content is in an earlier dump of the chain.
-    pub prev: bool,
-    /// Where the member begins in the tar stream (its first header block, long-name and PAX
-    /// headers included): what a random-access restore seeks to. None for names a dumpdir
-    /// lists as unchanged, which have no member here.
-    pub offset: Option<u64>,
-}
 
 struct Collect {
     kind: u8,
@@ -35,11 +16,6 @@ struct Collect {
     pad: u64,
     /// For a `D` member: the directory entry, emitted with the names its dumpdir lists.
     dir: Option<IndexEntry>,
-}
-
-/// Where index entries go.
-pub trait EntrySink {
-    fn entry(&mut self, e: IndexEntry) -> io::Result<()>;
 }
 
 /// No sink: the stream is parsed (and checked) without writing an index.

@@ -36,6 +36,22 @@ pub struct Params {
     pub bump: Bump,
 }
 
+/// The planner's parameters for a run of `cfg` at `now`.
+pub fn params(cfg: &crate::config::Config, now: DateTime<Local>) -> Params {
+    let per_tape = cfg.changer.tape_size.saturating_sub(HEADER);
+    Params {
+        now,
+        dumpcycle: cfg.dumpcycle,
+        runspercycle: cfg.runspercycle,
+        capacity: per_tape * cfg.runtapes as u64,
+        bump: Bump {
+            size: cfg.bumpsize,
+            mult: cfg.bumpmult,
+            days: cfg.bumpdays,
+        },
+    }
+}
+
 /// What the planner knows of one DLE.
 pub struct Input<'a> {
     pub dle: &'a Dle,

@@ -7,11 +7,23 @@ pub mod rotation;
 pub mod status;
 pub mod writer;
 
-use crate::config::Changer;
 use crate::fsutil;
 use anyhow::{Context, Result, bail};
 use header::LabelHeader;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// The changer: where slots live and how tapes are labelled.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changer {
+    pub root: PathBuf,
+    pub slots: u32,
+    pub labelstr: String,
+    #[serde(skip)]
+    pub label_re: regex::Regex,
+    pub autolabel: Option<String>,
+    pub tape_size: u64,
+}
 
 /// One dump file on a tape.
 #[derive(Debug, Clone)]

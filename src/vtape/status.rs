@@ -3,7 +3,6 @@
 
 use super::rotation;
 use crate::catalog::history;
-use crate::config::Config;
 use anyhow::Result;
 use serde::Serialize;
 
@@ -21,11 +20,15 @@ pub struct TapeStatus {
 }
 
 /// Every slot's status, with the tape the next run will write marked.
-pub fn status(cfg: &Config) -> Result<Vec<TapeStatus>> {
-    let slots = super::scan(&cfg.changer)?;
-    let records = history::load_all(&cfg.catalog)?;
-    let autolabel = cfg.changer.autolabel.is_some();
-    let (needed, next) = rotation::next_tape(&slots, &records, cfg.tapecycle, autolabel, &[]);
+pub fn status(
+    changer: &super::Changer,
+    catalog: &std::path::Path,
+    tapecycle: u32,
+) -> Result<Vec<TapeStatus>> {
+    let slots = super::scan(changer)?;
+    let records = history::load_all(catalog)?;
+    let autolabel = changer.autolabel.is_some();
+    let (needed, next) = rotation::next_tape(&slots, &records, tapecycle, autolabel, &[]);
     Ok(slots
         .iter()
         .map(|s| {
