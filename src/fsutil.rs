@@ -80,9 +80,10 @@ pub fn escape_component(s: &str) -> String {
     bounded(escape_all(s), MAX_COMPONENT)
 }
 
-/// Longest file name tapir makes from a host or disk name: NAME_MAX (255) less room for
-/// the suffixes it adds (`.jsonl`, `.idx.gz`, `.partial`, temp names).
-pub const MAX_COMPONENT: usize = 200;
+/// Longest file name tapir makes from a host or disk name: NAME_MAX (255) less the most it
+/// adds (`.NAME.jsonl.tmp`). Every name that fit before stays as it was; only those that
+/// could not be created at all are shortened.
+pub const MAX_COMPONENT: usize = 244;
 
 /// `s` if it is at most `max` bytes, else its first bytes, `~`, and 16 hex digits of its
 /// sha256: unique, stable, and within NAME_MAX however long the DLE path is.
@@ -121,6 +122,12 @@ mod tests {
         assert_eq!(escape_component("/var/www"), "_var_www");
         assert_ne!(escape_component("/a_b"), escape_component("/a/b"));
         assert_eq!(escape_component("/my docs"), "_my%20docs");
+        let fits = "/d".repeat(122);
+        assert_eq!(
+            escape_component(&fits).len(),
+            244,
+            "a name that fit stays as it was"
+        );
         let long = "/d".repeat(700);
         let e = escape_component(&long);
         assert_eq!(e.len(), MAX_COMPONENT);

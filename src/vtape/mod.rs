@@ -105,7 +105,12 @@ pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String 
             }
         })
         .collect();
-    // the header keeps the whole disk name; the file name stays within NAME_MAX
+    // the header keeps the whole disk name; the file name (and its `.partial`) stays within
+    // NAME_MAX: names that fit are as they always were, longer ones end in a hash
+    let name = format!("{number:05}.{host}.{disk}.{level}");
+    if name.len() + ".partial".len() <= 255 {
+        return name;
+    }
     let host = fsutil::bounded(host.to_string(), 100);
     let disk = fsutil::bounded(disk, 240 - "NNNNN...LLL".len() - host.len());
     format!("{number:05}.{host}.{disk}.{level}")
