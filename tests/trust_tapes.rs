@@ -445,3 +445,66 @@ fn an_unsigned_dump_from_before_signatures_restores_only_when_asked_and_says_so(
         r.stdout
     );
 }
+
+#[test]
+fn keygen_makes_a_signing_key_the_config_can_name_and_pin() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    let key = s.path().join("keys/server_signing");
+    let r = s.run(&["keygen", "--signing", "-o", key.to_str().unwrap()]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.starts_with("# tapir signing key: ssh-ed25519 "),
+        "{}",
+        r.stdout
+    );
+    let public = std::fs::read_to_string(signing_pub(&key)).unwrap();
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    // a public_key that is not the key's half is refused before anything is written
+    let other = s.path().join("keys/other");
+    s.run(&["keygen", "--signing", "-o", other.to_str().unwrap()])
+        .assert_code(0);
+    let wrong = std::fs::read_to_string(signing_pub(&other)).unwrap();
+    s.write(
+        "tapir.toml",
+        &format!(
+            "{cfg}\n[signing]\nkey = \"keys/server_signing\"\npublic_key = \"{}\"\n",
+            wrong.trim()
+        ),
+    );
+    let r = s.run(&["dump"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("is not the public half of signing.key"),
+        "{}",
+        r.stderr
+    );
+    s.write(
+        "tapir.toml",
+        &format!(
+            "{cfg}\n[signing]\nkey = \"keys/server_signing\"\npublic_key = \"{}\"\n",
+            public.trim()
+        ),
+    );
+    s.run(&["dump"]).assert_code(0);
+    assert!(
+        !s.path().join("keys/signing_key").exists(),
+        "the configured key was not used"
+    );
+    s.run(&["verify"]).assert_code(0);
+    // a reader given the other key refuses the tapes
+    let r = s.run(&[
+        "verify",
+        "--signing-pub",
+        signing_pub(&other).to_str().unwrap(),
+    ]);
+    r.assert_code(1);
+    assert!(r.stdout.contains("not by the trusted key"), "{}", r.stdout);
+}
+
+fn signing_pub(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.pub", key.display()))
+}

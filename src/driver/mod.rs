@@ -83,6 +83,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } else {
         Vec::new()
     };
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
     let run_started = std::time::Instant::now();
     let datestamp = unique_datestamp(cfg)?;
@@ -93,7 +94,6 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
     let mut notes = reconcile::reconcile(cfg, signer.public())?;
     for n in &notes {
         log.event("reconcile", json!(n));
