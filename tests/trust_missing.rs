@@ -24,15 +24,9 @@ fn three_tapes() -> (Setup, PathBuf) {
     (s, d)
 }
 
-fn slot(s: &Setup, n: u32) -> PathBuf {
-    s.path().join(format!("vtape/slot{n}"))
-}
-
-#[test]
-fn deleted_dump_files_and_slots_are_missing_in_verify() {
-    let (s, _) = three_tapes();
-    s.run(&["verify"]).assert_code(0);
-    let dump = std::fs::read_dir(slot(&s, 2))
+/// The first dump file (not the label) of slot `n`.
+fn first_dump(s: &Setup, n: u32) -> PathBuf {
+    std::fs::read_dir(slot(s, n))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
@@ -41,7 +35,18 @@ fn deleted_dump_files_and_slots_are_missing_in_verify() {
                 .to_string_lossy()
                 .starts_with("00000.")
         })
-        .unwrap();
+        .unwrap()
+}
+
+fn slot(s: &Setup, n: u32) -> PathBuf {
+    s.path().join(format!("vtape/slot{n}"))
+}
+
+#[test]
+fn deleted_dump_files_and_slots_are_missing_in_verify() {
+    let (s, _) = three_tapes();
+    s.run(&["verify"]).assert_code(0);
+    let dump = first_dump(&s, 2);
     std::fs::remove_file(&dump).unwrap();
     std::fs::remove_dir_all(slot(&s, 3)).unwrap();
     let r = s.run(&["verify"]);
@@ -139,16 +144,7 @@ fn a_slot_whose_label_file_is_gone_is_never_taken_for_an_empty_one() {
 fn a_planted_file_is_not_learnt_into_the_catalog() {
     let (s, _) = three_tapes();
     let before = s.find_json().as_array().unwrap().len();
-    let genuine = std::fs::read_dir(slot(&s, 3))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            !p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("00000.")
-        })
-        .unwrap();
+    let genuine = first_dump(&s, 3);
     // a genuine, signed dump copied under another file number (a replay)
     let name = genuine.file_name().unwrap().to_string_lossy().into_owned();
     let planted = slot(&s, 3).join(format!("00009{}", &name[5..]));
