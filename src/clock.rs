@@ -23,3 +23,8 @@ pub fn parse_datestamp(s: &str) -> Option<DateTime<Local>> {
     let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok()?;
     naive.and_local_timezone(Local).earliest()
 }
+
+/// Nanoseconds since the epoch as RFC 3339 in UTC (`2026-01-01T02:00:00.123456789Z`).
+pub fn rfc3339_ns(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

@@ -18,9 +18,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// What a mirror run did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub copied: Vec<String>,
+    #[serde(rename = "copied_bytes")]
     pub bytes: u64,
     pub unchanged: usize,
     pub problems: Vec<String>,

@@ -110,3 +110,30 @@ fn a_dle_that_fails_before_its_dump_is_reported_at_the_level_it_was_due() {
     assert_eq!(o["status"], "FAILED", "{o}");
     assert_eq!(o["level"], 1, "{o}");
 }
+
+#[test]
+fn json_speaks_one_vocabulary_and_times_survive_any_json_reader() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    let r = s.run(&["--json", "dump"]);
+    r.assert_code(0);
+    let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let o = &run["outcomes"][0];
+    assert_eq!(o["status"], "OK");
+    assert!(o["tar_bytes"].as_u64().unwrap() > 0 && o["tape_bytes"].as_u64().unwrap() > 0);
+    let rec = &s.find_json()[0];
+    let ns: i64 = rec["client_time_ns"]
+        .as_str()
+        .expect("a string")
+        .parse()
+        .unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(rec["client_time"].as_str().unwrap()).unwrap();
+    assert_eq!(t.timestamp_nanos_opt().unwrap(), ns);
+    let st: serde_json::Value = serde_json::from_str(&s.run(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(st["dles"][0]["status"], "OK");
+    let v: serde_json::Value = serde_json::from_str(&s.run(&["--json", "verify"]).stdout).unwrap();
+    assert_eq!(v[0]["status"], "OK");
+}

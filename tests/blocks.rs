@@ -102,7 +102,7 @@ fn many_members_and_frames_restore_with_stock_tools_and_by_random_access() {
         let rec = &s.find_json()[0];
         let (size, c, offsets) = table(&s, rec);
         assert_eq!(c, code, "{dumptype}");
-        let tar_bytes = rec["original_size"].as_u64().unwrap();
+        let tar_bytes = rec["tar_bytes"].as_u64().unwrap();
         assert_eq!(offsets.len() as u64, tar_bytes.div_ceil(size), "{dumptype}");
         assert!(offsets.len() >= 3, "{dumptype}: {} blocks", offsets.len());
 
@@ -204,7 +204,7 @@ fn sparse_corpus(root: &Path) {
 fn single_files_come_back_by_random_access_from_a_multi_gb_sparse_dump() {
     let (s, src) = setup("local", sparse_corpus);
     let rec = &s.find_json()[0];
-    let tar_bytes = rec["original_size"].as_u64().unwrap();
+    let tar_bytes = rec["tar_bytes"].as_u64().unwrap();
     assert!(tar_bytes > 3 << 30, "{tar_bytes}");
     let to = s.path().join("ra").display().to_string();
     let r = recover(&s, &src, &to, &["c-middle.bin", "e-last.txt"]);

@@ -269,3 +269,57 @@ fn tapir_toml_5_documents_every_config_key() {
         );
     }
 }
+
+/// One JSON Schema per command that prints data (`--json`), generated from the types it
+/// serializes, in docs/schema/; `UPDATE_MAN=1` rewrites them. The vocabulary they share is
+/// in docs/schema/README.md.
+#[test]
+fn json_schemas_match_the_output_types() {
+    use schemars::schema_for;
+    let dir = root().join("docs/schema");
+    let pages: Vec<(&str, schemars::Schema)> = vec![
+        ("config", schema_for!(tapir::config::Config)),
+        ("tapes", schema_for!(Vec<tapir::vtape::status::TapeStatus>)),
+        ("dump", schema_for!(tapir::report::RunSummary)),
+        ("dump-dry-run", schema_for!(tapir::driver::DryRun)),
+        ("report", schema_for!(tapir::report::RunSummary)),
+        ("find", schema_for!(Vec<tapir::catalog::DumpRecord>)),
+        ("status", schema_for!(tapir::driver::progress::RunStatus)),
+        ("verify", schema_for!(Vec<tapir::verify::Checked>)),
+        ("check", schema_for!(Vec<tapir::check::Item>)),
+        ("mirror", schema_for!(tapir::mirror::Report)),
+        ("due", schema_for!(Vec<tapir::planner::views::Due>)),
+        ("balance", schema_for!(Vec<tapir::planner::views::Night>)),
+    ];
+    let pages = pages
+        .into_iter()
+        .map(|(name, schema)| {
+            let mut body = serde_json::to_vec_pretty(&schema).unwrap();
+            body.push(b'\n');
+            (dir.join(format!("{name}.json")), body)
+        })
+        .collect();
+    in_sync(pages);
+    // the vocabulary: byte counts end in _bytes, one `status`, no number beyond 2^53
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for old in [
+            "\"payload_size\"",
+            "\"original_size\"",
+            "\"verdict\"",
+            "\"state\"",
+            "\"bytes\"",
+            "\"size\"",
+        ] {
+            assert!(
+                !text.contains(old),
+                "{}: {old} is not in the vocabulary",
+                p.display()
+            );
+        }
+    }
+}

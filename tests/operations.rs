@@ -399,6 +399,6 @@ fn status_shows_the_running_run_from_another_terminal() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["state"] == "OK" && d["bytes"].as_u64().unwrap() > 0)
+            .any(|d| d["status"] == "OK" && d["received_bytes"].as_u64().unwrap() > 0)
     );
 }

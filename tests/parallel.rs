@@ -188,7 +188,7 @@ fn concurrent_dumps_share_the_tape_capacity_and_move_on_together() {
         serde_json::from_str(&s.run(&["tapes", "--json"]).stdout).unwrap();
     for tape in &t {
         assert!(
-            tape["bytes"].as_u64().unwrap() + 32768 <= 500 << 10,
+            tape["tape_bytes"].as_u64().unwrap() + 32768 <= 500 << 10,
             "{tape}"
         );
     }

@@ -56,7 +56,7 @@ fn dry_run_explains_and_writes_nothing() {
         .find(|e| e["disk"] == a.as_str())
         .unwrap();
     // the estimate (tar bytes, gzip ratio guessed at 0.5 for a new DLE) is in the right range
-    let size = e["size"].as_u64().unwrap();
+    let size = e["tape_bytes"].as_u64().unwrap();
     assert!(size > 150 << 10 && size < 400 << 10, "{e}");
 }
 

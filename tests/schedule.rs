@@ -96,7 +96,7 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
             if o["level"] == 0 {
                 fulls.entry(disk).or_default().push(night);
             }
-            v += o["payload_size"].as_u64().unwrap();
+            v += o["tape_bytes"].as_u64().unwrap();
         }
         volume.push(v);
     }
@@ -168,7 +168,10 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
     let t: Vec<serde_json::Value> =
         serde_json::from_str(&s.run(&["tapes", "--json"]).stdout).unwrap();
     for tape in t {
-        assert!(tape["bytes"].as_u64().unwrap() + 32768 <= 8 << 20, "{tape}");
+        assert!(
+            tape["tape_bytes"].as_u64().unwrap() + 32768 <= 8 << 20,
+            "{tape}"
+        );
     }
 }
 

@@ -224,7 +224,10 @@ fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
     );
     assert!(s.partials().is_empty());
     for t in tapes(&s) {
-        assert!(t["bytes"].as_u64().unwrap() + 32768 <= 200 << 10, "{t:?}");
+        assert!(
+            t["tape_bytes"].as_u64().unwrap() + 32768 <= 200 << 10,
+            "{t:?}"
+        );
     }
 }
 

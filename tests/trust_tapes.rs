@@ -254,8 +254,8 @@ fn forge(s: &Setup, m: &Path, rec: &serde_json::Value, sign_with: Option<&Path>)
         if e.file_type().is_file() {
             let t = std::fs::read_to_string(e.path()).unwrap();
             let t = t.replace(&old_sha, &sha).replace(
-                &format!("\"payload_size\":{old_size}"),
-                &format!("\"payload_size\":{}", body.len()),
+                &format!("\"tape_bytes\":{old_size}"),
+                &format!("\"tape_bytes\":{}", body.len()),
             );
             std::fs::write(e.path(), t).unwrap();
         }

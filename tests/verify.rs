@@ -33,7 +33,7 @@ fn verdicts(r: &common::Run) -> Vec<(String, String)> {
     v.iter()
         .map(|c| {
             (
-                c["verdict"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
                 c["file"].as_str().unwrap().to_string(),
             )
         })

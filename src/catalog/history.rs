@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Outcome of a dump that reached a tape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DumpStatus {
     Ok,
@@ -14,7 +14,7 @@ pub enum DumpStatus {
 }
 
 /// One dump as the catalog knows it (a cache of its tape header).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DumpRecord {
     pub host: String,
     pub disk: String,
@@ -25,7 +25,11 @@ pub struct DumpRecord {
     pub file_number: u32,
     pub file_name: String,
     pub status: DumpStatus,
+    /// The tar stream's size (JSON `tar_bytes`; `original_size` in older catalogs).
+    #[serde(rename = "tar_bytes", alias = "original_size")]
     pub original_size: u64,
+    /// The payload on tape (JSON `tape_bytes`; `payload_size` in older catalogs).
+    #[serde(rename = "tape_bytes", alias = "payload_size")]
     pub payload_size: u64,
     pub payload_sha256: String,
     pub compress: String,
@@ -35,8 +39,14 @@ pub struct DumpRecord {
     #[serde(default)]
     pub seconds: f64,
     /// The client's clock when the dump started (reference for later incrementals).
-    #[serde(default)]
+    /// Nanoseconds since the epoch, as a string in JSON (it exceeds 2^53, which JSON
+    /// numbers in jq and JavaScript cannot hold); older catalogs have a number.
+    #[serde(default, with = "crate::catalog::ns_string")]
+    #[schemars(with = "String")]
     pub client_time_ns: i64,
+    /// The same instant as RFC 3339 (UTC, nanoseconds).
+    #[serde(default)]
+    pub client_time: String,
     /// Index file, relative to the catalog, if one was written.
     #[serde(default)]
     pub index: Option<String>,
@@ -108,4 +118,23 @@ pub fn append(catalog: &Path, rec: &DumpRecord) -> Result<()> {
     all.push(rec.clone());
     all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
     save(catalog, &rec.host, &rec.disk, &all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_records_load_and_new_ones_speak_the_json_vocabulary() {
+        let old = r#"{"host":"h","disk":"/d","datestamp":"20260101020000","level":0,"label":"daily-01","slot":1,"file_number":1,"file_name":"00001.h._d.0","status":"OK","original_size":10,"payload_size":20,"payload_sha256":"ab","compress":"server-fast","encrypt":"server","client_time_ns":1767232800123456789}"#;
+        let r: DumpRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.original_size, r.payload_size), (10, 20));
+        assert_eq!(r.client_time_ns, 1_767_232_800_123_456_789);
+        let new = serde_json::to_value(&r).unwrap();
+        assert_eq!(new["tar_bytes"], 10);
+        assert_eq!(new["tape_bytes"], 20);
+        assert_eq!(new["client_time_ns"], "1767232800123456789");
+        let back: DumpRecord = serde_json::from_value(new).unwrap();
+        assert_eq!(back, r);
+    }
 }

@@ -37,18 +37,7 @@ fn dry_run(cli: &Cli, cfg: &crate::config::Config, opts: &DumpOptions) -> anyhow
     let dles = driver::select(cfg, opts)?;
     let p = driver::make_plan(cfg, &dles, crate::clock::now()?)?;
     if cli.json {
-        let entries: Vec<_> = p.plan.entries.iter().map(|e| serde_json::json!({
-            "host": e.dle.host, "disk": e.dle.disk, "level": e.level, "reason": e.reason, "size": e.size,
-        })).collect();
-        let failed: Vec<_> = p
-            .failed
-            .iter()
-            .map(|o| serde_json::json!({"host": o.host, "disk": o.disk, "reason": o.reason}))
-            .collect();
-        super::print_json(&serde_json::json!({
-            "entries": entries, "failed": failed, "notes": p.plan.notes,
-            "target": p.plan.target, "volume": p.plan.volume, "capacity": p.plan.capacity,
-        }))?;
+        super::print_json(&driver::DryRun::of(&p))?;
     } else {
         crate::cli::out::text(&crate::report::render_plan(&p.plan, &p.failed))?;
     }

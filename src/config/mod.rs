@@ -141,7 +141,7 @@ impl Default for RawEncryption {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ssh {
     pub user: String,
@@ -169,7 +169,7 @@ impl Ssh {
 }
 
 /// How to reach one client (`[hosts.NAME]`); every key optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Host {
     /// Address to connect to (default: the host name itself).
@@ -189,7 +189,7 @@ pub struct Target {
     pub user: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mirror {
     pub to: Option<PathBuf>,
@@ -203,7 +203,7 @@ struct RawSigning {
 }
 
 /// The effective configuration: every path absolute, every value checked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Config {
     pub file: PathBuf,
     pub org: String,

@@ -450,6 +450,7 @@ pub fn record_of(
         files: h.files,
         seconds,
         client_time_ns: h.client_time_ns,
+        client_time: crate::clock::rfc3339_ns(h.client_time_ns),
         index,
     }
 }

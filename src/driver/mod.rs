@@ -31,6 +31,67 @@ pub struct Planned {
     pub history: Vec<catalog::DumpRecord>,
 }
 
+/// `tapir dump --dry-run --json`: tonight's plan as data.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct DryRun {
+    pub entries: Vec<DryRunEntry>,
+    /// DLEs whose estimate failed (they would be FAILED tonight).
+    pub failed: Vec<DryRunFailed>,
+    pub notes: Vec<String>,
+    pub target_tape_bytes: u64,
+    pub planned_tape_bytes: u64,
+    pub capacity_tape_bytes: u64,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct DryRunEntry {
+    pub host: String,
+    pub disk: String,
+    /// None: not dumped tonight.
+    pub level: Option<u8>,
+    pub reason: String,
+    pub tape_bytes: u64,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct DryRunFailed {
+    pub host: String,
+    pub disk: String,
+    pub reason: Option<String>,
+}
+
+impl DryRun {
+    pub fn of(p: &Planned) -> DryRun {
+        DryRun {
+            entries: p
+                .plan
+                .entries
+                .iter()
+                .map(|e| DryRunEntry {
+                    host: e.dle.host.clone(),
+                    disk: e.dle.disk.clone(),
+                    level: e.level,
+                    reason: e.reason.clone(),
+                    tape_bytes: e.size,
+                })
+                .collect(),
+            failed: p
+                .failed
+                .iter()
+                .map(|o| DryRunFailed {
+                    host: o.host.clone(),
+                    disk: o.disk.clone(),
+                    reason: o.reason.clone(),
+                })
+                .collect(),
+            notes: p.plan.notes.clone(),
+            target_tape_bytes: p.plan.target,
+            planned_tape_bytes: p.plan.volume,
+            capacity_tape_bytes: p.plan.capacity,
+        }
+    }
+}
+
 /// Estimate and plan (no lock, nothing written): `dump` and `dump --dry-run` share this.
 pub fn make_plan(
     cfg: &Config,

@@ -9,20 +9,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DleStatus {
     pub host: String,
     pub disk: String,
     pub level: Option<u8>,
     /// estimating, waiting, dumping, OK, PARTIAL, FAILED, MISSED, skipped
+    #[serde(rename = "status", alias = "state")]
     pub state: String,
+    /// Bytes received from the client so far (the tar, or its client-compressed form).
+    #[serde(rename = "received_bytes", alias = "bytes")]
     pub bytes: u64,
     pub seconds: f64,
     #[serde(default)]
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunStatus {
     pub datestamp: String,
     pub pid: u32,

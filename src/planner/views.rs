@@ -4,7 +4,7 @@
 use super::{Input, Params, levels};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Due {
     pub host: String,
     pub disk: String,
@@ -12,6 +12,7 @@ pub struct Due {
     pub last_full: Option<String>,
     /// Nights until the next full is due (0: tonight, negative: overdue).
     pub nights: i64,
+    #[serde(rename = "full_tape_bytes")]
     pub full_size: u64,
 }
 
@@ -33,12 +34,14 @@ pub fn due(inputs: &[Input], p: &Params) -> Vec<Due> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Night {
     /// 0 = tonight.
     pub night: u32,
     pub fulls: usize,
+    #[serde(rename = "full_tape_bytes")]
     pub full_bytes: u64,
+    #[serde(rename = "incr_tape_bytes")]
     pub incr_bytes: u64,
 }
 

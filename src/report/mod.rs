@@ -15,7 +15,7 @@ pub fn name<T: Serialize>(v: &T) -> String {
 }
 
 /// How one DLE ended in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Ok,
@@ -24,7 +24,7 @@ pub enum Status {
     Missed,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     pub host: String,
     pub disk: String,
@@ -37,14 +37,16 @@ pub struct Outcome {
     pub plan: String,
     /// Files that could not be read whole (PARTIAL).
     pub warnings: Vec<String>,
+    #[serde(rename = "tar_bytes", alias = "original_size")]
     pub original_size: u64,
+    #[serde(rename = "tape_bytes", alias = "payload_size")]
     pub payload_size: u64,
     pub seconds: f64,
     /// `LABEL:FILE` where it was written.
     pub tape_file: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     pub org: String,
     pub datestamp: String,

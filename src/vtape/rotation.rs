@@ -168,6 +168,7 @@ mod tests {
             files: 0,
             seconds: 0.0,
             client_time_ns: 0,
+            client_time: String::new(),
             index: None,
         }
     }

@@ -6,12 +6,14 @@ use crate::catalog::history;
 use anyhow::Result;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TapeStatus {
     pub slot: u32,
     pub label: Option<String>,
     pub last_written: Option<String>,
     pub dumps: usize,
+    /// Bytes of the slot's dump files.
+    #[serde(rename = "tape_bytes")]
     pub bytes: u64,
     pub reusable: bool,
     /// Why it is not reusable, or a problem with the slot.
