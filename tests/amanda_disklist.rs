@@ -26,6 +26,8 @@ fn an_amanda_style_disklist_parses_and_includes_dump_only_their_subtrees() {
     std::fs::write(home.join("bob/b.txt"), "bob").unwrap();
     std::fs::write(home.join("carol/c.txt"), "carol").unwrap();
     std::fs::write(home.join("top.txt"), "top").unwrap();
+    // Amanda's exclude list: a file on the client, relative to the DLE's root
+    std::fs::write(home.join(".amanda.excludes"), "# objects\n*.o\n\n").unwrap();
     let etc = s.path().join("my etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("passwd"), "root").unwrap();
@@ -39,7 +41,8 @@ fn an_amanda_style_disklist_parses_and_includes_dump_only_their_subtrees() {
              \tcomment \"only some homes\"\n\
              \tinclude \"./alice\"\n\
              \tinclude append \"./b*\"\n\
-             \texclude \"*.o\"\n\
+             \texclude list \"./.amanda.excludes\"\n\
+             \tinclude list optional append \"./.no-such-list\"\n\
              }} 2 eth0\n\
              includefile \"more.disklist\"\n",
             etc = etc.display(),
@@ -109,10 +112,6 @@ fn what_tapir_cannot_do_is_refused_with_the_line() {
             "disklist:3: unknown dumptype option \"colour\"",
         ),
         (
-            "localhost /x {\n local\n exclude list \"/etc/amanda/x\"\n}\n",
-            "disklist:3: exclude list",
-        ),
-        (
             "localhost /x nosuch\n",
             "disklist:1: unknown dumptype \"nosuch\"",
         ),
@@ -127,4 +126,24 @@ fn what_tapir_cannot_do_is_refused_with_the_line() {
         r.assert_code(2);
         assert!(r.stderr.contains(want), "{text:?}: {}", r.stderr);
     }
+}
+
+#[test]
+fn a_list_file_outside_the_dle_is_refused_by_the_agent() {
+    let s = Setup::new("", "");
+    let d = s.path().join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    s.write(
+        "disklist",
+        &format!(
+            "localhost {} {{\n local\n exclude list \"../../../etc/passwd\"\n}}\n",
+            d.display()
+        ),
+    );
+    let r = s.run(&["--json", "dump"]);
+    r.assert_code(1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let why = v["outcomes"][0]["reason"].as_str().unwrap().to_string();
+    assert!(why.contains("not a normalized absolute path"), "{why}");
+    assert!(!why.contains("root:x:"), "{why}");
 }

@@ -90,7 +90,6 @@ fn amandas_sample_config_imports_and_loads() {
         "tpchanger",
         "holdingdisk hd1",
         "dumptype global: auth \"bsdtcp\"",
-        "dumptype root-tar: exclude list",
         "4 dumptype(s) imported",
     ] {
         assert!(stdout.contains(said), "{said:?} not in:\n{stdout}");
@@ -125,6 +124,10 @@ fn amandas_sample_config_imports_and_loads() {
         "user partitions dumped with tar"
     );
     assert_eq!(types["root-tar"]["compress"], "none");
+    assert_eq!(
+        types["root-tar"]["exclude_list"],
+        serde_json::json!(["/etc/amanda/exclude.gtar"])
+    );
     assert_eq!(cfg["disklist"].as_array().unwrap().len(), 2);
     // an import never overwrites a config
     let again = Command::new(BIN)

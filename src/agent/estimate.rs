@@ -23,7 +23,13 @@ pub fn answer<W: Write>(
     req: &EstimateRequest,
     policy: &super::Policy,
 ) -> Result<()> {
-    let (root, select) = match super::check_request(policy, &req.path, &req.exclude, &req.include) {
+    let lists = super::Lists {
+        exclude: &req.exclude_list,
+        include: &req.include_list,
+        optional: req.optional_lists,
+    };
+    let checked = super::check_request(policy, &req.path, &req.exclude, &req.include, &lists);
+    let (root, select) = match checked {
         Ok(c) => c,
         Err(e) => {
             return super::answer_refused(out, policy, &format!("estimate {:?}", req.path), e);

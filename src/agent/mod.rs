@@ -103,7 +103,12 @@ fn dump<W: Write>(
     known: &HashSet<Vec<u8>>,
     policy: &Policy,
 ) -> Result<()> {
-    let checked = check_request(policy, &req.path, &req.exclude, &req.include)
+    let lists = Lists {
+        exclude: &req.exclude_list,
+        include: &req.include_list,
+        optional: req.optional_lists,
+    };
+    let checked = check_request(policy, &req.path, &req.exclude, &req.include, &lists)
         .and_then(|(root, ex)| Ok((root, ex, policy.hooks(&req.hooks)?)));
     let (root, select, hooks) = match checked {
         Ok(c) => c,
@@ -267,16 +272,60 @@ impl Selection {
 
 /// A request's path must pass the policy and be a directory; its excludes and includes must
 /// be plain globs. Returns the resolved root and what to dump of it.
+/// List files of a request (Amanda's `exclude list` / `include list`).
+pub struct Lists<'a> {
+    pub exclude: &'a [String],
+    pub include: &'a [String],
+    pub optional: bool,
+}
+
+/// The patterns of list files on this client: one a line, blank lines and `#` comments
+/// skipped; a relative name is relative to the DLE's root. A list file must be inside the
+/// allowed roots like any dumped path (the server cannot make the agent read elsewhere).
+fn read_lists(
+    policy: &Policy,
+    root: &std::path::Path,
+    files: &[String],
+    optional: bool,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        policy::check_text("list file", f)?;
+        let path = root.join(f.strip_prefix("./").unwrap_or(f));
+        if optional && !path.exists() {
+            continue;
+        }
+        let path = policy
+            .check_path(&path.to_string_lossy())
+            .with_context(|| format!("list file {f}"))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the list file {}", path.display()))?;
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    Ok(out)
+}
+
 fn check_request(
     policy: &Policy,
     path: &str,
     exclude: &[String],
     include: &[String],
+    lists: &Lists,
 ) -> Result<(std::path::PathBuf, Selection)> {
     let root = policy.check_path(path)?;
     if !root.is_dir() {
         bail!("cannot dump {path}: not a directory");
     }
+    let mut exclude = exclude.to_vec();
+    exclude.extend(read_lists(policy, &root, lists.exclude, lists.optional)?);
+    let mut include = include.to_vec();
+    include.extend(read_lists(policy, &root, lists.include, lists.optional)?);
+    let (exclude, include) = (&exclude, &include);
     let mut b = globset::GlobSetBuilder::new();
     for pat in exclude {
         policy::check_text("exclude", pat)?;

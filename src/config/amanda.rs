@@ -228,8 +228,24 @@ fn set(dt: &mut Dumptype, key: &str, vals: &[String]) -> Result<(), String> {
         "maxdumps" => dt.maxdumps = Some(one(key, vals)?.parse().map_err(|_| "not a number")?),
         "max-growth" => dt.max_growth = one(key, vals)?.parse().map_err(|_| "not a number")?,
         "hooks" => dt.hooks = vals.to_vec(),
-        "exclude" => patterns(&mut dt.exclude, key, vals)?,
-        "include" => patterns(&mut dt.include, key, vals)?,
+        "exclude" => {
+            let (list, optional) = patterns(key, vals)?;
+            let into = if list {
+                &mut dt.exclude_list
+            } else {
+                &mut dt.exclude
+            };
+            extend(into, vals, optional && list, &mut dt.optional_lists)?;
+        }
+        "include" => {
+            let (list, optional) = patterns(key, vals)?;
+            let into = if list {
+                &mut dt.include_list
+            } else {
+                &mut dt.include
+            };
+            extend(into, vals, optional && list, &mut dt.optional_lists)?;
+        }
         // Amanda's way of saying what tapir always does
         "program" if vals.len() == 1 && vals[0].eq_ignore_ascii_case("gnutar") => {}
         "record" | "holdingdisk" | "kencrypt" | "skip-incr" | "skip-full" | "maxpromoteday"
@@ -249,32 +265,50 @@ fn set(dt: &mut Dumptype, key: &str, vals: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `exclude [file] [append] [optional] "pat" …` (Amanda's form); `list` names a file on the
-/// client, which tapir does not read.
-fn patterns(into: &mut Vec<String>, key: &str, vals: &[String]) -> Result<(), String> {
-    let mut append = false;
-    let mut rest = vals;
-    while let Some((w, tail)) = rest.split_first() {
+/// `exclude [file|list] [append] [optional] "pat" …` (Amanda's form): whether it names
+/// list files (on the client, one pattern a line) and whether they are optional.
+fn patterns(key: &str, vals: &[String]) -> Result<(bool, bool), String> {
+    let (mut list, mut optional) = (false, false);
+    for w in vals {
         match w.to_ascii_lowercase().as_str() {
-            "file" | "optional" => {}
-            "append" => append = true,
-            "list" => {
-                return Err(format!(
-                    "{key} list (a file on the client) is not supported: give the patterns \
-                     inline, {key} \"./x\" \"./y\""
-                ));
-            }
+            "file" | "append" => {}
+            "optional" => optional = true,
+            "list" => list = true,
             _ => break,
         }
-        rest = tail;
     }
-    if rest.is_empty() {
+    if vals
+        .iter()
+        .all(|w| ["file", "list", "append", "optional"].contains(&w.to_ascii_lowercase().as_str()))
+    {
         return Err(format!("{key} without a pattern"));
     }
+    Ok((list, optional))
+}
+
+/// Add the patterns (or list files) of one `exclude`/`include` line; without `append` they
+/// replace what the parent had.
+fn extend(
+    into: &mut Vec<String>,
+    vals: &[String],
+    optional: bool,
+    any_optional: &mut bool,
+) -> Result<(), String> {
+    let words = ["file", "list", "append", "optional"];
+    let append = vals
+        .iter()
+        .take_while(|w| words.contains(&w.to_ascii_lowercase().as_str()))
+        .any(|w| w.eq_ignore_ascii_case("append"));
+    let rest: Vec<String> = vals
+        .iter()
+        .skip_while(|w| words.contains(&w.to_ascii_lowercase().as_str()))
+        .cloned()
+        .collect();
     if !append {
         into.clear();
     }
-    into.extend(rest.iter().cloned());
+    into.extend(rest);
+    *any_optional |= optional;
     Ok(())
 }
 
@@ -312,12 +346,10 @@ mod tests {
         assert_eq!(next, t.len() - 1);
         let parent = |n: &str| (n == "comp-user-tar").then(Dumptype::default);
         let at = |l: usize| format!("disklist:{l}");
-        let e = apply(Dumptype::default(), &opts, &parent, &at)
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("disklist:5: exclude list"), "{e}");
-        let dt = apply(Dumptype::default(), &opts[..3], &parent, &at).unwrap();
+        let dt = apply(Dumptype::default(), &opts, &parent, &at).unwrap();
         assert_eq!(dt.include, ["./a", "./b*"]);
+        assert_eq!(dt.exclude_list, ["/x"]);
+        assert!(!dt.optional_lists);
         let o = |w: &[&str]| Opt {
             line: 1,
             words: w.iter().map(|s| s.to_string()).collect(),

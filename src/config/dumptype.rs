@@ -118,6 +118,13 @@ pub struct Dumptype {
     /// Only these top-level entries of the DLE (Amanda's `include "./x"`: `./` then a glob
     /// without `/`); empty: everything.
     pub include: Vec<String>,
+    /// Files on the client (relative: to the DLE's root) with one exclude pattern a line
+    /// (Amanda's `exclude list`).
+    pub exclude_list: Vec<String>,
+    /// Files on the client with one `./name` include pattern a line (`include list`).
+    pub include_list: Vec<String>,
+    /// A list file that does not exist is no error (Amanda's `optional`).
+    pub optional_lists: bool,
     pub one_file_system: bool,
     pub strategy: Strategy,
     pub index: bool,
@@ -151,6 +158,9 @@ impl Default for Dumptype {
             auth: Auth::Ssh,
             exclude: Vec::new(),
             include: Vec::new(),
+            exclude_list: Vec::new(),
+            include_list: Vec::new(),
+            optional_lists: false,
             one_file_system: true,
             strategy: Strategy::Standard,
             index: true,

@@ -149,6 +149,9 @@ fn request(job: &Job) -> DumpRequest {
         level: job.level,
         exclude: dt.exclude.clone(),
         include: dt.include.clone(),
+        exclude_list: dt.exclude_list.clone(),
+        include_list: dt.include_list.clone(),
+        optional_lists: dt.optional_lists,
         one_file_system: dt.one_file_system,
         gzip_level: match client_codec(dt) {
             Some(Codec::Gzip(l)) => Some(l),

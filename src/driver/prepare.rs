@@ -65,6 +65,9 @@ pub fn estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> Result<Size
         path: dle.device.clone(),
         exclude: dt.exclude.clone(),
         include: dt.include.clone(),
+        exclude_list: dt.exclude_list.clone(),
+        include_list: dt.include_list.clone(),
+        optional_lists: dt.optional_lists,
         one_file_system: dt.one_file_system,
         since,
     };

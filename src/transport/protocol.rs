@@ -26,6 +26,14 @@ pub struct DumpRequest {
     /// includes still take requests without them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
+    /// Files on the client with one pattern a line (Amanda's `exclude list`/`include list`);
+    /// left out when empty, for older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_list: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_list: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional_lists: bool,
     pub one_file_system: bool,
     /// gzip on the client at this level (`compress = "client-*"`).
     pub gzip_level: Option<u32>,
@@ -50,6 +58,14 @@ pub struct EstimateRequest {
     pub exclude: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
+    /// Files on the client with one pattern a line (Amanda's `exclude list`/`include list`);
+    /// left out when empty, for older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_list: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_list: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional_lists: bool,
     pub one_file_system: bool,
     /// (level, reference client time in nanoseconds) for each incremental candidate.
     pub since: Vec<(u8, i64)>,
