@@ -132,6 +132,22 @@ fn json_speaks_one_vocabulary_and_times_survive_any_json_reader() {
         .unwrap();
     let t = chrono::DateTime::parse_from_rfc3339(rec["client_time"].as_str().unwrap()).unwrap();
     assert_eq!(t.timestamp_nanos_opt().unwrap(), ns);
+    // jq (doubles) reads the nanoseconds exactly, as a string
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "{} --json find | jq -r '.[0].client_time_ns, .[0].client_time'",
+                common::BIN
+            ),
+        ])
+        .current_dir(s.path())
+        .output()
+        .expect("jq (Debian package jq)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap().parse::<i64>().unwrap(), ns, "{text}");
+    assert_eq!(lines.next().unwrap(), rec["client_time"].as_str().unwrap());
     let st: serde_json::Value = serde_json::from_str(&s.run(&["--json", "status"]).stdout).unwrap();
     assert_eq!(st["dles"][0]["status"], "OK");
     let v: serde_json::Value = serde_json::from_str(&s.run(&["--json", "verify"]).stdout).unwrap();
