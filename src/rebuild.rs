@@ -74,7 +74,12 @@ pub fn rebuild(
             done.dumps += 1;
         }
     }
-    done.lost = lost(cfg, &by_dle);
+    match lost(cfg, &by_dle) {
+        Ok(l) => done.lost = l,
+        Err(e) => done.skipped.push(format!(
+            "cannot read the old catalog to say what is no longer on the tapes: {e:#}"
+        )),
+    }
     replace_history(cfg, by_dle)?;
     Ok(done)
 }
@@ -106,9 +111,10 @@ fn slot_label(slot: &vtape::Slot, trust: &Trust, skipped: &mut Vec<String>) -> O
 }
 
 /// Dumps of the old catalog that the rebuilt one does not have.
-fn lost(cfg: &Config, found: &BTreeMap<(String, String), Vec<DumpRecord>>) -> Vec<String> {
-    let old = catalog::history::load_all(&cfg.catalog).unwrap_or_default();
-    old.iter()
+fn lost(cfg: &Config, found: &BTreeMap<(String, String), Vec<DumpRecord>>) -> Result<Vec<String>> {
+    let old = catalog::history::load_all(&cfg.catalog)?;
+    Ok(old
+        .iter()
         .filter(|r| {
             !found
                 .get(&(r.host.clone(), r.disk.clone()))
@@ -126,7 +132,7 @@ fn lost(cfg: &Config, found: &BTreeMap<(String, String), Vec<DumpRecord>>) -> Ve
                 r.host, r.disk, r.level, r.datestamp, r.label, r.file_number
             )
         })
-        .collect()
+        .collect())
 }
 
 /// Read the payload through the index tee into a fresh index file.

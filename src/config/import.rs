@@ -89,7 +89,7 @@ pub fn import(conf: &Path, disklist: Option<&Path>, to: &Path) -> Result<Importe
             done.not_carried.push(format!("{}: {why}", at(*line)));
         }
     }
-    let types = dumptypes(&sts, &at, &mut done.not_carried);
+    let types = dumptypes(&sts, &at, &mut done.not_carried)?;
     let dir = to.join("dumptypes");
     crate::fsutil::create_dir_all(&dir).map_err(|e| Error::config(format!("{e:#}")))?;
     let mut write = |path: PathBuf, body: String| -> Result<(), Error> {
@@ -236,7 +236,7 @@ fn dumptypes(
     sts: &[Statement],
     at: &dyn Fn(usize) -> String,
     not_carried: &mut Vec<String>,
-) -> BTreeMap<String, Dumptype> {
+) -> Result<BTreeMap<String, Dumptype>, Error> {
     let mut out: BTreeMap<String, Dumptype> = BTreeMap::new();
     for st in sts {
         let Statement::Define {
@@ -266,10 +266,9 @@ fn dumptypes(
         let dt = amanda::apply_each(Dumptype::default(), opts, &parent, &mut |o, m| {
             skipped.push(format!("{}: dumptype {name}: {m}", at(o.line)));
             Ok(())
-        })
-        .unwrap_or_default();
+        })?;
         not_carried.extend(skipped);
         out.insert(name.clone(), dt);
     }
-    out
+    Ok(out)
 }
