@@ -206,6 +206,23 @@ fn identities_on_server(cfg: &Config) -> Vec<(std::path::PathBuf, String)> {
         .collect()
 }
 
+/// What `tapir check` asks a client: the paths of its tar DLEs, the (program, disk) of its
+/// program DLEs.
+fn check_request(
+    cfg: &Config,
+    dles: &[&crate::config::disklist::Dle],
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut paths = Vec::new();
+    let mut programs = Vec::new();
+    for d in dles {
+        match &cfg.dumptype(d).program {
+            Some(p) => programs.push((p.clone(), d.device.clone())),
+            None => paths.push(d.device.clone()),
+        }
+    }
+    (paths, programs)
+}
+
 /// One client: reachable, host key known, agent compatible, clock, every DLE path.
 fn client(cfg: &Config, host: &str, dles: &[&crate::config::disklist::Dle]) -> Vec<Item> {
     let what = format!("client {host}");
@@ -236,9 +253,13 @@ fn client(cfg: &Config, host: &str, dles: &[&crate::config::disklist::Dle]) -> V
         format!("{what} clock"),
         format!("{skew:+} s from this server (warn over {SKEW_WARN} s, fail over {SKEW_FAIL} s)"),
     ));
-    let paths: Vec<String> = dles.iter().map(|d| d.device.clone()).collect();
+    let (paths, programs) = check_request(cfg, dles);
+    let program_of: std::collections::BTreeMap<String, String> = programs
+        .iter()
+        .map(|(p, d)| (d.clone(), p.clone()))
+        .collect();
     let answer = s
-        .send(&Message::Check { paths })
+        .send(&Message::Check { paths, programs })
         .and_then(|_| s.recv(&mut Vec::new()));
     match answer {
         Ok(Frame::Msg(Message::CheckResult { results })) => {
@@ -251,7 +272,10 @@ fn client(cfg: &Config, host: &str, dles: &[&crate::config::disklist::Dle]) -> V
                 out.push(item(
                     lvl,
                     format!("{host} {p}"),
-                    err.unwrap_or_else(|| "exists and is readable".into()),
+                    err.unwrap_or_else(|| match program_of.get(&p) {
+                        Some(prog) => format!("program {prog} is allowed and its command exists"),
+                        None => "exists and is readable".into(),
+                    }),
                 ));
             }
         }

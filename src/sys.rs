@@ -88,3 +88,28 @@ pub fn syslog(ident: &str, line: &str) {
         let _ = sock.send_to(packet.as_bytes(), "/dev/log");
     }
 }
+
+/// Kill a process group (a program DLE's command and whatever it started). Best effort.
+pub fn kill_group(pgid: u32) {
+    if let Some(p) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+    }
+}
+
+/// Whether `fd` became readable or hung up within `ms` milliseconds (for a peer that must
+/// stay silent: anything readable means it went away or broke the protocol).
+pub fn woke(fd: std::os::fd::BorrowedFd<'_>, ms: u32) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let t = Timespec {
+        tv_sec: i64::from(ms / 1000),
+        tv_nsec: i64::from(ms % 1000) * 1_000_000,
+    };
+    match poll(&mut fds, Some(&t)) {
+        Ok(n) => n > 0,
+        Err(_) => false,
+    }
+}

@@ -23,6 +23,19 @@ pub fn answer<W: Write>(
     req: &EstimateRequest,
     policy: &super::Policy,
 ) -> Result<()> {
+    if let Some(name) = &req.program {
+        let sized = policy
+            .program(name, &req.path)
+            .and_then(|p| super::program::run_estimate(p, name, &req.path));
+        return match sized {
+            Ok(n) => out
+                .send(&Message::EstimateResult {
+                    sizes: n.map(|n| (0, n)).into_iter().collect(),
+                })
+                .map_err(Into::into),
+            Err(e) => super::answer_refused(out, policy, &format!("estimate {:?}", req.path), e),
+        };
+    }
     let lists = super::Lists {
         exclude: &req.exclude_list,
         include: &req.include_list,

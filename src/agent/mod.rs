@@ -4,6 +4,7 @@
 
 pub mod estimate;
 pub mod policy;
+pub mod program;
 pub mod tar_out;
 pub mod walk;
 
@@ -21,7 +22,11 @@ use walk::{Sink, Walk};
 /// Serve requests until the server says Bye or closes the stream. A request that is not
 /// one of the protocol's, or has fields it does not know, is refused, logged, and ends the
 /// session.
-pub fn serve<R: Read, W: Write>(mut input: R, output: W, policy: &Policy) -> Result<()> {
+pub fn serve<R: Read + std::os::fd::AsFd, W: Write>(
+    mut input: R,
+    output: W,
+    policy: &Policy,
+) -> Result<()> {
     let mut out = FrameWriter::new(output);
     let mut buf = Vec::new();
     let mut known = HashSet::new();
@@ -38,20 +43,29 @@ pub fn serve<R: Read, W: Write>(mut input: R, output: W, policy: &Policy) -> Res
                 known.extend(dirs.iter().map(|d| crate::catalog::index::unescape(d)));
             }
             Message::Dump(req) => {
-                dump(&mut out, &req, &known, policy)?;
+                dump(&mut out, &req, &known, policy, input.as_fd())?;
                 known.clear();
             }
             Message::Estimate(req) => estimate::answer(&mut out, &req, policy)?,
-            Message::Check { paths } => {
-                let results = paths
+            Message::Check { paths, programs } => {
+                let mut results: Vec<_> = paths
                     .into_iter()
                     .map(|p| {
                         let r = check_readable(policy, &p).err().map(|e| format!("{e:#}"));
                         (p, r)
                     })
                     .collect();
+                results.extend(programs.into_iter().map(|(name, disk)| {
+                    let r = policy
+                        .program(&name, &disk)
+                        .and_then(|p| program::check(p, &name, &disk))
+                        .err()
+                        .map(|e| format!("{e:#}"));
+                    (disk, r)
+                }));
                 out.send(&Message::CheckResult { results })?;
             }
+            Message::RunHook { name, phase } => run_group_hook(&mut out, policy, &name, &phase)?,
             other => return refuse(&mut out, policy, format!("unexpected request {other:?}")),
         }
     }
@@ -95,6 +109,51 @@ fn hello<W: Write>(out: &mut FrameWriter<W>, protocol: u32) -> Result<()> {
     Ok(())
 }
 
+/// One phase of a named hook, for a hook group; answered with HookDone or Error.
+fn run_group_hook<W: Write>(
+    out: &mut FrameWriter<W>,
+    policy: &Policy,
+    name: &str,
+    phase: &str,
+) -> Result<()> {
+    let hook = match (policy.hooks(&[name.to_string()]), phase) {
+        (Ok(h), "pre") => h[0].1.pre.clone(),
+        (Ok(h), "post") => h[0].1.post.clone(),
+        (Ok(_), _) => {
+            let e = anyhow::anyhow!("hook phase {phase:?} is neither pre nor post");
+            return answer_refused(out, policy, &format!("hook {name:?}"), e);
+        }
+        (Err(e), _) => return answer_refused(out, policy, &format!("hook {name:?}"), e),
+    };
+    match policy::run_hook(name, &hook) {
+        Ok(()) => out.send(&Message::HookDone)?,
+        Err(e) => out.send(&Message::Error {
+            message: format!("{e:#}"),
+        })?,
+    }
+    Ok(())
+}
+
+/// What a dump request reads: a directory tree, or a program's output.
+enum Source<'p> {
+    Tree(std::path::PathBuf, Selection),
+    Program(&'p str, &'p program::Program),
+}
+
+/// Check a dump request against the policy: its tree (path, patterns, lists) or its program.
+fn source<'p>(policy: &'p Policy, req: &'p DumpRequest) -> Result<Source<'p>> {
+    if let Some(name) = &req.program {
+        return Ok(Source::Program(name, policy.program(name, &req.path)?));
+    }
+    let lists = Lists {
+        exclude: &req.exclude_list,
+        include: &req.include_list,
+        optional: req.optional_lists,
+    };
+    let (root, select) = check_request(policy, &req.path, &req.exclude, &req.include, &lists)?;
+    Ok(Source::Tree(root, select))
+}
+
 /// Run one dump request between its hooks. A bad request is answered with Error (and
 /// logged); only output failures abort.
 fn dump<W: Write>(
@@ -102,24 +161,20 @@ fn dump<W: Write>(
     req: &DumpRequest,
     known: &HashSet<Vec<u8>>,
     policy: &Policy,
+    watch: std::os::fd::BorrowedFd<'_>,
 ) -> Result<()> {
-    let lists = Lists {
-        exclude: &req.exclude_list,
-        include: &req.include_list,
-        optional: req.optional_lists,
-    };
-    let checked = check_request(policy, &req.path, &req.exclude, &req.include, &lists)
-        .and_then(|(root, ex)| Ok((root, ex, policy.hooks(&req.hooks)?)));
-    let (root, select, hooks) = match checked {
+    let checked = source(policy, req).and_then(|s| Ok((s, policy.hooks(&req.hooks)?)));
+    let (src, hooks) = match checked {
         Ok(c) => c,
         Err(e) => return answer_refused(out, policy, &format!("dump {:?}", req.path), e),
     };
     let pre: Result<()> = hooks
         .iter()
         .try_for_each(|(n, h)| policy::run_hook(n, &h.pre));
-    let result = match pre {
-        Ok(()) => walk_and_send(out, req, &root, &select, known),
-        Err(e) => out
+    let result = match (pre, src) {
+        (Ok(()), Source::Tree(root, select)) => walk_and_send(out, req, &root, &select, known),
+        (Ok(()), Source::Program(name, prog)) => run_and_send(out, req, name, prog, watch),
+        (Err(e), _) => out
             .send(&Message::Error {
                 message: format!("{e:#}"),
             })
@@ -153,22 +208,62 @@ fn walk_and_send<W: Write>(
         one_file_system: req.one_file_system,
         since,
     };
+    let summary = stream(sink(out, req)?, &walk)?;
+    out.send(&Message::Done(summary))?;
+    Ok(())
+}
+
+/// Where a dump's bytes go: the frames, compressed first when the request asks for it.
+fn sink<'a, W: Write>(out: &'a mut FrameWriter<W>, req: &DumpRequest) -> Result<Out<'a, W>> {
     let codec = match (req.gzip_level, req.zstd_level) {
         (_, Some(l)) => Some(Codec::Zstd(l.clamp(1, 19))),
         (Some(l), None) => Some(Codec::Gzip(l.clamp(1, 12))),
         (None, None) => None,
     };
-    let sink = match codec {
+    Ok(match codec {
         None => Out::Plain(out),
         Some(c) => Out::Packed(ParallelWriter::new(
-            &mut *out,
+            out,
             c,
             crate::codec::threads(),
             None,
         )?),
-    };
-    let summary = stream(sink, &walk)?;
-    out.send(&Message::Done(summary))?;
+    })
+}
+
+/// A program DLE: the program's stdout is the stream. A program that fails, hangs until the
+/// server gives up, or writes nothing is answered with Error (its stderr's last lines).
+fn run_and_send<W: Write>(
+    out: &mut FrameWriter<W>,
+    req: &DumpRequest,
+    name: &str,
+    prog: &program::Program,
+    watch: std::os::fd::BorrowedFd<'_>,
+) -> Result<()> {
+    out.send(&Message::Started {
+        time_ns: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+    })?;
+    let mut data = sink(out, req)?;
+    let ran = program::run_backup(prog, name, &req.path, &mut data, Some(watch));
+    let ran = ran.and_then(|o| {
+        data.finish()?;
+        Ok(o)
+    });
+    match ran {
+        Ok(o) => out.send(&Message::Done(DumpSummary {
+            files: 1,
+            tar_bytes: o.bytes,
+            warnings: 0,
+            notes: o.notes,
+            restore: o.restore,
+        }))?,
+        Err(e) => {
+            eprintln!("tapir agent: {e:#}");
+            out.send(&Message::Error {
+                message: format!("{e:#}"),
+            })?
+        }
+    }
     Ok(())
 }
 
@@ -371,6 +466,7 @@ fn stream<W: Write>(out: Out<W>, walk: &Walk) -> Result<DumpSummary> {
         files: stats.files,
         tar_bytes,
         warnings: stats.warnings,
+        ..DumpSummary::default()
     })
 }
 

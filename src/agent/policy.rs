@@ -27,6 +27,8 @@ pub struct Policy {
     /// Also log refusals here.
     pub log: Option<PathBuf>,
     pub hooks: BTreeMap<String, Hook>,
+    /// Program DLEs: commands whose stdout is the dump (`[programs.NAME]`).
+    pub programs: BTreeMap<String, super::program::Program>,
 }
 
 impl Policy {
@@ -37,7 +39,14 @@ impl Policy {
             None => (PathBuf::from(DEFAULT_PATH), false),
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(crate::config::toml_err::parse(&path, &text)?),
+            Ok(text) => {
+                let p: Policy = crate::config::toml_err::parse(&path, &text)?;
+                for (name, prog) in &p.programs {
+                    prog.validate(name)
+                        .with_context(|| format!("{}", path.display()))?;
+                }
+                Ok(p)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(Policy::default())
             }
@@ -88,6 +97,15 @@ impl Policy {
         bail!("{path} is outside the allowed roots ({})", roots.join(", "))
     }
 
+    /// The program a request names, defined here, with a disk it may be run for.
+    pub fn program(&self, name: &str, disk: &str) -> Result<&super::program::Program> {
+        let Some(p) = self.programs.get(name) else {
+            bail!("program {name:?} is not defined in this client's agent.toml");
+        };
+        super::program::check_disk(disk, p.allow_paths)?;
+        Ok(p)
+    }
+
     /// The hooks named in a request, each defined here.
     pub fn hooks(&self, names: &[String]) -> Result<Vec<(String, Hook)>> {
         names
@@ -124,10 +142,7 @@ pub fn run_hook(name: &str, argv: &[String]) -> Result<()> {
     let out = std::process::Command::new(cmd)
         .args(args)
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", super::program::PATH)
         .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| format!("hook {name}: cannot run {cmd}"))?;

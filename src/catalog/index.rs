@@ -28,6 +28,9 @@ pub struct IndexLine {
     /// Where the member begins in the tar stream (indexes older than random access lack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub o: Option<u64>,
+    /// A program DLE's stream: its sha256 (its index has this one entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<String>,
 }
 
 impl From<&IndexEntry> for IndexLine {
@@ -43,6 +46,7 @@ impl From<&IndexEntry> for IndexLine {
             l: e.link.as_deref().map(escape_bytes),
             prev: e.prev,
             o: e.offset,
+            h: None,
         }
     }
 }
@@ -102,6 +106,15 @@ impl IndexWriter {
         self.tree.finish()?;
         fsutil::rename_durable(&self.tree_tmp, &super::tree::path_for(&self.dest))?;
         fsutil::rename_durable(&self.tmp, &self.dest)
+    }
+
+    /// The one entry of a program DLE's index: the stream, with its sha256.
+    pub fn stream_entry(&mut self, e: IndexEntry, sha256: &str) -> std::io::Result<()> {
+        let mut line = IndexLine::from(&e);
+        line.h = Some(sha256.to_string());
+        serde_json::to_writer(&mut self.gz, &line)?;
+        self.gz.write_all(b"\n")?;
+        self.tree.entry(&e.path, line)
     }
 
     pub fn abort(self) {

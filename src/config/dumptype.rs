@@ -139,6 +139,9 @@ pub struct Dumptype {
     /// A dump fails once the client sent more than this many times its estimate (at least
     /// 64 MiB): a runaway or hostile client stops early, not at the end of the tape.
     pub max_growth: f64,
+    /// A program DLE: the client's agent.toml `[programs.NAME]` is run and its stdout is the
+    /// dump (a database dump, a volume dump…), level 0 every run. Excludes with tar options.
+    pub program: Option<String>,
 }
 
 impl Dumptype {
@@ -170,6 +173,7 @@ impl Default for Dumptype {
             hooks: Vec::new(),
             maxdumps: None,
             max_growth: 10.0,
+            program: None,
         }
     }
 }
@@ -217,6 +221,38 @@ pub fn check_include(include: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Why a program dumptype's keys do not fit together, if they do not: a program's stream is
+/// not a tar, so the tar options mean nothing for it.
+fn program_conflict(dt: &Dumptype) -> Option<String> {
+    let name = dt.program.as_ref()?;
+    if crate::agent::program::check_name("program", name).is_err() {
+        return Some(format!(
+            "program {name:?}: use letters, digits, _ . and - (the name of a [programs.NAME] \
+             entry in the client's agent.toml)"
+        ));
+    }
+    let tar_keys = [
+        ("exclude", !dt.exclude.is_empty()),
+        ("include", !dt.include.is_empty()),
+        ("exclude_list", !dt.exclude_list.is_empty()),
+        ("include_list", !dt.include_list.is_empty()),
+    ];
+    if let Some((k, _)) = tar_keys.iter().find(|(_, set)| *set) {
+        return Some(format!(
+            "program = {name:?} and {k} do not go together: {k} is a tar option, and a \
+             program's output is not a tar"
+        ));
+    }
+    if dt.compress.on_client() {
+        return Some(format!(
+            "program = {name:?} with compress = {:?}: program streams are compressed on the \
+             server (use a server-* mode or none)",
+            dt.compress.name()
+        ));
+    }
+    None
 }
 
 /// Every check of one dumptype's values; `path` names it in errors (a file, or `disklist:LINE`).
@@ -289,6 +325,10 @@ pub fn validate(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
                 &format!("hook name {h:?}: use letters, digits, - and _"),
             ));
         }
+    }
+    if let Some(m) = program_conflict(dt) {
+        let span = text.find("program").map(|i| i..i + 7);
+        return Err(toml_err::at(path, text, span, &m));
     }
     for pat in &dt.exclude {
         if let Err(e) = globset::Glob::new(pat) {

@@ -45,6 +45,8 @@ pub struct Job<'a> {
 pub struct Written {
     pub record: DumpRecord,
     pub warnings: Vec<String>,
+    /// A program's stderr after a good run.
+    pub notes: Vec<String>,
     pub index_note: Option<String>,
 }
 
@@ -163,6 +165,7 @@ fn request(job: &Job) -> DumpRequest {
         },
         since: job.reference.map(|r| r.client_time_ns),
         hooks: dt.hooks.clone(),
+        program: dt.program.clone(),
     }
 }
 
@@ -198,6 +201,13 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         age_header_sha256: String::new(),
         signer: String::new(),
+        format: if dt.program.is_some() { "stream" } else { "tar" }.into(),
+        program: dt.program.clone().unwrap_or_default(),
+        stream_name: dt.program.as_ref().map_or(String::new(), |p| {
+            vtape::header::stream_file_name(&job.dle.disk, p)
+        }),
+        stream_sha256: String::new(),
+        program_restore: String::new(),
     }
 }
 
@@ -229,6 +239,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         threads: crate::codec::threads(),
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
         space: tape.space.clone(),
+        stream: dt.program.is_some().then(|| hdr.stream_name.clone()),
     };
     let full = pipeline::FullFlag::default();
     let tape_full = |e: std::io::Error| match full.load(std::sync::atomic::Ordering::SeqCst) {
@@ -259,6 +270,17 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
             )));
         }
         warnings.push(format!("the tar stream is incomplete: {why}"));
+    }
+    if let Some(sha) = &fin.stream_sha256 {
+        if summary.tar_bytes != fin.received {
+            return Err(Failure::Failed(anyhow!(
+                "the client's program wrote {} bytes, but {} arrived",
+                summary.tar_bytes,
+                fin.received
+            )));
+        }
+        hdr.stream_sha256 = sha.clone();
+        hdr.program_restore = clip(&summary.restore);
     }
     hdr.original_size = if dt.compress.on_client() {
         summary.tar_bytes
@@ -299,6 +321,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     Ok(Written {
         record,
         warnings,
+        notes: summary.notes.iter().take(50).map(|n| clip(n)).collect(),
         index_note,
     })
 }
@@ -362,6 +385,15 @@ fn stream(
             }
         }
     }
+}
+
+/// The runaway limit of one dump. A program DLE with neither an estimate command nor an
+/// earlier dump has nothing to be measured against: only the tape's capacity bounds it.
+pub fn limit_for(dt: &Dumptype, expected: u64) -> u64 {
+    if dt.program.is_some() && expected == 0 {
+        return u64::MAX;
+    }
+    runaway_limit(expected, dt.max_growth)
 }
 
 /// The bytes a dump may receive: `max_growth` × its expected size, at least 64 MiB's worth.

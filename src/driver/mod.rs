@@ -216,7 +216,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             datestamp: &datestamp,
             recipients: &recipients,
             signer: &signer,
-            limit: dumper::runaway_limit(entry.expected, cfg.dumptype(&entry.dle).max_growth),
+            limit: dumper::limit_for(cfg.dumptype(&entry.dle), entry.expected),
             progress: &progress,
         };
         let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });
@@ -325,6 +325,7 @@ fn failed_outcome(d: &Dle, reason: String) -> Outcome {
         reason: Some(reason),
         plan: String::new(),
         warnings: vec![],
+        notes: vec![],
         original_size: 0,
         payload_size: 0,
         seconds: 0.0,
@@ -345,6 +346,7 @@ fn outcome_of(job: &dumper::Job, r: Result<dumper::Written>) -> Outcome {
             };
             o.reason = w.index_note;
             o.warnings = w.warnings;
+            o.notes = w.notes;
             o.original_size = w.record.original_size;
             o.payload_size = w.record.payload_size;
             o.seconds = w.record.seconds;

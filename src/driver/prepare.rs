@@ -70,6 +70,7 @@ pub fn estimate(cfg: &Config, dle: &Dle, history: &[&DumpRecord]) -> Result<Size
         optional_lists: dt.optional_lists,
         one_file_system: dt.one_file_system,
         since,
+        program: dt.program.clone(),
     };
     let mut s = connect(cfg, dle)?;
     s.send(&Message::Estimate(req))?;

@@ -54,6 +54,54 @@ enum Tee {
     Tar(TarIndexer<Index>),
     Gzip(MultiGzDecoder<TarIndexer<Index>>),
     Zstd(zstd::stream::write::Decoder<'static, TarIndexer<Index>>),
+    /// A program's stream: hashed and counted, one index entry.
+    Stream(StreamTee),
+}
+
+/// A program DLE's stream is no tar: it is hashed and counted, and its index is one entry
+/// (the file a restore writes), with the stream's sha256.
+pub struct StreamTee {
+    name: String,
+    hasher: sha2::Sha256,
+    bytes: u64,
+    index: Index,
+}
+
+impl StreamTee {
+    fn write(&mut self, b: &[u8]) {
+        use sha2::Digest;
+        self.hasher.update(b);
+        self.bytes += b.len() as u64;
+    }
+
+    /// The index (its one entry written) and the stream's sha256.
+    fn finish(mut self) -> (Result<Option<IndexWriter>, String>, String) {
+        use sha2::Digest;
+        let sha = format!("{:x}", self.hasher.finalize());
+        let entry = crate::catalog::entry::IndexEntry {
+            path: self.name.into_bytes(),
+            kind: b'0',
+            size: self.bytes,
+            mtime: chrono::Utc::now().timestamp(),
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+            link: None,
+            prev: false,
+            offset: Some(0),
+        };
+        let ix = match self.index.take() {
+            None => Ok(None),
+            Some(mut w) => match w.stream_entry(entry, &sha) {
+                Ok(()) => Ok(Some(w)),
+                Err(e) => {
+                    w.abort();
+                    Err(format!("index: {e}"))
+                }
+            },
+        };
+        (ix, sha)
+    }
 }
 
 type Index = Option<IndexWriter>;
@@ -66,6 +114,7 @@ impl Tee {
             Tee::Tar(t) => t.problem(),
             Tee::Gzip(g) => g.get_ref().problem(),
             Tee::Zstd(z) => z.get_ref().problem(),
+            Tee::Stream(_) => None,
         }
     }
 }
@@ -84,6 +133,8 @@ pub struct Finished {
     pub index: Result<Option<IndexWriter>, String>,
     /// Where each compressed block begins, ready to commit (server-side compression).
     pub table: Option<TableWriter>,
+    /// A program's stream: its sha256 (before compression and encryption).
+    pub stream_sha256: Option<String>,
 }
 
 pub struct Pipeline {
@@ -106,6 +157,8 @@ pub struct Options<'a> {
     pub recipients: Option<&'a [crate::keys::Recipient]>,
     /// The tape's room, shared with the other dumps writing to it.
     pub space: std::sync::Arc<stages::TapeSpace>,
+    /// A program DLE: the stream is not a tar; this is the file name a restore writes.
+    pub stream: Option<String>,
 }
 
 impl Pipeline {
@@ -130,10 +183,23 @@ impl Pipeline {
         };
         // The stream is always parsed: a client that sends something other than one
         // complete tar fails its dump, index or not.
-        let tee = match o.client {
-            Format::None => Tee::Tar(TarIndexer::new(index)),
-            Format::Gzip => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(index))),
-            Format::Zstd => Tee::Zstd(zstd::stream::write::Decoder::new(TarIndexer::new(index))?),
+        let tee = match (o.client, &o.stream) {
+            (Format::None, Some(name)) => Tee::Stream(StreamTee {
+                name: name.clone(),
+                hasher: sha2::Digest::new(),
+                bytes: 0,
+                index,
+            }),
+            (_, Some(_)) => {
+                return Err(io::Error::other(
+                    "a program stream is compressed on the server only",
+                ));
+            }
+            (Format::None, None) => Tee::Tar(TarIndexer::new(index)),
+            (Format::Gzip, None) => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(index))),
+            (Format::Zstd, None) => {
+                Tee::Zstd(zstd::stream::write::Decoder::new(TarIndexer::new(index))?)
+            }
         };
         Ok(Pipeline {
             tee,
@@ -158,6 +224,19 @@ impl Pipeline {
         let (buf, payload_size, payload_sha256) = meter.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
         let parsed = match self.tee {
+            Tee::Stream(st) => {
+                let (index, sha) = st.finish();
+                return Ok(Finished {
+                    file,
+                    received,
+                    payload_size,
+                    payload_sha256,
+                    tar: Ok(()),
+                    index,
+                    table,
+                    stream_sha256: Some(sha),
+                });
+            }
             Tee::Lost(why) => Err(Ok(why)),
             Tee::Tar(t) => Ok(t),
             Tee::Gzip(g) => g.finish().map_err(|e| Err(e.to_string())),
@@ -188,6 +267,7 @@ impl Pipeline {
             tar,
             index,
             table,
+            stream_sha256: None,
         })
     }
 }
@@ -201,6 +281,10 @@ impl Write for Pipeline {
             Tee::Tar(t) => t.write_all(seen),
             Tee::Gzip(g) => g.write_all(seen),
             Tee::Zstd(z) => z.write_all(seen),
+            Tee::Stream(st) => {
+                st.write(seen);
+                Ok(())
+            }
         };
         if let Some(why) = self.tee.problem() {
             return Err(io::Error::other(NotTar(why)));

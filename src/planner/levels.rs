@@ -50,6 +50,12 @@ pub fn decide(i: &Input, p: &Params) -> (Option<u8>, String) {
     if strategy == Strategy::Skip {
         return (None, "strategy skip".into());
     }
+    if let Some(p) = &i.dumptype.program {
+        return (
+            Some(0),
+            format!("program {p}: a full every run (a program stream has no incrementals)"),
+        );
+    }
     let Some(nights) = nights_since_full(&i.history, p) else {
         return (Some(0), "new DLE: no full on any tape".into());
     };

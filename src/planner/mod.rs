@@ -196,7 +196,10 @@ fn entry(i: &Input, p: &Params, notes: &mut Vec<String>) -> PlanEntry {
         full_size,
         incr_level,
         incr_size,
-        movable: i.dumptype.strategy == Strategy::Standard && nights.is_some() && !i.forced,
+        movable: i.dumptype.strategy == Strategy::Standard
+            && i.dumptype.program.is_none()
+            && nights.is_some()
+            && !i.forced,
         has_full: nights.is_some(),
         nights_to_due: nights.map_or(0, |n| p.dumpcycle as i64 - n),
         priority: i.dumptype.priority,

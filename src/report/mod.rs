@@ -37,6 +37,9 @@ pub struct Outcome {
     pub plan: String,
     /// Files that could not be read whole (PARTIAL).
     pub warnings: Vec<String>,
+    /// A program DLE's stderr after a good run (the dump is OK; bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(rename = "tar_bytes", alias = "original_size")]
     pub original_size: u64,
     #[serde(rename = "tape_bytes", alias = "payload_size")]
@@ -154,13 +157,13 @@ fn details(out: &mut String, s: &RunSummary) {
     for o in s
         .outcomes
         .iter()
-        .filter(|o| o.reason.is_some() || !o.warnings.is_empty())
+        .filter(|o| o.reason.is_some() || !o.warnings.is_empty() || !o.notes.is_empty())
     {
         let _ = writeln!(out, "\n{} {}: {}", o.host, o.disk, name(&o.status));
         if let Some(r) = &o.reason {
             let _ = writeln!(out, "  {r}");
         }
-        for w in &o.warnings {
+        for w in o.warnings.iter().chain(&o.notes) {
             let _ = writeln!(out, "  {w}");
         }
     }
@@ -238,6 +241,7 @@ mod tests {
             reason: None,
             plan: String::new(),
             warnings: vec![],
+            notes: vec![],
             original_size: orig,
             payload_size: orig / 4,
             seconds: secs,

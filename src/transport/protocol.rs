@@ -48,6 +48,10 @@ pub struct DumpRequest {
     /// Names of hooks the client's agent.toml defines (run before and after).
     #[serde(default)]
     pub hooks: Vec<String>,
+    /// A program DLE: run the client's `[programs.NAME]` for the disk in `path`; its
+    /// stdout is the dump. Left out for tar DLEs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// What to estimate: the tar size of level 0 and of each candidate incremental level.
@@ -69,6 +73,9 @@ pub struct EstimateRequest {
     pub one_file_system: bool,
     /// (level, reference client time in nanoseconds) for each incremental candidate.
     pub since: Vec<(u8, i64)>,
+    /// A program DLE: its `estimate` command, if it has one (no sizes otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// Totals the agent reports at the end of a dump.
@@ -77,6 +84,12 @@ pub struct DumpSummary {
     pub files: u64,
     pub tar_bytes: u64,
     pub warnings: u64,
+    /// A program's stderr after a good run (bounded): reported, the dump stays OK.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// A program's restore command, as the client would run it (for the header comment).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub restore: String,
 }
 
 /// Every message of the protocol, both directions.
@@ -109,6 +122,9 @@ pub enum Message {
     /// Server → agent (`tapir check`): can these DLE paths be dumped?
     Check {
         paths: Vec<String>,
+        /// (program, disk) of program DLEs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        programs: Vec<(String, String)>,
     },
     /// Agent → server: per path, None if it can be dumped, else why not.
     CheckResult {
@@ -124,6 +140,14 @@ pub enum Message {
         message: String,
     },
     Done(DumpSummary),
+    /// Server → agent: run one phase (`pre` or `post`) of a hook agent.toml defines, for a
+    /// hook group (`[groups.NAME]`: snapshots on several hosts at one moment).
+    RunHook {
+        name: String,
+        phase: String,
+    },
+    /// Agent → server: the hook ran and exited 0.
+    HookDone,
     /// The request failed; the agent stays ready for the next one.
     Error {
         message: String,

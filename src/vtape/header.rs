@@ -43,6 +43,34 @@ pub struct DumpHeader {
     /// `SHA256:…` of the key that signed this header (informative; readers trust their own).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signer: String,
+    /// `tar` (a GNU tar stream), or `stream` (a program DLE's output, restored as one file).
+    #[serde(default = "tar_format")]
+    pub format: String,
+    /// A program DLE: the client's `[programs.NAME]` that wrote the stream.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub program: String,
+    /// A program DLE: the file a restore writes (`DISK.PROGRAM`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream_name: String,
+    /// A program DLE: sha256 of the stream itself (before compression and encryption).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream_sha256: String,
+    /// A program DLE: its restore command as the client's agent.toml had it (informative).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub program_restore: String,
+}
+
+fn tar_format() -> String {
+    "tar".into()
+}
+
+/// The file a program DLE's stream is restored to: the disk (`/` as `_`), then the program.
+pub fn stream_file_name(disk: &str, program: &str) -> String {
+    let d: String = disk
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    format!("{}.{program}", d.trim_start_matches('_'))
 }
 
 /// The header of a tape label file.
@@ -67,6 +95,11 @@ pub struct Parsed<T> {
 }
 
 impl DumpHeader {
+    /// A program DLE's stream, not a tar.
+    pub fn is_stream(&self) -> bool {
+        self.format == "stream"
+    }
+
     /// The stock-tools pipeline that restores this file, for the header comment.
     pub fn restore_command(&self, file_name: &str) -> String {
         let mut cmd = format!("dd if={file_name} bs=32k skip=1");
@@ -76,6 +109,10 @@ impl DumpHeader {
         if let Some(tool) = Format::of(&self.compress).stock_tool() {
             cmd.push_str(" | ");
             cmd.push_str(tool);
+        }
+        if self.is_stream() {
+            cmd.push_str(&format!(" > {}", self.stream_name));
+            return cmd;
         }
         cmd.push_str(" | tar -xpf -");
         if self.level > 0 {
@@ -96,21 +133,28 @@ impl DumpHeader {
              #   {}\n",
             self.restore_command(file_name),
         );
+        if self.is_stream() && !self.program_restore.is_empty() {
+            recipe.push_str(&format!(
+                "# then feed it to the program's restore command (the client's agent.toml,\n                 # [programs.{}]):\n#   {} < {}\n",
+                self.program, self.program_restore, self.stream_name
+            ));
+        }
         if signer.is_some() {
             recipe.push_str(&verify_recipe(file_name));
         }
         recipe.push_str(&format!(
             "# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
-            payload_desc(&self.compress, &self.encrypt)
+            payload_desc(&self.compress, &self.encrypt, &self.format)
         ));
         sign_and_pad(format!("{DUMP_MAGIC}\n{body}{recipe}"), signer)
     }
 }
 
-fn payload_desc(compress: &str, encrypt: &str) -> String {
+fn payload_desc(compress: &str, encrypt: &str, format: &str) -> String {
+    let what = if format == "stream" { "stream" } else { "tar" };
     let inner = match Format::of(compress) {
-        Format::None => "tar".to_string(),
-        f => format!("{}(tar)", f.name()),
+        Format::None => what.to_string(),
+        f => format!("{}({what})", f.name()),
     };
     if encrypt == "server" {
         format!("age({inner})")
@@ -260,6 +304,11 @@ mod tests {
             tool_version: "0.1.0".into(),
             age_header_sha256: String::new(),
             signer: String::new(),
+            format: "tar".into(),
+            program: String::new(),
+            stream_name: String::new(),
+            stream_sha256: String::new(),
+            program_restore: String::new(),
         };
         let b = h.encode("00001.web1._my_docs.0", None).unwrap();
         assert_eq!(b.len(), HEADER_SIZE);
