@@ -454,10 +454,18 @@ pub fn run_restore(
     let fed = feed(&mut stdin);
     drop(stdin);
     if let Err(e) = fed {
+        let hung_up = e.chain().any(|c| {
+            c.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        });
+        if hung_up {
+            let status = child.wait()?;
+            bail!("{} {status} before it read the whole stream", shown(&argv));
+        }
         // the stream failed its checks: the restore must not finish on part of it
         crate::sys::kill_group(child.id());
         let _ = child.wait();
-        return Err(e.context(format!("{} was stopped", argv[0])));
+        return Err(e.context(format!("{} was stopped (killed)", shown(&argv))));
     }
     let status = child.wait()?;
     Ok((shown(&argv), status))

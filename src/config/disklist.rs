@@ -266,7 +266,11 @@ fn dle_of(
         )));
     }
     let device = device.unwrap_or_else(|| disk.clone());
-    if !device.starts_with('/') {
+    if let Some(p) = dumptypes.get(&dumptype).and_then(|d| d.program.as_ref()) {
+        // a program DLE names a database, volume or dataset, checked again on the client
+        crate::agent::program::check_disk(&device, true)
+            .map_err(|e| err(format!("{e:#} (dumptype {dumptype:?} runs program {p:?})")))?;
+    } else if !device.starts_with('/') {
         return Err(err(format!(
             "{device:?} is not an absolute path on the client"
         )));

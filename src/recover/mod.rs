@@ -7,6 +7,7 @@ pub mod repl;
 pub mod seek;
 pub mod shell;
 pub mod staging;
+pub mod stream;
 pub mod words;
 
 use crate::catalog::{DumpRecord, history};
@@ -76,29 +77,91 @@ fn check_target(to: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
+/// The chain of dumps a restore as of `date` reads, oldest first; an error (exit code per
+/// DESIGN.md) when there is none.
+pub fn chain_for(cfg: &Config, host: &str, disk: &str, date: Option<&str>) -> Result<Vec<DumpRecord>> {
+    let records = history::load(&cfg.catalog, host, disk)?;
+    if records.is_empty() {
+        bail!(crate::error::Error::nothing_done(format!(
+            "no dumps of {host} {disk} in the catalog"
+        )));
+    }
+    let bound = date.map(crate::fetch::date_bound).transpose()?;
+    let chain: Vec<DumpRecord> = chain(&records, bound.as_deref()).into_iter().cloned().collect();
+    if chain.is_empty() {
+        bail!(crate::error::Error::nothing_done(format!(
+            "no full of {host} {disk} at or before that date"
+        )));
+    }
+    Ok(chain)
+}
+
+/// A program DLE's newest dump as of `date`, opened and checked, if the DLE is one
+/// (its tape header says `format = "stream"`).
+pub fn open_stream(
+    cfg: &Config,
+    host: &str,
+    disk: &str,
+    date: Option<&str>,
+    trust: &crate::vtape::reader::Trust,
+) -> Result<Option<crate::vtape::reader::Opened>> {
+    let chain = chain_for(cfg, host, disk, date)?;
+    let r = chain.last().expect("a chain has a full");
+    let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+    let opened = crate::fetch::open(&file, r, trust)?;
+    if !opened.header.is_stream() {
+        return Ok(None);
+    }
+    if !opened.signed {
+        crate::say::problem(format!(
+            "WARNING: {} is read without a checked signature (--insecure-skip-signature)",
+            file.display()
+        ));
+    }
+    crate::say::progress(format!(
+        "restoring {host} {disk} (program {}) from {} level 0 on {} file {} ({})",
+        opened.header.program, r.datestamp, r.label, r.file_number, r.file_name
+    ));
+    Ok(Some(opened))
+}
+
+/// Restore a program DLE's stream as one file into `req.to`.
+fn run_stream(req: &Request, opened: crate::vtape::reader::Opened) -> Result<Report> {
+    let name = opened.header.stream_name.clone();
+    let wanted = req.paths.iter().map(|p| member_path(p));
+    if let Some(p) = wanted.into_iter().find(|p| p != name.as_bytes()) {
+        bail!(crate::error::Error::config(format!(
+            "{} {} is a program DLE: its one file is {name}, not {}",
+            req.host,
+            req.disk,
+            String::from_utf8_lossy(&p)
+        )));
+    }
+    if req.overwrite {
+        bail!(crate::error::Error::config(
+            "--overwrite is for tar DLEs: a program DLE's stream is restored into a new or empty directory"
+        ));
+    }
+    let ids = crate::keys::identities(&req.identity)?;
+    let done = stream::restore(opened, &ids, stream::Dest::Dir(&req.to))?;
+    crate::say::progress(format!(
+        "{}: {} bytes, sha256 checked",
+        done.name, done.bytes
+    ));
+    Ok(Report {
+        restored: 1,
+        refused: vec![],
+    })
+}
+
 /// Restore the chain as of `req.date` into `req.to`.
 pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     check_target(&req.to, req.overwrite)?;
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
-    let records = history::load(&cfg.catalog, &req.host, &req.disk)?;
-    if records.is_empty() {
-        bail!(crate::error::Error::nothing_done(format!(
-            "no dumps of {} {} in the catalog",
-            req.host, req.disk
-        )));
+    if let Some(opened) = open_stream(cfg, &req.host, &req.disk, req.date.as_deref(), &req.trust)? {
+        return run_stream(req, opened);
     }
-    let bound = req
-        .date
-        .as_deref()
-        .map(crate::fetch::date_bound)
-        .transpose()?;
-    let chain = chain(&records, bound.as_deref());
-    if chain.is_empty() {
-        bail!(crate::error::Error::nothing_done(format!(
-            "no full of {} {} at or before that date",
-            req.host, req.disk
-        )));
-    }
+    let chain = chain_for(cfg, &req.host, &req.disk, req.date.as_deref())?;
     crate::say::progress(format!("restoring {} {} from:", req.host, req.disk));
     for r in &chain {
         crate::say::progress(format!(
@@ -117,7 +180,7 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
                 file.display()
             ));
         }
-        files.push((*r, file));
+        files.push((r, file));
     }
     let opts = Options {
         overwrite: req.overwrite,

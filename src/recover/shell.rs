@@ -166,10 +166,23 @@ impl<'a> Shell<'a> {
         let dles = self.catalog_dles()?;
         for d in dles.get(host).into_iter().flatten() {
             if m.as_ref().is_none_or(|m| m.is_match(d)) {
-                outln!("{d}");
+                match self.program_of(host, d) {
+                    Some(p) => outln!("{d}  (program {p}: one stream file)"),
+                    None => outln!("{d}"),
+                }
             }
         }
         Ok(())
+    }
+
+    /// The program of a program DLE, as this server's config has it.
+    fn program_of(&self, host: &str, disk: &str) -> Option<String> {
+        let dle = self
+            .cfg
+            .disklist
+            .iter()
+            .find(|d| d.host == host && d.disk == disk)?;
+        self.cfg.dumptype(dle).program.clone()
     }
 
     fn setdisk(&mut self, d: &str) -> Result<()> {

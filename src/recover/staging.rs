@@ -62,13 +62,20 @@ impl Stage {
     /// Every check held: move what was staged into the target, then set links, directory
     /// modes and mtimes there.
     pub fn commit(self, x: Extractor) -> Result<Report> {
-        let mut refused = Vec::new();
-        merge(&self.dir, &self.target, x.overwrite(), &mut refused)
-            .with_context(|| format!("cannot move the restore into {}", self.target.display()))?;
-        let _ = fs::remove_dir_all(&self.dir);
-        let mut report = x.finish(Some(&self.target))?;
+        let target = self.target.clone();
+        let refused = self.commit_files(x.overwrite())?;
+        let mut report = x.finish(Some(&target))?;
         report.refused.extend(refused);
         Ok(report)
+    }
+
+    /// Move what was staged into the target; what could not be placed is returned.
+    pub fn commit_files(self, overwrite: bool) -> Result<Vec<String>> {
+        let mut refused = Vec::new();
+        merge(&self.dir, &self.target, overwrite, &mut refused)
+            .with_context(|| format!("cannot move the restore into {}", self.target.display()))?;
+        let _ = fs::remove_dir_all(&self.dir);
+        Ok(refused)
     }
 }
 

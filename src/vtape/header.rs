@@ -135,7 +135,8 @@ impl DumpHeader {
         );
         if self.is_stream() && !self.program_restore.is_empty() {
             recipe.push_str(&format!(
-                "# then feed it to the program's restore command (the client's agent.toml,\n                 # [programs.{}]):\n#   {} < {}\n",
+                "# then feed it to the program's restore command ([programs.{}] in the \
+                 client's agent.toml):\n#   {} < {}\n",
                 self.program, self.program_restore, self.stream_name
             ));
         }
