@@ -4,6 +4,7 @@
 pub mod amanda;
 pub mod disklist;
 pub mod dumptype;
+pub mod groups;
 pub mod import;
 pub mod size;
 pub mod toml_err;
@@ -62,6 +63,8 @@ struct RawConfig {
     mirror: Mirror,
     #[serde(default)]
     signing: RawSigning,
+    #[serde(default)]
+    groups: BTreeMap<String, groups::Group>,
     #[serde(default)]
     hosts: BTreeMap<String, Host>,
 }
@@ -232,6 +235,8 @@ pub struct Config {
     pub hosts: BTreeMap<String, Host>,
     pub dumptypes: BTreeMap<String, Dumptype>,
     pub disklist: Vec<Dle>,
+    /// Hook groups: hosts whose hooks run together around their dumps.
+    pub groups: BTreeMap<String, groups::Group>,
 }
 
 impl Config {
@@ -348,6 +353,9 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             file.display()
         )));
     }
+    if full {
+        groups::validate(&file, &raw.groups, &disklist)?;
+    }
     for (name, h) in &raw.hosts {
         if h.maxdumps == Some(0) {
             return Err(Error::config(format!(
@@ -388,6 +396,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         encryption,
         dumptypes,
         disklist,
+        groups: raw.groups,
     })
 }
 

@@ -2,6 +2,7 @@
 //! taper's tapes. One DLE failing never stops the run; the exit code is decided at the end.
 
 pub mod dumper;
+pub mod groups;
 pub mod prepare;
 pub mod progress;
 pub mod reconcile;
@@ -197,6 +198,18 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             }
         }
     }
+    let held = groups::before(cfg, &to_dump);
+    to_dump.retain(|e| {
+        let Some(why) = held.failed.get(&e.dle.host) else {
+            return true;
+        };
+        progress.set(&e.dle.host, &e.dle.disk, e.level, "FAILED", why);
+        let mut o = failed_outcome(&e.dle, why.clone());
+        o.level = e.level.unwrap_or(0);
+        o.plan = e.reason.clone();
+        outcomes.push(o);
+        false
+    });
     let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &datestamp));
     let log = std::sync::Mutex::new(log);
     let catalog_lock = std::sync::Mutex::new(());
@@ -253,6 +266,11 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         outcome
     });
     outcomes.extend(done);
+    for n in groups::after(cfg, &held) {
+        crate::say::problem(n.clone());
+        log.lock().unwrap().event("group", json!(n));
+        notes.push(n);
+    }
     // what someone must look at reaches stderr under cron too (the report goes by mail)
     for o in outcomes.iter().filter(|o| o.status != Status::Ok) {
         let why = o
