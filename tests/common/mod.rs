@@ -308,16 +308,7 @@ pub fn restore_both_ways(
     tree::assert_same(src, &out1, skip);
 
     // 2. the stock pipeline, exactly as the header spells it
-    let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
-    let recipe = header
-        .lines()
-        .find(|l| l.starts_with("#   dd if="))
-        .expect("recipe in header");
-    let slot_dir = file.parent().unwrap().display().to_string();
-    let recipe = recipe
-        .trim_start_matches("#   ")
-        .replace("KEY", &id)
-        .replace("dd if=", &format!("dd if={slot_dir}/"));
+    let recipe = stock_recipe(s, rec);
     let out2 = s.path().join("restore-stock");
     std::fs::create_dir(&out2).unwrap();
     sh(
@@ -325,6 +316,22 @@ pub fn restore_both_ways(
         file.parent().unwrap(),
     );
     tree::assert_same(src, &out2, skip);
+}
+
+/// The stock-tools restore line of dump `rec`'s header, with the identity and the tape
+/// file's directory filled in (run it in the directory to restore into).
+pub fn stock_recipe(s: &Setup, rec: &serde_json::Value) -> String {
+    let file = s.tape_file(rec);
+    let header = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
+    let recipe = header
+        .lines()
+        .find(|l| l.starts_with("#   dd if="))
+        .expect("recipe in header");
+    let slot_dir = file.parent().unwrap().display().to_string();
+    recipe
+        .trim_start_matches("#   ")
+        .replace("KEY", &s.identity.display().to_string())
+        .replace("dd if=", &format!("dd if={slot_dir}/"))
 }
 
 /// A busy machine: two CPU spinners and a copy loop of ~100 MB.
