@@ -107,7 +107,11 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
         reason("x2")
     );
     assert!(reason("x2").len() < 4096, "bounded: {}", reason("x2").len());
-    assert_eq!(outcome(&v, "x3")["status"], "OK", "stderr alone is no failure");
+    assert_eq!(
+        outcome(&v, "x3")["status"],
+        "OK",
+        "stderr alone is no failure"
+    );
     let notes: Vec<&str> = outcome(&v, "x3")["notes"]
         .as_array()
         .unwrap()
@@ -168,17 +172,35 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     let id = s.identity.display().to_string();
     let out = s
         .cmd(&[
-            "recover", "--host", "localhost", "--disk", "db.bin", "-i", &id, "--stdout",
+            "recover",
+            "--host",
+            "localhost",
+            "--disk",
+            "db.bin",
+            "-i",
+            &id,
+            "--stdout",
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout == blob, "--stdout gives the stream");
     // 3. --run-restore: the program's restore command from agent.toml
     let r = run(
         &s,
         &[
-            "recover", "--host", "localhost", "--disk", "db.bin", "-i", &id, "--run-restore",
+            "recover",
+            "--host",
+            "localhost",
+            "--disk",
+            "db.bin",
+            "-i",
+            &id,
+            "--run-restore",
         ],
     );
     r.assert_code(0);
@@ -206,7 +228,12 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     )
     .unwrap();
     let mut said = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
     assert!(child.wait().unwrap().success(), "{said}");
     assert!(
         said.contains("db.bin  (program blob: one stream file)"),
@@ -217,7 +244,14 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     // the user switch and the cleared environment
     let out = s
         .cmd(&[
-            "recover", "--host", "localhost", "--disk", "x5", "-i", &id, "--stdout",
+            "recover",
+            "--host",
+            "localhost",
+            "--disk",
+            "x5",
+            "-i",
+            &id,
+            "--stdout",
         ])
         .output()
         .unwrap();
@@ -253,7 +287,11 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
 fn corrupt_stream_restores_nothing(s: &Setup, rec: &serde_json::Value) {
     use std::os::unix::fs::FileExt;
     let file = s.tape_file(rec);
-    let f = std::fs::OpenOptions::new().write(true).read(true).open(&file).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .open(&file)
+        .unwrap();
     let at = 32768 + 2_000_000;
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, at).unwrap();
@@ -267,7 +305,14 @@ fn corrupt_stream_restores_nothing(s: &Setup, rec: &serde_json::Value) {
     let r = run(
         s,
         &[
-            "recover", "--host", "localhost", "--disk", "db.bin", "-i", &id, "--run-restore",
+            "recover",
+            "--host",
+            "localhost",
+            "--disk",
+            "db.bin",
+            "-i",
+            &id,
+            "--run-restore",
         ],
     );
     r.assert_code(1);
@@ -278,7 +323,14 @@ fn corrupt_stream_restores_nothing(s: &Setup, rec: &serde_json::Value) {
         r.stderr
     );
     let r = s.run(&[
-        "recover", "--host", "localhost", "--disk", "db.bin", "-i", &id, "--stdout",
+        "recover",
+        "--host",
+        "localhost",
+        "--disk",
+        "db.bin",
+        "-i",
+        &id,
+        "--stdout",
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
 }
@@ -314,7 +366,10 @@ fn hostile_disknames_are_refused_on_the_client_and_in_the_disklist() {
     for disk in ["-c shell", "a;b", "../../etc/shadow", "$(id)"] {
         let req = serde_json::json!({"type": "dump", "path": disk, "level": 0, "exclude": [],
             "one_file_system": true, "gzip_level": null, "program": "blob"});
-        let out = agent_says(&s.path().join("agent.toml"), &[hello.clone(), req.to_string()]);
+        let out = agent_says(
+            &s.path().join("agent.toml"),
+            &[hello.clone(), req.to_string()],
+        );
         assert!(out.contains("refused: disk"), "{disk}: {out}");
     }
     let req = serde_json::json!({"type": "dump", "path": "x", "level": 0, "exclude": [],

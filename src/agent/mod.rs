@@ -222,12 +222,7 @@ fn sink<'a, W: Write>(out: &'a mut FrameWriter<W>, req: &DumpRequest) -> Result<
     };
     Ok(match codec {
         None => Out::Plain(out),
-        Some(c) => Out::Packed(ParallelWriter::new(
-            out,
-            c,
-            crate::codec::threads(),
-            None,
-        )?),
+        Some(c) => Out::Packed(ParallelWriter::new(out, c, crate::codec::threads(), None)?),
     })
 }
 

@@ -136,9 +136,8 @@ pub fn check_disk(disk: &str, allow_paths: bool) -> Result<()> {
     if disk.starts_with('-') {
         bail!("disk {disk:?} looks like a command-line option");
     }
-    let allowed = |c: char| {
-        c.is_ascii_alphanumeric() || "_.@:+,=-".contains(c) || (allow_paths && c == '/')
-    };
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || "_.@:+,=-".contains(c) || (allow_paths && c == '/');
     if let Some(c) = disk.chars().find(|c| !allowed(*c)) {
         bail!(
             "disk {disk:?}: {c:?} is not allowed in a program DLE's name (letters, digits and \
@@ -479,7 +478,9 @@ mod tests {
     fn disks_are_checked_before_substitution() {
         assert!(check_disk("appdb", false).is_ok());
         assert!(check_disk("my_db-2.x@h:1", false).is_ok());
-        for bad in ["-c shell", "a;b", "a b", "$(id)", "a/b", "", "x`id`", "a\nb"] {
+        for bad in [
+            "-c shell", "a;b", "a b", "$(id)", "a/b", "", "x`id`", "a\nb",
+        ] {
             assert!(check_disk(bad, false).is_err(), "{bad:?}");
         }
         assert!(check_disk("tank/home", true).is_ok());

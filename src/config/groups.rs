@@ -30,7 +30,9 @@ pub fn validate(file: &Path, groups: &BTreeMap<String, Group>, dles: &[Dle]) -> 
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, g) in groups {
         if g.hosts.is_empty() {
-            return Err(err(format!("groups.{name}.hosts is empty: name its member hosts")));
+            return Err(err(format!(
+                "groups.{name}.hosts is empty: name its member hosts"
+            )));
         }
         if g.pre.is_empty() && g.post.is_empty() {
             return Err(err(format!("groups.{name} has neither pre nor post hooks")));

@@ -201,7 +201,12 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         age_header_sha256: String::new(),
         signer: String::new(),
-        format: if dt.program.is_some() { "stream" } else { "tar" }.into(),
+        format: if dt.program.is_some() {
+            "stream"
+        } else {
+            "tar"
+        }
+        .into(),
         program: dt.program.clone().unwrap_or_default(),
         stream_name: dt.program.as_ref().map_or(String::new(), |p| {
             vtape::header::stream_file_name(&job.dle.disk, p)

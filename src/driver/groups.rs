@@ -25,10 +25,7 @@ pub fn before(cfg: &Config, entries: &[&PlanEntry]) -> Held {
         if !entries.iter().any(|e| g.hosts.contains(&e.dle.host)) {
             continue;
         }
-        crate::say::progress(format!(
-            "group {name}: pre hooks on {}",
-            g.hosts.join(", ")
-        ));
+        crate::say::progress(format!("group {name}: pre hooks on {}", g.hosts.join(", ")));
         let ran = super::schedule::par_map(&g.hosts, g.hosts.len() as u32, |h| {
             run_phase(cfg, h, &g.pre, "pre")
         });

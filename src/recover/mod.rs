@@ -79,7 +79,12 @@ fn check_target(to: &Path, overwrite: bool) -> Result<()> {
 
 /// The chain of dumps a restore as of `date` reads, oldest first; an error (exit code per
 /// DESIGN.md) when there is none.
-pub fn chain_for(cfg: &Config, host: &str, disk: &str, date: Option<&str>) -> Result<Vec<DumpRecord>> {
+pub fn chain_for(
+    cfg: &Config,
+    host: &str,
+    disk: &str,
+    date: Option<&str>,
+) -> Result<Vec<DumpRecord>> {
     let records = history::load(&cfg.catalog, host, disk)?;
     if records.is_empty() {
         bail!(crate::error::Error::nothing_done(format!(
@@ -87,7 +92,10 @@ pub fn chain_for(cfg: &Config, host: &str, disk: &str, date: Option<&str>) -> Re
         )));
     }
     let bound = date.map(crate::fetch::date_bound).transpose()?;
-    let chain: Vec<DumpRecord> = chain(&records, bound.as_deref()).into_iter().cloned().collect();
+    let chain: Vec<DumpRecord> = chain(&records, bound.as_deref())
+        .into_iter()
+        .cloned()
+        .collect();
     if chain.is_empty() {
         bail!(crate::error::Error::nothing_done(format!(
             "no full of {host} {disk} at or before that date"
