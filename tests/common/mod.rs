@@ -2,6 +2,7 @@
 //! environment, corpus builders and a strict tree comparison.
 #![allow(dead_code)]
 
+pub mod db;
 pub mod sshd;
 pub mod tree;
 
