@@ -1034,7 +1034,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__recover)
-            opts="-i -c -v -h -V --host --disk --date --to --identity --overwrite --tar --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            opts="-i -c -v -h -V --host --disk --date --to --identity --overwrite --tar --stdout --run-restore --agent-config --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1065,6 +1065,10 @@ _tapir() {
                     return 0
                     ;;
                 --tar)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agent-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

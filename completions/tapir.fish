@@ -109,10 +109,13 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -l date -d 'The sta
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l to -d 'Target directory: must be empty or new unless --overwrite' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s i -l identity -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l tar -d 'Extract this tar stream (a file, or - for stdin) instead of dumps from the catalog' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l agent-config -d 'The agent.toml whose [programs] --run-restore uses (default /etc/tapir/agent.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l overwrite -d 'Replace files that exist in the target'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l stdout -d 'A program DLE: write its stream to stdout (e.g. `| pg_restore -d DB`)'
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l run-restore -d 'A program DLE: pipe its stream into the `restore` command of the program in this machine\'s agent.toml, and report that command\'s exit code'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'

@@ -255,7 +255,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     };
     let mut pipe = Pipeline::new(file, index, table, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;
-    session.send(&Message::Dump(request(job)))?;
+    session.send(&Message::Dump(Box::new(request(job))))?;
     let at = job.progress.index(&job.dle.host, &job.dle.disk);
     let counted = |n: usize| job.progress.bytes(at, n as u64);
     let streamed = stream(&mut session, &mut pipe, &tape_full, &counted, job.limit);

@@ -113,7 +113,7 @@ pub enum Message {
     KnownDirs {
         dirs: Vec<String>,
     },
-    Dump(DumpRequest),
+    Dump(Box<DumpRequest>),
     Estimate(EstimateRequest),
     /// Agent → server: estimated tar bytes per level (level 0 first).
     EstimateResult {
