@@ -144,10 +144,22 @@ fn index_from_payload(
     ids: &crate::fetch::Ids,
 ) -> Result<String> {
     let rel = catalog::index::rel_path(&rec.host, &rec.disk, &rec.datestamp, rec.level);
+    let opened = crate::fetch::open(path, rec, trust)?;
+    if opened.header.is_stream() {
+        // a program's stream: its one entry, once its sha256 held
+        let (h, n) = crate::recover::stream::decode_checked(opened, ids, &mut std::io::sink())?;
+        let mut ix = IndexWriter::create(&cfg.catalog, &rel)?;
+        let mtime = h.client_time_ns / 1_000_000_000;
+        ix.stream_entry(
+            crate::pipeline::stream_entry(&h.stream_name, n, mtime),
+            &h.stream_sha256,
+        )?;
+        ix.commit()?;
+        return Ok(rel);
+    }
     let mut tee = TarIndexer::new(IndexWriter::create(&cfg.catalog, &rel)?);
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut tee);
-        let opened = crate::fetch::open(path, rec, trust)?;
         crate::fetch::fetch_with(opened, Some(ids), &mut w)?;
     }
     match tee.finish() {

@@ -178,6 +178,22 @@ fn file(
             Err(e) => (Verdict::of(&e.problem), e.problem.to_string()),
         };
     };
+    if h.is_stream() {
+        return match crate::recover::stream::decode_checked(opened, ids, &mut std::io::sink()) {
+            Ok((_, n)) => (
+                Verdict::Ok,
+                format!(
+                    "stream of {} {} ({n} bytes, program {}) read to the end; its sha256 \
+                     matches the header{unsigned}",
+                    h.host, h.disk, h.program
+                ),
+            ),
+            Err(e) => match e.downcast_ref::<TapeError>() {
+                Some(t) => (Verdict::of(&t.problem), t.problem.to_string()),
+                None => (Verdict::Corrupt, format!("{e:#}")),
+            },
+        };
+    }
     match read_tar(opened, ids) {
         Err(e) => match e.downcast_ref::<TapeError>() {
             Some(t) => (Verdict::of(&t.problem), t.problem.to_string()),

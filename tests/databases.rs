@@ -109,19 +109,7 @@ fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
 
     // 1. --run-restore (the restore argv of this machine's agent.toml)
     pg_drop(&pg);
-    let r = s.run_env(
-        &[
-            "recover",
-            "--host",
-            "localhost",
-            "--disk",
-            "appdb",
-            "-i",
-            &id,
-            "--run-restore",
-        ],
-        &env,
-    );
+    let r = s.run_restore("localhost", "appdb", &agent_cfg);
     r.assert_code(0);
     assert_eq!(pg_checksum(&pg), before, "--run-restore: {}", r.stderr);
 
@@ -219,13 +207,7 @@ fn mariadb_dump_and_mariadb_backup_restore_equal_checksums() {
     let env = [("TAPIR_AGENT_CONFIG", agent_cfg.to_str().unwrap())];
     let r = s.run_env(&["dump", "--json"], &env);
     r.assert_code(0);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let backup = v["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["disk"] == "main")
-        .unwrap();
+    let backup = common::outcome(&r.stdout, "localhost", "main");
     // mariadb-backup logs on stderr: reported, bounded, and the dump is still OK
     assert_eq!(backup["status"], "OK");
     let notes = backup["notes"].as_array().unwrap();
@@ -236,41 +218,16 @@ fn mariadb_dump_and_mariadb_backup_restore_equal_checksums() {
             .any(|n| n.as_str().unwrap().contains("completed OK")),
         "{notes:?}"
     );
-    let id = s.identity.display().to_string();
 
     // mariadb-dump: drop, restore with --run-restore, compare
     my.sql("DROP DATABASE shop");
-    let r = s.run_env(
-        &[
-            "recover",
-            "--host",
-            "localhost",
-            "--disk",
-            "shop",
-            "-i",
-            &id,
-            "--run-restore",
-        ],
-        &env,
-    );
+    let r = s.run_restore("localhost", "shop", &agent_cfg);
     r.assert_code(0);
     assert_eq!(my_checksum(&my), before, "mariadb-dump restored");
 
     // mariadb-backup: the xbstream through mbstream, prepare, start a server on it
     my.sql("DROP DATABASE shop");
-    let r = s.run_env(
-        &[
-            "recover",
-            "--host",
-            "localhost",
-            "--disk",
-            "main",
-            "-i",
-            &id,
-            "--run-restore",
-        ],
-        &env,
-    );
+    let r = s.run_restore("localhost", "main", &agent_cfg);
     r.assert_code(0);
     let xb = s.path().join("xb-restore");
     let out = Command::new("mariadb-backup")

@@ -93,16 +93,7 @@ fn fleet() -> Fleet {
     Fleet { s, _hosts: hosts }
 }
 
-fn outcome(stdout: &str, host: &str, disk: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(stdout).unwrap();
-    v["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["host"] == host && o["disk"] == disk)
-        .unwrap_or_else(|| panic!("{host} {disk}: {stdout}"))
-        .clone()
-}
+use common::outcome;
 
 #[test]
 fn group_hooks_bracket_the_groups_dumps_and_a_failed_pre_fails_only_the_group() {

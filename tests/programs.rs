@@ -7,8 +7,7 @@ mod common;
 
 use common::{Run, Setup, noise};
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
@@ -64,15 +63,6 @@ fn run(s: &Setup, args: &[&str]) -> Run {
     s.run_env(args, &[("TAPIR_AGENT_CONFIG", &cfg)])
 }
 
-fn outcome<'a>(v: &'a serde_json::Value, disk: &str) -> &'a serde_json::Value {
-    v["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["disk"] == disk)
-        .unwrap_or_else(|| panic!("{disk}: {v}"))
-}
-
 #[test]
 fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     common::require_root("a program runs as another user");
@@ -90,29 +80,26 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     );
     let r = run(&s, &["dump", "--json"]);
     r.assert_code(1);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(outcome(&v, "db.bin")["status"], "OK", "{v}");
-    assert_eq!(outcome(&v, &src.display().to_string())["status"], "OK");
-    let reason = |d: &str| outcome(&v, d)["reason"].as_str().unwrap_or("").to_string();
-    assert_eq!(outcome(&v, "x1")["status"], "FAILED");
+    let outcome = |disk: &str| common::outcome(&r.stdout, "localhost", disk);
+    assert_eq!(outcome("db.bin")["status"], "OK", "{}", r.stdout);
+    assert_eq!(outcome(&src.display().to_string())["status"], "OK");
+    let reason = |d: &str| outcome(d)["reason"].as_str().unwrap_or("").to_string();
+    assert_eq!(outcome("x1")["status"], "FAILED");
     assert!(
         reason("x1").contains("exit status: 1") && reason("x1").contains("FATAL: database x"),
         "{}",
         reason("x1")
     );
-    assert_eq!(outcome(&v, "x2")["status"], "FAILED");
+    assert_eq!(outcome("x2")["status"], "FAILED");
     assert!(
         reason("x2").contains("exit status: 3") && reason("x2").contains("noise line 199999"),
         "{}",
         reason("x2")
     );
     assert!(reason("x2").len() < 4096, "bounded: {}", reason("x2").len());
-    assert_eq!(
-        outcome(&v, "x3")["status"],
-        "OK",
-        "stderr alone is no failure"
-    );
-    let notes: Vec<&str> = outcome(&v, "x3")["notes"]
+    assert_eq!(outcome("x3")["status"], "OK", "stderr alone is no failure");
+    let x3 = outcome("x3");
+    let notes: Vec<&str> = x3["notes"]
         .as_array()
         .unwrap()
         .iter()
@@ -121,9 +108,9 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     assert_eq!(notes.len(), 21, "{notes:?}");
     assert_eq!(notes[0], "(5 earlier stderr line(s) not kept)");
     assert_eq!(notes[20], "stderr: note 25");
-    assert_eq!(outcome(&v, "x4")["status"], "FAILED");
+    assert_eq!(outcome("x4")["status"], "FAILED");
     assert!(reason("x4").contains("wrote nothing"), "{}", reason("x4"));
-    assert_eq!(outcome(&v, "x5")["status"], "OK");
+    assert_eq!(outcome("x5")["status"], "OK");
     // the report mail/text carries the failures and the notes too
     let text = run(&s, &["report"]);
     assert!(text.stdout.contains("stderr: note 25"), "{}", text.stdout);
@@ -279,6 +266,35 @@ fn a_program_stream_restores_every_way_and_failing_programs_fail_alone() {
     r.assert_code(2);
     assert!(r.stderr.contains("is a tar DLE"), "{}", r.stderr);
 
+    // verify with the key reads each stream to its end; a rebuilt catalog indexes it again
+    let r = s.run(&["verify", "--identity", &id]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("read to the end; its sha256 matches the header"),
+        "{}",
+        r.stdout
+    );
+    std::fs::remove_dir_all(s.path().join("catalog")).unwrap();
+    s.run(&["catalog", "rebuild", "--identity", &id])
+        .assert_code(0);
+    let recs = s.find_json();
+    let again = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["disk"] == "db.bin")
+        .unwrap()
+        .clone();
+    let ix2 = s.index_lines(&again);
+    assert_eq!(ix2.len(), 1);
+    assert_eq!(
+        (&ix2[0]["p"], &ix2[0]["s"], &ix2[0]["h"]),
+        (&ix[0]["p"], &ix[0]["s"], &ix[0]["h"])
+    );
+    s.recover("localhost", "db.bin", &s.path().join("r6"), &[])
+        .assert_code(0);
+
     corrupt_stream_restores_nothing(&s, &rec);
 }
 
@@ -335,30 +351,6 @@ fn corrupt_stream_restores_nothing(s: &Setup, rec: &serde_json::Value) {
     assert_eq!(r.code, 1, "{}", r.stderr);
 }
 
-/// Speak the protocol to `tapir agent` directly, as a hostile server would.
-fn agent_says(agent_cfg: &Path, frames: &[String]) -> String {
-    let mut child = Command::new(common::BIN)
-        .args(["agent", "--agent-config"])
-        .arg(agent_cfg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for f in frames {
-        let mut frame = vec![b'M'];
-        frame.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        frame.extend_from_slice(f.as_bytes());
-        stdin.write_all(&frame).unwrap();
-    }
-    drop(stdin);
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.wait().unwrap();
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn hostile_disknames_are_refused_on_the_client_and_in_the_disklist() {
     let s = setup();
@@ -366,7 +358,7 @@ fn hostile_disknames_are_refused_on_the_client_and_in_the_disklist() {
     for disk in ["-c shell", "a;b", "../../etc/shadow", "$(id)"] {
         let req = serde_json::json!({"type": "dump", "path": disk, "level": 0, "exclude": [],
             "one_file_system": true, "gzip_level": null, "program": "blob"});
-        let out = agent_says(
+        let (out, _) = common::agent_says(
             &s.path().join("agent.toml"),
             &[hello.clone(), req.to_string()],
         );
@@ -374,7 +366,7 @@ fn hostile_disknames_are_refused_on_the_client_and_in_the_disklist() {
     }
     let req = serde_json::json!({"type": "dump", "path": "x", "level": 0, "exclude": [],
         "one_file_system": true, "gzip_level": null, "program": "rm"});
-    let out = agent_says(&s.path().join("agent.toml"), &[hello, req.to_string()]);
+    let (out, _) = common::agent_says(&s.path().join("agent.toml"), &[hello, req.to_string()]);
     assert!(out.contains("program \\\"rm\\\" is not defined"), "{out}");
     let log = std::fs::read_to_string(s.path().join("agent.log")).unwrap();
     assert_eq!(log.matches("REFUSED").count(), 5, "{log}");

@@ -5,7 +5,6 @@ mod common;
 
 use common::sshd::{Sshd, keygen};
 use common::{Setup, noise};
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 struct Env {
@@ -140,26 +139,8 @@ fn forced_command_refuses_paths_outside_the_allowed_roots_and_logs_it() {
 
 /// Speak the protocol to the agent directly (what the forced command runs).
 fn agent_says(e: &Env, frames: &[&str]) -> (String, bool) {
-    let mut child = Command::new(common::BIN)
-        .args(["agent", "--agent-config"])
-        .arg(e.s.path().join("agent.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for f in frames {
-        let mut frame = vec![b'M'];
-        frame.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        frame.extend_from_slice(f.as_bytes());
-        stdin.write_all(&frame).unwrap();
-    }
-    drop(stdin);
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let ok = child.wait().unwrap().success();
-    (String::from_utf8_lossy(&out).into_owned(), ok)
+    let frames: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+    common::agent_says(&e.s.path().join("agent.toml"), &frames)
 }
 
 #[test]

@@ -78,18 +78,7 @@ impl StreamTee {
     fn finish(mut self) -> (Result<Option<IndexWriter>, String>, String) {
         use sha2::Digest;
         let sha = format!("{:x}", self.hasher.finalize());
-        let entry = crate::catalog::entry::IndexEntry {
-            path: self.name.into_bytes(),
-            kind: b'0',
-            size: self.bytes,
-            mtime: chrono::Utc::now().timestamp(),
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
-            link: None,
-            prev: false,
-            offset: Some(0),
-        };
+        let entry = stream_entry(&self.name, self.bytes, chrono::Utc::now().timestamp());
         let ix = match self.index.take() {
             None => Ok(None),
             Some(mut w) => match w.stream_entry(entry, &sha) {
@@ -116,6 +105,22 @@ impl Tee {
             Tee::Zstd(z) => z.get_ref().problem(),
             Tee::Stream(_) => None,
         }
+    }
+}
+
+/// The one index entry of a program DLE's stream: the file a restore writes.
+pub fn stream_entry(name: &str, size: u64, mtime: i64) -> crate::catalog::entry::IndexEntry {
+    crate::catalog::entry::IndexEntry {
+        path: name.as_bytes().to_vec(),
+        kind: b'0',
+        size,
+        mtime,
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        link: None,
+        prev: false,
+        offset: Some(0),
     }
 }
 

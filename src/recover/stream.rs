@@ -47,7 +47,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Decode the stream of `opened` into `out`; fails unless the payload's sha256 (header) and
 /// the stream's sha256 and size (header) both hold.
-fn decode_checked(opened: Opened, ids: &Ids, out: &mut dyn Write) -> Result<(DumpHeader, u64)> {
+pub fn decode_checked(opened: Opened, ids: &Ids, out: &mut dyn Write) -> Result<(DumpHeader, u64)> {
     let mut h = Hashing {
         inner: out,
         hasher: sha2::Sha256::new(),

@@ -148,6 +148,25 @@ impl Setup {
         self.run(&args)
     }
 
+    /// `tapir recover --host HOST --disk DISK -i IDENTITY --run-restore` with the agent.toml
+    /// whose programs it runs.
+    pub fn run_restore(&self, host: &str, disk: &str, agent_cfg: &Path) -> Run {
+        let id = self.identity.display().to_string();
+        self.run_env(
+            &[
+                "recover",
+                "--host",
+                host,
+                "--disk",
+                disk,
+                "-i",
+                &id,
+                "--run-restore",
+            ],
+            &[("TAPIR_AGENT_CONFIG", agent_cfg.to_str().unwrap())],
+        )
+    }
+
     /// `tapir fetch --host localhost --disk DISK -o OUT` plus `extra` arguments.
     pub fn fetch(&self, disk: &str, out: &str, extra: &[&str]) -> Run {
         let mut args = vec!["fetch", "--host", "localhost", "--disk", disk, "-o", out];
@@ -333,6 +352,45 @@ pub fn stock_recipe(s: &Setup, rec: &serde_json::Value) -> String {
         .trim_start_matches("#   ")
         .replace("KEY", &s.identity.display().to_string())
         .replace("dd if=", &format!("dd if={slot_dir}/"))
+}
+
+/// The outcome of HOST DISK in `tapir dump --json` output.
+pub fn outcome(stdout: &str, host: &str, disk: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
+    v["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["host"] == host && o["disk"] == disk)
+        .unwrap_or_else(|| panic!("{host} {disk}: {stdout}"))
+        .clone()
+}
+
+/// Speak the protocol to `tapir agent --agent-config CFG` directly, as a hostile server
+/// would: `frames` are JSON messages; returns what the agent wrote and whether it exited 0.
+pub fn agent_says(agent_cfg: &Path, frames: &[String]) -> (String, bool) {
+    use std::io::{Read, Write};
+    let mut child = Command::new(BIN)
+        .args(["agent", "--agent-config"])
+        .arg(agent_cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for f in frames {
+        let mut frame = vec![b'M'];
+        frame.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        frame.extend_from_slice(f.as_bytes());
+        stdin.write_all(&frame).unwrap();
+    }
+    drop(stdin);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let ok = child.wait().unwrap().success();
+    (String::from_utf8_lossy(&out).into_owned(), ok)
 }
 
 /// A busy machine: two CPU spinners and a copy loop of ~100 MB.
