@@ -31,7 +31,12 @@ pub fn run(a: &Args) -> anyhow::Result<i32> {
         return Ok(crate::error::exit::USAGE);
     }
     let stdin = std::io::stdin().lock();
+    // the protocol is binary: write stdout's file directly, not through std's line buffer
+    // (which looks for newlines in every data frame and splits its writes there)
     let stdout = std::io::stdout().lock();
-    crate::agent::serve(stdin, stdout, &policy)?;
+    let raw = std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned()?;
+    let out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::from(raw));
+    crate::agent::serve(stdin, out, &policy)?;
+    drop(stdout);
     Ok(0)
 }
