@@ -103,7 +103,9 @@ complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l json -d 'Print dat
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand recover" -l host -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l host -d 'The host (several with --all: a mass restore)' -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l parallel -d 'With --all: restore this many DLEs at once' -r
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l hosts-file -d 'With --all: more hosts, one a line (# comments)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l disk -r
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l date -d 'The state as of this date (YYYY-MM-DD or YYYYMMDDHHMMSS); default: the newest dump' -r
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l to -d 'Target directory: must be empty or new unless --overwrite' -r -F
@@ -113,6 +115,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -l agent-config -d 
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l all -d 'Every DLE of the host(s), each into DIR/DISK (DIR/HOST/DISK for several hosts; the disk escaped as in tape file names, /var/www → _var_www). The plan (chains, bytes, an estimated time) is printed first'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l overwrite -d 'Replace files that exist in the target'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l stdout -d 'A program DLE: write its stream to stdout (e.g. `| pg_restore -d DB`)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l run-restore -d 'A program DLE: pipe its stream into the `restore` command of the program in this machine\'s agent.toml, and report that command\'s exit code'

@@ -16,8 +16,20 @@ use std::path::PathBuf;
 /// or with --stdout to stdout, or with --run-restore into the program's restore command.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The host (several with --all: a mass restore).
     #[arg(long)]
-    pub host: Option<String>,
+    pub host: Vec<String>,
+    /// Every DLE of the host(s), each into DIR/DISK (DIR/HOST/DISK for several hosts; the disk
+    /// escaped as in tape file names, /var/www → _var_www). The plan (chains, bytes, an
+    /// estimated time) is printed first.
+    #[arg(long, requires = "to", conflicts_with_all = ["disk", "tar", "stdout", "run_restore"])]
+    pub all: bool,
+    /// With --all: restore this many DLEs at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// With --all: more hosts, one a line (# comments).
+    #[arg(long, value_name = "FILE", requires = "all")]
+    pub hosts_file: Option<PathBuf>,
     #[arg(long)]
     pub disk: Option<String>,
     /// The state as of this date (YYYY-MM-DD or YYYYMMDDHHMMSS); default: the newest dump.
@@ -53,6 +65,14 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    if a.all {
+        return mass(cli, a);
+    }
+    if a.host.len() > 1 {
+        bail!(Error::config(
+            "several --host need --all (a mass restore of every DLE of those hosts)"
+        ));
+    }
     if a.stdout || a.run_restore {
         return stream(cli, a);
     }
@@ -68,9 +88,10 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         }
         None => {
             let cfg = a.root.config(cli)?;
-            let (Some(host), Some(disk), Some(identity)) = (&a.host, &a.disk, &a.identity) else {
+            let (Some(host), Some(disk), Some(identity)) = (a.host.first(), &a.disk, &a.identity)
+            else {
                 bail!(Error::config(
-                    "recover needs --host, --disk and --identity (or --tar)"
+                    "recover needs --host, --disk and --identity (or --tar, or --host and --all)"
                 ));
             };
             let req = crate::recover::Request {
@@ -98,11 +119,141 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     Ok(if report.refused.is_empty() { 0 } else { 1 })
 }
 
+/// Every DLE of the hosts, N at a time, the plan said first.
+fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
+    use crate::recover::host;
+    let cfg = a.root.config(cli)?;
+    let (Some(to), Some(identity)) = (&a.to, &a.identity) else {
+        bail!(Error::config("--all needs --to DIR and --identity"));
+    };
+    if !a.paths.is_empty() {
+        bail!(Error::config(
+            "--all restores whole DLEs: it takes no PATHs"
+        ));
+    }
+    let mut hosts = a.host.clone();
+    if let Some(f) = &a.hosts_file {
+        hosts.extend(host::hosts_file(f)?);
+    }
+    hosts.dedup();
+    if hosts.is_empty() {
+        bail!(Error::config("--all needs --host HOST (or --hosts-file)"));
+    }
+    crate::recover::check_target(to, a.overwrite)?;
+    let m = host::Mass {
+        hosts,
+        date: a.date.clone(),
+        to: to.clone(),
+        identity: identity.clone(),
+        trust: a.trust.trust(&cfg, Some(identity))?,
+        parallel: a.parallel,
+    };
+    let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
+    let items = host::plan(&cfg, &m)?;
+    print_plan(&cfg, &m, &items)?;
+    let started = std::time::Instant::now();
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let n = items.len();
+    let done = host::run(&cfg, &m, &items, &|d| {
+        let k = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let _ = crate::cli::out::line(format_args!("[{k}/{n}] {}", said(d)));
+    });
+    let failed = done.iter().filter(|d| !ok(d)).count();
+    for d in done.iter().filter(|d| !ok(d)) {
+        crate::say::problem(said(d));
+    }
+    outln!(
+        "restored {} of {n} DLE(s) into {} in {:.1} s; {failed} failed",
+        n - failed,
+        to.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// A DLE restore is good when it ran and refused nothing.
+fn ok(d: &crate::recover::host::Done) -> bool {
+    d.result.as_ref().is_ok_and(|r| r.refused.is_empty())
+}
+
+fn said(d: &crate::recover::host::Done) -> String {
+    match &d.result {
+        Ok(r) if r.refused.is_empty() => format!(
+            "{} {}: OK, {} members into {} in {:.1} s",
+            d.host,
+            d.disk,
+            r.restored,
+            d.dir.display(),
+            d.seconds
+        ),
+        Ok(r) => format!(
+            "{} {}: {} members, {} REFUSED (first: {})",
+            d.host,
+            d.disk,
+            r.restored,
+            r.refused.len(),
+            r.refused[0]
+        ),
+        Err(e) => format!("{} {}: FAILED: {e:#}", d.host, d.disk),
+    }
+}
+
+/// The plan: each DLE's chain and bytes, the total and an estimated time.
+fn print_plan(
+    cfg: &crate::config::Config,
+    m: &crate::recover::host::Mass,
+    items: &[crate::recover::host::Item],
+) -> anyhow::Result<()> {
+    use crate::config::size::human;
+    outln!(
+        "plan: {} DLE(s) of {} host(s), {} at a time, into {}",
+        items.len(),
+        m.hosts.len(),
+        m.parallel,
+        m.to.display()
+    );
+    for it in items {
+        let levels: Vec<String> = it.chain.iter().map(|r| r.level.to_string()).collect();
+        let chain = if it.chain.is_empty() {
+            "no full at or before the date".to_string()
+        } else {
+            format!(
+                "{} dump(s) (levels {}) from {}",
+                it.chain.len(),
+                levels.join(","),
+                it.chain.last().map_or("", |r| r.datestamp.as_str())
+            )
+        };
+        outln!(
+            "  {} {}: {chain}, {} to read -> {}",
+            it.host,
+            it.disk,
+            human(it.bytes()),
+            it.dir.display()
+        );
+    }
+    let total: u64 = items.iter().map(|i| i.bytes()).sum();
+    let estimate = match crate::recover::host::measure_speed(cfg, items, m) {
+        Some(speed) => {
+            let streams = (m.parallel as usize).min(items.len()).max(1) as f64;
+            format!(
+                "about {:.1} s (measured {}/s a restore, {} at a time)",
+                total as f64 / speed / streams,
+                human(speed as u64),
+                m.parallel
+            )
+        }
+        None => "no estimate (the first tape could not be read)".into(),
+    };
+    outln!("total: {} to read; {estimate}", human(total));
+    Ok(())
+}
+
 /// A program DLE's stream to stdout or into its restore command.
 fn stream(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     use crate::recover::stream::{self, Dest};
     let cfg = a.root.config(cli)?;
-    let (Some(host), Some(disk), Some(identity)) = (&a.host, &a.disk, &a.identity) else {
+    let (Some(host), Some(disk), Some(identity)) = (a.host.first(), &a.disk, &a.identity) else {
         bail!(Error::config(
             "--stdout and --run-restore need --host, --disk and --identity"
         ));
@@ -165,9 +316,10 @@ fn shell(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         .or_else(|| cfg.encryption.generate_identity.clone());
     sh.trust = a.trust.trust(&cfg, id.as_deref())?;
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let host = a.host.first().cloned();
     for (cmd, v) in [
         ("setdate", &a.date),
-        ("sethost", &a.host),
+        ("sethost", &host),
         ("setdisk", &a.disk),
     ] {
         if let Some(v) = v {

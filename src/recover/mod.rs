@@ -3,6 +3,7 @@
 
 pub mod browse;
 pub mod extract;
+pub mod host;
 pub mod repl;
 pub mod seek;
 pub mod shell;
@@ -63,7 +64,7 @@ fn member_path(p: &[u8]) -> Vec<u8> {
 }
 
 /// The target must be new or empty unless `overwrite`.
-fn check_target(to: &Path, overwrite: bool) -> Result<()> {
+pub fn check_target(to: &Path, overwrite: bool) -> Result<()> {
     if overwrite || !to.exists() {
         return Ok(());
     }
