@@ -40,6 +40,7 @@ pub mod rebuild;
 pub mod recover;
 pub mod report;
 pub mod rpo;
+pub mod s3;
 pub mod say;
 pub mod signing;
 pub mod sys;

@@ -152,16 +152,33 @@ fn mirror(
     limits: &Limits,
     now: &DateTime<Local>,
 ) -> (Option<i64>, State, String) {
-    if cfg.mirror.to.is_none() {
+    if cfg.mirror.to.is_empty() {
         return (None, State::Ok, String::new());
     }
-    let mirrored = crate::mirror::load_state(&cfg.catalog).and_then(|s| s.newest_datestamp);
+    // the target that lags most decides
+    let mut worst: Option<(Option<String>, &String)> = None;
+    for t in &cfg.mirror.to {
+        let m = crate::mirror::load_state(&cfg.catalog, t).and_then(|s| s.newest_datestamp);
+        if worst.as_ref().is_none_or(|(w, _)| match (&m, w) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a < b,
+        }) {
+            worst = Some((m, t));
+        }
+    }
+    let (mirrored, target) = worst.expect("a target");
     let oldest_missing = all
         .iter()
         .filter(|r| mirrored.as_ref().is_none_or(|m| &r.datestamp > m))
         .min_by(|a, b| a.datestamp.cmp(&b.datestamp));
     let Some(r) = oldest_missing else {
         return (Some(0), State::Ok, "mirror up to date".into());
+    };
+    let which = if cfg.mirror.to.len() > 1 {
+        format!(" {target}")
+    } else {
+        String::new()
     };
     let lag = age(now, r).max(0);
     let state = if lag > limits.warn {
@@ -173,7 +190,7 @@ fn mirror(
         Some(lag),
         state,
         format!(
-            "mirror lags {} (dump of {} not mirrored)",
+            "mirror{which} lags {} (dump of {} not mirrored)",
             human_age(lag),
             r.datestamp
         ),

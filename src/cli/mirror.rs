@@ -3,11 +3,10 @@
 use super::Cli;
 use crate::error::Error;
 use anyhow::bail;
-use std::path::PathBuf;
 
 /// Copy the tapes and the catalog to a mirror, verified.
 ///
-/// Make DIR (default: mirror.to) a verified copy of the vtape root plus the catalog: only
+/// Make DIR or s3://BUCKET/PREFIX (default: each of mirror.to in turn) a verified copy of the vtape root plus the catalog: only
 /// changed files are copied, each to a temp name, fsynced, read back and checked against its
 /// header before the rename. A recycled slot replaces the mirror's only once complete; a
 /// source file that fails its checksum is reported and never copied. Takes the run lock.
@@ -15,39 +14,66 @@ use std::path::PathBuf;
 /// when something was not mirrored.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, value_name = "DIR")]
-    pub to: Option<PathBuf>,
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub to: Option<String>,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
-    let Some(to) = a.to.clone().or_else(|| cfg.mirror.to.clone()) else {
-        bail!(Error::config(
-            "no mirror target: set [mirror] to = \"DIR\" in the config or give --to DIR"
-        ));
+    let targets = match &a.to {
+        Some(t) => vec![t.clone()],
+        None => cfg.mirror.to.clone(),
     };
-    let to = std::path::absolute(&to)?;
-    let rep = crate::mirror::run(&cfg, &to)?;
-    if cli.json {
-        super::print_json(&rep)?;
-    } else {
-        for c in &rep.copied {
-            outln!("copied {c}");
-        }
-        for n in &rep.notes {
-            outln!("note: {n}");
-        }
-        for p in &rep.problems {
-            eprintln!("tapir: mirror: {p}");
-        }
-        outln!(
-            "mirror {}: {} file(s) copied ({}), {} unchanged, {} problem(s)",
-            to.display(),
-            rep.copied.len(),
-            crate::config::size::human(rep.bytes),
-            rep.unchanged,
-            rep.problems.len()
-        );
+    if targets.is_empty() {
+        bail!(Error::config(
+            "no mirror target: set [mirror] to = \"DIR\" or \"s3://BUCKET/PREFIX\" in the \
+             config, or give --to"
+        ));
     }
-    Ok(if rep.problems.is_empty() { 0 } else { 1 })
+    let mut failed = false;
+    let mut reports = Vec::new();
+    for t in &targets {
+        let rep = match crate::mirror::run_target(&cfg, t) {
+            Ok(r) => r,
+            // one target down must not stop the others
+            Err(e) if targets.len() > 1 => {
+                eprintln!("tapir: mirror {t}: {e:#}");
+                failed = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        failed |= !rep.problems.is_empty();
+        if !cli.json {
+            say(t, &rep)?;
+        }
+        reports.push(rep);
+    }
+    if cli.json {
+        match reports.as_slice() {
+            [one] if targets.len() == 1 => super::print_json(one)?,
+            _ => super::print_json(&reports)?,
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn say(to: &str, rep: &crate::mirror::Report) -> anyhow::Result<()> {
+    for c in &rep.copied {
+        outln!("copied {c}");
+    }
+    for n in &rep.notes {
+        outln!("note: {n}");
+    }
+    for p in &rep.problems {
+        eprintln!("tapir: mirror: {p}");
+    }
+    outln!(
+        "mirror {to}: {} file(s) copied ({}), {} unchanged, {} problem(s)",
+        rep.copied.len(),
+        crate::config::size::human(rep.bytes),
+        rep.unchanged,
+        rep.problems.len()
+    );
+    Ok(())
 }

@@ -66,6 +66,8 @@ struct RawConfig {
     #[serde(default)]
     groups: BTreeMap<String, groups::Group>,
     #[serde(default)]
+    s3: crate::s3::Settings,
+    #[serde(default)]
     hosts: BTreeMap<String, Host>,
 }
 
@@ -195,7 +197,24 @@ pub struct Target {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mirror {
-    pub to: Option<PathBuf>,
+    /// Where `tapir mirror` copies to, in turn: a directory (an NFS mount) or
+    /// `s3://BUCKET/PREFIX`, or a list of them.
+    #[serde(deserialize_with = "one_or_many")]
+    pub to: Vec<String>,
+}
+
+/// A string, or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +250,8 @@ pub struct Config {
     pub encryption: Encryption,
     pub ssh: Ssh,
     pub mirror: Mirror,
+    /// How to reach S3 mirrors and readers' `--from s3://`.
+    pub s3: crate::s3::Settings,
     pub signing: Signing,
     pub hosts: BTreeMap<String, Host>,
     pub dumptypes: BTreeMap<String, Dumptype>,
@@ -386,8 +407,20 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         },
         hosts: raw.hosts,
         mirror: Mirror {
-            to: raw.mirror.to.map(|p| abs(&p)),
+            to: raw
+                .mirror
+                .to
+                .iter()
+                .map(|t| {
+                    if crate::s3::is_url(t) {
+                        t.clone()
+                    } else {
+                        abs(Path::new(t)).display().to_string()
+                    }
+                })
+                .collect(),
         },
+        s3: raw.s3,
         signing,
         file,
         disklist_file,

@@ -1,8 +1,11 @@
-//! `tapir mirror`: make a directory (NFS) a verified copy of the vtape root plus the catalog,
+//! `tapir mirror`: make a directory (NFS) or an S3 prefix ([`s3`]) a verified copy of the
+//! vtape root plus the catalog,
 //! so that it alone restores. Only what changed is copied; every copy goes to a temp name, is
 //! fsynced, read back and checked against the dump's header before it is renamed into place.
 //! A recycled slot is built beside the old one and swapped in only when complete; a source
 //! file whose payload does not match its header is reported and never replaces a copy.
+
+pub mod s3;
 
 use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
@@ -29,10 +32,11 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// The last mirror run, kept in the source catalog (`mirror.json`) for `check-rpo`.
+/// The last mirror run to one target, kept in the source catalog (`mirror.json`, one entry
+/// a target) for `check-rpo`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
-    pub to: PathBuf,
+    pub to: String,
     /// RFC 3339 time the run ended.
     pub finished: String,
     /// The newest dump datestamp the mirror holds.
@@ -40,9 +44,50 @@ pub struct State {
     pub problems: usize,
 }
 
-pub fn load_state(catalog: &Path) -> Option<State> {
-    let text = fs::read_to_string(catalog.join("mirror.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// Every target's last run (a file from before lists held one).
+fn load_states(catalog: &Path) -> Vec<State> {
+    let Ok(text) = fs::read_to_string(catalog.join("mirror.json")) else {
+        return vec![];
+    };
+    serde_json::from_str::<Vec<State>>(&text)
+        .or_else(|_| serde_json::from_str::<State>(&text).map(|s| vec![s]))
+        .unwrap_or_default()
+}
+
+/// The last run to `target`.
+pub fn load_state(catalog: &Path, target: &str) -> Option<State> {
+    load_states(catalog).into_iter().find(|s| s.to == target)
+}
+
+/// Record a run to `target`: the newest dump datestamp on the labels it now holds.
+fn save_state(cfg: &Config, target: &str, labels: &[String], problems: usize) -> Result<()> {
+    let newest = history::load_all(&cfg.catalog)?
+        .into_iter()
+        .filter(|r| labels.contains(&r.label))
+        .map(|r| r.datestamp)
+        .max();
+    let mut all = load_states(&cfg.catalog);
+    all.retain(|s| s.to != target);
+    all.push(State {
+        to: target.to_string(),
+        finished: crate::clock::now()?.to_rfc3339(),
+        newest_datestamp: newest,
+        problems,
+    });
+    fsutil::write_atomic(
+        &cfg.catalog.join("mirror.json"),
+        serde_json::to_string_pretty(&all)?.as_bytes(),
+    )
+}
+
+/// Mirror to one target: a directory or `s3://BUCKET/PREFIX`.
+pub fn run_target(cfg: &Config, target: &str) -> Result<Report> {
+    if crate::s3::is_url(target) {
+        let store = crate::s3::Store::open(target, &cfg.s3)?;
+        s3::run(cfg, &store)
+    } else {
+        run(cfg, &std::path::absolute(target)?)
+    }
 }
 
 /// Mirror the vtape root and catalog of `cfg` into `to`.
@@ -58,34 +103,18 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     fsutil::create_dir_all(to)?;
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
-    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
-    let check = Check {
-        trust: Trust {
-            signer: Some(signer.public().clone()),
-            skip_signature: false,
-        },
-        records: history::load_all(&cfg.catalog)?,
-    };
+    let check = Check::new(cfg)?;
     for slot in vtape::scan(&cfg.changer)? {
         if mirror_slot(&slot, to, &check, &mut rep)? {
             mirrored_labels.extend(slot.label_name().map(String::from));
         }
     }
     mirror_tree(&cfg.catalog, &to.join("catalog"), &mut rep)?;
-    let newest = history::load_all(&cfg.catalog)?
-        .into_iter()
-        .filter(|r| mirrored_labels.contains(&r.label))
-        .map(|r| r.datestamp)
-        .max();
-    let state = State {
-        to: to.to_path_buf(),
-        finished: crate::clock::now()?.to_rfc3339(),
-        newest_datestamp: newest,
-        problems: rep.problems.len(),
-    };
-    fsutil::write_atomic(
-        &cfg.catalog.join("mirror.json"),
-        serde_json::to_string_pretty(&state)?.as_bytes(),
+    save_state(
+        cfg,
+        &to.display().to_string(),
+        &mirrored_labels,
+        rep.problems.len(),
     )?;
     Ok(rep)
 }
@@ -120,6 +149,17 @@ struct Check {
 }
 
 impl Check {
+    fn new(cfg: &Config) -> Result<Check> {
+        let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
+        Ok(Check {
+            trust: Trust {
+                signer: Some(signer.public().clone()),
+                skip_signature: false,
+            },
+            records: history::load_all(&cfg.catalog)?,
+        })
+    }
+
     /// Refuse a source file whose header is not what the catalog recorded or not signed by
     /// this server; a file written before tapes were signed is copied, and said so.
     fn source(&self, slot: &Slot, name: &str, rep: &mut Report) -> Result<()> {

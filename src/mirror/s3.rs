@@ -1,0 +1,343 @@
+//! The mirror on object storage: objects mirror the vtape layout (`PREFIX/slotN/NAME`,
+//! `PREFIX/catalog/…`). A source file is checked (signature, catalog, payload sha256) while it
+//! is read; S3 checks each request's sha256 on its side. Unchanged objects (same size and the
+//! same header sha256, kept as object metadata) are not sent again. A recycled slot is built
+//! under `.slotN.new/` and copied over `slotN/` only when all its files are up.
+
+use super::{Check, Report, slot_names};
+use crate::config::Config;
+use crate::s3::{Store, upload};
+use crate::vtape::{self, Slot, header::HEADER_SIZE};
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+/// Mirror the vtape root and catalog of `cfg` to `store`.
+pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
+    let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "mirror")?;
+    let check = Check::new(cfg)?;
+    let state_path = cfg.catalog.join("s3-uploads.json");
+    let state: upload::State =
+        std::sync::Mutex::new((upload::Pending::load(&state_path), state_path));
+    let remote: BTreeMap<String, u64> = store.list("")?.into_iter().collect();
+    let mut rep = Report::default();
+    let readback = !store.checks_checksums()?;
+    if readback {
+        rep.notes.push(format!(
+            "{} does not check x-amz-checksum-sha256: each object is read back instead",
+            store.url
+        ));
+    }
+    let cx = Cx {
+        store,
+        check: &check,
+        state: &state,
+        readback,
+    };
+    let mut labels = vec![];
+    let mut keys_used = vec![];
+    for slot in vtape::scan(&cfg.changer)? {
+        if mirror_slot(&cx, &slot, &remote, &mut rep, &mut keys_used)? {
+            labels.extend(slot.label_name().map(String::from));
+        }
+    }
+    mirror_catalog(store, &cfg.catalog, &remote, &mut rep)?;
+    abort_stale(store, &state, &keys_used)?;
+    super::save_state(cfg, &store.url, &labels, rep.problems.len())?;
+    Ok(rep)
+}
+
+/// Uploads a killed run left for files this run no longer sends: aborted, so that no part
+/// lingers in the bucket.
+fn abort_stale(store: &Store, state: &upload::State, used: &[String]) -> Result<()> {
+    let mut s = state.lock().unwrap();
+    let stale: Vec<(String, String)> =
+        s.0.uploads
+            .iter()
+            .filter(|(k, _)| !used.contains(k))
+            .map(|(k, u)| (k.clone(), u.upload_id.clone()))
+            .collect();
+    for (k, id) in &stale {
+        upload::abort(store, k, id);
+        s.0.uploads.remove(k);
+    }
+    s.0.save(&s.1)
+}
+
+/// What every upload of a run needs.
+struct Cx<'a> {
+    store: &'a Store,
+    check: &'a Check,
+    state: &'a upload::State,
+    /// The server does not check request checksums: read each object back.
+    readback: bool,
+}
+
+/// Bring one slot up to date; `true` when the store's slot now equals the source's.
+fn mirror_slot(
+    cx: &Cx,
+    slot: &Slot,
+    remote: &BTreeMap<String, u64>,
+    rep: &mut Report,
+    keys_used: &mut Vec<String>,
+) -> Result<bool> {
+    let (store, check) = (cx.store, cx.check);
+    let names = slot_names(slot);
+    if names.is_empty() {
+        return Ok(false);
+    }
+    let dest = format!("slot{}/", slot.slot);
+    let staging = format!(".slot{}.new/", slot.slot);
+    let there: Vec<&str> = remote
+        .keys()
+        .filter_map(|k| k.strip_prefix(dest.as_str()))
+        .collect();
+    // the same tape with more dumps is completed in place; another tape is staged
+    let mut in_place = true;
+    for n in &there {
+        if !names.iter().any(|x| x == n)
+            || !same_header(store, &format!("{dest}{n}"), &slot.dir.join(n))?
+        {
+            in_place = false;
+            break;
+        }
+    }
+    let work = if in_place { &dest } else { &staging };
+    let mut complete = true;
+    for n in &names {
+        let rel = format!("{work}{n}");
+        keys_used.push(store.key(&rel));
+        let sent = check
+            .source(slot, n, rep)
+            .and_then(|()| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000.")));
+        match sent {
+            Ok(Some(bytes)) => {
+                rep.copied.push(format!("slot{}/{n}", slot.slot));
+                rep.bytes += bytes;
+            }
+            Ok(None) => rep.unchanged += 1,
+            Err(e) => {
+                complete = false;
+                rep.problems.push(format!("slot{}/{n}: {e:#}", slot.slot));
+            }
+        }
+    }
+    if in_place {
+        return Ok(complete);
+    }
+    if !complete {
+        rep.problems.push(format!(
+            "slot{}: the recycled tape is not complete on {} yet; the store keeps its previous \
+             content",
+            slot.slot, store.url
+        ));
+        return Ok(false);
+    }
+    swap(cx, slot, &names, &there, &dest, &staging)?;
+    Ok(true)
+}
+
+/// All of a recycled slot is up under the staging prefix: copy it over the slot, then remove
+/// what the old tape had and the staging copies.
+fn swap(
+    cx: &Cx,
+    slot: &Slot,
+    names: &[String],
+    there: &[&str],
+    dest: &str,
+    staging: &str,
+) -> Result<()> {
+    let store = cx.store;
+    for n in names {
+        let to = format!("{dest}{n}");
+        if store.copy(&format!("{staging}{n}"), &to).is_err() {
+            // too big for one copy request (or not supported): send it again
+            put_file(cx, &to, &slot.dir.join(n), !n.starts_with("00000."))?;
+        }
+    }
+    for n in there.iter().filter(|n| !names.iter().any(|x| x == *n)) {
+        store.delete(&format!("{dest}{n}"))?;
+    }
+    for n in names {
+        store.delete(&format!("{staging}{n}"))?;
+    }
+    Ok(())
+}
+
+/// The sha256 of a file's 32 KiB header block.
+fn header_sha(path: &Path) -> Result<String> {
+    let block = vtape::header::read_block(path)?;
+    Ok(crate::keys::hex(&Sha256::digest(&block)))
+}
+
+/// The object holds the same dump (or label) as the local file: its metadata names the same
+/// header.
+fn same_header(store: &Store, rel: &str, local: &Path) -> Result<bool> {
+    let Some(h) = store.head(rel)? else {
+        return Ok(false);
+    };
+    Ok(h.meta("tapir-header-sha256") == Some(header_sha(local)?.as_str()))
+}
+
+/// Put one tape file unless the object already holds it; `Some(bytes)` when sent. A dump's
+/// payload must match its header's sha256 as read; S3 checks each request's sha256.
+fn put_file(cx: &Cx, rel: &str, path: &Path, dump: bool) -> Result<Option<u64>> {
+    let (store, state) = (cx.store, cx.state);
+    let size = std::fs::metadata(path)?.len();
+    let hsha = header_sha(path)?;
+    let want = if dump {
+        let h = vtape::header::read_dump(path)?;
+        if !h.complete {
+            bail!("the source's header says the dump is incomplete: not copied");
+        }
+        Some((h.payload_sha256, HEADER_SIZE as u64 + h.payload_size))
+    } else {
+        None
+    };
+    if let Some(h) = store.head(rel)?
+        && h.size == size
+        && h.meta("tapir-header-sha256") == Some(hsha.as_str())
+    {
+        return Ok(None);
+    }
+    if let Some((_, len)) = &want
+        && *len != size
+    {
+        bail!("the source is {size} bytes, its header says {len} (TRUNCATED): not copied");
+    }
+    let meta = vec![("tapir-header-sha256".to_string(), hsha.clone())];
+    let payload = std::cell::RefCell::new(Sha256::new());
+    let mut hash = |chunk: &[u8], pos: u64| {
+        let skip = (HEADER_SIZE as u64)
+            .saturating_sub(pos)
+            .min(chunk.len() as u64) as usize;
+        payload.borrow_mut().update(&chunk[skip..]);
+        Ok(())
+    };
+    let mut verdict = || -> Result<()> {
+        if let Some((sha, _)) = &want {
+            let got = crate::keys::hex(&payload.borrow().clone().finalize());
+            if &got != sha {
+                return Err(upload::Refused(format!(
+                    "the source's payload sha256 is {got}, its header says {sha} (CORRUPT): not copied"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    };
+    let sent = if size <= store.part_size {
+        let mut body = Vec::with_capacity(size as usize);
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .read_to_end(&mut body)?;
+        hash(&body, 0)?;
+        verdict()?;
+        store.put(rel, &body, &meta)?;
+        body.len() as u64
+    } else {
+        let src = upload::Source {
+            file: path,
+            identity: &hsha,
+            meta: &meta,
+        };
+        upload::multipart(store, rel, &src, state, &mut hash, &mut verdict)?.bytes
+    };
+    if cx.readback {
+        read_back(
+            store,
+            rel,
+            want.as_ref().map(|(sha, _)| sha.as_str()),
+            &hsha,
+        )?;
+    }
+    match store.head(rel)? {
+        Some(h) if h.size == size => Ok(Some(sent)),
+        Some(h) => bail!(
+            "{}: the object has {} bytes after the upload, the file {size}",
+            store.url,
+            h.size
+        ),
+        None => bail!("{}: the object is missing after its upload", store.url),
+    }
+}
+
+/// Read an object back whole: its header block must be the source's and its payload's
+/// sha256 the header's (for a server that does not check request checksums).
+fn read_back(store: &Store, rel: &str, payload: Option<&str>, header: &str) -> Result<()> {
+    let mut r = store.get(rel)?;
+    let mut block = vec![0u8; HEADER_SIZE];
+    r.read_exact(&mut block)
+        .with_context(|| format!("{}: reading {rel} back", store.url))?;
+    if crate::keys::hex(&Sha256::digest(&block)) != header {
+        bail!(
+            "{}: {rel} does not read back as written (header)",
+            store.url
+        );
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    if let Some(want) = payload
+        && crate::keys::hex(&h.finalize()) != want
+    {
+        bail!(
+            "{}: {rel} does not read back as written (payload sha256)",
+            store.url
+        );
+    }
+    Ok(())
+}
+
+/// Put the catalog (small files) where its sha256 differs, then remove what it no longer has.
+fn mirror_catalog(
+    store: &Store,
+    catalog: &Path,
+    remote: &BTreeMap<String, u64>,
+    rep: &mut Report,
+) -> Result<()> {
+    let skip = |n: &str| {
+        matches!(n, "lock" | "tapes.lock" | "s3-uploads.json" | "mirror.json") || n.starts_with('.')
+    };
+    let mut seen = Vec::new();
+    for e in walkdir::WalkDir::new(catalog).min_depth(1) {
+        let e = e.with_context(|| format!("cannot read {}", catalog.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if skip(&name) || !e.file_type().is_file() {
+            continue;
+        }
+        let rel = format!(
+            "catalog/{}",
+            e.path().strip_prefix(catalog).unwrap().display()
+        );
+        seen.push(rel.clone());
+        let body = std::fs::read(e.path())?;
+        let sha = crate::keys::hex(&Sha256::digest(&body));
+        if remote.get(&rel) == Some(&(body.len() as u64))
+            && store
+                .head(&rel)?
+                .is_some_and(|h| h.meta("tapir-sha256") == Some(sha.as_str()))
+        {
+            rep.unchanged += 1;
+            continue;
+        }
+        match store.put(&rel, &body, &[("tapir-sha256".into(), sha)]) {
+            Ok(()) => rep.bytes += body.len() as u64,
+            Err(err) => rep.problems.push(format!("{rel}: {err:#}")),
+        }
+    }
+    for k in remote.keys().filter(|k| k.starts_with("catalog/")) {
+        if !seen.contains(k) {
+            store.delete(k)?;
+        }
+    }
+    Ok(())
+}
