@@ -323,6 +323,13 @@ impl Store {
         Ok(())
     }
 
+    /// Create the bucket (for set-ups and tests; the mirror never creates one).
+    pub fn create_bucket(&self) -> Result<()> {
+        let url = self.bucket.create_bucket(&self.creds).sign(expiry());
+        self.send("PUT", url, &[], Some(b""), "CREATE BUCKET")?;
+        Ok(())
+    }
+
     /// Copy an object within the bucket (server side, up to 5 GB), its metadata with it.
     pub fn copy(&self, from_rel: &str, to_rel: &str) -> Result<()> {
         let key = self.key(to_rel);

@@ -123,6 +123,7 @@ pub fn multipart(
         }
         Err(e) => return Err(e),
     };
+    crate::failpoint::hit("s3-before-complete");
     complete(store, &key, &upload_id, &etags)?;
     forget(state)?;
     Ok(Sent { sha256: sha, bytes })

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod seaweed;
 pub mod sshd;
 pub mod tree;
 
