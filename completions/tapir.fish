@@ -124,7 +124,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -l json -d 'Print d
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l to -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l to -r
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand mirror" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'

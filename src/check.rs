@@ -44,6 +44,7 @@ pub fn run(cfg: &Config) -> Vec<Item> {
     )];
     out.extend(tapes(cfg));
     out.push(writable("catalog", &cfg.catalog));
+    out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));
     out.extend(recipients(cfg));
     let mut hosts: BTreeMap<&str, Vec<&crate::config::disklist::Dle>> = BTreeMap::new();
     for d in &cfg.disklist {
@@ -56,6 +57,23 @@ pub fn run(cfg: &Config) -> Vec<Item> {
         out.extend(items);
     }
     out
+}
+
+/// A mirror target can be written: a directory, or a bucket these credentials may put to.
+fn mirror_target(cfg: &Config, target: &str) -> Item {
+    let what = format!("mirror {target}");
+    if !crate::s3::is_url(target) {
+        return writable(&what, std::path::Path::new(target));
+    }
+    let r = crate::s3::Store::open(target, &cfg.s3).and_then(|s| s.check_writable());
+    match r {
+        Ok(()) => item(
+            Level::Ok,
+            what,
+            "an object was written, read back and deleted",
+        ),
+        Err(e) => item(Level::Fail, what, format!("{e:#}")),
+    }
 }
 
 fn writable(what: &str, dir: &std::path::Path) -> Item {

@@ -99,6 +99,15 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
+    let env = w.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = s.run_env(&["check"], &env);
+    assert!(
+        r.stdout
+            .contains("OK    mirror s3://tapes/off: an object was written, read back"),
+        "{}",
+        r.stdout
+    );
     // 2. a rerun sends nothing
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
