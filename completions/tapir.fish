@@ -83,7 +83,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json -d 'Print data
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
@@ -95,7 +95,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l date -d 'Newest du
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l level -r
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s o -l output -d 'Output file (must not exist), or - for stdout' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s i -l identity -d 'age identity file: decrypt and decompress, writing the tar stream' -r -F
-complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand fetch" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
@@ -112,7 +112,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand recover" -l to -d 'Target di
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s i -l identity -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l tar -d 'Extract this tar stream (a file, or - for stdin) instead of dumps from the catalog' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l agent-config -d 'The agent.toml whose [programs] --run-restore uses (default /etc/tapir/agent.toml)' -r -F
-complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand recover" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand recover" -l all -d 'Every DLE of the host(s), each into DIR/DISK (DIR/HOST/DISK for several hosts; the disk escaped as in tape file names, /var/www → _var_www). The plan (chains, bytes, an estimated time) is printed first'
@@ -176,7 +176,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand check" -s v -l verbose -d 'S
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
-complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Read the tapes and catalog of this vtape root (a mirror) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'

@@ -83,7 +83,7 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     std::fs::write(src.join("small.txt"), "hello\n").unwrap();
     s.write(
         "dumptypes/plain-local.toml",
-        "auth = \"local\"\ncompress = \"none\"\n",
+        "auth = \"local\"\ncompress = \"server-fast\"\n",
     );
     s.write(
         "disklist",
@@ -228,4 +228,87 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
+
+    restore_from_the_store_alone(&s, &w);
+}
+
+/// On a machine with no config, the key and the signing key's public half alone restore the
+/// tree from the store; one file reads only a little of its dump.
+fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
+    let fresh = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> Run {
+        let mut c = std::process::Command::new(common::BIN);
+        c.args(args)
+            .current_dir(fresh.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", fresh.path());
+        for (k, v) in w.env() {
+            c.env(k, v);
+        }
+        common::finish(c.output().unwrap())
+    };
+    let src = s.path().join("src");
+    let disk = src.display().to_string();
+    let id = s.identity.display().to_string();
+    let signing = s.path().join("keys/signing_key.pub").display().to_string();
+    let out = fresh.path().join("out");
+    let o = out.display().to_string();
+    let from = ["--from", "s3://tapes/off", "--signing-pub", &signing];
+    let mut args = vec![
+        "recover",
+        "--host",
+        "localhost",
+        "--disk",
+        &disk,
+        "-i",
+        &id,
+        "--to",
+        &o,
+    ];
+    args.extend_from_slice(&from);
+    run(&args).assert_code(0);
+    common::tree::assert_same(&src, &out, &|_| false);
+    // one file: the block table and ranged GETs
+    let one = fresh.path().join("one");
+    let o1 = one.display().to_string();
+    let mut args = vec![
+        "recover",
+        "--host",
+        "localhost",
+        "--disk",
+        &disk,
+        "-i",
+        &id,
+        "--to",
+        &o1,
+    ];
+    args.extend_from_slice(&from);
+    args.push("small.txt");
+    let r = run(&args);
+    r.assert_code(0);
+    assert_eq!(
+        std::fs::read(one.join("small.txt")).unwrap(),
+        std::fs::read(src.join("small.txt")).unwrap()
+    );
+    let read: u64 = r
+        .stderr
+        .split("read ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count: {}", r.stderr));
+    let chain: u64 = s
+        .find_json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["disk"] == disk.as_str())
+        .map(|r| r["tape_bytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        read * 20 < chain,
+        "one file read {read} bytes of a {chain}-byte dump (more than 5%)"
+    );
 }

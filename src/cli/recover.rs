@@ -110,6 +110,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     for r in &report.refused {
         eprintln!("tapir: REFUSED {r}");
     }
+    remote_read(a);
     outln!(
         "restored {} members into {}; {} refused",
         report.restored,
@@ -117,6 +118,20 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         report.refused.len()
     );
     Ok(if report.refused.is_empty() { 0 } else { 1 })
+}
+
+/// After a restore from object storage: how much was fetched from it.
+fn remote_read(a: &Args) {
+    let n = crate::vtape::source::fetched();
+    if n > 0
+        && let Some(from) = &a.root.from
+    {
+        crate::say::notice(format!(
+            "read {n} bytes ({}) from {}",
+            crate::config::size::human(n),
+            from.display()
+        ));
+    }
 }
 
 /// Every DLE of the hosts, N at a time, the plan said first.
@@ -162,6 +177,7 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     for d in done.iter().filter(|d| !ok(d)) {
         crate::say::problem(said(d));
     }
+    remote_read(a);
     outln!(
         "restored {} of {n} DLE(s) into {} in {:.1} s; {failed} failed",
         n - failed,

@@ -335,6 +335,11 @@ pub fn for_reading(root: &Path) -> Result<Config, Error> {
         })
         .max()
         .unwrap_or(1u32);
+    for_reading_slots(&root, slots)
+}
+
+/// The config of a reader with no tapir.toml, for a root of `slots` slots (local or remote).
+pub fn for_reading_slots(root: &Path, slots: u32) -> Result<Config, Error> {
     let text = format!(
         "tapecycle = {0}\nrunspercycle = 1\n[changer]\nroot = \".\"\nslots = {0}\n",
         slots.max(2)
@@ -342,6 +347,7 @@ pub fn for_reading(root: &Path) -> Result<Config, Error> {
     let raw: RawConfig = toml_err::parse(&root.join("tapir.toml"), &text)?;
     let mut cfg = build(root.join("(no tapir.toml)"), raw, text, false)?;
     cfg.changer.slots = slots.max(1);
+    cfg.changer.root = root.to_path_buf();
     Ok(cfg)
 }
 

@@ -64,7 +64,7 @@ impl<T: Read + Seek> ReadSeek for T {}
 
 /// The tape file, counting the bytes read from it.
 struct Counted {
-    file: std::fs::File,
+    file: Box<dyn crate::vtape::source::TapeSource>,
     read: Rc<Cell<u64>>,
 }
 
@@ -237,7 +237,10 @@ pub struct Cost {
 
 /// Write the planned members of `file` to `out` as a tar stream.
 pub fn read_members(
-    (h, f): (crate::vtape::header::DumpHeader, std::fs::File),
+    (h, f): (
+        crate::vtape::header::DumpHeader,
+        Box<dyn crate::vtape::source::TapeSource>,
+    ),
     plan: &Plan,
     ids: &[Box<dyn age::Identity + Send + Sync>],
     out: &mut dyn Write,

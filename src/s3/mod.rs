@@ -459,6 +459,57 @@ fn hint(status: u16) -> &'static str {
     }
 }
 
+/// Bring a local copy of the store's catalog up to date (for `--from s3://`): index files
+/// (immutable once written) are fetched when missing or of another size, everything else
+/// every time; files the store no longer has are removed.
+pub fn sync_catalog(store: &Store, local: &std::path::Path) -> Result<()> {
+    let remote = store.list("catalog/")?;
+    let mut keep = std::collections::HashSet::new();
+    for (rel, size) in &remote {
+        let Some(sub) = rel.strip_prefix("catalog/") else {
+            continue;
+        };
+        if sub.split('/').any(|c| c == ".." || c.is_empty()) {
+            continue;
+        }
+        let path = local.join(sub);
+        keep.insert(path.clone());
+        let fresh =
+            sub.starts_with("index/") && std::fs::metadata(&path).is_ok_and(|m| m.len() == *size);
+        if fresh {
+            continue;
+        }
+        let mut body = Vec::with_capacity(*size as usize);
+        store.get(rel)?.read_to_end(&mut body)?;
+        if let Some(parent) = path.parent() {
+            crate::fsutil::create_dir_all(parent)?;
+        }
+        crate::fsutil::write_atomic(&path, &body)?;
+    }
+    for e in walkdir::WalkDir::new(local)
+        .min_depth(1)
+        .contents_first(true)
+    {
+        let Ok(e) = e else { continue };
+        let stale = e.file_type().is_file() && !keep.contains(e.path());
+        let lock = matches!(e.file_name().to_str(), Some("lock" | "tapes.lock"));
+        if stale && !lock {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// The highest slot number under the store's prefix (0: none).
+pub fn slots(store: &Store) -> Result<u32> {
+    Ok(store
+        .list("slot")?
+        .iter()
+        .filter_map(|(k, _)| k.strip_prefix("slot")?.split('/').next()?.parse().ok())
+        .max()
+        .unwrap_or(0))
+}
+
 /// Credentials: `credentials_file` (profile `$AWS_PROFILE` or default), else the AWS
 /// environment.
 fn credentials(s: &Settings) -> Result<Credentials> {

@@ -5,7 +5,6 @@ use crate::codec::Format;
 use crate::signing::Signer;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::Path;
 
 pub const HEADER_SIZE: usize = 32768;
@@ -248,10 +247,9 @@ fn decode_signed<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> R
 
 /// Read the first 32 KiB of `path`.
 pub fn read_block(path: &Path) -> Result<Vec<u8>> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let f = super::source::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut block = vec![0u8; HEADER_SIZE];
-    f.read_exact(&mut block).with_context(|| {
+    f.read_exact_at(&mut block, 0).with_context(|| {
         format!(
             "{}: shorter than a {HEADER_SIZE}-byte header",
             path.display()

@@ -4,6 +4,7 @@
 pub mod header;
 pub mod reader;
 pub mod rotation;
+pub mod source;
 pub mod status;
 pub mod writer;
 
@@ -131,6 +132,14 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
         files: vec![],
         partials: vec![],
     };
+    if let Some(listed) = source::list_dir(&dir) {
+        let listed = listed.with_context(|| format!("cannot list {}", dir.display()))?;
+        for (name, size) in listed {
+            add_entry(&mut slot, &dir, name, size);
+        }
+        slot.files.sort_by_key(|f| f.number);
+        return Ok(slot);
+    }
     if !dir.exists() {
         return Ok(slot);
     }
@@ -138,18 +147,28 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
     for e in rd {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
+        let size = e.metadata()?.len();
+        add_entry(&mut slot, &dir, name, size);
+    }
+    slot.files.sort_by_key(|f| f.number);
+    Ok(slot)
+}
+
+/// One directory entry of a slot: the label, a dump, a partial, or something else.
+fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
+    {
+        let path = dir.join(&name);
         let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
+            return;
         };
         if name.ends_with(".partial") {
-            slot.partials.push(e.path());
+            slot.partials.push(path);
         } else if num == 0 {
-            match header::read_label(&e.path()) {
+            match header::read_label(&path) {
                 Ok(l) => slot.label = Some(l),
                 Err(err) => slot.label_error = Some(format!("{err:#}")),
             }
         } else {
-            let size = e.metadata()?.len();
             slot.files.push(TapeFile {
                 number: num,
                 name,
@@ -157,8 +176,6 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
             });
         }
     }
-    slot.files.sort_by_key(|f| f.number);
-    Ok(slot)
 }
 
 /// Check a label against `labelstr` and against the file-name rules.

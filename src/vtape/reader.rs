@@ -5,12 +5,11 @@
 //! so every check exists once and every refusal is a typed [`Problem`] naming the file.
 
 use super::header::{DumpHeader, HEADER_SIZE, Parsed};
+use super::source::TapeSource;
 use crate::catalog::DumpRecord;
 use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// What readers trust: the signing public key, or nothing with `skip_signature`.
@@ -105,12 +104,13 @@ pub struct Opened {
     pub header: DumpHeader,
     /// False only when read with `--insecure-skip-signature` and no good signature.
     pub signed: bool,
-    file: File,
+    file: Box<dyn TapeSource>,
 }
 
 /// Open `path`, check its signature, length, place and the catalog's record.
 pub fn open(path: &Path, trust: &Trust, expect: Expect) -> Result<Opened, TapeError> {
-    let file = File::open(path).map_err(|e| err(path, Problem::Unreadable(e.to_string())))?;
+    let file =
+        super::source::open(path).map_err(|e| err(path, Problem::Unreadable(e.to_string())))?;
     let mut block = vec![0u8; HEADER_SIZE];
     file.read_exact_at(&mut block, 0).map_err(|_| {
         let m = format!("shorter than a {HEADER_SIZE}-byte header");
@@ -123,7 +123,7 @@ pub fn open(path: &Path, trust: &Trust, expect: Expect) -> Result<Opened, TapeEr
     if !h.complete {
         return Err(err(path, Problem::Incomplete));
     }
-    let len = file.metadata().map_or(0, |m| m.len());
+    let len = file.size().unwrap_or(0);
     let want = HEADER_SIZE as u64 + h.payload_size;
     if len < want {
         return Err(err(path, Problem::Truncated { len, want }));
@@ -231,7 +231,7 @@ impl Opened {
 
     /// For random access: the file, after checking that the payload's age header is the
     /// one the signed header pins (so every age chunk read is this dump's, or fails).
-    pub fn seekable(mut self) -> Result<(DumpHeader, File), TapeError> {
+    pub fn seekable(mut self) -> Result<(DumpHeader, Box<dyn TapeSource>), TapeError> {
         let at = self.file.seek(SeekFrom::Start(HEADER_SIZE as u64));
         at.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
         let pinned = &self.header.age_header_sha256;
@@ -271,7 +271,7 @@ pub fn age_header_sha256(first: &[u8]) -> String {
 
 /// A payload being read: counted and hashed.
 pub struct Payload {
-    inner: io::Take<BufReader<File>>,
+    inner: io::Take<BufReader<Box<dyn TapeSource>>>,
     hash: Sha256,
     bytes: u64,
     path: PathBuf,
