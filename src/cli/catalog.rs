@@ -29,7 +29,16 @@ pub enum Action {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let Action::Rebuild { from, .. } = &a.action;
+    let remote = from
+        .as_ref()
+        .and_then(|f| f.to_str())
+        .filter(|f| crate::s3::is_url(f));
     let cfg = match from {
+        // tapes on object storage: read there, the catalog rebuilt into the local cache
+        Some(root) if remote.is_some() => super::FromRoot {
+            from: Some(root.clone()),
+        }
+        .config(cli)?,
         // with only the tapes (a mirror) and the public key: the catalog goes beside them
         Some(root) if super::no_config_file(cli) => {
             let mut c = crate::config::for_reading(root)?;

@@ -464,6 +464,10 @@ fn hint(status: u16) -> &'static str {
 /// every time; files the store no longer has are removed.
 pub fn sync_catalog(store: &Store, local: &std::path::Path) -> Result<()> {
     let remote = store.list("catalog/")?;
+    if remote.is_empty() {
+        // the store has no catalog (lost): keep what is here (e.g. a rebuilt one)
+        return crate::fsutil::create_dir_all(local);
+    }
     let mut keep = std::collections::HashSet::new();
     for (rel, size) in &remote {
         let Some(sub) = rel.strip_prefix("catalog/") else {
