@@ -46,6 +46,7 @@ fn local_files(s: &Setup) -> Vec<(String, String)> {
     out
 }
 
+/// Every object under BUCKET/off with the sha256 of its content.
 fn remote_files(w: &Seaweed, bucket: &str) -> Vec<(String, String)> {
     let store = w.store(&format!("{bucket}/off"));
     let mut out: Vec<(String, String)> = store
@@ -230,6 +231,70 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
 
     restore_from_the_store_alone(&s, &w);
+    a_recycled_slot_is_replaced_only_when_complete(&w);
+}
+
+/// Night 4 recycles slot 1: while one of its new files cannot go up, the store keeps the
+/// old tape's slot 1 whole; once all can, the slot is replaced and no staging is left.
+fn a_recycled_slot_is_replaced_only_when_complete(w: &Seaweed) {
+    w.store("cycle").create_bucket().unwrap();
+    let s = Setup::new(
+        "tapecycle = 2\nrunspercycle = 1\n[mirror]\nto = \"s3://cycle/off\"",
+        "slots = 3\nautolabel = \"daily-%%\"\n",
+    );
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f.bin"), noise(1 << 20, 9)).unwrap();
+    s.write(
+        "disklist",
+        &format!("localhost {} local-full\n", src.display()),
+    );
+    for n in 1..=3 {
+        s.run_env(&["dump"], &[("TAPIR_NOW", &day(n))])
+            .assert_code(0);
+    }
+    mirror(&s, w, &[]).assert_code(0);
+    let slot1 = |all: Vec<(String, String)>| -> Vec<(String, String)> {
+        all.into_iter()
+            .filter(|(k, _)| k.starts_with("slot1/"))
+            .collect()
+    };
+    let old = slot1(remote_files(w, "cycle"));
+    assert!(!old.is_empty());
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(4))])
+        .assert_code(0);
+    let newest = s
+        .find_json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|r| r["datestamp"].as_str().unwrap().to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(newest["slot"], 1, "night 4 recycles slot 1");
+    let file = s.tape_file(&newest);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let r = mirror(&s, w, &[]);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains("not complete on s3://cycle/off yet"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        slot1(remote_files(w, "cycle")),
+        old,
+        "the old slot 1 is kept whole"
+    );
+    bytes[at] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    mirror(&s, w, &[]).assert_code(0);
+    let remote = remote_files(w, "cycle");
+    assert_eq!(local_files(&s), remote, "replaced, no staging left");
+    assert_ne!(slot1(remote), old);
 }
 
 /// On a machine with no config, the key and the signing key's public half alone restore the

@@ -187,7 +187,8 @@ impl Store {
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let req = req.body(body.map(<[u8]>::to_vec).unwrap_or_default())?;
+        // the body is sent from the caller's buffer: no copy of a part per request
+        let req = req.body(body.unwrap_or_default())?;
         let mut resp = self
             .agent
             .run(req)
