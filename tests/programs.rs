@@ -417,32 +417,19 @@ fn check_says_whether_each_program_can_run() {
     let r = run(&s, &["check", "--json"]);
     r.assert_code(1);
     let items: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
-    let find = |name: &str| {
-        items
+    let has = |name: &str, status: &str, detail: &str| {
+        let it = items
             .iter()
             .find(|i| i["item"] == name)
-            .unwrap_or_else(|| panic!("{name}: {}", r.stdout))
-            .clone()
+            .unwrap_or_else(|| panic!("{name}: {}", r.stdout));
+        assert_eq!(it["status"], status, "{it}");
+        assert!(it["detail"].as_str().unwrap().contains(detail), "{it}");
     };
-    assert_eq!(find("localhost db.bin")["status"], "OK");
-    assert!(
-        find("localhost db.bin")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("program blob is allowed")
-    );
-    assert_eq!(find("localhost y")["status"], "FAIL");
-    assert!(
-        find("localhost y")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("program \"nonesuch\" is not defined")
-    );
-    assert_eq!(find("localhost z")["status"], "FAIL");
-    assert!(
-        find("localhost z")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("pg_dump_not_installed is not an executable")
+    has("localhost db.bin", "OK", "program blob is allowed");
+    has("localhost y", "FAIL", "program \"nonesuch\" is not defined");
+    has(
+        "localhost z",
+        "FAIL",
+        "pg_dump_not_installed is not an executable",
     );
 }

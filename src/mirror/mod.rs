@@ -32,6 +32,25 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// Count one file of a slot: copied (its bytes), unchanged, or a problem; false for a
+    /// problem.
+    fn count(&mut self, slot: u32, name: &str, r: Result<Option<u64>>) -> bool {
+        match r {
+            Ok(Some(bytes)) => {
+                self.copied.push(format!("slot{slot}/{name}"));
+                self.bytes += bytes;
+            }
+            Ok(None) => self.unchanged += 1,
+            Err(e) => {
+                self.problems.push(format!("slot{slot}/{name}: {e:#}"));
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// The last mirror run to one target, kept in the source catalog (`mirror.json`, one entry
 /// a target) for `check-rpo`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,17 +241,7 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
         let copied = check.source(slot, n, rep).and_then(|()| {
             copy_verified(&slot.dir.join(n), &work.join(n), !n.starts_with("00000."))
         });
-        match copied {
-            Ok(Some(bytes)) => {
-                rep.copied.push(format!("slot{}/{n}", slot.slot));
-                rep.bytes += bytes;
-            }
-            Ok(None) => rep.unchanged += 1,
-            Err(e) => {
-                complete = false;
-                rep.problems.push(format!("slot{}/{n}: {e:#}", slot.slot));
-            }
-        }
+        complete &= rep.count(slot.slot, n, copied);
     }
     if !in_place {
         if !complete {

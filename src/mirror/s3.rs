@@ -112,17 +112,7 @@ fn mirror_slot(
         let sent = check
             .source(slot, n, rep)
             .and_then(|()| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000.")));
-        match sent {
-            Ok(Some(bytes)) => {
-                rep.copied.push(format!("slot{}/{n}", slot.slot));
-                rep.bytes += bytes;
-            }
-            Ok(None) => rep.unchanged += 1,
-            Err(e) => {
-                complete = false;
-                rep.problems.push(format!("slot{}/{n}: {e:#}", slot.slot));
-            }
-        }
+        complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
         return Ok(complete);

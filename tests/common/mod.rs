@@ -175,6 +175,17 @@ impl Setup {
         self.run(&args)
     }
 
+    /// The catalog's newest dump record.
+    pub fn newest_record(&self) -> serde_json::Value {
+        self.find_json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .max_by_key(|r| r["datestamp"].as_str().unwrap().to_string())
+            .unwrap()
+            .clone()
+    }
+
     /// The index lines of a dump record, as JSON values.
     pub fn index_lines(&self, rec: &serde_json::Value) -> Vec<serde_json::Value> {
         use std::io::Read;
