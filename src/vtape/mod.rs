@@ -156,25 +156,23 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
 
 /// One directory entry of a slot: the label, a dump, a partial, or something else.
 fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
-    {
-        let path = dir.join(&name);
-        let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else {
-            return;
-        };
-        if name.ends_with(".partial") {
-            slot.partials.push(path);
-        } else if num == 0 {
-            match header::read_label(&path) {
-                Ok(l) => slot.label = Some(l),
-                Err(err) => slot.label_error = Some(format!("{err:#}")),
-            }
-        } else {
-            slot.files.push(TapeFile {
-                number: num,
-                name,
-                size,
-            });
+    let path = dir.join(&name);
+    let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else {
+        return;
+    };
+    if name.ends_with(".partial") {
+        slot.partials.push(path);
+    } else if num == 0 {
+        match header::read_label(&path) {
+            Ok(l) => slot.label = Some(l),
+            Err(err) => slot.label_error = Some(format!("{err:#}")),
         }
+    } else {
+        slot.files.push(TapeFile {
+            number: num,
+            name,
+            size,
+        });
     }
 }
 
