@@ -99,6 +99,8 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     // 1. two nights, object by object
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
+    // SeaweedFS refuses a wrong x-amz-checksum-sha256: S3 itself confirms each upload
+    assert!(!r.stdout.contains("does not check"), "{}", r.stdout);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
     let env = w.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

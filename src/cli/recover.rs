@@ -111,13 +111,13 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         eprintln!("tapir: REFUSED {r}");
     }
     remote_read(a);
-    outln!(
+    let said = crate::cli::out::line(format_args!(
         "restored {} members into {}; {} refused",
         report.restored,
         to.display(),
         report.refused.len()
-    );
-    Ok(if report.refused.is_empty() { 0 } else { 1 })
+    ));
+    finish(said, report.refused.is_empty())
 }
 
 /// After a restore from object storage: how much was fetched from it.
@@ -150,7 +150,8 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if let Some(f) = &a.hosts_file {
         hosts.extend(host::hosts_file(f)?);
     }
-    hosts.dedup();
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|h| seen.insert(h.clone()));
     if hosts.is_empty() {
         bail!(Error::config("--all needs --host HOST (or --hosts-file)"));
     }
@@ -178,13 +179,22 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         crate::say::problem(said(d));
     }
     remote_read(a);
-    outln!(
+    let said = crate::cli::out::line(format_args!(
         "restored {} of {n} DLE(s) into {} in {:.1} s; {failed} failed",
         n - failed,
         to.display(),
         started.elapsed().as_secs_f64()
-    );
-    Ok(if failed == 0 { 0 } else { 1 })
+    ));
+    finish(said, failed == 0)
+}
+
+/// The exit code after the summary line: a restore that failed or refused something is
+/// exit 1 even when stdout was closed (`| head`), which alone would be a quiet exit 0.
+fn finish(said: anyhow::Result<()>, good: bool) -> anyhow::Result<i32> {
+    if !good {
+        return Ok(1);
+    }
+    said.map(|()| 0)
 }
 
 /// A DLE restore is good when it ran and refused nothing.

@@ -135,7 +135,11 @@ pub fn open_stream(
 }
 
 /// Restore a program DLE's stream as one file into `req.to`.
-fn run_stream(req: &Request, opened: crate::vtape::reader::Opened) -> Result<Report> {
+fn run_stream(
+    req: &Request,
+    opened: crate::vtape::reader::Opened,
+    ids: &crate::fetch::Ids,
+) -> Result<Report> {
     let name = opened.header.stream_name.clone();
     let wanted = req.paths.iter().map(|p| member_path(p));
     if let Some(p) = wanted.into_iter().find(|p| p != name.as_bytes()) {
@@ -151,8 +155,7 @@ fn run_stream(req: &Request, opened: crate::vtape::reader::Opened) -> Result<Rep
             "--overwrite is for tar DLEs: a program DLE's stream is restored into a new or empty directory"
         ));
     }
-    let ids = crate::keys::identities(&req.identity)?;
-    let done = stream::restore(opened, &ids, stream::Dest::Dir(&req.to))?;
+    let done = stream::restore(opened, ids, stream::Dest::Dir(&req.to))?;
     crate::say::progress(format!(
         "{}: {} bytes, sha256 checked",
         done.name, done.bytes
@@ -167,9 +170,6 @@ fn run_stream(req: &Request, opened: crate::vtape::reader::Opened) -> Result<Rep
 pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     check_target(&req.to, req.overwrite)?;
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
-    if let Some(opened) = open_stream(cfg, &req.host, &req.disk, req.date.as_deref(), &req.trust)? {
-        return run_stream(req, opened);
-    }
     let chain = chain_for(cfg, &req.host, &req.disk, req.date.as_deref())?;
     crate::say::progress(format!("restoring {} {} from:", req.host, req.disk));
     for r in &chain {
@@ -180,6 +180,7 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     }
     let ids = crate::keys::identities(&req.identity)?;
     let mut files = Vec::new();
+    let mut newest = None;
     for r in &chain {
         let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
         let opened = crate::fetch::open(&file, r, &req.trust)?;
@@ -189,7 +190,12 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
                 file.display()
             ));
         }
+        newest = Some(opened);
         files.push((r, file));
+    }
+    // a program DLE's chain is its one full: its stream, opened and checked above
+    if let Some(opened) = newest.filter(|o| o.header.is_stream()) {
+        return run_stream(req, opened, &ids);
     }
     let opts = Options {
         overwrite: req.overwrite,

@@ -376,8 +376,8 @@ impl Store {
     }
 
     /// Does the server check `x-amz-checksum-sha256`? A small object is put with a wrong one:
-    /// refused means it checks (and every upload is confirmed by it); accepted means it does
-    /// not, and the mirror reads each object back instead.
+    /// refused as a bad digest means it checks (and every upload is confirmed by it); any
+    /// other answer means it may not, and the mirror reads each object back instead.
     pub fn checks_checksums(&self) -> Result<bool> {
         let rel = format!(".tapir-probe-{}", std::process::id());
         let key = self.key(&rel);
@@ -394,8 +394,11 @@ impl Store {
                 let _ = self.delete(&rel);
                 Ok(false)
             }
-            Err(e) if format!("{e:#}").contains("HTTP 400") => Ok(true),
-            Err(e) => Err(e),
+            Err(e) => {
+                let said = format!("{e:#}").to_lowercase();
+                let refused = ["baddigest", "checksum", "invaliddigest", "digest"];
+                Ok(said.contains("http 400") && refused.iter().any(|w| said.contains(w)))
+            }
         }
     }
 
