@@ -21,7 +21,11 @@ fn has(r: &common::Run, status: &str, name: &str, detail: &str) {
 }
 
 fn local_setup() -> Setup {
-    let s = Setup::new("", "");
+    // a tape size any test machine has room for: "disk space" is judged against free space
+    let s = Setup::new(
+        "",
+        "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"64M\"\n",
+    );
     let src = s.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     s.write("disklist", &format!("localhost {} local\n", src.display()));
@@ -52,6 +56,21 @@ fn a_good_setup_passes_and_says_what_it_checked() {
         "{}",
         text.stdout
     );
+}
+
+#[test]
+fn tapes_bigger_than_the_free_space_are_a_warning_naming_the_numbers() {
+    let s = Setup::new(
+        "runtapes = 2\ntapecycle = 20",
+        "slots = 20\nautolabel = \"daily-%%\"\ntape_size = \"900000T\"\n",
+    );
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    let r = s.run(&["check", "--json"]);
+    r.assert_code(0);
+    has(&r, "WARN", "disk space", "(runtapes × tape_size)");
+    has(&r, "WARN", "disk space", "a run may write 1800000.0 TiB");
 }
 
 #[test]
