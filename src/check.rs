@@ -67,11 +67,21 @@ fn mirror_target(cfg: &Config, target: &str) -> Item {
     }
     let r = crate::s3::Store::open(target, &cfg.s3).and_then(|s| s.check_writable());
     match r {
-        Ok(()) => item(
-            Level::Ok,
-            what,
-            "an object was written, read back and deleted",
-        ),
+        Ok(()) => match cfg.s3.object_lock_days {
+            None => item(
+                Level::Ok,
+                what,
+                "an object was written, read back and deleted",
+            ),
+            Some(d) => item(
+                Level::Ok,
+                what,
+                format!(
+                    "an object was written and read back, retained by Object Lock \
+                     (COMPLIANCE, {d} days)"
+                ),
+            ),
+        },
         Err(e) => item(Level::Fail, what, format!("{e:#}")),
     }
 }

@@ -227,6 +227,82 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
 
     restore_from_the_store_alone(&s, &w);
     a_recycled_slot_is_replaced_only_when_complete(&w);
+    object_lock_keeps_what_the_servers_credentials_delete(&w);
+}
+
+/// `object_lock_days`: every object is retained in COMPLIANCE mode; with the server's own
+/// credentials a plain DELETE only hides it and deleting its version is refused, so the
+/// tape reads back whole. A bucket without Object Lock is an error, not a silent success.
+fn object_lock_keeps_what_the_servers_credentials_delete(w: &Seaweed) {
+    w.store("locked").create_bucket_locked().unwrap();
+    w.store("unlocked").create_bucket().unwrap();
+    let s = Setup::new(
+        "[mirror]\nto = \"s3://locked/off\"\n[s3]\nobject_lock_days = 2",
+        "",
+    );
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f.txt"), "keep me\n").unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    mirror(&s, w, &[]).assert_code(0);
+    let rec = s.newest_record();
+    let rel = format!(
+        "slot{}/{}",
+        rec["slot"].as_u64().unwrap(),
+        rec["file_name"].as_str().unwrap()
+    );
+    let store = w.store("locked/off");
+    let head = store.head(&rel).unwrap().expect("mirrored");
+    assert_eq!(
+        head.amz("object-lock-mode"),
+        Some("COMPLIANCE"),
+        "{:?}",
+        head.amz
+    );
+    let until = head
+        .amz("object-lock-retain-until-date")
+        .unwrap()
+        .to_string();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S");
+    assert!(until > tomorrow.to_string(), "retained until {until}");
+    let version = head
+        .amz("version-id")
+        .expect("a versioned object")
+        .to_string();
+    // the thief, holding the same credentials
+    let _ = store.delete(&rel);
+    let refused = store.delete_version(&rel, &version).unwrap_err();
+    assert!(format!("{refused:#}").contains("HTTP 403"), "{refused:#}");
+    assert_eq!(
+        sha(&store.get_version(&rel, &version).unwrap()),
+        sha(&std::fs::read(s.tape_file(&rec)).unwrap()),
+        "the retained version reads back whole"
+    );
+    // a bucket that cannot retain: the mirror says so and fails
+    let r = s.run_env(
+        &["mirror", "--to", "s3://unlocked/off"],
+        &w.env()
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("s3://unlocked/off")
+            && r.stderr
+                .contains("needs a bucket created with Object Lock enabled"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.store("unlocked/off").list("").unwrap().is_empty());
+    let env = w.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = s.run_env(&["check"], &env);
+    let said = "OK    mirror s3://locked/off: an object was written and read back, retained by \
+                Object Lock (COMPLIANCE, 2 days)";
+    assert!(r.stdout.contains(said), "{}", r.stdout);
 }
 
 /// Night 4 recycles slot 1: while one of its new files cannot go up, the store keeps the

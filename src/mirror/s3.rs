@@ -23,6 +23,7 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
         std::sync::Mutex::new((upload::Pending::load(&state_path), state_path));
     let remote: BTreeMap<String, u64> = store.list("")?.into_iter().collect();
     let mut rep = Report::default();
+    store.check_lock()?;
     let readback = !store.checks_checksums()?;
     if readback {
         rep.notes.push(format!(
@@ -244,7 +245,10 @@ fn put_file(cx: &Cx, rel: &str, path: &Path, dump: bool) -> Result<Option<u64>> 
         )?;
     }
     match store.head(rel)? {
-        Some(h) if h.size == size => Ok(Some(sent)),
+        Some(h) if h.size == size => {
+            store.retained(rel, &h)?;
+            Ok(Some(sent))
+        }
         Some(h) => bail!(
             "{}: the object has {} bytes after the upload, the file {size}",
             store.url,

@@ -4,6 +4,7 @@
 //! or an AWS-style credentials file.
 
 pub mod upload;
+pub mod versions;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
@@ -67,15 +68,22 @@ pub struct Head {
     pub size: u64,
     /// `x-amz-meta-*` headers, the prefix removed.
     pub meta: Vec<(String, String)>,
+    /// The other `x-amz-*` headers (`version-id`, `object-lock-mode`, …), the prefix removed.
+    pub amz: Vec<(String, String)>,
 }
 
 impl Head {
     pub fn meta(&self, k: &str) -> Option<&str> {
-        self.meta
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+        find(&self.meta, k)
     }
+
+    pub fn amz(&self, k: &str) -> Option<&str> {
+        find(&self.amz, k)
+    }
+}
+
+fn find<'a>(all: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    all.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
 fn env(k: &str) -> Option<String> {
@@ -231,15 +239,19 @@ impl Store {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let meta = resp
+        let (meta, amz) = resp
             .headers()
             .iter()
             .filter_map(|(k, v)| {
-                let k = k.as_str().strip_prefix("x-amz-meta-")?;
+                let k = k.as_str().strip_prefix("x-amz-")?;
                 Some((k.to_string(), v.to_str().ok()?.to_string()))
             })
+            .partition::<Vec<_>, _>(|(k, _)| k.starts_with("meta-"));
+        let meta = meta
+            .into_iter()
+            .map(|(k, v)| (k["meta-".len()..].to_string(), v))
             .collect();
-        Ok(Some(Head { size, meta }))
+        Ok(Some(Head { size, meta, amz }))
     }
 
     /// A whole object, streamed.
@@ -416,7 +428,7 @@ impl Store {
         if self.lock_days.is_none() {
             self.delete(&rel)?;
         }
-        Ok(())
+        self.check_lock()
     }
 }
 
