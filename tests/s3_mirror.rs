@@ -136,6 +136,19 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
         big["slot"].as_u64().unwrap(),
         big["file_name"].as_str().unwrap()
     );
+    // killed between creating the upload and saving its id: the next run finds it by listing
+    // and aborts it (no parts linger unseen)
+    let r = mirror(&s, &w, &[("TAPIR_FAILPOINT", "s3-upload-created")]);
+    assert_eq!(r.code, 134, "{}", r.stderr);
+    let orphans = w.store("tapes/off").open_uploads().unwrap();
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    let r = mirror(&s, &w, &[("TAPIR_FAILPOINT", "s3-part-sent")]);
+    assert_eq!(r.code, 134, "{}", r.stderr);
+    let open = w.store("tapes/off").open_uploads().unwrap();
+    assert!(
+        !open.iter().any(|u| u == &orphans[0]),
+        "the orphan is aborted: {open:?}"
+    );
     for point in ["s3-part-sent", "s3-before-complete"] {
         let r = mirror(&s, &w, &[("TAPIR_FAILPOINT", point)]);
         assert_eq!(r.code, 134, "{point}: {}", r.stderr);
@@ -157,6 +170,7 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
     let pending = std::fs::read_to_string(s.path().join("catalog/s3-uploads.json")).unwrap();
     assert!(!pending.contains("upload_id"), "{pending}");
+    assert_eq!(w.store("tapes/off").open_uploads().unwrap(), vec![]);
 
     // 4. a corrupt source is not uploaded, and says why
     std::fs::write(src.join("small.txt"), "night four\n").unwrap();

@@ -31,6 +31,8 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
             store.url
         ));
     }
+    // before this run opens any: every open upload the state does not know is an orphan
+    abort_orphans(store, &state, &mut rep);
     let cx = Cx {
         store,
         check: &check,
@@ -65,6 +67,31 @@ fn abort_stale(store: &Store, state: &upload::State, used: &[String]) -> Result<
         s.0.uploads.remove(k);
     }
     s.0.save(&s.1)
+}
+
+/// Uploads open under the prefix that no state file knows (a run killed between creating one
+/// and saving its id, or another tool's): aborted, so that their parts do not linger unseen.
+/// A store that cannot list them is a note, not a failed mirror.
+fn abort_orphans(store: &Store, state: &upload::State, rep: &mut Report) {
+    let open = match store.open_uploads() {
+        Ok(u) => u,
+        Err(e) => {
+            rep.notes
+                .push(format!("open multipart uploads not checked: {e:#}"));
+            return;
+        }
+    };
+    let s = state.lock().unwrap();
+    for u in open {
+        let ours = s.0.uploads.get(&u.key).map(|x| x.upload_id.as_str());
+        if ours != Some(u.upload_id.as_str()) {
+            upload::abort(store, &u.key, &u.upload_id);
+            rep.notes.push(format!(
+                "aborted an upload no run finished: {} ({})",
+                u.key, u.upload_id
+            ));
+        }
+    }
 }
 
 /// What every upload of a run needs.

@@ -91,6 +91,8 @@ pub fn multipart(
         Some(r) => r,
         None => {
             let id = create(store, &key, meta)?;
+            // killed here, the upload is in no state file: the next run finds it by listing
+            crate::failpoint::hit("s3-upload-created");
             let mut s = state.lock().unwrap();
             s.0.uploads.insert(
                 key.clone(),

@@ -101,6 +101,8 @@ impl Store {
                 query.push(("key-marker", k.clone()));
                 query.push(("upload-id-marker", u.clone()));
             }
+            // the signer merges its own parameters into a sorted list: give it ours sorted
+            query.sort();
             let url = rusty_s3::signing::sign(
                 &jiff::Timestamp::now(),
                 rusty_s3::Method::Get,
