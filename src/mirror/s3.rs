@@ -170,9 +170,13 @@ fn swap(
     let store = cx.store;
     for n in names {
         let to = format!("{dest}{n}");
-        if store.copy(&format!("{staging}{n}"), &to).is_err() {
+        let path = slot.dir.join(n);
+        match store.copy(&format!("{staging}{n}"), &to) {
+            Ok(said) => confirm_copy(store, &to, &path, said)?,
             // too big for one copy request (or not supported): send it again
-            put_file(cx, &to, &slot.dir.join(n), !n.starts_with("00000."))?;
+            Err(_) => {
+                put_file(cx, &to, &path, !n.starts_with("00000."))?;
+            }
         }
     }
     for n in there.iter().filter(|n| !names.iter().any(|x| x == *n)) {
@@ -182,6 +186,47 @@ fn swap(
         store.delete(&format!("{staging}{n}"))?;
     }
     Ok(())
+}
+
+/// A server-side copy is the file, byte for byte: the sha256 the server gives for the copy,
+/// else the copy read back whole, must be the local file's; and it must be retained when
+/// Object Lock is asked for.
+fn confirm_copy(store: &Store, rel: &str, path: &Path, said: Option<String>) -> Result<()> {
+    let mut h = Sha256::new();
+    std::io::copy(
+        &mut std::fs::File::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        &mut h,
+    )?;
+    let want = crate::keys::hex(&h.finalize());
+    let got = match said {
+        Some(b64) => base64_hex(&b64).ok_or_else(|| {
+            anyhow::anyhow!("{}: COPY {rel}: unreadable checksum {b64:?}", store.url)
+        })?,
+        None => {
+            let mut h = Sha256::new();
+            std::io::copy(&mut store.get(rel)?, &mut h)
+                .with_context(|| format!("{}: reading the copy {rel} back", store.url))?;
+            crate::keys::hex(&h.finalize())
+        }
+    };
+    if got != want {
+        bail!(
+            "{}: the copy {rel} has sha256 {got}, the file {} has {want}",
+            store.url,
+            path.display()
+        );
+    }
+    let head = store
+        .head(rel)?
+        .ok_or_else(|| anyhow::anyhow!("{}: the copy {rel} is missing", store.url))?;
+    store.retained(rel, &head)
+}
+
+fn base64_hex(b64: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some(crate::keys::hex(&raw))
 }
 
 /// The sha256 of a file's 32 KiB header block.

@@ -344,12 +344,14 @@ impl Store {
     }
 
     /// Copy an object within the bucket (server side, up to 5 GB), its metadata with it.
-    pub fn copy(&self, from_rel: &str, to_rel: &str) -> Result<()> {
+    /// The server is asked for the copy's sha256: `Some(base64)` when it answers with one.
+    pub fn copy(&self, from_rel: &str, to_rel: &str) -> Result<Option<String>> {
         let key = self.key(to_rel);
         let source = format!("/{}/{}", self.bucket.name(), self.key(from_rel));
         let mut action = self.bucket.put_object(self.creds(), &key);
         let mut headers = self.object_headers(&[], None);
         headers.push(("x-amz-copy-source".into(), source));
+        headers.push(("x-amz-checksum-algorithm".into(), "SHA256".into()));
         for (k, v) in &headers {
             action.headers_mut().insert(k.clone(), v.clone());
         }
@@ -359,7 +361,7 @@ impl Store {
         if text.contains("<Error>") {
             bail!("{} COPY {key}:{}", self.url, s3_error(&text));
         }
-        Ok(())
+        Ok(versions::tag(&text, "ChecksumSHA256"))
     }
 
     /// Headers every new object carries: its tapir metadata, Object Lock retention when set,

@@ -159,7 +159,7 @@ fn parse_uploads(xml: &str) -> Option<UploadsPage> {
 }
 
 /// The unescaped text of the first `<t>…</t>` in `s`.
-fn tag(s: &str, t: &str) -> Option<String> {
+pub(super) fn tag(s: &str, t: &str) -> Option<String> {
     let a = s.find(&format!("<{t}>"))? + t.len() + 2;
     let b = s[a..].find(&format!("</{t}>"))? + a;
     Some(
