@@ -375,6 +375,71 @@ fn a_recycled_slot_is_replaced_only_when_complete(w: &Seaweed) {
     assert_ne!(slot1(remote), old);
 }
 
+/// With tapir gone too: rclone (a stock S3 client) fetches the newest full's slot, and the
+/// header's own `dd | age -d | gzip -dc | tar -x` line restores it: the tree tapir restores
+/// from the store as of that full. `recover`: its arguments naming the DLE, key and store.
+fn stock_tools_restore_from_the_store(
+    s: &Setup,
+    w: &Seaweed,
+    dir: &std::path::Path,
+    run: &dyn Fn(&[&str]) -> Run,
+    recover: &[&str],
+) {
+    let src = s.path().join("src");
+    let full = s
+        .find_json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["level"] == 0 && r["disk"] == src.display().to_string().as_str())
+        .max_by_key(|r| r["datestamp"].as_str().unwrap().to_string())
+        .unwrap()
+        .clone();
+    let slot = format!("slot{}", full["slot"].as_u64().unwrap());
+    let fetched = dir.join("rclone").join(&slot);
+    let out = std::process::Command::new("rclone")
+        .args(["copy", &format!("sw:tapes/off/{slot}")])
+        .arg(&fetched)
+        .env("RCLONE_CONFIG_SW_TYPE", "s3")
+        .env("RCLONE_CONFIG_SW_PROVIDER", "SeaweedFS")
+        .env("RCLONE_CONFIG_SW_ACCESS_KEY_ID", common::seaweed::KEY)
+        .env(
+            "RCLONE_CONFIG_SW_SECRET_ACCESS_KEY",
+            common::seaweed::SECRET,
+        )
+        .env("RCLONE_CONFIG_SW_ENDPOINT", w.endpoint())
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .expect("rclone (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "rclone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local_slot = s.tape_file(&full).parent().unwrap().display().to_string();
+    let line = common::stock_recipe(s, &full).replace(&local_slot, &fetched.display().to_string());
+    let into = dir.join("stock");
+    std::fs::create_dir_all(&into).unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &line])
+        .current_dir(&into)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at_full = dir.join("at-full");
+    let mut args = vec!["recover"];
+    args.extend_from_slice(recover);
+    let at = at_full.display().to_string();
+    let datestamp = full["datestamp"].as_str().unwrap();
+    args.extend_from_slice(&["--to", &at, "--date", datestamp]);
+    run(&args).assert_code(0);
+    common::tree::assert_same(&into, &at_full, &|_| false);
+}
+
 /// On a machine with no config, the key and the signing key's public half alone restore the
 /// tree from the store; one file reads only a little of its dump.
 fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
@@ -412,6 +477,19 @@ fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
     args.extend_from_slice(&from);
     run(&args).assert_code(0);
     common::tree::assert_same(&src, &out, &|_| false);
+    let base = [
+        "--host",
+        "localhost",
+        "--disk",
+        &disk,
+        "-i",
+        &id,
+        from[0],
+        from[1],
+        from[2],
+        from[3],
+    ];
+    stock_tools_restore_from_the_store(s, w, fresh.path(), &run, &base);
     // one file: the block table and ranged GETs
     let one = fresh.path().join("one");
     let o1 = one.display().to_string();
