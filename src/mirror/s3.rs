@@ -6,7 +6,7 @@
 
 use super::{Check, Report, slot_names};
 use crate::config::Config;
-use crate::s3::{Store, upload};
+use crate::s3::{Head, Store, upload};
 use crate::vtape::{self, Slot, header::HEADER_SIZE};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -124,22 +124,34 @@ fn mirror_slot(
         .collect();
     // the same tape with more dumps is completed in place; another tape is staged
     let mut in_place = true;
+    let mut heads = BTreeMap::new();
     for n in &there {
-        if !names.iter().any(|x| x == n)
-            || !same_header(store, &format!("{dest}{n}"), &slot.dir.join(n))?
-        {
+        let rel = format!("{dest}{n}");
+        let head = match names.iter().any(|x| x == n) {
+            true => store.head(&rel)?,
+            false => None,
+        };
+        let same = match &head {
+            Some(h) => {
+                h.meta("tapir-header-sha256") == Some(header_sha(&slot.dir.join(n))?.as_str())
+            }
+            None => false,
+        };
+        if !same {
             in_place = false;
             break;
         }
+        heads.insert(rel, head);
     }
     let work = if in_place { &dest } else { &staging };
     let mut complete = true;
     for n in &names {
         let rel = format!("{work}{n}");
         keys_used.push(store.key(&rel));
+        let known = heads.remove(&rel);
         let sent = check
             .source(slot, n, rep)
-            .and_then(|()| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000.")));
+            .and_then(|()| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000."), known));
         complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
@@ -175,7 +187,7 @@ fn swap(
             Ok(said) => confirm_copy(store, &to, &path, said)?,
             // too big for one copy request (or not supported): send it again
             Err(_) => {
-                put_file(cx, &to, &path, !n.starts_with("00000."))?;
+                put_file(cx, &to, &path, !n.starts_with("00000."), None)?;
             }
         }
     }
@@ -235,18 +247,16 @@ fn header_sha(path: &Path) -> Result<String> {
     Ok(crate::keys::hex(&Sha256::digest(&block)))
 }
 
-/// The object holds the same dump (or label) as the local file: its metadata names the same
-/// header.
-fn same_header(store: &Store, rel: &str, local: &Path) -> Result<bool> {
-    let Some(h) = store.head(rel)? else {
-        return Ok(false);
-    };
-    Ok(h.meta("tapir-header-sha256") == Some(header_sha(local)?.as_str()))
-}
-
 /// Put one tape file unless the object already holds it; `Some(bytes)` when sent. A dump's
 /// payload must match its header's sha256 as read; S3 checks each request's sha256.
-fn put_file(cx: &Cx, rel: &str, path: &Path, dump: bool) -> Result<Option<u64>> {
+/// `known`: what a HEAD of `rel` said earlier in this run (`Some(None)`: no object).
+fn put_file(
+    cx: &Cx,
+    rel: &str,
+    path: &Path,
+    dump: bool,
+    known: Option<Option<Head>>,
+) -> Result<Option<u64>> {
     let (store, state) = (cx.store, cx.state);
     let size = std::fs::metadata(path)?.len();
     let hsha = header_sha(path)?;
@@ -259,7 +269,11 @@ fn put_file(cx: &Cx, rel: &str, path: &Path, dump: bool) -> Result<Option<u64>> 
     } else {
         None
     };
-    if let Some(h) = store.head(rel)?
+    let head = match known {
+        Some(h) => h,
+        None => store.head(rel)?,
+    };
+    if let Some(h) = head
         && h.size == size
         && h.meta("tapir-header-sha256") == Some(hsha.as_str())
     {
