@@ -21,7 +21,7 @@ fn installed(dir: &Path) -> std::path::PathBuf {
     for e in std::fs::read_dir(root.join("scripts/systemd")).unwrap() {
         let e = e.unwrap();
         let text = std::fs::read_to_string(e.path()).unwrap().replace(
-            "/usr/local/lib/tapir/tapir-cron",
+            "/usr/lib/tapir/tapir-cron",
             root.join("scripts/tapir-cron").to_str().unwrap(),
         );
         std::fs::write(units.join(e.file_name()), text).unwrap();

@@ -1,4 +1,4 @@
-# @summary A tapir client: the agent's rules, the backup server's forced-command key, and
+# @summary A tapir client: the package, the agent's rules, the backup server's forced-command key, and
 #   this host's DLEs exported as a disklist.d fragment for the server to collect.
 #
 # @example
@@ -23,25 +23,26 @@ class tapir::client (
   $fqdn = $facts['networking']['fqdn']
   $allowed = $allow.map |$d| { "\"${d}\"" }.join(', ')
 
-  user { 'tapir':
-    ensure     => present,
-    managehome => true,
-    system     => true,
-  }
-  file { '/etc/tapir':
-    ensure => directory,
+  # the Debian package (scripts/package) brings the binary, the tapir user (home
+  # /var/lib/tapir, shell /bin/sh for sshd's forced command) and /etc/tapir
+  package { 'tapir':
+    ensure => installed,
   }
   file { '/etc/tapir/agent.toml':
     content => "allow = [${allowed}]\nlog = \"/var/log/tapir-agent.log\"\n",
+    require => Package['tapir'],
   }
-  file { '/home/tapir/.ssh':
-    ensure => directory,
-    owner  => 'tapir',
-    mode   => '0700',
+  file { '/var/lib/tapir/.ssh':
+    ensure  => directory,
+    owner   => 'tapir',
+    group   => 'tapir',
+    mode    => '0700',
+    require => Package['tapir'],
   }
-  file { '/home/tapir/.ssh/authorized_keys':
+  file { '/var/lib/tapir/.ssh/authorized_keys':
     content => "${server_key_line}\n",
     owner   => 'tapir',
+    group   => 'tapir',
     mode    => '0600',
   }
   # the server enrolls this host with the fingerprint from its facts (an SSHFP record)

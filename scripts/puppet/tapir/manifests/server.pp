@@ -8,8 +8,12 @@
 #   tapir check
 # (facter gives "SSHFP 4 2 <hex>", which enroll takes as it is.)
 class tapir::server {
+  package { 'tapir':
+    ensure => installed,
+  }
   file { '/etc/tapir/disklist.d':
     ensure  => directory,
+    require => Package['tapir'],
     purge   => true,
     recurse => true,
   }
