@@ -37,11 +37,15 @@ fn item(status: Level, item: impl Into<String>, detail: impl Into<String>) -> It
 
 /// Run every check (clients in parallel).
 pub fn run(cfg: &Config) -> Vec<Item> {
-    let mut out = vec![item(
-        Level::Ok,
-        "config",
-        format!("{} parses, {} DLEs", cfg.file.display(), cfg.disklist.len()),
-    )];
+    let parsed = format!("{} parses", cfg.file.display());
+    let mut out = vec![match cfg.disklist.len() {
+        0 => item(
+            Level::Warn,
+            "config",
+            format!("{parsed}, but the disklist has no DLEs: a run backs up nothing"),
+        ),
+        n => item(Level::Ok, "config", format!("{parsed}, {n} DLEs")),
+    }];
     out.extend(tapes(cfg));
     out.push(writable("catalog", &cfg.catalog));
     out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));

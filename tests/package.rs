@@ -10,6 +10,7 @@ const STEPS: &[&str] = &[
     "step: install",
     "step: man pages and completions",
     "step: systemd-analyze verify",
+    "step: before any setup, tapir check says what is missing",
     "step: tapir check, dump and recover as the tapir user",
     "step: upgrade to",
     "step: remove keeps config, user and state",
@@ -25,7 +26,12 @@ fn repo() -> &'static Path {
 /// Build the package of this test run's binary as `version` into `out`.
 fn package(version: &str, out: &Path) -> PathBuf {
     let o = Command::new(repo().join("scripts/package"))
-        .args(["--binary", env!("CARGO_BIN_EXE_tapir"), "--version", version])
+        .args([
+            "--binary",
+            env!("CARGO_BIN_EXE_tapir"),
+            "--version",
+            version,
+        ])
         .arg("--out")
         .arg(out)
         .output()
@@ -58,7 +64,11 @@ fn the_package_is_lintian_clean_and_installs_upgrades_and_purges_without_losing_
     std::fs::create_dir_all(&pkg).unwrap();
     let deb1 = package("0.1.0-1", &pkg);
     let deb2 = package("0.1.0-2", &pkg);
-    assert!(deb1.ends_with("tapir_0.1.0-1_amd64.deb"), "{}", deb1.display());
+    assert!(
+        deb1.ends_with("tapir_0.1.0-1_amd64.deb"),
+        "{}",
+        deb1.display()
+    );
 
     let lint = Command::new("lintian")
         .arg(&deb1)
@@ -71,7 +81,11 @@ fn the_package_is_lintian_clean_and_installs_upgrades_and_purges_without_losing_
         String::from_utf8_lossy(&lint.stderr)
     );
 
-    std::fs::copy(repo().join("tests/package/install.sh"), pkg.join("install.sh")).unwrap();
+    std::fs::copy(
+        repo().join("tests/package/install.sh"),
+        pkg.join("install.sh"),
+    )
+    .unwrap();
     let name = |p: &Path| format!("/pkg/{}", p.file_name().unwrap().to_str().unwrap());
     let root = scratch.path().display().to_string();
     let script = format!(

@@ -38,6 +38,16 @@ out=$(systemd-analyze verify /lib/systemd/system/tapir.service /lib/systemd/syst
 grep -qx 'ExecStart=/usr/lib/tapir/tapir-cron --config /etc/tapir/tapir.toml' /lib/systemd/system/tapir.service \
   || fail "tapir.service does not run the installed wrapper"
 
+step "before any setup, tapir check says what is missing"
+set +e
+said=$(cd /var/lib/tapir && as_tapir tapir check 2>&1)
+code=$?
+set -e
+[ "$code" = 1 ] || fail "tapir check on a fresh install: exit $code: $said"
+echo "$said" | grep -q '^FAIL  recipients: .*/etc/tapir/recipients.txt does not exist' \
+  || fail "tapir check does not name recipients.txt: $said"
+echo "$said" | grep -q '^WARN  config: .*the disklist has no DLEs' || fail "no warning of an empty disklist: $said"
+
 step "configure /etc/tapir as an admin would"
 mkdir -p /srv/data/sub
 printf 'hello from the package test\n' > /srv/data/sub/file.txt
