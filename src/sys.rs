@@ -113,3 +113,26 @@ pub fn woke(fd: std::os::fd::BorrowedFd<'_>, ms: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Whether `fd` has something to read (or hung up) within `timeout`; EINTR waits again
+/// for the rest. Err only for a poll that cannot run at all.
+pub fn readable_within(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: std::time::Duration,
+) -> std::io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let t = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&t)) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -154,6 +154,22 @@ pub struct Ssh {
     pub known_hosts: PathBuf,
     /// TCP connect and SSH handshake limit.
     pub connect_timeout: String,
+    /// `openssh` (the system `ssh` client, default) or `libssh2` (built in, for servers
+    /// without an ssh binary).
+    pub client: SshClient,
+    /// The OpenSSH client to run (default `ssh`, found on PATH).
+    pub command: PathBuf,
+    /// An ssh_config file for OpenSSH (`ssh -F`); default: the usual ~/.ssh/config and
+    /// /etc/ssh/ssh_config.
+    pub config: Option<PathBuf>,
+}
+
+/// Which SSH implementation reaches the clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SshClient {
+    Openssh,
+    Libssh2,
 }
 
 impl Default for Ssh {
@@ -163,6 +179,9 @@ impl Default for Ssh {
             identity: "keys/id_ed25519".into(),
             known_hosts: "keys/known_hosts".into(),
             connect_timeout: "30s".into(),
+            client: SshClient::Openssh,
+            command: "ssh".into(),
+            config: None,
         }
     }
 }
@@ -183,6 +202,9 @@ pub struct Host {
     pub user: Option<String>,
     /// Dumps at once from this host (default: `maxdumps`).
     pub maxdumps: Option<u32>,
+    /// Reach this host through another (a bastion): its name, with its own `[hosts.NAME]`
+    /// block if it needs one. OpenSSH only.
+    pub proxy_jump: Option<String>,
 }
 
 /// Where and as whom to reach a host.
@@ -192,6 +214,8 @@ pub struct Target {
     pub address: String,
     pub port: u16,
     pub user: String,
+    /// The host to jump through, when `proxy_jump` is set.
+    pub jump: Option<Box<Target>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -269,11 +293,26 @@ impl Config {
     /// How to reach `host` over SSH.
     pub fn target(&self, host: &str) -> Target {
         let h = self.hosts.get(host).cloned().unwrap_or_default();
+        // a jump host's own proxy_jump is not followed (checked at load: no chains)
+        let jump = h.proxy_jump.as_deref().map(|j| {
+            let mut t = self.target_direct(j);
+            t.jump = None;
+            Box::new(t)
+        });
+        Target {
+            jump,
+            ..self.target_direct(host)
+        }
+    }
+
+    fn target_direct(&self, host: &str) -> Target {
+        let h = self.hosts.get(host).cloned().unwrap_or_default();
         Target {
             name: host.to_string(),
             address: h.address.unwrap_or_else(|| host.to_string()),
             port: h.port.unwrap_or(22),
             user: h.user.unwrap_or_else(|| self.ssh.user.clone()),
+            jump: None,
         }
     }
 
@@ -384,11 +423,26 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         groups::validate(&file, &raw.groups, &disklist)?;
     }
     for (name, h) in &raw.hosts {
-        if h.maxdumps == Some(0) {
-            return Err(Error::config(format!(
-                "{}: hosts.{name}.maxdumps must be at least 1",
+        let bad = |m: String| {
+            Err(Error::config(format!(
+                "{}: hosts.{name}.{m}",
                 file.display()
-            )));
+            )))
+        };
+        if h.maxdumps == Some(0) {
+            return bad("maxdumps must be at least 1".into());
+        }
+        let Some(j) = &h.proxy_jump else { continue };
+        if raw.ssh.client == SshClient::Libssh2 {
+            return bad(format!(
+                "proxy_jump = {j:?} needs ssh.client = \"openssh\" (libssh2 cannot jump)"
+            ));
+        }
+        if j == name || raw.hosts.get(j).is_some_and(|jh| jh.proxy_jump.is_some()) {
+            return bad(format!(
+                "proxy_jump = {j:?}: a jump host cannot itself jump (one hop; use ssh.config \
+                 with ProxyJump for chains)"
+            ));
         }
     }
     Ok(Config {
@@ -410,6 +464,9 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             identity: abs(&raw.ssh.identity),
             known_hosts: abs(&raw.ssh.known_hosts),
             connect_timeout: raw.ssh.connect_timeout,
+            client: raw.ssh.client,
+            command: raw.ssh.command,
+            config: raw.ssh.config.as_deref().map(abs),
         },
         hosts: raw.hosts,
         mirror: Mirror {

@@ -3,7 +3,7 @@
 
 use crate::catalog::{self, DumpRecord, forced::Forced};
 use crate::config::{
-    Config, disklist::Dle, dumptype::Auth, dumptype::Estimate, dumptype::Strategy,
+    Config, SshClient, disklist::Dle, dumptype::Auth, dumptype::Estimate, dumptype::Strategy,
 };
 use crate::planner::{Input, levels};
 use crate::transport::{
@@ -48,8 +48,14 @@ pub fn connect(cfg: &Config, dle: &Dle) -> Result<Session> {
                 known_hosts: &cfg.ssh.known_hosts,
                 connect_timeout: cfg.ssh.connect_timeout(),
                 stall_timeout: dt.stall_timeout(),
+                ssh: &cfg.ssh.command,
+                ssh_config: cfg.ssh.config.as_deref(),
             };
-            Session::ssh(&cfg.target(&dle.host), &login)
+            let target = cfg.target(&dle.host);
+            match cfg.ssh.client {
+                SshClient::Openssh => Session::openssh(&target, &login),
+                SshClient::Libssh2 => Session::ssh(&target, &login),
+            }
         }
     }
 }

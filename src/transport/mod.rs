@@ -1,7 +1,9 @@
-//! How the server talks to an agent: the framed [`protocol`] over a child's pipes (local) or
-//! an SSH channel. Both give a [`Session`], so the driver has one code path.
+//! How the server talks to an agent: the framed [`protocol`] over a child's pipes (the local
+//! agent, or the system `ssh` running it on a client) or a libssh2 channel. All give a
+//! [`Session`], so the driver has one code path.
 
 pub mod known_hosts;
+pub mod openssh;
 pub mod protocol;
 pub mod ssh;
 
@@ -23,6 +25,13 @@ enum Peer {
         session: ssh2::Session,
         channel: ssh2::Channel,
         stall: Duration,
+    },
+    OpenSsh {
+        host: String,
+        child: Child,
+        stderr: JoinHandle<String>,
+        stall: Duration,
+        why: openssh::Why,
     },
 }
 
@@ -78,6 +87,23 @@ impl Session {
             stall: login.stall_timeout,
         };
         Session::start(Box::new(r), Box::new(w), peer)
+    }
+
+    /// Run `tapir agent` on `target` through the system OpenSSH client and shake hands.
+    pub fn openssh(target: &crate::config::Target, login: &ssh::Login) -> Result<Session> {
+        let sp = openssh::spawn(target, login)?;
+        let r = openssh::TimedRead {
+            inner: sp.stdout,
+            timeout: login.stall_timeout,
+        };
+        let peer = Peer::OpenSsh {
+            host: target.name.clone(),
+            child: sp.child,
+            stderr: sp.stderr,
+            stall: login.stall_timeout,
+            why: openssh::Why::new(target, login),
+        };
+        Session::start(Box::new(r), Box::new(sp.stdin), peer)
     }
 
     fn start(r: Box<dyn Read + Send>, w: Box<dyn Write + Send>, peer: Peer) -> Result<Session> {
@@ -155,7 +181,7 @@ impl Session {
     /// Explain text found where the agent's answer should be.
     fn chatter(&self, text: &str) -> String {
         match &self.peer {
-            Some(Peer::Ssh { host, .. }) => format!(
+            Some(Peer::Ssh { host, .. } | Peer::OpenSsh { host, .. }) => format!(
                 "the client printed \"{text}\" before the agent answered: a login script on \
                  {host} (~/.bashrc, /etc/bash.bashrc, ~/.profile) writes to stdout; the forced command \
                  runs through the login shell, which must print nothing when not interactive"
@@ -178,7 +204,9 @@ impl Session {
     /// A read that timed out is a stalled client.
     fn read_error(&self, e: anyhow::Error) -> anyhow::Error {
         match &self.peer {
-            Some(Peer::Ssh { host, stall, .. }) if is_timeout(&e) => {
+            Some(Peer::Ssh { host, stall, .. } | Peer::OpenSsh { host, stall, .. })
+                if is_timeout(&e) =>
+            {
                 anyhow!(
                     "{host} stalled: no data for {} s (dumptype stall_timeout)",
                     stall.as_secs()
@@ -206,6 +234,26 @@ impl Session {
                 )),
                 _ => e.context(format!("on {host}")),
             },
+            Some(Peer::OpenSsh {
+                host,
+                mut child,
+                stderr,
+                why,
+                ..
+            }) => {
+                let code = exit_within(&mut child, Duration::from_secs(2));
+                let text = stderr.join().unwrap_or_default();
+                if let Some(m) = why.explain(code, &text) {
+                    return anyhow!(m);
+                }
+                match (code, text.trim()) {
+                    (Some(c), _) if c != 0 && c != 255 => e.context(format!(
+                        "the agent on {host} exited with status {c} (is tapir installed there, and the forced command right?)"
+                    )),
+                    (_, "") => e.context(format!("on {host}")),
+                    (_, t) => e.context(format!("on {host}; ssh said: {}", tail(t))),
+                }
+            }
             None => e,
         }
     }
@@ -244,10 +292,58 @@ impl Session {
                     return Err(anyhow!("the agent on {host} exited with status {code}"));
                 }
             }
+            Some(Peer::OpenSsh {
+                host,
+                mut child,
+                stderr,
+                stall,
+                why,
+            }) => {
+                let code = exit_within(&mut child, stall);
+                let text = stderr.join().unwrap_or_default();
+                match code {
+                    Some(0) => {}
+                    Some(c) => {
+                        let m = why.explain(code, &text).unwrap_or_else(|| {
+                            format!(
+                                "the agent on {host} exited with status {c}: {}",
+                                tail(&text)
+                            )
+                        });
+                        bail!(m)
+                    }
+                    None => bail!("ssh to {host} was killed: {}", tail(&text)),
+                }
+            }
             None => {}
         }
         Ok(())
     }
+}
+
+/// The exit code of `child` once it exits, waiting up to `limit`; then it is killed (None:
+/// killed by a signal).
+fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        match child.try_wait() {
+            Ok(Some(s)) => return s.code(),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    child.wait().ok().and_then(|s| s.code())
+}
+
+/// The last lines of a child's stderr, on one line.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
 }
 
 fn is_timeout(e: &anyhow::Error) -> bool {
@@ -263,7 +359,9 @@ fn is_timeout(e: &anyhow::Error) -> bool {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(Peer::Local { mut child, .. }) = self.peer.take() {
+        if let Some(Peer::Local { mut child, .. } | Peer::OpenSsh { mut child, .. }) =
+            self.peer.take()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }

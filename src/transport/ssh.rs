@@ -15,6 +15,9 @@ pub struct Login<'a> {
     pub known_hosts: &'a Path,
     pub connect_timeout: Duration,
     pub stall_timeout: Duration,
+    /// The OpenSSH client binary (`ssh.command`), and its `-F` file (`ssh.config`).
+    pub ssh: &'a Path,
+    pub ssh_config: Option<&'a Path>,
 }
 
 /// An authenticated SSH session running `tapir agent`.

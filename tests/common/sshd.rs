@@ -52,7 +52,8 @@ impl Sshd {
         Sshd::start_with(root, name, authorized, "")
     }
 
-    /// Like [`Sshd::start`], with extra sshd_config lines (e.g. `SetEnv …`).
+    /// Like [`Sshd::start`], with extra sshd_config lines (e.g. `SetEnv …`), first: sshd
+    /// takes a keyword's first value, so they win over the defaults.
     pub fn start_with(root: &Path, name: &str, authorized: &str, extra: &str) -> Sshd {
         let dir = root.join(format!("sshd-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -66,10 +67,10 @@ impl Sshd {
         }
         let port = free_port();
         let cfg = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
+            "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin prohibit-password\nLogLevel ERROR\n{extra}\n",
+             PermitRootLogin prohibit-password\nLogLevel ERROR\n",
             hk = hostkey.display(),
             d = dir.display()
         );
