@@ -250,3 +250,33 @@ fn the_libssh2_transport_still_dumps_and_refuses_a_changed_key() {
         r.stdout
     );
 }
+
+#[test]
+fn an_option_like_address_or_user_never_reaches_ssh() {
+    let (s, _) = server("");
+    let marker = s.path().join("pwned");
+    append(
+        &s,
+        &format!(
+            "[hosts.evil]\naddress = \"-oProxyCommand=touch {}\"\n[hosts.evil2]\nuser = \"-oProxyCommand=x\"\n",
+            marker.display()
+        ),
+    );
+    let src = source(&s);
+    s.write(
+        "disklist",
+        &format!("evil {0} ssh\nevil2 {0} ssh\n", src.display()),
+    );
+    let r = s.run(&["dump", "--json"]);
+    r.assert_code(1);
+    for (host, what) in [("evil", "address"), ("evil2", "user")] {
+        let o = common::outcome(&r.stdout, host, &src.display().to_string());
+        let why = o["reason"].as_str().unwrap_or_default();
+        assert!(
+            why.contains(&format!("{host}: {what} \"-oProxyCommand"))
+                && why.contains("not a valid"),
+            "{why}"
+        );
+    }
+    assert!(!marker.exists(), "ssh ran the injected ProxyCommand");
+}
