@@ -22,10 +22,15 @@ fn has(r: &common::Run, status: &str, name: &str, detail: &str) {
 
 fn local_setup() -> Setup {
     // a tape size any test machine has room for: "disk space" is judged against free space
-    let s = Setup::new(
+    local_setup_with(
         "",
         "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"64M\"\n",
-    );
+    )
+}
+
+/// One local DLE, `src`, with these top-level and changer settings.
+fn local_setup_with(top: &str, changer: &str) -> Setup {
+    let s = Setup::new(top, changer);
     let src = s.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     s.write("disklist", &format!("localhost {} local\n", src.display()));
@@ -60,13 +65,10 @@ fn a_good_setup_passes_and_says_what_it_checked() {
 
 #[test]
 fn tapes_bigger_than_the_free_space_are_a_warning_naming_the_numbers() {
-    let s = Setup::new(
+    let s = local_setup_with(
         "runtapes = 2\ntapecycle = 20",
         "slots = 20\nautolabel = \"daily-%%\"\ntape_size = \"900000T\"\n",
     );
-    let src = s.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    s.write("disklist", &format!("localhost {} local\n", src.display()));
     let r = s.run(&["check", "--json"]);
     r.assert_code(0);
     has(&r, "WARN", "disk space", "(runtapes × tape_size)");

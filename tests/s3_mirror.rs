@@ -14,11 +14,16 @@ fn sha(b: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(b))
 }
 
-fn mirror(s: &Setup, w: &Seaweed, extra: &[(&str, &str)]) -> Run {
+/// Run tapir with the store's environment (keys, endpoint) and `extra`.
+fn with_store(s: &Setup, w: &Seaweed, args: &[&str], extra: &[(&str, &str)]) -> Run {
     let env = w.env();
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(extra);
-    s.run_env(&["mirror", "--json"], &all)
+    s.run_env(args, &all)
+}
+
+fn mirror(s: &Setup, w: &Seaweed, extra: &[(&str, &str)]) -> Run {
+    with_store(s, w, &["mirror", "--json"], extra)
 }
 
 /// Every file of the vtape root and the catalog, as the store's relative keys, with sha256.
@@ -102,9 +107,7 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     // SeaweedFS refuses a wrong x-amz-checksum-sha256: S3 itself confirms each upload
     assert!(!r.stdout.contains("does not check"), "{}", r.stdout);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
-    let env = w.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = s.run_env(&["check"], &env);
+    let r = with_store(&s, &w, &["check"], &[]);
     assert!(
         r.stdout
             .contains("OK    mirror s3://tapes/off: an object was written, read back"),
@@ -199,13 +202,7 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     let r = mirror(&s, &w, &[("AWS_SECRET_ACCESS_KEY", "wrong")]);
     r.assert_code(1);
     assert!(r.stderr.contains("check the credentials"), "{}", r.stderr);
-    let r = s.run_env(
-        &["mirror", "--to", "s3://nosuchbucket/off"],
-        &w.env()
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let r = with_store(&s, &w, &["mirror", "--to", "s3://nosuchbucket/off"], &[]);
     r.assert_code(1);
     assert!(r.stderr.contains("NoSuchBucket"), "{}", r.stderr);
     assert_eq!(remote_files(&w, "tapes"), before);
@@ -295,13 +292,7 @@ fn object_lock_keeps_what_the_servers_credentials_delete(w: &Seaweed) {
         "the retained version reads back whole"
     );
     // a bucket that cannot retain: the mirror says so and fails
-    let r = s.run_env(
-        &["mirror", "--to", "s3://unlocked/off"],
-        &w.env()
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let r = with_store(&s, w, &["mirror", "--to", "s3://unlocked/off"], &[]);
     r.assert_code(1);
     assert!(
         r.stderr.contains("s3://unlocked/off")
@@ -311,9 +302,7 @@ fn object_lock_keeps_what_the_servers_credentials_delete(w: &Seaweed) {
         r.stderr
     );
     assert!(w.store("unlocked/off").list("").unwrap().is_empty());
-    let env = w.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = s.run_env(&["check"], &env);
+    let r = with_store(&s, w, &["check"], &[]);
     let said = "OK    mirror s3://locked/off: an object was written and read back, retained by \
                 Object Lock (COMPLIANCE, 2 days)";
     assert!(r.stdout.contains(said), "{}", r.stdout);
@@ -462,21 +451,7 @@ fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
     let signing = s.path().join("keys/signing_key.pub").display().to_string();
     let out = fresh.path().join("out");
     let o = out.display().to_string();
-    let from = ["--from", "s3://tapes/off", "--signing-pub", &signing];
-    let mut args = vec![
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        &disk,
-        "-i",
-        &id,
-        "--to",
-        &o,
-    ];
-    args.extend_from_slice(&from);
-    run(&args).assert_code(0);
-    common::tree::assert_same(&src, &out, &|_| false);
+    // recover's arguments naming the DLE, the key and the store; then --to DIR [PATH]
     let base = [
         "--host",
         "localhost",
@@ -484,29 +459,25 @@ fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
         &disk,
         "-i",
         &id,
-        from[0],
-        from[1],
-        from[2],
-        from[3],
+        "--from",
+        "s3://tapes/off",
+        "--signing-pub",
+        &signing,
     ];
+    let recover = |to: &str, path: Option<&str>| -> Run {
+        let mut args = vec!["recover"];
+        args.extend_from_slice(&base);
+        args.extend(["--to", to]);
+        args.extend(path);
+        run(&args)
+    };
+    recover(&o, None).assert_code(0);
+    common::tree::assert_same(&src, &out, &|_| false);
     stock_tools_restore_from_the_store(s, w, fresh.path(), &run, &base);
     // one file: the block table and ranged GETs
     let one = fresh.path().join("one");
     let o1 = one.display().to_string();
-    let mut args = vec![
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        &disk,
-        "-i",
-        &id,
-        "--to",
-        &o1,
-    ];
-    args.extend_from_slice(&from);
-    args.push("small.txt");
-    let r = run(&args);
+    let r = recover(&o1, Some("small.txt"));
     r.assert_code(0);
     assert_eq!(
         std::fs::read(one.join("small.txt")).unwrap(),
