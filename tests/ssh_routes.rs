@@ -170,14 +170,24 @@ fn a_client_reached_only_through_a_jump_host_dumps_and_fails_when_the_bastion_is
             u = current_user()
         ),
     );
-    // the bastion enrolls directly; db1's key is recorded from its public key file, as an
-    // admin does for a host the server cannot reach (ssh-keyscan run on the bastion)
+    // db1 is enrolled through the bastion, once the bastion itself is known
+    let r = s.run(&["enroll", "db1"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("host key of bastion") && r.stderr.contains("tapir enroll bastion"),
+        "{}",
+        r.stderr
+    );
     s.run(&["enroll", "bastion"]).assert_code(0);
+    s.run(&["enroll", "db1"]).assert_code(0);
     let db_pub = std::fs::read_to_string(db.dir.join("host_key.pub")).unwrap();
-    let mut kh = std::fs::read_to_string(s.path().join("keys/known_hosts")).unwrap();
     let key: Vec<&str> = db_pub.split_whitespace().take(2).collect();
-    kh.push_str(&format!("[db1]:{} {} {}\n", db.port, key[0], key[1]));
-    s.write("keys/known_hosts", &kh);
+    let kh = std::fs::read_to_string(s.path().join("keys/known_hosts")).unwrap();
+    assert!(
+        kh.lines()
+            .any(|l| l == format!("[db1]:{} {} {}", db.port, key[0], key[1])),
+        "{kh}"
+    );
     let src = source(&s);
     s.write("disklist", &format!("db1 {} ssh\n", src.display()));
     let r = s.run(&["dump"]);

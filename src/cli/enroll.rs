@@ -1,7 +1,8 @@
 //! `tapir enroll`: record a client's host key and print the line for its authorized_keys.
 
 use super::Cli;
-use crate::transport::{known_hosts, ssh};
+use crate::config::SshClient;
+use crate::transport::{known_hosts, openssh, ssh};
 use anyhow::{Context, bail};
 
 /// Record a client's SSH host key and print its authorized_keys line.
@@ -29,12 +30,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let t = cfg.target(&a.host);
     let pattern = known_hosts::host_pattern(&t.name, t.port);
     let recorded = known_hosts::lookup(&cfg.ssh.known_hosts, &pattern)?;
-    let session = ssh::handshake(&t, &recorded, cfg.ssh.connect_timeout())?;
-    let (key, kind) = session.host_key().context("the server sent no host key")?;
-    let entry = known_hosts::Entry {
-        key_type: known_hosts::type_name(kind).to_string(),
-        key: key.to_vec(),
-    };
+    let entry = offered_key(&cfg, &t, &recorded)?;
+    let key = entry.key.as_slice();
     let fp = known_hosts::fingerprint(key);
     if let Some(want) = &a.fingerprint {
         let ok = known_hosts::expected(want, &entry.key_type, key)
@@ -67,6 +64,36 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     }
     outln!("{line}");
     Ok(0)
+}
+
+/// The host key `t` offers, fetched by the configured SSH client (OpenSSH reaches hosts
+/// behind a jump host too).
+fn offered_key(
+    cfg: &crate::config::Config,
+    t: &crate::config::Target,
+    recorded: &[known_hosts::Entry],
+) -> anyhow::Result<known_hosts::Entry> {
+    match cfg.ssh.client {
+        SshClient::Openssh => {
+            let login = ssh::Login {
+                identity: &cfg.ssh.identity,
+                known_hosts: &cfg.ssh.known_hosts,
+                connect_timeout: cfg.ssh.connect_timeout(),
+                stall_timeout: cfg.ssh.connect_timeout(),
+                ssh: &cfg.ssh.command,
+                ssh_config: cfg.ssh.config.as_deref(),
+            };
+            openssh::host_key(t, &login, recorded)
+        }
+        SshClient::Libssh2 => {
+            let session = ssh::handshake(t, recorded, cfg.ssh.connect_timeout())?;
+            let (key, kind) = session.host_key().context("the server sent no host key")?;
+            Ok(known_hosts::Entry {
+                key_type: known_hosts::type_name(kind).to_string(),
+                key: key.to_vec(),
+            })
+        }
+    }
 }
 
 /// `restrict[,from="…"],command="tapir agent" TYPE KEY tapir@SERVER` from the identity's .pub.
