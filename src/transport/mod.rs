@@ -243,7 +243,10 @@ impl Session {
             }) => {
                 let code = exit_within(&mut child, Duration::from_secs(2));
                 let text = stderr.join().unwrap_or_default();
-                if let Some(m) = why.explain(code, &text) {
+                // ssh's own failures (host key, login, no route) end it before the agent
+                // answers; after that, a lost connection is told as what it is
+                let connected = !self.agent_version.is_empty();
+                if let Some(m) = why.explain(code, &text).filter(|_| !connected) {
                     return anyhow!(m);
                 }
                 match (code, text.trim()) {
@@ -297,21 +300,20 @@ impl Session {
                 mut child,
                 stderr,
                 stall,
-                why,
+                ..
             }) => {
                 let code = exit_within(&mut child, stall);
                 let text = stderr.join().unwrap_or_default();
                 match code {
                     Some(0) => {}
-                    Some(c) => {
-                        let m = why.explain(code, &text).unwrap_or_else(|| {
-                            format!(
-                                "the agent on {host} exited with status {c}: {}",
-                                tail(&text)
-                            )
-                        });
-                        bail!(m)
-                    }
+                    Some(255) => bail!(
+                        "ssh to {host} ended with an error (exit 255): {}",
+                        tail(&text)
+                    ),
+                    Some(c) => bail!(
+                        "the agent on {host} exited with status {c}: {}",
+                        tail(&text)
+                    ),
                     None => bail!("ssh to {host} was killed: {}", tail(&text)),
                 }
             }
