@@ -152,6 +152,13 @@ fn full_disk_fails_that_dle_and_loses_no_earlier_dump() {
     s.run_env(&["dump", "localhost", &a], &[("TAPIR_NOW", &day(0))])
         .assert_code(0);
     let good = s.find_json();
+    // /a changes: its level 1 needs its 300 KiB again whatever the clocks say, so the second
+    // tape (label, /b's full, /a's level 1) cannot fit beside the first
+    std::fs::write(
+        std::path::Path::new(&a).join("data"),
+        common::noise(300 << 10, 3),
+    )
+    .unwrap();
     let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))]);
     r.assert_code(1);
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
