@@ -85,11 +85,17 @@ fn abort_orphans(store: &Store, state: &upload::State, rep: &mut Report) {
     for u in open {
         let ours = s.0.uploads.get(&u.key).map(|x| x.upload_id.as_str());
         if ours != Some(u.upload_id.as_str()) {
-            upload::abort(store, &u.key, &u.upload_id);
-            rep.notes.push(format!(
-                "aborted an upload no run finished: {} ({})",
-                u.key, u.upload_id
-            ));
+            rep.notes
+                .push(match upload::try_abort(store, &u.key, &u.upload_id) {
+                    Ok(()) => format!(
+                        "aborted an upload no run finished: {} ({})",
+                        u.key, u.upload_id
+                    ),
+                    Err(e) => format!(
+                        "an upload no run finished is still open: {} ({}): {e:#}",
+                        u.key, u.upload_id
+                    ),
+                });
         }
     }
 }

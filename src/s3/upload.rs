@@ -362,9 +362,15 @@ fn xml_escape(s: &str) -> String {
 
 /// Abort an upload (best effort: its parts are freed, no object appears).
 pub fn abort(store: &Store, key: &str, id: &str) {
+    let _ = try_abort(store, key, id);
+}
+
+/// Abort an upload, saying whether the store did.
+pub fn try_abort(store: &Store, key: &str, id: &str) -> Result<()> {
     let url = store
         .bucket
         .abort_multipart_upload(store.creds(), key, id)
         .sign(super::expiry());
-    let _ = store.send("DELETE", url, &[], None, &format!("ABORT {key}"));
+    store.send("DELETE", url, &[], None, &format!("ABORT {key}"))?;
+    Ok(())
 }
