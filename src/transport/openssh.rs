@@ -70,8 +70,8 @@ fn common(l: &Login) -> Vec<OsString> {
     };
     opt("BatchMode", "yes".as_ref());
     opt("StrictHostKeyChecking", "yes".as_ref());
-    opt("UserKnownHostsFile", l.known_hosts.as_os_str());
-    opt("IdentityFile", l.identity.as_os_str());
+    opt("UserKnownHostsFile", &path_value(l.known_hosts));
+    opt("IdentityFile", &path_value(l.identity));
     let secs = l.connect_timeout.as_secs().max(1).to_string();
     opt("ConnectTimeout", secs.as_ref());
     opt("ServerAliveInterval", "15".as_ref());
@@ -80,6 +80,18 @@ fn common(l: &Login) -> Vec<OsString> {
     opt("KexAlgorithms", KEX.as_ref());
     opt("LogLevel", "ERROR".as_ref());
     a
+}
+
+/// A path as an `-o` value: ssh splits values at whitespace unless double-quoted.
+fn path_value(p: &Path) -> OsString {
+    let raw = p.as_os_str();
+    if !raw.to_string_lossy().contains(char::is_whitespace) {
+        return raw.to_owned();
+    }
+    let mut q = OsString::from("\"");
+    q.push(raw);
+    q.push("\"");
+    q
 }
 
 /// known_hosts lines are recorded under the disklist name (`tapir enroll NAME`): when the
@@ -214,7 +226,7 @@ pub fn host_key(
         args.extend(["-o".into(), format!("HostKeyAlgorithms={algs}").into()]);
     }
     let mut kh = OsString::from("UserKnownHostsFile=");
-    kh.push(&scratch);
+    kh.push(path_value(&scratch));
     args.extend(["-o".into(), kh]);
     args.extend(argv(t, l)?);
     let out = Command::new(l.ssh)
@@ -437,7 +449,7 @@ mod tests {
             "-T -x -a -S none",
             "-o BatchMode=yes",
             "-o StrictHostKeyChecking=yes",
-            "-o UserKnownHostsFile=/k/known hosts",
+            "-o UserKnownHostsFile=\"/k/known hosts\"",
             "-o ConnectTimeout=7",
             "-o HostKeyAlias=[web1]:2222",
             "-p 2222 -l tapir -- 10.0.0.5 tapir agent",
@@ -472,7 +484,7 @@ mod tests {
         let proxy = a.iter().find(|s| s.starts_with("ProxyCommand=")).unwrap();
         for want in [
             "'StrictHostKeyChecking=yes'",
-            "'UserKnownHostsFile=/k/known hosts'",
+            "'UserKnownHostsFile=\"/k/known hosts\"'",
             "'HostKeyAlias=[bastion]:2222'",
             "'-W' '[%h]:%p' '--' '192.0.2.1'",
         ] {
