@@ -13,6 +13,11 @@ use std::process::Command;
 /// A server setup with an SSH identity and a dumptype `ssh`; returns it and the
 /// forced-command line for clients' authorized_keys.
 fn server(extra_ssh: &str) -> (Setup, String) {
+    server_with(extra_ssh, "keys/known_hosts")
+}
+
+/// [`server`] with its known_hosts at `known_hosts` (relative to the setup).
+fn server_with(extra_ssh: &str, known_hosts: &str) -> (Setup, String) {
     let s = Setup::new("", "");
     keygen(&s.path().join("keys/id_ed25519"));
     let pubkey = std::fs::read_to_string(s.path().join("keys/id_ed25519.pub")).unwrap();
@@ -23,7 +28,7 @@ fn server(extra_ssh: &str) -> (Setup, String) {
     );
     let mut cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
     cfg.push_str(&format!(
-        "\n[ssh]\nidentity = \"keys/id_ed25519\"\nknown_hosts = \"keys/known_hosts\"\n\
+        "\n[ssh]\nidentity = \"keys/id_ed25519\"\nknown_hosts = \"{known_hosts}\"\n\
          connect_timeout = \"5s\"\n{extra_ssh}\n"
     ));
     s.write("tapir.toml", &cfg);
@@ -150,7 +155,8 @@ fn a_ca_signed_host_key_is_trusted_through_cert_authority_and_another_cas_is_ref
 
 #[test]
 fn a_client_reached_only_through_a_jump_host_dumps_and_fails_when_the_bastion_is_down() {
-    let (s, line) = server("");
+    // a known_hosts path with a space: ssh and its ProxyCommand must keep it one path
+    let (s, line) = server_with("", "keys/known hosts");
     let pubkey = std::fs::read_to_string(s.path().join("keys/id_ed25519.pub")).unwrap();
     let db = Sshd::start(s.path(), "db1", &line);
     // the bastion lets this key open the one client port, and nothing else
@@ -182,7 +188,7 @@ fn a_client_reached_only_through_a_jump_host_dumps_and_fails_when_the_bastion_is
     s.run(&["enroll", "db1"]).assert_code(0);
     let db_pub = std::fs::read_to_string(db.dir.join("host_key.pub")).unwrap();
     let key: Vec<&str> = db_pub.split_whitespace().take(2).collect();
-    let kh = std::fs::read_to_string(s.path().join("keys/known_hosts")).unwrap();
+    let kh = std::fs::read_to_string(s.path().join("keys/known hosts")).unwrap();
     assert!(
         kh.lines()
             .any(|l| l == format!("[db1]:{} {} {}", db.port, key[0], key[1])),
