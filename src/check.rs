@@ -50,6 +50,7 @@ pub fn run(cfg: &Config) -> Vec<Item> {
     out.push(writable("catalog", &cfg.catalog));
     out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));
     out.extend(recipients(cfg));
+    out.extend(ssh_client(cfg));
     let mut hosts: BTreeMap<&str, Vec<&crate::config::disklist::Dle>> = BTreeMap::new();
     for d in &cfg.disklist {
         hosts.entry(&d.host).or_default().push(d);
@@ -184,6 +185,41 @@ fn room(cfg: &Config) -> Item {
 
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     crate::sys::free_bytes(dir)
+}
+
+/// The OpenSSH client, when a DLE goes over ssh with it: found, and which version.
+fn ssh_client(cfg: &Config) -> Option<Item> {
+    let over_ssh = cfg
+        .disklist
+        .iter()
+        .any(|d| cfg.dumptype(d).auth == Auth::Ssh);
+    if !over_ssh || cfg.ssh.client != crate::config::SshClient::Openssh {
+        return None;
+    }
+    let cmd = &cfg.ssh.command;
+    Some(match std::process::Command::new(cmd).arg("-V").output() {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stderr);
+            item(
+                Level::Ok,
+                "ssh client",
+                format!("{}: {}", cmd.display(), v.trim()),
+            )
+        }
+        Ok(o) => item(
+            Level::Fail,
+            "ssh client",
+            format!("{} -V exited with {}", cmd.display(), o.status),
+        ),
+        Err(e) => item(
+            Level::Fail,
+            "ssh client",
+            format!(
+                "cannot run {}: {e} (install openssh-client, or set ssh.client = \"libssh2\")",
+                cmd.display()
+            ),
+        ),
+    })
 }
 
 fn recipients(cfg: &Config) -> Vec<Item> {

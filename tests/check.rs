@@ -176,6 +176,17 @@ fn unreachable_client_and_unknown_host_key_fail() {
     r.assert_code(1);
     has(&r, "FAIL", "client down", "cannot connect");
     has(&r, "FAIL", "client unknown", "tapir enroll unknown");
+    has(&r, "OK", "ssh client", "ssh: OpenSSH_");
+    // no OpenSSH client where the config says: one FAIL naming it and the way out
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    s.write(
+        "tapir.toml",
+        &cfg.replace("[ssh]\n", "[ssh]\ncommand = \"/nonexistent/ssh\"\n"),
+    );
+    let r = s.run(&["check", "--json"]);
+    r.assert_code(1);
+    has(&r, "FAIL", "ssh client", "cannot run /nonexistent/ssh");
+    has(&r, "FAIL", "ssh client", "ssh.client = \"libssh2\"");
 }
 
 /// A forced command that answers Hello with `hello_ok` JSON of our choosing.

@@ -5,8 +5,9 @@ use crate::check::{self, Level};
 
 /// Check every precondition of the next run.
 ///
-/// Check config, tapes, catalog, keys and every client (reachable, host key, agent,
-/// clock, DLE paths). Exit 0 when nothing FAILs, 1 otherwise; 2 for a config error.
+/// Check config, tapes, catalog, keys, the OpenSSH client and every client (reachable, host
+/// key, agent, clock, DLE paths). Exit 0 when nothing FAILs, 1 otherwise; 2 for a config
+/// error.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
