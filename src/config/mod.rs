@@ -292,13 +292,12 @@ impl Config {
 
     /// How to reach `host` over SSH.
     pub fn target(&self, host: &str) -> Target {
-        let h = self.hosts.get(host).cloned().unwrap_or_default();
         // a jump host's own proxy_jump is not followed (checked at load: no chains)
-        let jump = h.proxy_jump.as_deref().map(|j| {
-            let mut t = self.target_direct(j);
-            t.jump = None;
-            Box::new(t)
-        });
+        let jump = self
+            .hosts
+            .get(host)
+            .and_then(|h| h.proxy_jump.as_deref())
+            .map(|j| Box::new(self.target_direct(j)));
         Target {
             jump,
             ..self.target_direct(host)

@@ -408,11 +408,14 @@ impl Store {
                 let _ = self.delete(&rel);
                 Ok(false)
             }
-            Err(e) => {
+            // a 400 is the server's verdict on the request: a bad digest means it checks,
+            // anything else that it may not; any other failure is no verdict at all
+            Err(e) if format!("{e:#}").contains("HTTP 400") => {
                 let said = format!("{e:#}").to_lowercase();
                 let refused = ["baddigest", "checksum", "invaliddigest", "digest"];
-                Ok(said.contains("http 400") && refused.iter().any(|w| said.contains(w)))
+                Ok(refused.iter().any(|w| said.contains(w)))
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -447,11 +450,7 @@ pub fn sha256_b64(b: &[u8]) -> String {
 
 /// S3's `<Code>` and `<Message>` from an error body, with a hint for the usual ones.
 fn s3_error(body: &str) -> String {
-    let tag = |t: &str| -> Option<String> {
-        let a = body.find(&format!("<{t}>"))? + t.len() + 2;
-        let b = body[a..].find(&format!("</{t}>"))? + a;
-        Some(body[a..b].to_string())
-    };
+    let tag = |t: &str| versions::tag(body, t);
     match (tag("Code"), tag("Message")) {
         (Some(c), Some(m)) => format!(" {c}: {m}{}", code_hint(&c)),
         (Some(c), None) => format!(" {c}{}", code_hint(&c)),

@@ -9,7 +9,7 @@ use super::ssh::Login;
 use crate::config::Target;
 use crate::transport::known_hosts;
 use anyhow::{Context, Result, bail};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -105,9 +105,10 @@ fn alias(t: &Target) -> Option<OsString> {
     })
 }
 
-/// Quote for the shell OpenSSH runs a ProxyCommand with.
-fn sh_quote(s: &std::ffi::OsStr) -> String {
-    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+/// One word of a ProxyCommand: quoted for the shell OpenSSH runs it with, and `%` doubled
+/// so that ssh does not take it for one of its tokens.
+fn proxy_word(s: &std::ffi::OsStr) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''")).replace('%', "%%")
 }
 
 /// The whole argv after `ssh`, ending in `-- ADDRESS tapir agent`.
@@ -120,25 +121,17 @@ pub fn argv(t: &Target, l: &Login) -> Result<Vec<OsString>> {
     if let Some(j) = &t.jump {
         check_target(j)?;
         // the jump's own ssh gets the same strict options (ProxyJump would give it only -F)
-        let mut cmd = vec![l.ssh.to_string_lossy().into_owned()];
-        let mut ja = common(l);
+        let mut ja = vec![l.ssh.as_os_str().to_owned()];
+        ja.extend(common(l));
         if let Some(al) = alias(j) {
             ja.extend(["-o".into(), al]);
         }
-        ja.extend(
-            [
-                "-p",
-                &j.port.to_string(),
-                "-l",
-                &j.user,
-                "-W",
-                "[%h]:%p",
-                "--",
-                &j.address,
-            ]
-            .map(OsString::from),
-        );
-        cmd.extend(ja.iter().map(|s| sh_quote(s)));
+        ja.extend(["-p", &j.port.to_string(), "-l", &j.user].map(OsString::from));
+        let mut cmd: Vec<String> = ja.iter().map(|s| proxy_word(s)).collect();
+        // ssh's own tokens: the target's address and port, as the bastion resolves them
+        cmd.push("-W '[%h]:%p'".into());
+        cmd.push(proxy_word(OsStr::new("--")));
+        cmd.push(proxy_word(OsStr::new(&j.address)));
         a.push("-o".into());
         a.push(format!("ProxyCommand={}", cmd.join(" ")).into());
     }
@@ -344,7 +337,8 @@ pub fn explain(
             t.user
         ));
     }
-    let unreachable = [
+    // why a connection could not be made, and what ssh says when one ended before it began
+    let no_route = [
         "Connection refused",
         "Connection timed out",
         "timed out during banner exchange",
@@ -352,14 +346,13 @@ pub fn explain(
         "Network is unreachable",
         "Could not resolve hostname",
         "Name or service not known",
-        "kex_exchange_identification",
-        "Connection closed by",
     ];
-    if unreachable.iter().any(|u| has(u)) {
+    let cut = ["kex_exchange_identification", "Connection closed by"];
+    if no_route.iter().chain(&cut).any(|u| has(u)) {
         // through a jump host, the proxy's own failure says more than ssh's last words
         let said = stderr
             .lines()
-            .find(|l| unreachable[..7].iter().any(|u| l.contains(u)))
+            .find(|l| no_route.iter().any(|u| l.contains(u)))
             .map_or_else(|| last_line(stderr), |l| l.trim().to_string());
         let via = t.jump.as_ref().map_or(String::new(), |j| {
             format!(" through {} ({}:{})", j.name, j.address, j.port)
@@ -476,17 +469,22 @@ mod tests {
     fn a_jump_host_gets_the_same_strict_options_quoted() {
         let mut t = target("db1", "db1", "tapir");
         t.jump = Some(Box::new(target("bastion", "192.0.2.1", "jump")));
-        let a: Vec<String> = argv(&t, &login())
+        let mut l = login();
+        l.identity = Path::new("/k/100%/id");
+        l.ssh = Path::new("/opt/open ssh/bin/ssh");
+        let a: Vec<String> = argv(&t, &l)
             .unwrap()
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect();
         let proxy = a.iter().find(|s| s.starts_with("ProxyCommand=")).unwrap();
         for want in [
+            "ProxyCommand='/opt/open ssh/bin/ssh' '-T'",
             "'StrictHostKeyChecking=yes'",
             "'UserKnownHostsFile=\"/k/known hosts\"'",
+            "'IdentityFile=/k/100%%/id'",
             "'HostKeyAlias=[bastion]:2222'",
-            "'-W' '[%h]:%p' '--' '192.0.2.1'",
+            "-W '[%h]:%p' '--' '192.0.2.1'",
         ] {
             assert!(proxy.contains(want), "{want} not in {proxy}");
         }
