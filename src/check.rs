@@ -46,7 +46,9 @@ pub fn run(cfg: &Config) -> Vec<Item> {
         ),
         n => item(Level::Ok, "config", format!("{parsed}, {n} DLEs")),
     }];
+    out.push(signing(cfg));
     out.extend(tapes(cfg));
+    out.push(server_clock(cfg));
     out.push(writable("catalog", &cfg.catalog));
     out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));
     out.extend(recipients(cfg));
@@ -106,23 +108,110 @@ fn writable(what: &str, dir: &std::path::Path) -> Item {
     }
 }
 
+/// The signing key a run would use: there and matching `signing.public_key`, or creatable
+/// without leaving older tapes unverifiable (what `dump` checks before writing).
+fn signing(cfg: &Config) -> Item {
+    let sig = &cfg.signing;
+    let Some(key) = crate::signing::public_of(&sig.key).filter(|_| sig.key.exists()) else {
+        let on_tapes = vtape::signers_on_tapes(&cfg.changer);
+        let trusted: Vec<String> = sig
+            .previous_keys()
+            .unwrap_or_default()
+            .iter()
+            .map(crate::signing::fingerprint)
+            .collect();
+        return match on_tapes.iter().find(|f| !trusted.contains(f)) {
+            Some(f) => item(
+                Level::Fail,
+                "signing key",
+                format!(
+                    "{} is missing, and tapes are signed by {f}: `tapir dump` refuses to make \
+                     a new key; restore the file, or see `tapir keygen --signing` and \
+                     [signing] previous",
+                    sig.key.display()
+                ),
+            ),
+            None => item(
+                Level::Ok,
+                "signing key",
+                format!("{} will be created by the first run", sig.key.display()),
+            ),
+        };
+    };
+    let fp = crate::signing::fingerprint(&key);
+    match sig.public_key.as_deref().and_then(crate::signing::parse_public) {
+        Some(want) if want.key_data() != key.key_data() => item(
+            Level::Fail,
+            "signing key",
+            format!(
+                "signing.public_key ({}) is not the public half of signing.key {} ({fp}): \
+                 `tapir dump` refuses to run",
+                crate::signing::fingerprint(&want),
+                sig.key.display()
+            ),
+        ),
+        _ => item(
+            Level::Ok,
+            "signing key",
+            format!("{} ({fp}), {} older key(s) trusted", sig.key.display(), sig.previous.len()),
+        ),
+    }
+}
+
+/// This server's clock against the catalog's newest datestamp (a clock set back would date
+/// a run before the newest dump: `dump` refuses then).
+fn server_clock(cfg: &Config) -> Item {
+    let newest = crate::catalog::newest_datestamp(&cfg.catalog).unwrap_or_default();
+    let now = match crate::clock::now() {
+        Ok(n) => n,
+        Err(e) => return item(Level::Fail, "server clock", format!("{e:#}")),
+    };
+    match (crate::clock::not_before(now, newest.as_deref()), newest) {
+        (Err(why), _) => item(Level::Fail, "server clock", why),
+        (Ok(_), None) => item(Level::Ok, "server clock", "no dump in the catalog yet"),
+        (Ok(_), Some(ds)) => item(
+            Level::Ok,
+            "server clock",
+            format!("after the catalog's newest datestamp {ds}"),
+        ),
+    }
+}
+
 fn tapes(cfg: &Config) -> Vec<Item> {
-    let slots = match vtape::scan(&cfg.changer) {
+    let trust = crate::keys::server_trust(&cfg.signing).unwrap_or_default();
+    let slots = match vtape::scan(&cfg.changer, &trust) {
         Ok(s) => s,
         Err(e) => return vec![item(Level::Fail, "tapes", format!("{e:#}"))],
     };
     let mut out: Vec<Item> = slots
         .iter()
         .filter_map(|s| {
-            s.label_error.as_ref().map(|e| {
-                item(
+            s.label_error.as_ref().map(|e| match s.damaged {
+                Some(_) => item(
+                    Level::Fail,
+                    format!("slot {}", s.slot),
+                    format!("{e}: not written, its dumps kept; `tapir verify` shows it"),
+                ),
+                None => item(
                     Level::Warn,
                     format!("slot {}", s.slot),
                     format!("unreadable label: {e}"),
-                )
+                ),
             })
         })
         .collect();
+    if let Ok(missing) = crate::catalog::history::load_missing(&cfg.catalog) {
+        for m in missing {
+            out.push(item(
+                Level::Warn,
+                format!("{} {}", m.host, m.disk),
+                format!(
+                    "MISSING: level {} of {} (tape {}, file {}) is no longer on its tape",
+                    m.level, m.datestamp, m.label, m.file_name
+                ),
+            ));
+        }
+    }
     let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
     for s in &slots {
         if let Some(why) = rotation::lost_label(s, &records) {

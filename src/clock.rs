@@ -13,6 +13,47 @@ pub fn now() -> Result<DateTime<Local>> {
     }
 }
 
+/// How far the clock may stand behind the catalog's newest datestamp before `dump` refuses
+/// (a little NTP correction; within it the run is dated just after the newest).
+pub const SETBACK_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Why `now` may not date a new run: it is earlier than `newest` (a catalog datestamp)
+/// by more than [`SETBACK_TOLERANCE`]. `Ok` gives the time to date it by: now, or one
+/// second after `newest` when the clock stands a little behind it, so that the order of
+/// datestamps is always the order of writing ("latest" and "oldest tape" follow it).
+pub fn not_before(now: DateTime<Local>, newest: Option<&str>) -> Result<DateTime<Local>, String> {
+    let Some((ds, t)) = newest.and_then(|d| parse_datestamp(d).map(|t| (d, t))) else {
+        return Ok(now);
+    };
+    if now + SETBACK_TOLERANCE < t {
+        return Err(format!(
+            "the clock says {}, earlier than the newest dump in the catalog ({}, datestamp \
+             {ds}) by {}: a run now would be dated before it, a default restore would return \
+             the older state and rotation would overwrite the newest tape. Set the clock \
+             right (`timedatectl`, NTP) and run again; `tapir check` compares the two",
+            now.format("%Y-%m-%d %H:%M:%S %Z"),
+            t.format("%Y-%m-%d %H:%M:%S %Z"),
+            human_span(t - now)
+        ));
+    }
+    Ok(if datestamp(&now).as_str() <= ds {
+        t + chrono::Duration::seconds(1)
+    } else {
+        now
+    })
+}
+
+/// `5 days 3 h`, `12 min`: a span for messages.
+pub fn human_span(d: chrono::Duration) -> String {
+    let s = d.num_seconds().abs();
+    match s {
+        s if s >= 86_400 => format!("{} day(s) {} h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// Amanda-style datestamp `YYYYMMDDHHMMSS` (local time).
 pub fn datestamp(t: &DateTime<Local>) -> String {
     t.format("%Y%m%d%H%M%S").to_string()
@@ -27,4 +68,31 @@ pub fn parse_datestamp(s: &str) -> Option<DateTime<Local>> {
 /// Nanoseconds since the epoch as RFC 3339 in UTC (`2026-01-01T02:00:00.123456789Z`).
 pub fn rfc3339_ns(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ds: &str) -> DateTime<Local> {
+        parse_datestamp(ds).unwrap()
+    }
+
+    #[test]
+    fn a_clock_behind_the_catalog_is_refused_beyond_the_tolerance() {
+        let newest = Some("20261120020000");
+        let e = not_before(at("20261115020000"), newest).unwrap_err();
+        assert!(e.contains("earlier than the newest dump"), "{e}");
+        assert!(e.contains("5 day(s)"), "{e}");
+        // a minute behind: dated one second after the newest, so order is kept
+        let t = not_before(at("20261120015900"), newest).unwrap();
+        assert_eq!(datestamp(&t), "20261120020001");
+        // ahead: now
+        let t = not_before(at("20261121020000"), newest).unwrap();
+        assert_eq!(datestamp(&t), "20261121020000");
+        assert_eq!(
+            datestamp(&not_before(at("20261121020000"), None).unwrap()),
+            "20261121020000"
+        );
+    }
 }

@@ -154,9 +154,16 @@ fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> 
 
 /// The server's signing key, created on first use (said loudly: its public half must go
 /// where the age identities are kept, so that tapes can be checked without this server).
-pub fn signer(sig: &crate::signing::Signing, enc: &Encryption) -> Result<crate::signing::Signer> {
+pub fn signer(
+    sig: &crate::signing::Signing,
+    enc: &Encryption,
+    changer: &crate::vtape::Changer,
+) -> Result<crate::signing::Signer> {
     use crate::signing;
     let path = &sig.key;
+    if !path.exists() {
+        refuse_new_key(sig, changer)?;
+    }
     let (s, created) = signing::Signer::load_or_create(path)?;
     if let Some(want) = sig.public_key.as_deref().and_then(signing::parse_public)
         && want.key_data() != s.public().key_data()
@@ -192,8 +199,45 @@ pub fn signer(sig: &crate::signing::Signing, enc: &Encryption) -> Result<crate::
     Ok(s)
 }
 
-/// What readers trust: `--signing-pub FILE`, else `signing.public_key`, else the public
-/// half of the server's own signing key, else the identity file's signing-key line.
+/// A missing signing key is made anew only when no tape carries a signature that the new
+/// key and `[signing] previous` would not verify: a lost key is a refusal, never a silent
+/// replacement that makes every older tape fail `verify`, `recover` and `mirror`.
+fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer) -> Result<()> {
+    let trusted: Vec<String> = sig
+        .previous_keys()?
+        .iter()
+        .map(crate::signing::fingerprint)
+        .collect();
+    let foreign: Vec<String> = crate::vtape::signers_on_tapes(changer)
+        .into_iter()
+        .filter(|f| !trusted.contains(f))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let key = sig.key.display();
+    Err(Error::config(format!(
+        "the signing key {key} is missing, but the tapes in {} are signed by {}: a new key \
+         would make every one of them fail verify, recover and mirror. Restore {key} from a \
+         backup of this server; or make a new key on purpose with `tapir keygen --signing -o \
+         {key}` and keep the old public key trusted: `[signing] previous = [\"keys/old.pub\"]` \
+         in tapir.toml (or its `# tapir signing key:` line in the identity file)",
+        changer.root.display(),
+        foreign.join(", ")
+    ))
+    .into())
+}
+
+/// What the server itself trusts (its own key or `signing.public_key`, and `[signing]
+/// previous`), without creating anything.
+pub fn server_trust(sig: &crate::signing::Signing) -> Result<crate::vtape::reader::Trust> {
+    trust(sig, None, None, false)
+}
+
+/// What readers trust: `--signing-pub FILE` (every key in it), else `signing.public_key`,
+/// else the public half of the server's own signing key; then the keys of `[signing]
+/// previous` and every `# tapir signing key:` line of the identity file (keys replaced on
+/// purpose keep their tapes readable).
 pub fn trust(
     sig: &crate::signing::Signing,
     signing_pub: Option<&Path>,
@@ -201,25 +245,31 @@ pub fn trust(
     skip: bool,
 ) -> Result<crate::vtape::reader::Trust> {
     use crate::signing;
-    let from_key = || signing::public_of(&sig.key);
-    let from_identity = || {
-        identity
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| signing::parse_public(&t))
-    };
-    let signer = match signing_pub {
-        Some(p) => Some(signing::read_public(p)?),
+    let from_identity = identity
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| signing::parse_all_public(&t))
+        .unwrap_or_default();
+    let mut signers = match signing_pub {
+        Some(p) => {
+            let first = signing::read_public(p)?;
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let mut all = signing::parse_all_public(&text);
+            if all.is_empty() {
+                all.push(first);
+            }
+            all
+        }
         None => sig
             .public_key
             .as_deref()
             .and_then(signing::parse_public)
-            .or_else(from_key)
-            .or_else(from_identity),
+            .or_else(|| signing::public_of(&sig.key))
+            .into_iter()
+            .collect(),
     };
-    Ok(crate::vtape::reader::Trust {
-        signer,
-        skip_signature: skip,
-    })
+    signers.extend(sig.previous_keys()?);
+    signers.extend(from_identity);
+    Ok(crate::vtape::reader::Trust::new(signers, skip))
 }
 
 /// Identities from an age identity file, for decryption.

@@ -24,6 +24,17 @@ pub struct Signing {
     pub key: PathBuf,
     /// The trusted public key, when given in the config (else the key's own public half).
     pub public_key: Option<String>,
+    /// Older signing public keys still trusted for the tapes they signed (`[signing]
+    /// previous`): a key replaced on purpose keeps its tapes readable.
+    #[serde(default)]
+    pub previous: Vec<PathBuf>,
+}
+
+impl Signing {
+    /// The keys of `previous`, each read and parsed (an unreadable one is an error naming it).
+    pub fn previous_keys(&self) -> Result<Vec<PublicKey>> {
+        self.previous.iter().map(|p| read_public(p)).collect()
+    }
 }
 /// The server's signing key.
 pub struct Signer {
@@ -133,7 +144,12 @@ pub fn allowed_signers_line(k: &PublicKey) -> String {
 /// Parse a public key from text: a `.pub` line, an allowed-signers line, or an identity file
 /// holding the [`IDENTITY_COMMENT`] line.
 pub fn parse_public(text: &str) -> Option<PublicKey> {
-    text.lines().find_map(|l| {
+    parse_all_public(text).into_iter().next()
+}
+
+/// Every public key in `text` (an identity file may carry one line per signing key used).
+pub fn parse_all_public(text: &str) -> Vec<PublicKey> {
+    text.lines().filter_map(|l| {
         let l = l.trim();
         let l = l
             .strip_prefix(IDENTITY_COMMENT.trim_end())
@@ -142,6 +158,7 @@ pub fn parse_public(text: &str) -> Option<PublicKey> {
         let at = l.find("ssh-ed25519 ")?;
         PublicKey::from_openssh(&l[at..]).ok()
     })
+    .collect()
 }
 
 /// Read a public key file (see [`parse_public`]).
@@ -160,15 +177,25 @@ pub fn read_public(path: &Path) -> Result<PublicKey> {
 
 /// Check an armored SSHSIG over `msg` against `key`.
 pub fn verify(key: &PublicKey, msg: &[u8], armored: &str) -> Result<(), String> {
+    verify_any(std::slice::from_ref(key), msg, armored)
+}
+
+/// Check an armored SSHSIG over `msg` against whichever of `keys` made it.
+pub fn verify_any(keys: &[PublicKey], msg: &[u8], armored: &str) -> Result<(), String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("unreadable signature: {e}"))?;
-    if sig.public_key() != key.key_data() {
+    let Some(key) = keys.iter().find(|k| k.key_data() == sig.public_key()) else {
         let other = PublicKey::from(sig.public_key().clone());
+        let trusted: Vec<String> = keys.iter().map(fingerprint).collect();
+        let what = match trusted.len() {
+            1 => "the trusted key",
+            _ => "any of the trusted keys",
+        };
         return Err(format!(
-            "signed by {}, not by the trusted key {}",
+            "signed by {}, not by {what} {}",
             fingerprint(&other),
-            fingerprint(key)
+            trusted.join(", ")
         ));
-    }
+    };
     key.verify(NAMESPACE, msg, &sig)
         .map_err(|e| format!("the signature does not match the header: {e}"))
 }

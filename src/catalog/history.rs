@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub enum DumpStatus {
     Ok,
     Partial,
+    /// The catalog recorded it, but its file is no longer on the tape (listed by `find`
+    /// from `catalog/missing.jsonl` until the tape is rewritten or an admin forgets it).
+    Missing,
 }
 
 /// One dump as the catalog knows it (a cache of its tape header).
@@ -118,6 +121,33 @@ pub fn append(catalog: &Path, rec: &DumpRecord) -> Result<()> {
     all.push(rec.clone());
     all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
     save(catalog, &rec.host, &rec.disk, &all)
+}
+
+/// Records whose tape file is gone: kept, listed and reported, never used for a restore.
+pub fn missing_path(catalog: &Path) -> PathBuf {
+    catalog.join("missing.jsonl")
+}
+
+/// The records of dumps whose files are gone (status as they were written).
+pub fn load_missing(catalog: &Path) -> Result<Vec<DumpRecord>> {
+    load_file(&missing_path(catalog))
+}
+
+/// Replace the list of missing dumps (an empty list removes the file).
+pub fn save_missing(catalog: &Path, records: &[DumpRecord]) -> Result<()> {
+    let p = missing_path(catalog);
+    if records.is_empty() {
+        return match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        };
+    }
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    fsutil::write_atomic(&p, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -11,6 +11,23 @@ pub mod tree;
 
 pub use history::{DumpRecord, DumpStatus};
 
+/// The newest datestamp the catalog knows: of any dump (kept or missing) or any run.
+pub fn newest_datestamp(catalog: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let mut newest = history::load_all(catalog)?
+        .into_iter()
+        .chain(history::load_missing(catalog)?)
+        .map(|r| r.datestamp)
+        .max();
+    if let Ok(rd) = std::fs::read_dir(catalog.join("runs")) {
+        let runs = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 14 && n.bytes().all(|b| b.is_ascii_digit()));
+        newest = newest.into_iter().chain(runs).max();
+    }
+    Ok(newest)
+}
+
 /// An i64 written as a JSON string (exact in every JSON reader), read from a string or a
 /// number (catalogs written before).
 pub mod ns_string {

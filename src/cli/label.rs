@@ -27,7 +27,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     }
     vtape::check_label(&cfg.changer, &a.label)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "label")?;
-    let st = vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle)?;
+    let trust = crate::keys::server_trust(&cfg.signing)?;
+    let st = vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle, &trust)?;
     if let Some(other) = st
         .iter()
         .find(|t| t.label.as_deref() == Some(&a.label) && t.slot != a.slot)
@@ -39,8 +40,17 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     }
     let this = &st[(a.slot - 1) as usize];
     let records = catalog::history::load_all(&cfg.catalog)?;
-    let slot = vtape::scan_slot(&cfg.changer.root, a.slot)?;
-    if let Some(why) = vtape::rotation::lost_label(&slot, &records) {
+    let slot = vtape::scan_checked(&cfg.changer.root, a.slot, &trust)?;
+    let bad_label = slot.label_error.as_ref().filter(|_| {
+        !slot.files.is_empty() || records.iter().any(|r| r.slot == a.slot)
+    });
+    if let Some(why) = bad_label.map(|e| {
+        format!(
+            "{e}; it holds {} dump file(s), still catalogued and restorable: use --force to \
+             relabel it and lose them",
+            slot.files.len()
+        )
+    }).or_else(|| vtape::rotation::lost_label(&slot, &records)) {
         if !a.force {
             bail!(Error::config(format!("slot {}: {why}", a.slot)));
         }
@@ -79,7 +89,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         &slot,
         &a.label,
         "0",
-        &crate::keys::signer(&cfg.signing, &cfg.encryption)?,
+        &crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?,
     )?;
     outln!("slot {} labelled {}", a.slot, a.label);
     Ok(0)

@@ -11,7 +11,12 @@ pub struct Args {}
 
 pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
-    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle)?;
+    let st = crate::vtape::status::status(
+        &cfg.changer,
+        &cfg.catalog,
+        cfg.tapecycle,
+        &crate::keys::server_trust(&cfg.signing)?,
+    )?;
     if cli.json {
         super::print_json(&st)?;
         return Ok(0);
@@ -37,7 +42,11 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
         outln!(
             "{:>4}  {:<14} {:<19} {:>5} {:>10}  {:<8} {}{next}",
             t.slot,
-            t.label.as_deref().unwrap_or("-"),
+            if t.damaged {
+                "DAMAGED"
+            } else {
+                t.label.as_deref().unwrap_or("-")
+            },
             written,
             t.dumps,
             human(t.bytes),

@@ -246,6 +246,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 struct RawSigning {
     key: Option<PathBuf>,
     public_key: Option<Spanned<String>>,
+    previous: Vec<PathBuf>,
 }
 
 /// The effective configuration: every path absolute, every value checked.
@@ -640,8 +641,15 @@ fn signing(
         }
         None => None,
     };
+    let previous: Vec<PathBuf> = raw.previous.iter().map(|p| abs(p)).collect();
+    for p in &previous {
+        crate::signing::read_public(p).map_err(|e| {
+            Error::config(format!("{}: signing.previous: {e:#}", file.display()))
+        })?;
+    }
     Ok(Signing {
         key: abs(raw.key.as_deref().unwrap_or(Path::new("keys/signing_key"))),
         public_key,
+        previous,
     })
 }

@@ -145,7 +145,8 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } else {
         Vec::new()
     };
-    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
+    let trust = crate::vtape::reader::Trust::of_server(signer.public(), &cfg.signing)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
     let run_started = std::time::Instant::now();
     let datestamp = unique_datestamp(cfg)?;
@@ -156,9 +157,16 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let mut notes = reconcile::reconcile(cfg, signer.public())?;
+    let reconciled = reconcile::reconcile(cfg, &trust)?;
+    let mut notes = reconciled.notes;
     for n in &notes {
         log.event("reconcile", json!(n));
+    }
+    let mut problems = reconciled.problems;
+    problems.extend(lost_labels(cfg, &trust)?);
+    for p in &problems {
+        log.event("problem", json!(p));
+        crate::say::problem(format!("tapir: {p}"));
     }
     let Planned {
         plan,
@@ -167,7 +175,6 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     } = make_plan(cfg, &dles, crate::clock::now()?)?;
     log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
     notes.extend(plan.notes.iter().cloned());
-    notes.extend(lost_labels(cfg)?);
     for o in &failed {
         progress.set(
             &o.host,
@@ -210,7 +217,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         outcomes.push(o);
         false
     });
-    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &datestamp));
+    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp));
     let log = std::sync::Mutex::new(log);
     let catalog_lock = std::sync::Mutex::new(());
     let done = schedule::run_all(cfg, &to_dump, |entry| {
@@ -295,8 +302,9 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         no_tape: taper.refused,
         outcomes,
         notes,
+        problems,
         seconds: run_started.elapsed().as_secs_f64(),
-        next_tape: next_tape(cfg),
+        next_tape: next_tape(cfg, &trust),
     };
     log.save_summary(&summary)?;
     progress.finish();
@@ -410,9 +418,12 @@ pub fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
         .collect()
 }
 
-/// The run's datestamp: now, or the next free second if a run already used it.
+/// The run's datestamp: now, or the next free second if a run already used it; never
+/// before the catalog's newest (a clock set back is refused, see [`crate::clock::not_before`]).
 fn unique_datestamp(cfg: &Config) -> Result<String> {
-    let mut t = crate::clock::now()?;
+    let newest = catalog::newest_datestamp(&cfg.catalog)?;
+    let mut t = crate::clock::not_before(crate::clock::now()?, newest.as_deref())
+        .map_err(Error::config)?;
     loop {
         let ds = crate::clock::datestamp(&t);
         if !cfg.catalog.join("runs").join(&ds).exists() {
@@ -423,8 +434,8 @@ fn unique_datestamp(cfg: &Config) -> Result<String> {
 }
 
 /// The tape the next run will write, as the report names it.
-fn next_tape(cfg: &Config) -> Option<String> {
-    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle).ok()?;
+fn next_tape(cfg: &Config, trust: &crate::vtape::reader::Trust) -> Option<String> {
+    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle, trust).ok()?;
     Some(match st.iter().find(|t| t.next) {
         Some(t) => match &t.label {
             Some(l) => format!("tape {l} (slot {})", t.slot),
@@ -435,9 +446,9 @@ fn next_tape(cfg: &Config) -> Option<String> {
 }
 
 /// Slots whose label file is gone while the catalog lists dumps there (never reused).
-fn lost_labels(cfg: &Config) -> Result<Vec<String>> {
+fn lost_labels(cfg: &Config, trust: &crate::vtape::reader::Trust) -> Result<Vec<String>> {
     let records = catalog::history::load_all(&cfg.catalog)?;
-    Ok(crate::vtape::scan(&cfg.changer)?
+    Ok(crate::vtape::scan(&cfg.changer, trust)?
         .iter()
         .filter_map(|s| {
             crate::vtape::rotation::lost_label(s, &records).map(|w| format!("slot {}: {w}", s.slot))

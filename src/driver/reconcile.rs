@@ -10,14 +10,23 @@ use crate::vtape::{self, Slot};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashSet};
 
-/// Bring the catalog in line with the slots; returns what it did, for the run log.
-pub fn reconcile(cfg: &Config, signer: &ssh_key::PublicKey) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let slots = vtape::scan(&cfg.changer)?;
+/// What reconcile did (for the run log) and what an admin must see (the run exits 1).
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Bring the catalog in line with the slots. A record is dropped from the history only
+/// when its file is really gone, and then it is kept as MISSING; a slot whose label cannot
+/// be trusted keeps the records of the tape the catalog knows in it.
+pub fn reconcile(cfg: &Config, trust: &Trust) -> Result<Reconciled> {
+    let mut out = Reconciled::default();
+    let slots = vtape::scan(&cfg.changer, trust)?;
     for s in &slots {
         for p in &s.partials {
             std::fs::remove_file(p)?;
-            notes.push(format!(
+            out.notes.push(format!(
                 "removed incomplete file {} left by an interrupted run",
                 p.display()
             ));
@@ -27,40 +36,77 @@ pub fn reconcile(cfg: &Config, signer: &ssh_key::PublicKey) -> Result<Vec<String
     let on_tape = tape_files(&slots, &records);
     let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
     let mut known = HashSet::new();
+    let mut missing = history::load_missing(&cfg.catalog)?;
     for r in records {
         let key = (r.label.clone(), r.file_name.clone());
+        let dle = by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
         if on_tape.contains(&key) {
             known.insert(key);
-            by_dle
-                .entry((r.host.clone(), r.disk.clone()))
-                .or_default()
-                .push(r);
+            dle.push(r);
         } else {
-            notes.push(format!(
-                "LOST: {} {} level {} of {} on {} file {} is no longer on the tape (deleted?); \
-                 the catalog forgot it",
-                r.host, r.disk, r.level, r.datestamp, r.label, r.file_name
+            out.notes.push(format!(
+                "MISSING: {} {} level {} of {} on {} file {} is no longer on the tape \
+                 (deleted?); kept in {} as MISSING",
+                r.host,
+                r.disk,
+                r.level,
+                r.datestamp,
+                r.label,
+                r.file_name,
+                history::missing_path(&cfg.catalog).display()
             ));
-            by_dle.entry((r.host.clone(), r.disk.clone())).or_default();
+            missing.retain(|m| !(m.label == r.label && m.file_name == r.file_name));
+            missing.push(r);
         }
     }
-    let trust = Trust {
-        signer: Some(signer.clone()),
-        skip_signature: false,
-    };
-    learn_missing(cfg, &slots, &known, &trust, &mut by_dle, &mut notes);
+    learn_missing(cfg, &slots, &known, trust, &mut by_dle, &mut out.notes);
     for ((host, disk), mut recs) in by_dle {
+        // a file that came back (copied from the mirror) is no longer missing
+        missing.retain(|m| !recs.iter().any(|r| r.label == m.label && r.file_name == m.file_name));
         recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
         if history::load(&cfg.catalog, &host, &disk)? != recs {
             history::save(&cfg.catalog, &host, &disk, &recs)?;
         }
     }
+    if missing != history::load_missing(&cfg.catalog)? {
+        history::save_missing(&cfg.catalog, &missing)?;
+    }
+    out.problems = problems(&slots, &missing);
     clean_index_dir(cfg)?;
-    Ok(notes)
+    Ok(out)
 }
 
-/// (label, file name) of every dump file; a slot whose label file is gone keeps the label
-/// the catalog knows it by, so its dumps are not forgotten (and the slot not reused).
+/// Damaged labels and missing dumps, one line each, for the report and stderr.
+fn problems(slots: &[Slot], missing: &[DumpRecord]) -> Vec<String> {
+    let mut out: Vec<String> = slots
+        .iter()
+        .filter_map(|s| {
+            let p = s.damaged.as_ref()?;
+            Some(format!(
+                "slot {} is DAMAGED: its label {} fails: {p}; the slot is not written, its {} \
+                 dump file(s) stay catalogued and restorable (each is checked by its own \
+                 signature); `tapir verify` shows it, `tapir label {} LABEL --force` gives the \
+                 slot up",
+                s.slot,
+                s.label_file.as_deref().unwrap_or("file"),
+                s.files.len(),
+                s.slot
+            ))
+        })
+        .collect();
+    for m in missing {
+        out.push(format!(
+            "MISSING: {} {} level {} of {} (tape {}, file {}) is no longer on its tape; \
+             `tapir catalog forget-missing` drops the record once you have looked",
+            m.host, m.disk, m.level, m.datestamp, m.label, m.file_name
+        ));
+    }
+    out
+}
+
+/// (label, file name) of every dump file. A slot whose label is gone or not trusted keeps
+/// the label the catalog knows it by, so its dumps are not forgotten (and the slot not
+/// reused); a trusted label names its own tape.
 fn tape_files(slots: &[Slot], records: &[DumpRecord]) -> HashSet<(String, String)> {
     slots
         .iter()

@@ -35,6 +35,7 @@ pub struct Ticket {
 pub struct Taper<'a> {
     cfg: &'a Config,
     signer: &'a crate::signing::Signer,
+    trust: &'a crate::vtape::reader::Trust,
     datestamp: String,
     /// Slots written by this run, in order.
     pub used_slots: Vec<u32>,
@@ -45,10 +46,16 @@ pub struct Taper<'a> {
 }
 
 impl<'a> Taper<'a> {
-    pub fn new(cfg: &'a Config, signer: &'a crate::signing::Signer, datestamp: &str) -> Self {
+    pub fn new(
+        cfg: &'a Config,
+        signer: &'a crate::signing::Signer,
+        trust: &'a crate::vtape::reader::Trust,
+        datestamp: &str,
+    ) -> Self {
         Taper {
             cfg,
             signer,
+            trust,
             datestamp: datestamp.into(),
             used_slots: vec![],
             labels: vec![],
@@ -118,7 +125,7 @@ impl<'a> Taper<'a> {
                 self.cfg.runtapes
             );
         }
-        let slots = vtape::scan(&self.cfg.changer)?;
+        let slots = vtape::scan(&self.cfg.changer, self.trust)?;
         let records = catalog::history::load_all(&self.cfg.catalog)?;
         let autolabel = self.cfg.changer.autolabel.is_some();
         let (needed, next) = rotation::next_tape(
@@ -136,7 +143,7 @@ impl<'a> Taper<'a> {
         };
         let slot = slots.into_iter().find(|s| s.slot == pick).unwrap();
         let label = self.start(&slot, &records)?;
-        let slot = vtape::scan_slot(&self.cfg.changer.root, slot.slot)?;
+        let slot = vtape::scan_checked(&self.cfg.changer.root, slot.slot, self.trust)?;
         self.used_slots.push(slot.slot);
         self.labels.push(label.clone());
         let used = HEADER_SIZE as u64 + slot.bytes();
@@ -182,7 +189,7 @@ impl<'a> Taper<'a> {
             .context("no autolabel")?;
         let label = vtape::expand_autolabel(pattern, slot.slot);
         vtape::check_label(&self.cfg.changer, &label)?;
-        let slots = vtape::scan(&self.cfg.changer)?;
+        let slots = vtape::scan(&self.cfg.changer, self.trust)?;
         if let Some(other) = slots.iter().find(|s| s.label_name() == Some(&label)) {
             bail!(
                 "autolabel {label:?} for slot {} is already the label of slot {}",
@@ -226,10 +233,7 @@ fn no_tape_reason(
     let mut lines = vec!["no tape may be written: every tape is still needed".to_string()];
     for s in slots {
         let why = match s.label_name() {
-            None if s.label_error.is_some() => format!(
-                "unreadable label: {}",
-                s.label_error.as_deref().unwrap_or("")
-            ),
+            None if s.label_error.is_some() => s.label_error.clone().unwrap_or_default(),
             Some(l) => format!(
                 "{l}: {}",
                 needed.get(l).map_or("used by this run", |w| w.as_str())

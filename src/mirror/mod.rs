@@ -123,7 +123,7 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
     let check = Check::new(cfg)?;
-    for slot in vtape::scan(&cfg.changer)? {
+    for slot in vtape::scan(&cfg.changer, &check.trust)? {
         if mirror_slot(&slot, to, &check, &mut rep)? {
             mirrored_labels.extend(slot.label_name().map(String::from));
         }
@@ -169,12 +169,9 @@ struct Check {
 
 impl Check {
     fn new(cfg: &Config) -> Result<Check> {
-        let signer = crate::keys::signer(&cfg.signing, &cfg.encryption)?;
+        let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
         Ok(Check {
-            trust: Trust {
-                signer: Some(signer.public().clone()),
-                skip_signature: false,
-            },
+            trust: Trust::of_server(signer.public(), &cfg.signing)?,
             records: history::load_all(&cfg.catalog)?,
         })
     }

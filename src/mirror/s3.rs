@@ -41,7 +41,7 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     };
     let mut labels = vec![];
     let mut keys_used = vec![];
-    for slot in vtape::scan(&cfg.changer)? {
+    for slot in vtape::scan(&cfg.changer, &check.trust)? {
         if mirror_slot(&cx, &slot, &remote, &mut rep, &mut keys_used)? {
             labels.extend(slot.label_name().map(String::from));
         }

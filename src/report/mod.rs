@@ -59,6 +59,10 @@ pub struct RunSummary {
     pub no_tape: bool,
     pub outcomes: Vec<Outcome>,
     pub notes: Vec<String>,
+    /// What an admin must look at although every DLE may be OK (a DAMAGED tape label, a
+    /// dump whose file is gone, a label file missing): the run exits 1.
+    #[serde(default)]
+    pub problems: Vec<String>,
     /// Wall-clock seconds of the whole run.
     #[serde(default)]
     pub seconds: f64,
@@ -75,7 +79,10 @@ impl RunSummary {
             .outcomes
             .iter()
             .any(|o| matches!(o.status, Status::Ok | Status::Partial));
-        if self.outcomes.is_empty() || self.outcomes.iter().all(|o| o.status == Status::Ok) {
+        let all_ok = self.outcomes.iter().all(|o| o.status == Status::Ok);
+        if all_ok && !self.problems.is_empty() {
+            exit::PARTIAL
+        } else if all_ok {
             exit::OK
         } else if !written && self.no_tape {
             exit::NOTHING_DONE
@@ -107,6 +114,12 @@ pub fn render(s: &RunSummary) -> String {
             s.tapes.join(", ")
         }
     );
+    if !s.problems.is_empty() {
+        let _ = writeln!(out, "\nPROBLEMS (the run exits 1 until they are dealt with):");
+        for p in &s.problems {
+            let _ = writeln!(out, "  {p}");
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -271,6 +284,7 @@ mod tests {
             no_tape: false,
             outcomes: vec![ok, partial, failed, missed],
             notes: vec!["promoted web1 /etc by 2 nights to balance".into()],
+            problems: vec![],
             seconds: 3725.0,
             next_tape: Some("tape daily-04 (slot 4)".into()),
         };

@@ -40,8 +40,16 @@ pub struct Slot {
     pub slot: u32,
     pub dir: PathBuf,
     pub label: Option<LabelHeader>,
-    /// Why the label could not be read, if a label file exists but is bad.
+    /// Why the label could not be read or trusted, if a label file exists but is bad.
     pub label_error: Option<String>,
+    /// The label was read but fails its signature or disagrees with its place or its
+    /// slot's dumps: the slot is DAMAGED (never written or relabelled without `--force`;
+    /// its dumps stay catalogued, each checked by its own signature).
+    pub damaged: Option<reader::Problem>,
+    /// The label file's name as found (`00000.LABEL`), trusted or not.
+    pub label_file: Option<String>,
+    /// The label as read, with its signature, before it is checked.
+    label_parsed: Option<header::Parsed<LabelHeader>>,
     pub files: Vec<TapeFile>,
     /// `.partial` files left by an interrupted run: never trusted.
     pub partials: Vec<PathBuf>,
@@ -117,9 +125,71 @@ pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String 
     format!("{number:05}.{host}.{disk}.{level}")
 }
 
-/// Read every slot; a missing slot directory is an empty slot (created when first written).
-pub fn scan(ch: &Changer) -> Result<Vec<Slot>> {
-    (1..=ch.slots).map(|n| scan_slot(&ch.root, n)).collect()
+/// Read every slot, each label checked against `trust` (see [`Slot::check_label`]); a
+/// missing slot directory is an empty slot (created when first written).
+pub fn scan(ch: &Changer, trust: &reader::Trust) -> Result<Vec<Slot>> {
+    (1..=ch.slots)
+        .map(|n| scan_checked(&ch.root, n, trust))
+        .collect()
+}
+
+/// One slot, its label checked against `trust`.
+pub fn scan_checked(root: &Path, n: u32, trust: &reader::Trust) -> Result<Slot> {
+    let mut slot = scan_slot(root, n)?;
+    slot.check_label(trust);
+    Ok(slot)
+}
+
+impl Slot {
+    /// Trust the label only when its signature holds (a key is known and not skipped) and
+    /// it names the place it is in and the tape its slot's first dump says it is on.
+    /// Otherwise the slot is DAMAGED: `label` is dropped, so that nothing takes the slot
+    /// for one to write, and the reason is kept.
+    pub fn check_label(&mut self, trust: &reader::Trust) {
+        let Some(parsed) = self.label_parsed.take() else {
+            return;
+        };
+        if trust.signers.is_empty() || trust.skip_signature {
+            return;
+        }
+        if let Err(p) = self.label_problem(&parsed, trust) {
+            self.label_error = Some(format!("DAMAGED label: {p}"));
+            self.damaged = Some(p);
+            self.label = None;
+        }
+    }
+
+    fn label_problem(
+        &self,
+        parsed: &header::Parsed<LabelHeader>,
+        trust: &reader::Trust,
+    ) -> std::result::Result<(), reader::Problem> {
+        reader::check_signature(parsed, trust)?;
+        let l = &parsed.header;
+        let misplaced = |field, tape: String, place: String| reader::Problem::Misplaced {
+            field,
+            tape,
+            place,
+        };
+        let file = self.label_file.clone().unwrap_or_default();
+        if file != format!("00000.{}", l.label) {
+            return Err(misplaced("label", l.label.clone(), file));
+        }
+        if l.slot != self.slot {
+            return Err(misplaced("slot", l.slot.to_string(), format!("slot {}", self.slot)));
+        }
+        // the first dump, when its own signature holds, names the tape it was written on
+        let first = self.files.first().and_then(|f| {
+            let block = header::read_block(&self.dir.join(&f.name)).ok()?;
+            let p = header::parse_dump(&block).ok()?;
+            reader::check_signature(&p, trust).ok()?;
+            Some((f.name.clone(), p.header.label))
+        });
+        if let Some((name, on)) = first.filter(|(_, on)| *on != l.label) {
+            return Err(misplaced("label", l.label.clone(), format!("{name} says tape {on}")));
+        }
+        Ok(())
+    }
 }
 
 pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
@@ -129,6 +199,9 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
         dir: dir.clone(),
         label: None,
         label_error: None,
+        damaged: None,
+        label_file: None,
+        label_parsed: None,
         files: vec![],
         partials: vec![],
     };
@@ -163,8 +236,12 @@ fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
     if name.ends_with(".partial") {
         slot.partials.push(path);
     } else if num == 0 {
-        match header::read_label(&path) {
-            Ok(l) => slot.label = Some(l),
+        slot.label_file = Some(name);
+        match header::read_label_signed(&path) {
+            Ok(p) => {
+                slot.label = Some(p.header.clone());
+                slot.label_parsed = Some(p);
+            }
             Err(err) => slot.label_error = Some(format!("{err:#}")),
         }
     } else {
@@ -174,6 +251,27 @@ fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
             size,
         });
     }
+}
+
+/// The fingerprints of the keys that signed the tapes under the changer's root: every
+/// label, and the newest dump file of each slot (read without checking: only who claims).
+pub fn signers_on_tapes(ch: &Changer) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for n in 1..=ch.slots {
+        let Ok(slot) = scan_slot(&ch.root, n) else {
+            continue;
+        };
+        if let Some(l) = slot.label.as_ref().filter(|l| !l.signer.is_empty()) {
+            out.insert(l.signer.clone());
+        }
+        if let Some(f) = slot.files.last()
+            && let Ok(h) = header::read_dump(&slot.dir.join(&f.name))
+            && !h.signer.is_empty()
+        {
+            out.insert(h.signer);
+        }
+    }
+    out
 }
 
 /// Check a label against `labelstr` and against the file-name rules.
@@ -209,10 +307,10 @@ pub fn write_label(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         signer: String::new(),
     };
-    let path = slot.dir.join(format!("00000.{label}"));
-    fsutil::write_atomic(&path, &hdr.encode(Some(signer))?)?;
-    if let Some(old) = slot.label_name().filter(|l| *l != label) {
-        let _ = std::fs::remove_file(slot.dir.join(format!("00000.{old}")));
+    let name = format!("00000.{label}");
+    fsutil::write_atomic(&slot.dir.join(&name), &hdr.encode(Some(signer))?)?;
+    if let Some(old) = slot.label_file.as_ref().filter(|l| **l != name) {
+        let _ = std::fs::remove_file(slot.dir.join(old));
     }
     fsutil::sync_dir(&slot.dir)
 }

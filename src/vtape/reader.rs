@@ -12,11 +12,45 @@ use ssh_key::PublicKey;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// What readers trust: the signing public key, or nothing with `skip_signature`.
+/// What readers trust: the signing public keys (the current one and older ones kept
+/// trusted on purpose), or nothing with `skip_signature`.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
-    pub signer: Option<PublicKey>,
+    pub signers: Vec<PublicKey>,
     pub skip_signature: bool,
+}
+
+impl Trust {
+    /// Trust `signers` (duplicates dropped).
+    pub fn new(signers: Vec<PublicKey>, skip_signature: bool) -> Trust {
+        let mut out: Vec<PublicKey> = Vec::new();
+        for k in signers {
+            if !out.iter().any(|o| o.key_data() == k.key_data()) {
+                out.push(k);
+            }
+        }
+        Trust {
+            signers: out,
+            skip_signature,
+        }
+    }
+
+    /// The server's own key and the `[signing] previous` ones.
+    pub fn of_server(
+        signer: &PublicKey,
+        sig: &crate::signing::Signing,
+    ) -> anyhow::Result<Trust> {
+        let mut keys = vec![signer.clone()];
+        keys.extend(sig.previous_keys()?);
+        Ok(Trust::new(keys, false))
+    }
+
+    /// Whether the key with this `SHA256:…` fingerprint is trusted.
+    pub fn trusts(&self, fingerprint: &str) -> bool {
+        self.signers
+            .iter()
+            .any(|k| crate::signing::fingerprint(k) == fingerprint)
+    }
 }
 
 /// Where a file was found, and what the catalog says it holds.
@@ -145,12 +179,11 @@ pub fn open(path: &Path, trust: &Trust, expect: Expect) -> Result<Opened, TapeEr
 
 /// `Ok(true)`: signed by the trusted key; `Ok(false)`: not checked (skip); else refused.
 pub fn check_signature<T>(p: &Parsed<T>, trust: &Trust) -> Result<bool, Problem> {
-    let checked = match (&p.signature, &trust.signer) {
-        (None, _) => Err(Problem::Unsigned),
-        (Some(_), None) => Err(Problem::NoSigner),
-        (Some(sig), Some(key)) => {
-            crate::signing::verify(key, p.signed.as_bytes(), sig).map_err(Problem::BadSignature)
-        }
+    let checked = match &p.signature {
+        None => Err(Problem::Unsigned),
+        Some(_) if trust.signers.is_empty() => Err(Problem::NoSigner),
+        Some(sig) => crate::signing::verify_any(&trust.signers, p.signed.as_bytes(), sig)
+            .map_err(Problem::BadSignature),
     };
     match checked {
         Ok(()) => Ok(true),

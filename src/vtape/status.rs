@@ -16,6 +16,9 @@ pub struct TapeStatus {
     #[serde(rename = "tape_bytes")]
     pub bytes: u64,
     pub reusable: bool,
+    /// The label fails its signature or disagrees with its place or dumps (see `note`).
+    #[serde(default)]
+    pub damaged: bool,
     /// Why it is not reusable, or a problem with the slot.
     pub note: Option<String>,
     pub next: bool,
@@ -26,8 +29,9 @@ pub fn status(
     changer: &super::Changer,
     catalog: &std::path::Path,
     tapecycle: u32,
+    trust: &super::reader::Trust,
 ) -> Result<Vec<TapeStatus>> {
-    let slots = super::scan(changer)?;
+    let slots = super::scan(changer, trust)?;
     let records = history::load_all(catalog)?;
     let autolabel = changer.autolabel.is_some();
     let (needed, next) = rotation::next_tape(&slots, &records, tapecycle, autolabel, &[]);
@@ -37,6 +41,10 @@ pub fn status(
             let info = s.info();
             let lost = rotation::lost_label(s, &records);
             let note = match (&s.label_error, s.label_name()) {
+                (Some(e), _) if s.damaged.is_some() => Some(format!(
+                    "{e}; not written, its dumps kept (`tapir label {} LABEL --force` gives it up)",
+                    s.slot
+                )),
                 (Some(e), _) => Some(format!("unreadable label: {e}")),
                 (None, None) if lost.is_some() => lost.clone(),
                 (None, Some(l)) => needed.get(l).cloned(),
@@ -56,6 +64,7 @@ pub fn status(
                 dumps: s.files.len(),
                 bytes: s.bytes(),
                 reusable,
+                damaged: s.damaged.is_some(),
                 note,
                 next: next == Some(s.slot),
             }
