@@ -139,7 +139,11 @@ fn signing(cfg: &Config) -> Item {
         };
     };
     let fp = crate::signing::fingerprint(&key);
-    match sig.public_key.as_deref().and_then(crate::signing::parse_public) {
+    match sig
+        .public_key
+        .as_deref()
+        .and_then(crate::signing::parse_public)
+    {
         Some(want) if want.key_data() != key.key_data() => item(
             Level::Fail,
             "signing key",
@@ -153,7 +157,11 @@ fn signing(cfg: &Config) -> Item {
         _ => item(
             Level::Ok,
             "signing key",
-            format!("{} ({fp}), {} older key(s) trusted", sig.key.display(), sig.previous.len()),
+            format!(
+                "{} ({fp}), {} older key(s) trusted",
+                sig.key.display(),
+                sig.previous.len()
+            ),
         ),
     }
 }

@@ -35,7 +35,43 @@ pub fn rebuild(
     let _lock = catalog::lock::exclusive(&cfg.catalog, "catalog rebuild")?;
     let ids = identity.map(crate::keys::identities).transpose()?;
     let mut done = Rebuilt::default();
-    let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
+    let by_dle = read_tapes(cfg, root, ids.as_deref(), trust, &mut done)?;
+    match lost(cfg, &by_dle) {
+        Ok(l) => done.lost = l,
+        Err(e) => done.skipped.push(format!(
+            "cannot read the old catalog to say what is no longer on the tapes: {e:#}"
+        )),
+    }
+    replace_history(cfg, by_dle)?;
+    Ok(done)
+}
+
+/// The records of the dumps under `root` as their signed headers say, oldest first, and
+/// what could not be read: `find --from` a copy that carries no catalog of its own.
+pub fn records_on(
+    cfg: &Config,
+    root: &Path,
+    trust: &Trust,
+) -> Result<(Vec<DumpRecord>, Vec<String>)> {
+    let mut done = Rebuilt::default();
+    let by_dle = read_tapes(cfg, root, None, trust, &mut done)?;
+    let mut all: Vec<DumpRecord> = by_dle.into_values().flatten().collect();
+    all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+    Ok((all, done.skipped))
+}
+
+type Dles = BTreeMap<(String, String), Vec<DumpRecord>>;
+
+/// Every complete, signed dump file under `root`, by DLE (with its index when `ids` is
+/// given); what is passed over goes to `done.skipped`.
+fn read_tapes(
+    cfg: &Config,
+    root: &Path,
+    ids: Option<&crate::fetch::Ids>,
+    trust: &Trust,
+    done: &mut Rebuilt,
+) -> Result<Dles> {
+    let mut by_dle = Dles::new();
     for n in 1..=cfg.changer.slots {
         let slot = vtape::scan_slot(root, n)?;
         let Some(label) = slot_label(&slot, trust, &mut done.skipped) else {
@@ -56,7 +92,7 @@ pub fn rebuild(
                 }
             };
             let mut rec = crate::driver::dumper::record_of(&h, &f.name, 0.0, None);
-            if let Some(ids) = &ids {
+            if let Some(ids) = ids {
                 match index_from_payload(cfg, &path, &rec, trust, ids) {
                     Ok(rel) => {
                         rec.index = Some(rel);
@@ -74,14 +110,7 @@ pub fn rebuild(
             done.dumps += 1;
         }
     }
-    match lost(cfg, &by_dle) {
-        Ok(l) => done.lost = l,
-        Err(e) => done.skipped.push(format!(
-            "cannot read the old catalog to say what is no longer on the tapes: {e:#}"
-        )),
-    }
-    replace_history(cfg, by_dle)?;
-    Ok(done)
+    Ok(by_dle)
 }
 
 /// The slot's label, from its signed label file; a slot with dump files but no usable label

@@ -149,16 +149,17 @@ pub fn parse_public(text: &str) -> Option<PublicKey> {
 
 /// Every public key in `text` (an identity file may carry one line per signing key used).
 pub fn parse_all_public(text: &str) -> Vec<PublicKey> {
-    text.lines().filter_map(|l| {
-        let l = l.trim();
-        let l = l
-            .strip_prefix(IDENTITY_COMMENT.trim_end())
-            .unwrap_or(l)
-            .trim();
-        let at = l.find("ssh-ed25519 ")?;
-        PublicKey::from_openssh(&l[at..]).ok()
-    })
-    .collect()
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l
+                .strip_prefix(IDENTITY_COMMENT.trim_end())
+                .unwrap_or(l)
+                .trim();
+            let at = l.find("ssh-ed25519 ")?;
+            PublicKey::from_openssh(&l[at..]).ok()
+        })
+        .collect()
 }
 
 /// Read a public key file (see [`parse_public`]).

@@ -62,10 +62,18 @@ pub fn run(
     let mut out = Vec::new();
     let last = records.iter().map(|r| r.slot).max().unwrap_or(0);
     for n in 1..=cfg.changer.slots.max(last) {
-        let slot = vtape::scan_slot(root, n)?;
+        let slot = vtape::scan_checked(root, n, trust)?;
         let listed: Vec<&DumpRecord> = records.iter().filter(|r| r.slot == n).collect();
-        let Some(label) = slot
-            .label_name()
+        // a damaged label's own word is not trusted: the catalog names the tape first
+        let on_file = slot
+            .label_file
+            .as_deref()
+            .and_then(|f| f.strip_prefix("00000."));
+        let named = match slot.damaged {
+            Some(_) => listed.first().map(|r| r.label.as_str()).or(on_file),
+            None => slot.label_name(),
+        };
+        let Some(label) = named
             .or_else(|| listed.first().map(|r| r.label.as_str()))
             .map(String::from)
         else {
@@ -105,8 +113,13 @@ pub fn run(
 
 /// The label file: signed, or MISSING while the catalog lists dumps on the tape.
 fn label_file(slot: &Slot, label: &str, listed: &[&DumpRecord], trust: &Trust) -> Option<Checked> {
-    let name = format!("00000.{label}");
-    let (verdict, detail) = if slot.label.is_some() {
+    let name = slot
+        .label_file
+        .clone()
+        .unwrap_or_else(|| format!("00000.{label}"));
+    let (verdict, detail) = if let Some(p) = &slot.damaged {
+        (Verdict::of(p), format!("DAMAGED label: {p}"))
+    } else if slot.label.is_some() {
         match reader::open_label(&slot.dir.join(&name), trust) {
             Ok(_) => return None,
             Err(e) => (Verdict::of(&e.problem), e.problem.to_string()),

@@ -74,7 +74,7 @@ fn deleted_dump_files_and_slots_are_missing_in_verify() {
     );
     // the next run's report says what the catalog had to forget
     let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
-    assert!(r.stdout.contains("LOST:"), "{}", r.stdout);
+    assert!(r.stdout.contains("MISSING:"), "{}", r.stdout);
     assert!(r.stdout.contains(&name), "{}", r.stdout);
 }
 

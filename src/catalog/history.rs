@@ -12,7 +12,8 @@ pub enum DumpStatus {
     Ok,
     Partial,
     /// The catalog recorded it, but its file is no longer on the tape (listed by `find`
-    /// from `catalog/missing.jsonl` until the tape is rewritten or an admin forgets it).
+    /// from `catalog/missing.jsonl` until an admin drops it with
+    /// `tapir catalog forget-missing`).
     Missing,
 }
 

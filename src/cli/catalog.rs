@@ -1,4 +1,5 @@
-//! `tapir catalog rebuild`: recreate the catalog from the tapes.
+//! `tapir catalog rebuild`: recreate the catalog from the tapes; `tapir catalog
+//! forget-missing`: drop, on purpose, the records of dumps whose files are gone.
 
 use super::Cli;
 use std::path::PathBuf;
@@ -25,10 +26,27 @@ pub enum Action {
         #[command(flatten)]
         trust: super::TrustArgs,
     },
+    /// Drop the records of dumps whose tape files are gone (listed as MISSING).
+    ///
+    /// A dump file that vanished from its tape is never forgotten by itself: `dump`, `find`
+    /// and `check` list it as MISSING until it comes back or an admin drops it here.
+    ForgetMissing {
+        /// Only this host's records.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this disk's records.
+        #[arg(long)]
+        disk: Option<String>,
+    },
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let Action::Rebuild { from, .. } = &a.action;
+    let from = match &a.action {
+        Action::ForgetMissing { host, disk } => {
+            return forget_missing(cli, host.as_deref(), disk.as_deref());
+        }
+        Action::Rebuild { from, .. } => from,
+    };
     let remote = from
         .as_ref()
         .and_then(|f| f.to_str())
@@ -74,5 +92,34 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 1
             })
         }
+        Action::ForgetMissing { .. } => unreachable!("handled above"),
     }
+}
+
+/// Drop the MISSING records that match; say each one, and when none matched.
+fn forget_missing(cli: &Cli, host: Option<&str>, disk: Option<&str>) -> anyhow::Result<i32> {
+    use crate::catalog::history;
+    let cfg = super::load_config(cli)?;
+    let all = history::load_missing(&cfg.catalog)?;
+    let hit = |r: &history::DumpRecord| {
+        host.is_none_or(|h| r.host == h) && disk.is_none_or(|d| r.disk == d)
+    };
+    let (gone, kept): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| hit(r));
+    if gone.is_empty() {
+        eprintln!("tapir: no MISSING record matches; nothing forgotten");
+        return Ok(1);
+    }
+    history::save_missing(&cfg.catalog, &kept)?;
+    for r in &gone {
+        outln!(
+            "forgot MISSING {} {} level {} of {} (tape {}, file {})",
+            r.host,
+            r.disk,
+            r.level,
+            r.datestamp,
+            r.label,
+            r.file_name
+        );
+    }
+    Ok(0)
 }

@@ -11,11 +11,39 @@ pub struct Args {
     pub disk: Option<String>,
     #[command(flatten)]
     pub root: super::FromRoot,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
+}
+
+/// The catalog's records (and the MISSING ones); with `--from` a copy that carries no
+/// catalog of its own, what its signed headers say: never the server's catalog.
+fn records(cfg: &crate::config::Config, a: &Args) -> anyhow::Result<Vec<history::DumpRecord>> {
+    let local_copy = a
+        .root
+        .from
+        .as_ref()
+        .filter(|r| !r.to_str().is_some_and(crate::s3::is_url) && !r.join("catalog").is_dir());
+    if let Some(root) = local_copy {
+        let trust = a.trust.trust(cfg, None)?;
+        let (recs, skipped) = crate::rebuild::records_on(cfg, root, &trust)?;
+        for s in skipped {
+            eprintln!("tapir: skipped {s}");
+        }
+        return Ok(recs);
+    }
+    let mut recs = history::load_all(&cfg.catalog)?;
+    let missing = history::load_missing(&cfg.catalog)?;
+    recs.extend(missing.into_iter().map(|mut r| {
+        r.status = history::DumpStatus::Missing;
+        r
+    }));
+    recs.sort_by(|x, y| x.datestamp.cmp(&y.datestamp));
+    Ok(recs)
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = a.root.config(cli)?;
-    let mut recs = history::load_all(&cfg.catalog)?;
+    let mut recs = records(&cfg, a)?;
     recs.retain(|r| {
         a.host.as_ref().is_none_or(|h| &r.host == h) && a.disk.as_ref().is_none_or(|d| &r.disk == d)
     });

@@ -41,16 +41,20 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let this = &st[(a.slot - 1) as usize];
     let records = catalog::history::load_all(&cfg.catalog)?;
     let slot = vtape::scan_checked(&cfg.changer.root, a.slot, &trust)?;
-    let bad_label = slot.label_error.as_ref().filter(|_| {
-        !slot.files.is_empty() || records.iter().any(|r| r.slot == a.slot)
-    });
-    if let Some(why) = bad_label.map(|e| {
-        format!(
-            "{e}; it holds {} dump file(s), still catalogued and restorable: use --force to \
+    let bad_label = slot
+        .label_error
+        .as_ref()
+        .filter(|_| !slot.files.is_empty() || records.iter().any(|r| r.slot == a.slot));
+    if let Some(why) = bad_label
+        .map(|e| {
+            format!(
+                "{e}; it holds {} dump file(s), still catalogued and restorable: use --force to \
              relabel it and lose them",
-            slot.files.len()
-        )
-    }).or_else(|| vtape::rotation::lost_label(&slot, &records)) {
+                slot.files.len()
+            )
+        })
+        .or_else(|| vtape::rotation::lost_label(&slot, &records))
+    {
         if !a.force {
             bail!(Error::config(format!("slot {}: {why}", a.slot)));
         }

@@ -70,5 +70,8 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
             d.detail
         );
     }
-    Ok(0)
+    for p in &st.problems {
+        outln!("PROBLEM: {p}");
+    }
+    Ok(if st.problems.is_empty() { 0 } else { 1 })
 }

@@ -643,9 +643,8 @@ fn signing(
     };
     let previous: Vec<PathBuf> = raw.previous.iter().map(|p| abs(p)).collect();
     for p in &previous {
-        crate::signing::read_public(p).map_err(|e| {
-            Error::config(format!("{}: signing.previous: {e:#}", file.display()))
-        })?;
+        crate::signing::read_public(p)
+            .map_err(|e| Error::config(format!("{}: signing.previous: {e:#}", file.display())))?;
     }
     Ok(Signing {
         key: abs(raw.key.as_deref().unwrap_or(Path::new("keys/signing_key"))),

@@ -168,6 +168,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         log.event("problem", json!(p));
         crate::say::problem(format!("tapir: {p}"));
     }
+    progress.problems(&problems);
     let Planned {
         plan,
         failed,
@@ -422,8 +423,8 @@ pub fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
 /// before the catalog's newest (a clock set back is refused, see [`crate::clock::not_before`]).
 fn unique_datestamp(cfg: &Config) -> Result<String> {
     let newest = catalog::newest_datestamp(&cfg.catalog)?;
-    let mut t = crate::clock::not_before(crate::clock::now()?, newest.as_deref())
-        .map_err(Error::config)?;
+    let mut t =
+        crate::clock::not_before(crate::clock::now()?, newest.as_deref()).map_err(Error::config)?;
     loop {
         let ds = crate::clock::datestamp(&t);
         if !cfg.catalog.join("runs").join(&ds).exists() {

@@ -32,6 +32,9 @@ pub struct RunStatus {
     pub started: String,
     pub finished: Option<String>,
     pub dles: Vec<DleStatus>,
+    /// What someone must look at (a DAMAGED slot, a MISSING dump): the run exits 1.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 struct Inner {
@@ -53,6 +56,7 @@ impl Progress {
             pid: std::process::id(),
             started: chrono::Local::now().to_rfc3339(),
             finished: None,
+            problems: vec![],
             dles: dles
                 .iter()
                 .map(|(host, disk)| DleStatus {
@@ -116,6 +120,13 @@ impl Progress {
         if inner.last_write.elapsed().as_millis() >= 1000 {
             self.save(&mut inner, true);
         }
+    }
+
+    /// The run's problems, shown by `tapir status` while it runs and after.
+    pub fn problems(&self, problems: &[String]) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.status.problems = problems.to_vec();
+        self.save(&mut inner, false);
     }
 
     pub fn finish(&self) {

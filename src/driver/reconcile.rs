@@ -62,7 +62,11 @@ pub fn reconcile(cfg: &Config, trust: &Trust) -> Result<Reconciled> {
     learn_missing(cfg, &slots, &known, trust, &mut by_dle, &mut out.notes);
     for ((host, disk), mut recs) in by_dle {
         // a file that came back (copied from the mirror) is no longer missing
-        missing.retain(|m| !recs.iter().any(|r| r.label == m.label && r.file_name == m.file_name));
+        missing.retain(|m| {
+            !recs
+                .iter()
+                .any(|r| r.label == m.label && r.file_name == m.file_name)
+        });
         recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
         if history::load(&cfg.catalog, &host, &disk)? != recs {
             history::save(&cfg.catalog, &host, &disk, &recs)?;

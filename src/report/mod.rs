@@ -115,7 +115,10 @@ pub fn render(s: &RunSummary) -> String {
         }
     );
     if !s.problems.is_empty() {
-        let _ = writeln!(out, "\nPROBLEMS (the run exits 1 until they are dealt with):");
+        let _ = writeln!(
+            out,
+            "\nPROBLEMS (the run exits 1 until they are dealt with):"
+        );
         for p in &s.problems {
             let _ = writeln!(out, "  {p}");
         }

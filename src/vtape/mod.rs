@@ -166,17 +166,18 @@ impl Slot {
     ) -> std::result::Result<(), reader::Problem> {
         reader::check_signature(parsed, trust)?;
         let l = &parsed.header;
-        let misplaced = |field, tape: String, place: String| reader::Problem::Misplaced {
-            field,
-            tape,
-            place,
-        };
+        let misplaced =
+            |field, tape: String, place: String| reader::Problem::Misplaced { field, tape, place };
         let file = self.label_file.clone().unwrap_or_default();
         if file != format!("00000.{}", l.label) {
             return Err(misplaced("label", l.label.clone(), file));
         }
         if l.slot != self.slot {
-            return Err(misplaced("slot", l.slot.to_string(), format!("slot {}", self.slot)));
+            return Err(misplaced(
+                "slot",
+                l.slot.to_string(),
+                format!("slot {}", self.slot),
+            ));
         }
         // the first dump, when its own signature holds, names the tape it was written on
         let first = self.files.first().and_then(|f| {
@@ -186,7 +187,11 @@ impl Slot {
             Some((f.name.clone(), p.header.label))
         });
         if let Some((name, on)) = first.filter(|(_, on)| *on != l.label) {
-            return Err(misplaced("label", l.label.clone(), format!("{name} says tape {on}")));
+            return Err(misplaced(
+                "label",
+                l.label.clone(),
+                format!("{name} says tape {on}"),
+            ));
         }
         Ok(())
     }
@@ -242,7 +247,12 @@ fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
                 slot.label = Some(p.header.clone());
                 slot.label_parsed = Some(p);
             }
-            Err(err) => slot.label_error = Some(format!("{err:#}")),
+            Err(err) => {
+                // a label that cannot even be parsed is damaged too: never written over
+                let p = reader::Problem::Unreadable(format!("{err:#}"));
+                slot.label_error = Some(format!("DAMAGED label: {p}"));
+                slot.damaged = Some(p);
+            }
         }
     } else {
         slot.files.push(TapeFile {

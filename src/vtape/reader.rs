@@ -36,10 +36,7 @@ impl Trust {
     }
 
     /// The server's own key and the `[signing] previous` ones.
-    pub fn of_server(
-        signer: &PublicKey,
-        sig: &crate::signing::Signing,
-    ) -> anyhow::Result<Trust> {
+    pub fn of_server(signer: &PublicKey, sig: &crate::signing::Signing) -> anyhow::Result<Trust> {
         let mut keys = vec![signer.clone()];
         keys.extend(sig.previous_keys()?);
         Ok(Trust::new(keys, false))

@@ -1,0 +1,275 @@
+//! Trust, second round: what a careless admin, a bit of rot or a wrong clock does must never
+//! lose dumps or restore the wrong state with exit 0. A damaged label keeps its tape's dumps,
+//! a lost signing key is not silently replaced, a clock set back is refused, a mirror target
+//! holds one tape set, and a restore that restores nothing is not a success.
+
+mod common;
+
+use common::{Setup, day, noise};
+use std::path::{Path, PathBuf};
+
+/// One DLE dumped on three nights (a full each night), each night on its own tape.
+fn three_tapes() -> (Setup, PathBuf) {
+    let s = Setup::new(
+        "tapecycle = 3\nruntapes = 1\nrunspercycle = 1\ndumpcycle = 1",
+        "slots = 4\nautolabel = \"daily-%%\"\n",
+    );
+    let d = s.path().join("src");
+    std::fs::create_dir_all(&d).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", d.display()));
+    for n in 0..3 {
+        std::fs::write(d.join("data"), noise(20 << 10, n as u64 + 1)).unwrap();
+        s.run_env(&["dump"], &[("TAPIR_NOW", &day(n))])
+            .assert_code(0);
+    }
+    (s, d)
+}
+
+fn slot(s: &Setup, n: u32) -> PathBuf {
+    s.path().join(format!("vtape/slot{n}"))
+}
+
+/// Replace `from` by `to` in a file's bytes, keeping everything else (the signature too).
+fn edit(path: &Path, from: &str, to: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    let pos = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap();
+    let mut out = bytes.clone();
+    out[pos..pos + from.len()].copy_from_slice(to.as_bytes());
+    std::fs::write(path, out).unwrap();
+}
+
+fn records_of_slot(s: &Setup, n: u64) -> usize {
+    let all = s.find_json();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["slot"] == n && r["status"] == "OK")
+        .count()
+}
+
+#[test]
+fn an_edited_label_marks_the_slot_damaged_and_keeps_its_dumps() {
+    let (s, d) = three_tapes();
+    // the newest full is on slot 3: its label line edited inside the signed label file
+    let label = slot(&s, 3).join("00000.daily-03");
+    edit(&label, "label = \"daily-03\"", "label = \"daily-09\"");
+    assert_eq!(records_of_slot(&s, 3), 1);
+
+    let r = s.run(&["tapes"]);
+    assert!(r.stdout.contains("DAMAGED"), "{}", r.stdout);
+    assert!(!r.stdout.contains("daily-09"), "{}", r.stdout);
+
+    let r = s.run(&["verify", "-i", &s.identity.display().to_string()]);
+    r.assert_code(1);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("00000.daily-03"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.starts_with("BADSIG"), "{}", r.stdout);
+
+    let r = s.run(&["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("DAMAGED"), "{}", r.stdout);
+
+    // the next night: the damaged slot's dumps stay catalogued, it is not written, the run
+    // says so and exits 1, and the planner does not think the full is gone
+    std::fs::write(d.join("new"), b"night four").unwrap();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    r.assert_code(1);
+    assert!(r.stdout.contains("PROBLEMS"), "{}", r.stdout);
+    assert!(r.stdout.contains("slot 3 is DAMAGED"), "{}", r.stdout);
+    assert!(!r.stdout.contains("forgot"), "{}", r.stdout);
+    assert_eq!(records_of_slot(&s, 3), 1);
+    assert!(
+        std::fs::read_dir(slot(&s, 3)).unwrap().count() == 2,
+        "the damaged slot was written"
+    );
+    let st = s.run(&["status"]);
+    st.assert_code(1);
+    assert!(st.stdout.contains("DAMAGED"), "{}", st.stdout);
+
+    // the dumps of the damaged slot still restore (each file carries its own signature)
+    let to = s.path().join("restored");
+    let r = s.recover(
+        "localhost",
+        &d.display().to_string(),
+        &to,
+        &["--date", &day(2)[..10]],
+    );
+    r.assert_code(0);
+    assert_eq!(
+        std::fs::read(to.join("data")).unwrap(),
+        noise(20 << 10, 3),
+        "the newest full of the damaged slot"
+    );
+
+    // relabelling the damaged slot needs --force
+    let r = s.run(&["label", "3", "daily-03"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+}
+
+#[test]
+fn a_flipped_bit_in_a_label_is_damage_not_a_new_tape() {
+    let (s, _) = three_tapes();
+    let label = slot(&s, 2).join("00000.daily-02");
+    edit(&label, "slot = 2", "slot = 3");
+    let r = s.run(&["verify"]);
+    r.assert_code(1);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("BADSIG") && l.contains("00000.daily-02")),
+        "{}",
+        r.stdout
+    );
+    let r = s.run(&["tapes", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st[1]["damaged"], true, "{}", st[1]);
+    assert_eq!(st[1]["reusable"], false, "{}", st[1]);
+}
+
+#[test]
+fn a_missing_dump_stays_listed_until_an_admin_forgets_it() {
+    let (s, _) = three_tapes();
+    let dump = std::fs::read_dir(slot(&s, 2))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("00000.")
+        })
+        .unwrap();
+    std::fs::remove_file(&dump).unwrap();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    r.assert_code(1);
+    assert!(r.stdout.contains("MISSING:"), "{}", r.stdout);
+    let r = s.run(&["find"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("daily-02") && l.ends_with("MISSING")),
+        "{}",
+        r.stdout
+    );
+    // it stays listed night after night
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(4))]);
+    r.assert_code(1);
+    assert!(r.stdout.contains("MISSING"), "{}", r.stdout);
+    let r = s.run(&["catalog", "forget-missing"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("forgot MISSING"), "{}", r.stdout);
+    let r = s.run(&["find"]);
+    assert!(!r.stdout.contains("MISSING"), "{}", r.stdout);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(5))])
+        .assert_code(0);
+}
+
+#[test]
+fn a_lost_signing_key_is_not_silently_replaced() {
+    let (s, d) = three_tapes();
+    let key = s.path().join("keys/signing_key");
+    let old_pub = s.path().join("keys/signing_key.pub");
+    assert!(key.exists() && old_pub.exists());
+    let kept = s.path().join("keys/old.pub");
+    std::fs::copy(&old_pub, &kept).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(&old_pub).unwrap();
+    let before: Vec<_> = std::fs::read_dir(s.path().join("vtape/slot4"))
+        .map(|r| r.count())
+        .into_iter()
+        .collect();
+
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("signing_key"), "{}", r.stderr);
+    assert!(r.stderr.contains("SHA256:"), "{}", r.stderr);
+    assert!(r.stderr.contains("previous"), "{}", r.stderr);
+    assert!(!key.exists(), "a new key was made");
+    let after: Vec<_> = std::fs::read_dir(s.path().join("vtape/slot4"))
+        .map(|r| r.count())
+        .into_iter()
+        .collect();
+    assert_eq!(before, after, "something was written");
+
+    // a new key made on purpose, the old public key kept trusted
+    let r = s.run(&["keygen", "--signing", "-o", &key.display().to_string()]);
+    r.assert_code(0);
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    s.write(
+        "tapir.toml",
+        &format!("{cfg}\n[signing]\nprevious = [\"keys/old.pub\"]\n"),
+    );
+    std::fs::write(d.join("more"), b"after the key change").unwrap();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(4))])
+        .assert_code(0);
+    s.run(&["verify"]).assert_code(0);
+    let to = s.path().join("restored");
+    s.recover("localhost", &d.display().to_string(), &to, &[])
+        .assert_code(0);
+    assert_eq!(
+        std::fs::read(to.join("more")).unwrap(),
+        b"after the key change"
+    );
+    // an old tape reads with the old key trusted
+    let to = s.path().join("old");
+    s.recover(
+        "localhost",
+        &d.display().to_string(),
+        &to,
+        &["--date", &day(1)[..10]],
+    )
+    .assert_code(0);
+    assert_eq!(std::fs::read(to.join("data")).unwrap(), noise(20 << 10, 2));
+}
+
+#[test]
+fn a_clock_set_back_is_refused_before_anything_is_written() {
+    let (s, _) = three_tapes();
+    let files = |s: &Setup| walk(&s.path().join("vtape"));
+    let before = files(&s);
+    // five days before the newest dump
+    let back = (chrono::DateTime::parse_from_rfc3339(&day(2)).unwrap() - chrono::Duration::days(5))
+        .to_rfc3339();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &back)]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("2026-01-03"), "{}", r.stderr);
+    assert!(r.stderr.contains("clock"), "{}", r.stderr);
+    assert_eq!(before, files(&s), "a tape was written");
+    let r = s.run_env(&["check"], &[("TAPIR_NOW", &back)]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("FAIL") && l.contains("clock")),
+        "{}",
+        r.stdout
+    );
+    // within the tolerance the run goes on, dated after the newest dump
+    let slight = (chrono::DateTime::parse_from_rfc3339(&day(2)).unwrap()
+        - chrono::Duration::minutes(2))
+    .to_rfc3339();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &slight)])
+        .assert_code(0);
+    let newest = s.newest_record();
+    assert!(
+        newest["datestamp"].as_str().unwrap() > "20260103020000",
+        "{newest}"
+    );
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap().path().to_path_buf())
+        .collect();
+    out.sort();
+    out
+}
