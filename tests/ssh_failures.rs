@@ -375,3 +375,132 @@ fn a_client_login_script_that_prints_is_named_with_its_text() {
         c.stdout
     );
 }
+
+/// Run `args` with a deadline: a run that outlives it is killed and the test fails.
+fn run_within(s: &Setup, args: &[&str], limit: std::time::Duration) -> common::Run {
+    let mut c = s.cmd(args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => common::finish(out.unwrap()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("tapir {args:?} still running after {limit:?}: it hangs");
+        }
+    }
+}
+
+#[test]
+fn ssh_children_that_outlive_ssh_and_a_silent_bastion_cannot_hang_the_run() {
+    let e = env();
+    let fine = Sshd::start(e.s.path(), "fine", &e.line);
+    e.with_hosts(&[&fine]);
+    // a wrapper that leaves a child holding tapir's pipes, as admins' wrappers do
+    let wrapper = e.s.path().join("ssh-wrapper");
+    e.s.write("ssh-wrapper", "#!/bin/sh\nsleep 613 &\nexec ssh \"$@\"\n");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // a bastion that accepts and never says a word
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_port = mute.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in mute.incoming() {
+            held.push(c);
+        }
+    });
+    let cfg = std::fs::read_to_string(e.s.path().join("tapir.toml")).unwrap();
+    let user = common::sshd::current_user();
+    // an admin's ssh config with a LocalCommand: it must not run on the backup server
+    let ran = e.s.path().join("localcommand-ran");
+    e.s.write(
+        "ssh_config",
+        &format!(
+            "PermitLocalCommand yes\nLocalCommand touch {}\n",
+            ran.display()
+        ),
+    );
+    let cfg = cfg.replace(
+        "[ssh]\n",
+        &format!(
+            "[ssh]\ncommand = \"{}\"\nconfig = \"ssh_config\"\n",
+            wrapper.display()
+        ),
+    ) + &format!(
+        "[hosts.behind]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{user}\"\nproxy_jump = \"mute\"\n\
+         [hosts.mute]\naddress = \"127.0.0.1\"\nport = {mute_port}\nuser = \"{user}\"\n",
+        fine.port
+    );
+    e.s.write("tapir.toml", &cfg);
+    // behind is fine's sshd under another name: its key is known under both
+    let kh = e.s.path().join("keys/known_hosts");
+    let known = std::fs::read_to_string(&kh).unwrap();
+    let key = known
+        .lines()
+        .next()
+        .unwrap()
+        .split_once(' ')
+        .unwrap()
+        .1
+        .to_string();
+    std::fs::write(
+        &kh,
+        format!(
+            "{known}[behind]:{} {key}\n[mute]:{mute_port} {key}\n",
+            fine.port
+        ),
+    )
+    .unwrap();
+    let local = e.s.path().join("local-src");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("a"), b"local data").unwrap();
+    e.s.write(
+        "disklist",
+        &format!(
+            "fine {0} ssh\nbehind {0} ssh\nlocalhost {1} local\n",
+            e.src,
+            local.display()
+        ),
+    );
+    let t = std::time::Instant::now();
+    let r = run_within(
+        &e.s,
+        &["dump", "--json"],
+        std::time::Duration::from_secs(120),
+    );
+    r.assert_code(1);
+    assert_eq!(e.outcome(&r.stdout, "fine")["status"], "OK", "{}", r.stdout);
+    assert_eq!(
+        e.outcome(&r.stdout, "localhost")["status"],
+        "OK",
+        "{}",
+        r.stdout
+    );
+    let behind = e.outcome(&r.stdout, "behind");
+    assert_eq!(behind["status"], "FAILED", "{behind}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(60),
+        "the run took {:?}",
+        t.elapsed()
+    );
+    assert!(!ran.exists(), "ssh ran the config's LocalCommand");
+    // the wrapper's children were killed with their ssh
+    let left = Command::new("pgrep")
+        .args(["-f", "sleep 613"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left behind: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    e.assert_consistent();
+}

@@ -41,7 +41,7 @@ pub fn of<'a>(history: &'a [DumpRecord], dle: &Dle) -> Vec<&'a DumpRecord> {
 pub fn connect(cfg: &Config, dle: &Dle) -> Result<Session> {
     let dt = cfg.dumptype(dle);
     match dt.auth {
-        Auth::Local => Session::local(),
+        Auth::Local => Session::local(dt.stall_timeout()),
         Auth::Ssh => {
             let login = crate::transport::ssh::Login {
                 identity: &cfg.ssh.identity,

@@ -10,15 +10,17 @@ pub mod ssh;
 use anyhow::{Context, Result, anyhow, bail};
 use protocol::{Frame, Message, PROTOCOL_VERSION};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// The other end of a session.
 enum Peer {
     Local {
         child: Child,
-        stderr: JoinHandle<String>,
+        stderr: Drain,
+        stall: Duration,
     },
     Ssh {
         host: String,
@@ -29,7 +31,7 @@ enum Peer {
     OpenSsh {
         host: String,
         child: Child,
-        stderr: JoinHandle<String>,
+        stderr: Drain,
         stall: Duration,
         why: openssh::Why,
     },
@@ -44,6 +46,9 @@ pub struct Session {
     pub agent_version: String,
     /// The client's clock at the handshake (unix seconds).
     pub client_time: i64,
+    /// The read timeout of a child's stdout: the connect limit until the agent has
+    /// answered, then the stall timeout.
+    limit: Option<(openssh::Limit, Duration)>,
 }
 
 /// A 1 MiB pipe buffer instead of 64 KiB: the agent keeps writing while the server waits
@@ -54,11 +59,13 @@ fn big_pipe(p: &impl std::os::fd::AsFd) {
 }
 
 impl Session {
-    /// Spawn `tapir agent` as a child process (`auth = "local"`) and shake hands.
-    pub fn local() -> Result<Session> {
+    /// Spawn `tapir agent` as a child process (`auth = "local"`) and shake hands; a read
+    /// that waits longer than `stall` fails as a stalled client does.
+    pub fn local(stall: Duration) -> Result<Session> {
         let exe = std::env::current_exe().context("cannot find the tapir executable")?;
         let mut child = Command::new(&exe)
             .arg("agent")
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,11 +75,17 @@ impl Session {
         big_pipe(&stdout);
         let stdin = child.stdin.take().expect("piped");
         let stderr = drain_stderr(child.stderr.take().expect("piped"));
-        Session::start(
-            Box::new(stdout),
-            Box::new(stdin),
-            Peer::Local { child, stderr },
-        )
+        let limit = openssh::Limit::new(stall);
+        let r = openssh::TimedRead {
+            inner: stdout,
+            limit: limit.clone(),
+        };
+        let peer = Peer::Local {
+            child,
+            stderr,
+            stall,
+        };
+        Session::start(Box::new(r), Box::new(stdin), peer, Some((limit, stall)))
     }
 
     /// Connect to `target` over SSH and shake hands with its agent.
@@ -86,15 +99,18 @@ impl Session {
             channel: c.channel,
             stall: login.stall_timeout,
         };
-        Session::start(Box::new(r), Box::new(w), peer)
+        Session::start(Box::new(r), Box::new(w), peer, None)
     }
 
     /// Run `tapir agent` on `target` through the system OpenSSH client and shake hands.
     pub fn openssh(target: &crate::config::Target, login: &ssh::Login) -> Result<Session> {
         let sp = openssh::spawn(target, login)?;
+        // until the agent answers: ssh's connect, the login and the agent's start, each
+        // bounded by connect_timeout, whatever a ProxyCommand or a wrapper does
+        let limit = openssh::Limit::new(login.connect_timeout * 2);
         let r = openssh::TimedRead {
             inner: sp.stdout,
-            timeout: login.stall_timeout,
+            limit: limit.clone(),
         };
         let peer = Peer::OpenSsh {
             host: target.name.clone(),
@@ -103,18 +119,28 @@ impl Session {
             stall: login.stall_timeout,
             why: openssh::Why::new(target, login),
         };
-        Session::start(Box::new(r), Box::new(sp.stdin), peer)
+        let stall = login.stall_timeout;
+        Session::start(Box::new(r), Box::new(sp.stdin), peer, Some((limit, stall)))
     }
 
-    fn start(r: Box<dyn Read + Send>, w: Box<dyn Write + Send>, peer: Peer) -> Result<Session> {
+    fn start(
+        r: Box<dyn Read + Send>,
+        w: Box<dyn Write + Send>,
+        peer: Peer,
+        limit: Option<(openssh::Limit, Duration)>,
+    ) -> Result<Session> {
         let mut s = Session {
             reader: BufReader::with_capacity(1 << 20, r),
             writer: BufWriter::with_capacity(1 << 16, w),
             peer: Some(peer),
             agent_version: String::new(),
             client_time: 0,
+            limit,
         };
         s.handshake().map_err(|e| s.with_agent_stderr(e))?;
+        if let Some((l, stall)) = &s.limit {
+            l.set(*stall);
+        }
         Ok(s)
     }
 
@@ -201,17 +227,28 @@ impl Session {
         protocol::read_frame(&mut self.reader, buf).map_err(|e| self.read_error(e))
     }
 
-    /// A read that timed out is a stalled client.
+    /// A read that timed out is a stalled client (or, before the agent answered, one that
+    /// could not be reached in time).
     fn read_error(&self, e: anyhow::Error) -> anyhow::Error {
-        match &self.peer {
-            Some(Peer::Ssh { host, stall, .. } | Peer::OpenSsh { host, stall, .. })
-                if is_timeout(&e) =>
-            {
+        if !is_timeout(&e) {
+            return e;
+        }
+        let connecting = self.agent_version.is_empty();
+        match (&self.peer, &self.limit) {
+            (Some(Peer::OpenSsh { host, .. }), Some((l, _))) if connecting => anyhow!(
+                "{host} did not answer within {} s (twice ssh.connect_timeout: the connection,                  the login and the agent's start); ssh and everything it started were killed",
+                l.get().as_secs()
+            ),
+            (Some(Peer::Ssh { host, stall, .. } | Peer::OpenSsh { host, stall, .. }), _) => {
                 anyhow!(
                     "{host} stalled: no data for {} s (dumptype stall_timeout)",
                     stall.as_secs()
                 )
             }
+            (Some(Peer::Local { stall, .. }), _) => anyhow!(
+                "the local agent stalled: no data for {} s (dumptype stall_timeout)",
+                stall.as_secs()
+            ),
             _ => e,
         }
     }
@@ -219,10 +256,12 @@ impl Session {
     /// Add what the agent said on stderr (and how it exited) to an error.
     pub fn with_agent_stderr(&mut self, e: anyhow::Error) -> anyhow::Error {
         match self.peer.take() {
-            Some(Peer::Local { mut child, stderr }) => {
-                let _ = child.kill();
+            Some(Peer::Local {
+                mut child, stderr, ..
+            }) => {
+                kill(&mut child);
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let text = stderr.join().unwrap_or_default();
+                let text = stderr.text();
                 match text.trim() {
                     "" => e.context(format!("agent {status}")),
                     t => e.context(format!("agent {status}; it said: {t}")),
@@ -242,7 +281,7 @@ impl Session {
                 ..
             }) => {
                 let code = exit_within(&mut child, Duration::from_secs(2));
-                let text = stderr.join().unwrap_or_default();
+                let text = stderr.text();
                 // ssh's own failures (host key, login, no route) end it before the agent
                 // answers; after that, a lost connection is told as what it is
                 let connected = !self.agent_version.is_empty();
@@ -269,9 +308,14 @@ impl Session {
             BufWriter::new(Box::new(std::io::sink())),
         ));
         match self.peer.take() {
-            Some(Peer::Local { mut child, stderr }) => {
-                let status = child.wait()?;
-                let text = stderr.join().unwrap_or_default();
+            Some(Peer::Local {
+                mut child, stderr, ..
+            }) => {
+                let status = match exit_within(&mut child, LOCAL_EXIT) {
+                    Some(0) => std::process::ExitStatus::default(),
+                    _ => child.wait()?,
+                };
+                let text = stderr.text();
                 if !status.success() {
                     return Err(anyhow!("agent {status}: {}", text.trim()));
                 }
@@ -303,7 +347,7 @@ impl Session {
                 ..
             }) => {
                 let code = exit_within(&mut child, stall);
-                let text = stderr.join().unwrap_or_default();
+                let text = stderr.text();
                 match code {
                     Some(0) => {}
                     Some(255) => bail!(
@@ -323,19 +367,39 @@ impl Session {
     }
 }
 
-/// The exit code of `child` once it exits, waiting up to `limit`; then it is killed (None:
-/// killed by a signal).
+/// How long the local agent may take to exit after `Bye` (it has finished its work by then).
+const LOCAL_EXIT: Duration = Duration::from_secs(60);
+
+/// The exit code of `child` once it exits, waiting up to `limit`; then it and every process
+/// it started (its group: a ProxyCommand, a wrapper's `sleep`) are killed (None: killed by a
+/// signal). Whatever exits, its group goes too: a grandchild holding our pipes never keeps
+/// the run waiting.
 fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
     let end = std::time::Instant::now() + limit;
+    let mut code = None;
+    let mut exited = false;
     while std::time::Instant::now() < end {
         match child.try_wait() {
-            Ok(Some(s)) => return s.code(),
+            Ok(Some(s)) => {
+                code = s.code();
+                exited = true;
+                break;
+            }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(_) => break,
         }
     }
-    let _ = child.kill();
+    kill(child);
+    if exited {
+        return code;
+    }
     child.wait().ok().and_then(|s| s.code())
+}
+
+/// Kill a child started in a process group of its own, with everything in that group.
+fn kill(child: &mut Child) {
+    crate::sys::kill_group(child.id());
+    let _ = child.kill();
 }
 
 /// The last lines of a child's stderr, on one line.
@@ -364,26 +428,50 @@ impl Drop for Session {
         if let Some(Peer::Local { mut child, .. } | Peer::OpenSsh { mut child, .. }) =
             self.peer.take()
         {
-            let _ = child.kill();
+            kill(&mut child);
             let _ = child.wait();
         }
     }
 }
 
+/// A child's stderr, read on a thread that keeps the last 8 KiB for error messages.
+pub struct Drain {
+    kept: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<()>,
+}
+
+/// How long the text of a reaped child's stderr is waited for: a grandchild that kept the
+/// pipe open (and escaped the group kill) costs this much, never the run.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+impl Drain {
+    /// What the child wrote, once its stderr ends or [`DRAIN_WAIT`] has passed.
+    pub fn text(self) -> String {
+        let _ = self.done.recv_timeout(DRAIN_WAIT);
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&kept).into_owned()
+    }
+}
+
 /// Read a child's stderr on a thread, keeping the last 8 KiB for error messages.
-fn drain_stderr(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
+fn drain_stderr(mut r: impl Read + Send + 'static) -> Drain {
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, done) = mpsc::channel();
+    let keep = kept.clone();
     std::thread::spawn(move || {
-        let mut keep: Vec<u8> = Vec::new();
         let mut buf = [0u8; 4096];
         while let Ok(n) = r.read(&mut buf) {
             if n == 0 {
                 break;
             }
+            let mut keep = keep.lock().unwrap_or_else(|e| e.into_inner());
             keep.extend_from_slice(&buf[..n]);
             if keep.len() > 8192 {
-                keep.drain(..keep.len() - 8192);
+                let cut = keep.len() - 8192;
+                keep.drain(..cut);
             }
         }
-        String::from_utf8_lossy(&keep).into_owned()
-    })
+        let _ = tx.send(());
+    });
+    Drain { kept, done }
 }

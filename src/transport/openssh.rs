@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub struct Spawned {
     pub child: Child,
     pub stdout: ChildStdout,
     pub stdin: ChildStdin,
-    pub stderr: std::thread::JoinHandle<String>,
+    pub stderr: super::Drain,
 }
 
 /// A host or address as it may reach argv: letters, digits, `.`, `-`, `_`, `:` (IPv6), not
@@ -79,6 +80,8 @@ fn common(l: &Login) -> Vec<OsString> {
     opt("Ciphers", CIPHERS.as_ref());
     opt("KexAlgorithms", KEX.as_ref());
     opt("LogLevel", "ERROR".as_ref());
+    // an admin's ssh.config LocalCommand would run on the backup server for every session
+    opt("PermitLocalCommand", "no".as_ref());
     a
 }
 
@@ -153,8 +156,10 @@ pub fn argv(t: &Target, l: &Login) -> Result<Vec<OsString>> {
 /// Start `ssh … tapir agent` towards `t`.
 pub fn spawn(t: &Target, l: &Login) -> Result<Spawned> {
     let args = argv(t, l)?;
+    // a group of its own: its ProxyCommand and anything a wrapper starts are killed with it
     let mut child = Command::new(l.ssh)
         .args(&args)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -386,16 +391,36 @@ fn last_line(s: &str) -> String {
         .to_string()
 }
 
-/// ssh's stdout with a stall timeout: a read that waits longer than `timeout` for a byte is
-/// a TimedOut error (the stalled client), as the libssh2 transport's socket timeout is.
+/// A child's stdout with a timeout: a read that waits longer than the limit for a byte is a
+/// TimedOut error (the stalled client), as the libssh2 transport's socket timeout is. The
+/// limit is shared, so the session shortens it while connecting and lengthens it after.
 pub struct TimedRead {
     pub inner: ChildStdout,
-    pub timeout: Duration,
+    pub limit: Limit,
+}
+
+/// A read timeout in milliseconds that its owner can change while a reader holds it.
+#[derive(Debug, Clone)]
+pub struct Limit(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Limit {
+    pub fn new(d: Duration) -> Limit {
+        let l = Limit(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)));
+        l.set(d);
+        l
+    }
+    pub fn set(&self, d: Duration) {
+        let ms = d.as_millis().clamp(1, u64::MAX as u128) as u64;
+        self.0.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Read for TimedRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if !crate::sys::readable_within(self.inner.as_fd(), self.timeout)? {
+        if !crate::sys::readable_within(self.inner.as_fd(), self.limit.get())? {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "no data within the stall timeout",
