@@ -273,3 +273,56 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn two_configs_cannot_share_a_mirror_target() {
+    let (a, _) = three_tapes();
+    let (b, _) = three_tapes();
+    let target = a.path().parent().unwrap().join(format!(
+        "shared-mirror-{}",
+        a.path().file_name().unwrap().to_string_lossy()
+    ));
+    let t = target.display().to_string();
+    a.run(&["mirror", "--to", &t]).assert_code(0);
+    let before = walk(&target)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect::<Vec<_>>();
+    let marker = std::fs::read_to_string(target.join("tapir-tapeset.toml")).unwrap();
+    let r = b.run(&["mirror", "--to", &t]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("holds another tape set"), "{}", r.stderr);
+    let theirs = std::fs::read_to_string(b.path().join("catalog/tapir-tapeset.toml")).unwrap();
+    let id = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("id = "))
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    assert!(r.stderr.contains(&id(&marker)), "{}", r.stderr);
+    assert!(r.stderr.contains(&id(&theirs)), "{}", r.stderr);
+    let after = walk(&target)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect::<Vec<_>>();
+    assert!(before == after, "the other config changed the mirror");
+    // the first config's copy still restores from the mirror alone, and mirrors again
+    a.run(&["mirror", "--to", &t]).assert_code(0);
+    let r = a.run(&["verify", "--from", &t]);
+    r.assert_code(0);
+    // a directory holding something that is not a tape set is not written either
+    let other = a.path().join("not-a-mirror");
+    std::fs::create_dir_all(other.join("slot1")).unwrap();
+    std::fs::write(other.join("slot1/00000.x"), b"not a label").unwrap();
+    let r = b.run(&["mirror", "--to", &other.display().to_string()]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("not this server's"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(other.join("slot1/00000.x")).unwrap(),
+        b"not a label"
+    );
+    std::fs::remove_dir_all(&target).unwrap();
+}

@@ -6,6 +6,7 @@
 //! file whose payload does not match its header is reported and never replaces a copy.
 
 pub mod s3;
+pub mod tapeset;
 
 use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
@@ -119,10 +120,14 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
             cfg.changer.root.display()
         )));
     }
-    fsutil::create_dir_all(to)?;
+    let check = Check::new(cfg)?;
+    let target = to.display().to_string();
+    if tapeset::claim(&check.set, &tapeset::found_in_dir(to)?, &target)? {
+        fsutil::create_dir_all(to)?;
+        fsutil::write_atomic(&to.join(tapeset::FILE), &check.set.encode()?)?;
+    }
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
-    let check = Check::new(cfg)?;
     for slot in vtape::scan(&cfg.changer, &check.trust)? {
         if mirror_slot(&slot, to, &check, &mut rep)? {
             mirrored_labels.extend(slot.label_name().map(String::from));
@@ -165,14 +170,18 @@ fn dir_names(dir: &Path) -> Result<Vec<String>> {
 struct Check {
     trust: Trust,
     records: Vec<DumpRecord>,
+    /// The tape set this server's copies belong to.
+    set: tapeset::TapeSet,
 }
 
 impl Check {
     fn new(cfg: &Config) -> Result<Check> {
         let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
+        let fp = crate::signing::fingerprint(signer.public());
         Ok(Check {
             trust: Trust::of_server(signer.public(), &cfg.signing)?,
             records: history::load_all(&cfg.catalog)?,
+            set: tapeset::ours(cfg, &fp)?,
         })
     }
 

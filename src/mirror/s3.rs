@@ -22,6 +22,7 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     let state: upload::State =
         std::sync::Mutex::new((upload::Pending::load(&state_path), state_path));
     let remote: BTreeMap<String, u64> = store.list("")?.into_iter().collect();
+    claim(store, &check, &remote)?;
     let mut rep = Report::default();
     store.check_lock()?;
     let readback = !store.checks_checksums()?;
@@ -50,6 +51,47 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     abort_stale(store, &state, &keys_used)?;
     super::save_state(cfg, &store.url, &labels, rep.problems.len())?;
     Ok(rep)
+}
+
+/// Refuse a prefix that holds another tape set; mark an empty one (or one this key wrote
+/// before prefixes were marked) as this server's before anything else is written.
+fn claim(store: &Store, check: &Check, remote: &BTreeMap<String, u64>) -> Result<()> {
+    use super::tapeset::{self, Found, TapeSet};
+    let marker = match remote.contains_key(tapeset::FILE) {
+        true => {
+            let mut b = Vec::new();
+            store.get(tapeset::FILE)?.read_to_end(&mut b)?;
+            Some(TapeSet::decode(&b, &store.key(tapeset::FILE))?)
+        }
+        false => None,
+    };
+    let is_tape = |k: &str| {
+        k.starts_with("catalog/")
+            || k.strip_prefix("slot")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+    };
+    let mut signers = vec![];
+    for k in remote
+        .keys()
+        .filter(|k| is_tape(k) && k.contains("/00000."))
+    {
+        let head = store.get_range(k, 0, HEADER_SIZE as u64)?;
+        if let Ok(l) = crate::vtape::header::parse_label(&head) {
+            signers.push(l.header.signer);
+        }
+    }
+    signers.sort();
+    signers.dedup();
+    let found = Found {
+        marker,
+        holds_tapes: remote.keys().any(|k| is_tape(k)),
+        signers,
+    };
+    if tapeset::claim(&check.set, &found, &store.url)? {
+        store.put(tapeset::FILE, &check.set.encode()?, &[])?;
+    }
+    Ok(())
 }
 
 /// Uploads a killed run left for files this run no longer sends: aborted, so that no part

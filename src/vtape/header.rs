@@ -271,6 +271,11 @@ pub fn parse_dump(block: &[u8]) -> Result<Parsed<DumpHeader>> {
     decode_signed(block, DUMP_MAGIC)
 }
 
+/// A label header with its signed text and signature, from its first block.
+pub fn parse_label(block: &[u8]) -> Result<Parsed<LabelHeader>> {
+    decode_signed(block, LABEL_MAGIC)
+}
+
 pub fn read_label_signed(path: &Path) -> Result<Parsed<LabelHeader>> {
     decode_signed(&read_block(path)?, LABEL_MAGIC).with_context(|| format!("{}", path.display()))
 }
