@@ -120,7 +120,7 @@ fn no_usable_tape_exits_4_and_names_each_slot() {
     let s = Setup::new("tapecycle = 2\nrunspercycle = 1", "slots = 2\n");
     let a = small_dir(&s, "a", 100);
     s.write("disklist", &format!("localhost {a} local-full\n"));
-    let r = s.run(&["dump"]);
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))]);
     r.assert_code(4);
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
     assert!(r.stdout.contains("slot 1: not labelled"), "{}", r.stdout);

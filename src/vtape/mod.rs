@@ -179,19 +179,24 @@ impl Slot {
                 format!("slot {}", self.slot),
             ));
         }
-        // the first dump, when its own signature holds, names the tape it was written on
-        let first = self.files.first().and_then(|f| {
-            let block = header::read_block(&self.dir.join(&f.name)).ok()?;
-            let p = header::parse_dump(&block).ok()?;
-            reader::check_signature(&p, trust).ok()?;
-            Some((f.name.clone(), p.header.label))
-        });
-        if let Some((name, on)) = first.filter(|(_, on)| *on != l.label) {
-            return Err(misplaced(
-                "label",
-                l.label.clone(),
-                format!("{name} says tape {on}"),
-            ));
+        // the dumps whose own signature holds name the tape they were written on: one that
+        // agrees is enough (a swapped-in file is the reader's to refuse); when none agrees
+        // and one disagrees, it is the label that is wrong
+        let mut other = None;
+        for f in &self.files {
+            let on = header::read_block(&self.dir.join(&f.name))
+                .ok()
+                .and_then(|b| header::parse_dump(&b).ok())
+                .filter(|p| reader::check_signature(p, trust).is_ok())
+                .map(|p| p.header.label);
+            match on {
+                Some(on) if on == l.label => return Ok(()),
+                Some(on) if other.is_none() => other = Some((f.name.clone(), on)),
+                _ => {}
+            }
+        }
+        if let Some((name, on)) = other {
+            return Err(misplaced("label", l.label.clone(), format!("{name} says tape {on}")));
         }
         Ok(())
     }
