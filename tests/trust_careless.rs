@@ -326,3 +326,100 @@ fn two_configs_cannot_share_a_mirror_target() {
     );
     std::fs::remove_dir_all(&target).unwrap();
 }
+
+/// A DLE with a level 0 (day 0) and a level 1 (day 1) that changed one file.
+fn full_and_incremental() -> (Setup, PathBuf) {
+    let s = Setup::new(
+        "dumpcycle = 20\nruntapes = 1\ntapecycle = 10\nrunspercycle = 7\nbumpsize = \"1K\"\nbumpdays = 1",
+        "",
+    );
+    let d = s.path().join("etc");
+    std::fs::create_dir_all(d.join("ssh")).unwrap();
+    std::fs::write(d.join("passwd"), b"root:x:0:0\n").unwrap();
+    std::fs::write(d.join("ssh/sshd_config"), b"Port 22\n").unwrap();
+    std::fs::write(d.join("hosts"), noise(10 << 10, 7)).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", d.display()));
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    std::fs::write(d.join("passwd"), b"root:x:0:0\nadmin:x:1000:1000\n").unwrap();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))])
+        .assert_code(0);
+    assert_eq!(s.levels(), vec![0, 1]);
+    (s, d)
+}
+
+#[test]
+fn a_restore_that_restores_nothing_fails_and_dle_prefixed_paths_are_understood() {
+    let (s, d) = full_and_incremental();
+    let disk = d.display().to_string();
+    // relative to the DLE: works
+    let to = s.path().join("r1");
+    s.recover("localhost", &disk, &to, &["passwd"])
+        .assert_code(0);
+    assert_eq!(
+        std::fs::read(to.join("passwd")).unwrap(),
+        b"root:x:0:0\nadmin:x:1000:1000\n"
+    );
+    assert!(!to.join("hosts").exists());
+    // the absolute path on the client, and the DLE-prefixed relative one: understood, said
+    for given in [format!("{disk}/passwd"), format!("{}/passwd", &disk[1..])] {
+        let to = s.path().join(format!("r-{}", given.len()));
+        let r = s.recover("localhost", &disk, &to, &[&given]);
+        r.assert_code(0);
+        assert!(r.stderr.contains("taken as passwd"), "{}", r.stderr);
+        assert!(to.join("passwd").is_file(), "{given}");
+    }
+    // nothing matched: exit 1 naming it, nothing restored
+    let to = s.path().join("r2");
+    let r = s.recover("localhost", &disk, &to, &["etc/nonesuch"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("`etc/nonesuch` matched nothing"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("relative to the DLE"), "{}", r.stderr);
+    assert!(!to.exists() || std::fs::read_dir(&to).unwrap().count() == 0);
+    assert!(!r.stdout.contains("restored 0 members"), "{}", r.stdout);
+}
+
+#[test]
+fn recover_tar_of_an_incremental_says_so_and_the_readme_chain_pipe_restores_all() {
+    let (s, d) = full_and_incremental();
+    let disk = d.display().to_string();
+    let id = s.identity.display().to_string();
+    let sh = |script: &str| {
+        let out = s.cmd(&[]).get_program().to_owned();
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .current_dir(s.path())
+            .env("TAPIR", &out)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        common::finish(o)
+    };
+    // the newest image alone is the level 1: one changed file, and it says so
+    let r = sh(&format!(
+        "set -o pipefail; \"$TAPIR\" fetch --host localhost --disk {disk} -i {id} -o - | \"$TAPIR\" recover --tar - --to only-newest"
+    ));
+    r.assert_code(0);
+    assert!(r.stderr.contains("incremental"), "{}", r.stderr);
+    assert!(r.stderr.contains("only the files changed"), "{}", r.stderr);
+    assert!(!s.path().join("only-newest/hosts").exists());
+    // the README's pipe for a whole chain
+    let r = sh(&format!(
+        "set -e -o pipefail; for level in 0 1; do \"$TAPIR\" fetch --host localhost --disk {disk} --level $level -i {id} -o - | \"$TAPIR\" recover --tar - --overwrite --to chain; done"
+    ));
+    r.assert_code(0);
+    assert!(!r.stderr.contains("only the files changed"), "{}", r.stderr);
+    let chain = s.path().join("chain");
+    for f in ["passwd", "ssh/sshd_config", "hosts"] {
+        assert_eq!(
+            std::fs::read(chain.join(f)).unwrap(),
+            std::fs::read(d.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

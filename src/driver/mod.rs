@@ -166,7 +166,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     problems.extend(lost_labels(cfg, &trust)?);
     for p in &problems {
         log.event("problem", json!(p));
-        crate::say::problem(format!("tapir: {p}"));
+        crate::say::problem(p);
     }
     progress.problems(&problems);
     let Planned {

@@ -37,6 +37,11 @@ pub struct Extractor {
     symlinks: BTreeMap<Vec<u8>, (Vec<u8>, u64, u64)>,
     dirs: BTreeMap<Vec<u8>, (u32, i64)>,
     report: Report,
+    /// Per wanted path: whether any member matched it.
+    hits: Vec<bool>,
+    /// Names the stream's dumpdirs list as unchanged (`N`): an incremental holds only what
+    /// changed since the dump before it.
+    unchanged: u64,
 }
 
 /// A member name made relative and checked: None for the archive root, Err if hostile.
@@ -73,6 +78,8 @@ impl Extractor {
             symlinks: BTreeMap::new(),
             dirs: BTreeMap::new(),
             report: Report::default(),
+            hits: Vec::new(),
+            unchanged: 0,
         })
     }
 
@@ -107,6 +114,31 @@ impl Extractor {
         self.selected(rel) || (is_dir && (rel.is_empty() || self.ancestor(rel)))
     }
 
+    /// Mark the wanted paths `rel` is (or is inside of) as matched.
+    fn hit(&mut self, rel: &[u8]) {
+        self.hits.resize(self.opts.paths.len(), false);
+        for (p, hit) in self.opts.paths.iter().zip(self.hits.iter_mut()) {
+            *hit |= rel == &p[..] || (rel.starts_with(p) && rel.get(p.len()) == Some(&b'/'));
+        }
+    }
+
+    /// The wanted paths that no member matched (so far).
+    pub fn unmatched(&self) -> Vec<Vec<u8>> {
+        self.opts
+            .paths
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.hits.get(*i).copied().unwrap_or(false))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// How many names the stream's directories list as unchanged since an older dump: more
+    /// than none means an incremental, which holds only what changed.
+    pub fn unchanged(&self) -> u64 {
+        self.unchanged
+    }
+
     fn refuse(&mut self, name: &[u8], why: impl std::fmt::Display) {
         self.report.refused.push(format!("{}: {why}", show(name)));
     }
@@ -137,17 +169,24 @@ impl Extractor {
 
     fn member(&mut self, rel: &[u8], e: &mut tar::Entry<impl Read>) -> Result<()> {
         let kind = e.header().entry_type().as_byte();
+        let mut list = Vec::new();
+        if kind == b'D' {
+            e.read_to_end(&mut list)?;
+            self.unchanged += list
+                .split(|&b| b == 0)
+                .filter(|r| r.len() > 1 && r[0] == b'N')
+                .count() as u64;
+        }
         if !self.takes(rel, kind) {
             return Ok(());
         }
+        self.hit(rel);
         let path = self.safe_path(rel)?;
         let mode = e.header().mode().unwrap_or(0o644);
         let mtime = crate::pipeline::index::mtime_of(e.header());
         match kind {
             b'5' | b'D' => {
                 if kind == b'D' && self.selected(rel) {
-                    let mut list = Vec::new();
-                    e.read_to_end(&mut list)?;
                     self.purge(rel, &path, &list)?;
                 }
                 self.make_dir(&path)?;

@@ -199,7 +199,7 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     }
     let opts = Options {
         overwrite: req.overwrite,
-        paths: req.paths.iter().map(|p| member_path(p)).collect(),
+        paths: resolve_paths(cfg, req, &chain),
     };
     let stage = staging::Stage::new(&req.to)?;
     let mut x = Extractor::new(stage.path(), opts)?;
@@ -209,7 +209,78 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
             return Err(stage.abandon(e));
         }
     }
+    let unmatched = x.unmatched();
+    if !unmatched.is_empty() {
+        let e = anyhow::anyhow!(unmatched_paths(&unmatched, Some((req, &chain))));
+        return Err(stage.abandon(e));
+    }
     stage.commit(x)
+}
+
+/// The paths to restore, as members of the DLE: a path given with the DLE's own prefix
+/// (`/etc/passwd` for DLE `/etc`; `etc/passwd` when the index has no `etc/passwd` in it
+/// but has `passwd`) is taken relative to the DLE, and said so.
+fn resolve_paths(cfg: &Config, req: &Request, chain: &[DumpRecord]) -> Vec<Vec<u8>> {
+    let disk = member_path(req.disk.as_bytes());
+    let refs: Vec<&DumpRecord> = chain.iter().collect();
+    let mut view = browse::View::open(&cfg.catalog, &refs).ok();
+    let mut known = |m: &[u8]| -> Option<bool> {
+        let parts: Vec<String> = crate::catalog::tree::components(m)
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        view.as_mut()
+            .and_then(|v| v.stat(&parts).ok())
+            .map(|i| i.is_some())
+    };
+    req.paths
+        .iter()
+        .map(|given| {
+            let m = member_path(given);
+            let inside = (!disk.is_empty())
+                .then(|| m.strip_prefix(&disk[..]))
+                .flatten()
+                .and_then(|r| r.strip_prefix(b"/"))
+                .filter(|r| !r.is_empty());
+            let Some(rel) = inside else { return m };
+            let absolute = given.starts_with(b"/");
+            let take = absolute || (known(&m) == Some(false) && known(rel) == Some(true));
+            if !take {
+                return m;
+            }
+            crate::say::notice(format!(
+                "{} taken as {} (paths are relative to the DLE {})",
+                String::from_utf8_lossy(given),
+                String::from_utf8_lossy(rel),
+                req.disk
+            ));
+            rel.to_vec()
+        })
+        .collect()
+}
+
+/// The error for wanted paths that matched nothing: each named, with the form that works
+/// when it carries the DLE's prefix.
+pub fn unmatched_paths(paths: &[Vec<u8>], of: Option<(&Request, &[DumpRecord])>) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| format!("`{}`", String::from_utf8_lossy(p)))
+        .collect();
+    let mut text = match of {
+        Some((req, chain)) => format!(
+            "{} matched nothing in {} {} as of {}: nothing was restored",
+            names.join(", "),
+            req.host,
+            req.disk,
+            chain.last().map_or("-", |r| r.datestamp.as_str())
+        ),
+        None => format!("{} matched nothing in the stream", names.join(", ")),
+    };
+    text.push_str(
+        "; paths are relative to the DLE (for DLE /etc, the file /etc/passwd is `passwd`); \
+         `tapir recover --host H --disk D` without --to browses the DLE",
+    );
+    text
 }
 
 /// Extract one dump of the chain: by random access when only some paths are wanted and
@@ -321,5 +392,21 @@ pub fn extract_stream(
     };
     let mut x = Extractor::new(to, opts)?;
     x.extract(r)?;
-    x.finish(None)
+    let unmatched = x.unmatched();
+    let unchanged = x.unchanged();
+    let report = x.finish(None)?;
+    // over an older level (--overwrite), an incremental is what was asked for
+    if unchanged > 0 && !overwrite {
+        crate::say::problem(format!(
+            "this tar is an incremental (level 1 or more): its directories list {unchanged} \
+             unchanged name(s) it does not hold, so only the files changed since the dump \
+             before it were restored. Restore the whole chain with `tapir recover --host H \
+             --disk D --to DIR`, or fetch the level 0 first and apply each newer level over \
+             it with `recover --tar - --overwrite` (README: Restore at 3 a.m.)"
+        ));
+    }
+    if !unmatched.is_empty() {
+        bail!(unmatched_paths(&unmatched, None));
+    }
+    Ok(report)
 }

@@ -196,7 +196,11 @@ impl Slot {
             }
         }
         if let Some((name, on)) = other {
-            return Err(misplaced("label", l.label.clone(), format!("{name} says tape {on}")));
+            return Err(misplaced(
+                "label",
+                l.label.clone(),
+                format!("{name} says tape {on}"),
+            ));
         }
         Ok(())
     }
