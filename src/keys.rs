@@ -100,6 +100,13 @@ fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Error::config(format!(
+                "encryption.recipients_file {} is not text (a binary file: not a list of age                  recipients, one `age1…` or `ssh-ed25519 …` per line)",
+                path.display()
+            ))
+            .into());
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let mut out = Vec::new();

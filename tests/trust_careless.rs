@@ -423,3 +423,72 @@ fn recover_tar_of_an_incremental_says_so_and_the_readme_chain_pipe_restores_all(
         );
     }
 }
+
+#[test]
+fn smaller_holes_check_find_from_recipients_and_overlapping_roots() {
+    let (s, _) = three_tapes();
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    // a pinned public key that is not the signing key's: check FAILs as dump refuses
+    let other = s.path().join("other_signing");
+    s.run(&["keygen", "--signing", "-o", &other.display().to_string()])
+        .assert_code(0);
+    let other_pub = std::fs::read_to_string(other.with_extension("pub"))
+        .or_else(|_| std::fs::read_to_string(format!("{}.pub", other.display())))
+        .unwrap();
+    s.write(
+        "tapir.toml",
+        &format!("{cfg}\n[signing]\npublic_key = \"{}\"\n", other_pub.trim()),
+    );
+    let r = s.run(&["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("FAIL") && l.contains("signing.public_key")),
+        "{}",
+        r.stdout
+    );
+    assert_ne!(s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]).code, 0);
+    s.write("tapir.toml", &cfg);
+
+    // find --from a mirror without a catalog reads the mirror, not the server's catalog
+    let m = s.path().join("mirror");
+    s.run(&["mirror", "--to", &m.display().to_string()])
+        .assert_code(0);
+    std::fs::remove_dir_all(m.join("catalog")).unwrap();
+    std::fs::remove_dir_all(m.join("slot1")).unwrap();
+    let r = s.run(&["--json", "find", "--from", &m.display().to_string()]);
+    r.assert_code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let labels: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["daily-02", "daily-03"], "{}", r.stdout);
+
+    // a binary recipients file is a config error naming it
+    std::fs::write(s.path().join("keys/recipients.txt"), [0xff, 0xfe, 0, 1, 2]).unwrap();
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("recipients.txt"), "{}", r.stderr);
+    assert!(r.stderr.contains("not text"), "{}", r.stderr);
+
+    // the catalog inside the vtape root, or the same directory: refused
+    for (catalog, root) in [
+        ("vtape/catalog", "vtape"),
+        ("vtape", "vtape"),
+        ("c", "c/vtape"),
+    ] {
+        let text = cfg.replacen("root = \"vtape\"", &format!("root = \"{root}\""), 1);
+        s.write("tapir.toml", &format!("catalog = \"{catalog}\"\n{text}"));
+        let r = s.run(&["check"]);
+        r.assert_code(2);
+        assert!(
+            r.stderr.contains("overlap"),
+            "{catalog} {root}: {}",
+            r.stderr
+        );
+    }
+}

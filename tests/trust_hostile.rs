@@ -10,7 +10,7 @@ use common::Setup;
 use common::sshd::{Sshd, keygen};
 use std::path::Path;
 
-const MODES: [&str; 8] = [
+const MODES: [&str; 9] = [
     "warnings",
     "huge-estimate",
     "random",
@@ -19,6 +19,7 @@ const MODES: [&str; 8] = [
     "runaway",
     "padded",
     "cutwarn",
+    "liar",
 ];
 
 /// Largest resident set of any waited-for child so far, in bytes.
@@ -113,6 +114,7 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
         ("cut", "FAILED", "end-of-archive"),
         ("zeros", "FAILED", "after the tar's end-of-archive marker"),
         ("runaway", "FAILED", "runaway"),
+        ("liar", "FAILED", "but 10240 arrived"),
         ("huge-estimate", "MISSED", "does not fit tonight"),
     ];
     for (host, status, why) in expect {

@@ -445,6 +445,22 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             ));
         }
     }
+    let catalog = abs(&raw.catalog);
+    if catalog.starts_with(&changer.root) || changer.root.starts_with(&catalog) {
+        return Err(Error::config(format!(
+            "{}: catalog = {:?} and changer.root = {:?} overlap ({}): the catalog is not a \
+             tape and the tapes are not the catalog; a mirror of one would overwrite the \
+             other. Give each its own directory (the defaults: \"catalog\" and \"vtape\")",
+            file.display(),
+            raw.catalog.display(),
+            changer.root.display(),
+            if catalog == changer.root {
+                "the same directory"
+            } else {
+                "one inside the other"
+            }
+        )));
+    }
     Ok(Config {
         org: raw.org,
         dumpcycle: raw.dumpcycle.into_inner(),
@@ -453,7 +469,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         runtapes: raw.runtapes.into_inner(),
         inparallel: raw.inparallel.into_inner(),
         maxdumps: raw.maxdumps.into_inner(),
-        catalog: abs(&raw.catalog),
+        catalog,
         mailto: raw.mailto,
         mailfrom: raw.mailfrom,
         bumpsize,

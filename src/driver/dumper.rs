@@ -276,6 +276,16 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         }
         warnings.push(format!("the tar stream is incomplete: {why}"));
     }
+    // the client's count of what it sent must be what arrived (a compressing client counts
+    // the tar before compression, which the server cannot see)
+    if fin.stream_sha256.is_none() && !dt.compress.on_client() && summary.tar_bytes != fin.received
+    {
+        return Err(Failure::Failed(anyhow!(
+            "the client says it sent {} bytes of tar, but {} arrived",
+            summary.tar_bytes,
+            fin.received
+        )));
+    }
     if let Some(sha) = &fin.stream_sha256 {
         if summary.tar_bytes != fin.received {
             return Err(Failure::Failed(anyhow!(

@@ -17,7 +17,12 @@ def msg(m):
     send(b"M", json.dumps(m).encode())
 
 
+SENT = 0
+
+
 def data(b):
+    global SENT
+    SENT += len(b)
     for i in range(0, len(b), 256 << 10):
         send(b"D", b[i:i + (256 << 10)])
 
@@ -70,9 +75,14 @@ def dump():
         chunk = header + bytes(1 << 20)
         while True:
             data(chunk)
+    elif MODE == "liar":
+        # a complete tar, but `done` claims more bytes than were sent
+        data(small_tar())
+        msg({"type": "done", "files": 1, "tar_bytes": SENT + 4096, "warnings": 0})
+        return
     else:
         data(small_tar())
-    msg({"type": "done", "files": 1, "tar_bytes": 0, "warnings": 0})
+    msg({"type": "done", "files": 1, "tar_bytes": SENT, "warnings": 0})
 
 
 while True:
