@@ -82,11 +82,17 @@ _tapir() {
             tapir,verify)
                 cmd="tapir__subcmd__verify"
                 ;;
+            tapir__subcmd__catalog,forget-missing)
+                cmd="tapir__subcmd__catalog__subcmd__forget__subcmd__missing"
+                ;;
             tapir__subcmd__catalog,help)
                 cmd="tapir__subcmd__catalog__subcmd__help"
                 ;;
             tapir__subcmd__catalog,rebuild)
                 cmd="tapir__subcmd__catalog__subcmd__rebuild"
+                ;;
+            tapir__subcmd__catalog__subcmd__help,forget-missing)
+                cmd="tapir__subcmd__catalog__subcmd__help__subcmd__forget__subcmd__missing"
                 ;;
             tapir__subcmd__catalog__subcmd__help,help)
                 cmd="tapir__subcmd__catalog__subcmd__help__subcmd__help"
@@ -159,6 +165,9 @@ _tapir() {
                 ;;
             tapir__subcmd__help,verify)
                 cmd="tapir__subcmd__help__subcmd__verify"
+                ;;
+            tapir__subcmd__help__subcmd__catalog,forget-missing)
+                cmd="tapir__subcmd__help__subcmd__catalog__subcmd__forget__subcmd__missing"
                 ;;
             tapir__subcmd__help__subcmd__catalog,rebuild)
                 cmd="tapir__subcmd__help__subcmd__catalog__subcmd__rebuild"
@@ -240,7 +249,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__catalog)
-            opts="-c -v -h -V --config --json --verbose --help --version rebuild help"
+            opts="-c -v -h -V --config --json --verbose --help --version rebuild forget-missing help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,9 +270,53 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tapir__subcmd__catalog__subcmd__help)
-            opts="rebuild help"
+        tapir__subcmd__catalog__subcmd__forget__subcmd__missing)
+            opts="-c -v -h -V --host --disk --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__catalog__subcmd__help)
+            opts="rebuild forget-missing help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__catalog__subcmd__help__subcmd__forget__subcmd__missing)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -572,13 +625,17 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__find)
-            opts="-c -v -h -V --from --config --json --verbose --help --version"
+            opts="-c -v -h -V --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -662,8 +719,22 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__catalog)
-            opts="rebuild"
+            opts="rebuild forget-missing"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__catalog__subcmd__forget__subcmd__missing)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

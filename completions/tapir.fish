@@ -84,7 +84,9 @@ complete -c tapir -n "__fish_tapir_using_subcommand dump" -s v -l verbose -d 'Sh
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand find" -l insecure-skip-signature -d 'Read tape files whose signature is missing or does not verify (never by default)'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand find" -s h -l help -d 'Print help'
@@ -184,13 +186,14 @@ complete -c tapir -n "__fish_tapir_using_subcommand verify" -l json -d 'Print da
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l json -d 'Print data as JSON'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s V -l version -d 'Print version'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Recreate the catalog from the tapes (or a mirror)'
-complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -f -a "rebuild" -d 'Recreate the catalog from the tapes (or a mirror)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -f -a "forget-missing" -d 'Drop the records of dumps whose files are gone (MISSING)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild forget-missing help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l from -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s i -l identity -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
@@ -200,7 +203,15 @@ complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_sub
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s V -l version -d 'Print version'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -l host -d 'Only this host\'s records' -r
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -l disk -d 'Only this disk\'s records' -r
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -l json -d 'Print data as JSON'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from forget-missing" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Recreate the catalog from the tapes (or a mirror)'
+complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "forget-missing" -d 'Drop the records of dumps whose files are gone (MISSING)'
 complete -c tapir -n "__fish_tapir_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l fingerprint -d 'Expected host key fingerprint: SHA256:… (ssh-keygen -l), or SSHFP records as facter gives them ("SSHFP 4 2 <hex>", several lines allowed) or ssh-keygen -r prints them' -r
 complete -c tapir -n "__fish_tapir_using_subcommand enroll" -l from -d 'Restrict the key to these source addresses (authorized_keys from="…")' -r
@@ -238,3 +249,4 @@ complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_su
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "agent" -d 'Serve dump requests on stdin/stdout'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Recreate the catalog from the tapes (or a mirror)'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "forget-missing" -d 'Drop the records of dumps whose files are gone (MISSING)'

@@ -119,7 +119,7 @@ fn unknown_and_changed_host_keys_are_refused_and_others_go_on() {
         &format!("web1 {0} ssh\nweb2 {0} ssh\n", src.display()),
     );
     // nothing enrolled yet: both refused, nothing trusted silently
-    let r = f.s.run(&["dump"]);
+    let r = f.s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))]);
     r.assert_code(1);
     assert!(
         r.stdout.contains("host key of web1")

@@ -26,7 +26,7 @@ pub enum Action {
         #[command(flatten)]
         trust: super::TrustArgs,
     },
-    /// Drop the records of dumps whose tape files are gone (listed as MISSING).
+    /// Drop the records of dumps whose files are gone (MISSING).
     ///
     /// A dump file that vanished from its tape is never forgotten by itself: `dump`, `find`
     /// and `check` list it as MISSING until it comes back or an admin drops it here.
