@@ -313,6 +313,24 @@ fn two_configs_cannot_share_a_mirror_target() {
     a.run(&["mirror", "--to", &t]).assert_code(0);
     let r = a.run(&["verify", "--from", &t]);
     r.assert_code(0);
+    // a file the mirror did not put there survives the recycling of its slot
+    std::fs::write(target.join("slot1/NOTE.txt"), b"kept by the admin").unwrap();
+    for n in 3..5 {
+        a.run_env(&["dump"], &[("TAPIR_NOW", &day(n))])
+            .assert_code(0);
+    }
+    a.run(&["mirror", "--to", &t]).assert_code(0);
+    assert_eq!(
+        std::fs::read(target.join("slot1/NOTE.txt")).unwrap(),
+        b"kept by the admin"
+    );
+    assert_eq!(
+        std::fs::read(target.join("slot1/00000.daily-01")).unwrap(),
+        std::fs::read(slot(&a, 1).join("00000.daily-01")).unwrap(),
+        "slot 1 was not recycled on the mirror"
+    );
+    let label = std::fs::read_to_string(slot(&a, 1).join("00000.daily-01")).unwrap();
+    assert!(label.contains("datestamp = \"20260105"), "not recycled: {label}");
     // a directory holding something that is not a tape set is not written either
     let other = a.path().join("not-a-mirror");
     std::fs::create_dir_all(other.join("slot1")).unwrap();

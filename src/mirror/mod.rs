@@ -152,6 +152,15 @@ fn slot_names(slot: &Slot) -> Vec<String> {
         .collect()
 }
 
+/// A name a mirror writes in a slot (`NNNNN.…`, the label or a dump): only such names are
+/// ever replaced or deleted there; anything else (an admin's note) was not put there by
+/// the mirror and is kept.
+fn is_tape_name(name: &str) -> bool {
+    name.len() > 6
+        && name.as_bytes()[..5].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[5] == b'.'
+}
+
 /// Names in a mirror directory that are not temp files.
 fn dir_names(dir: &Path) -> Result<Vec<String>> {
     let mut out = vec![];
@@ -238,6 +247,7 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
     let in_place = !staging.exists()
         && dir_names(&dest)?
             .iter()
+            .filter(|n| is_tape_name(n))
             .all(|n| names.contains(n) && same_header(&slot.dir.join(n), &dest.join(n)));
     let work = if in_place { &dest } else { &staging };
     fsutil::create_dir_all(work)?;
@@ -257,6 +267,10 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
                 slot.slot
             ));
             return Ok(false);
+        }
+        // what the mirror did not put there moves along into the new copy
+        for n in dir_names(&dest)?.iter().filter(|n| !is_tape_name(n)) {
+            fsutil::rename_durable(&dest.join(n), &staging.join(n))?;
         }
         if dest.exists() {
             fsutil::rename_durable(&dest, &old)?;

@@ -239,7 +239,10 @@ fn swap(
             }
         }
     }
-    for n in there.iter().filter(|n| !names.iter().any(|x| x == *n)) {
+    for n in there
+        .iter()
+        .filter(|n| super::is_tape_name(n) && !names.iter().any(|x| x == *n))
+    {
         store.delete(&format!("{dest}{n}"))?;
     }
     for n in names {
