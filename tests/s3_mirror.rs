@@ -47,6 +47,10 @@ fn local_files(s: &Setup) -> Vec<(String, String)> {
             ));
         }
     }
+    // the target names the tape set it holds, as the catalog does
+    if let Ok(b) = std::fs::read(s.path().join("catalog/tapir-tapeset.toml")) {
+        out.push(("tapir-tapeset.toml".into(), sha(&b)));
+    }
     out.sort();
     out
 }
@@ -114,6 +118,25 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
         "{}",
         r.stdout
     );
+    // another config's tapes are never written into this prefix
+    let other = Setup::new("", "");
+    let osrc = other.path().join("src");
+    std::fs::create_dir_all(&osrc).unwrap();
+    std::fs::write(osrc.join("x"), "other\n").unwrap();
+    other.write("disklist", &format!("localhost {} local\n", osrc.display()));
+    other
+        .run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    let before = remote_files(&w, "tapes");
+    let r = with_store(&other, &w, &["mirror", "--to", "s3://tapes/off"], &[]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("s3://tapes/off holds another tape set"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(remote_files(&w, "tapes"), before);
+
     // 2. a rerun sends nothing
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);

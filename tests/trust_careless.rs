@@ -330,7 +330,10 @@ fn two_configs_cannot_share_a_mirror_target() {
         "slot 1 was not recycled on the mirror"
     );
     let label = std::fs::read_to_string(slot(&a, 1).join("00000.daily-01")).unwrap();
-    assert!(label.contains("datestamp = \"20260105"), "not recycled: {label}");
+    assert!(
+        label.contains("datestamp = \"20260105"),
+        "not recycled: {label}"
+    );
     // a directory holding something that is not a tape set is not written either
     let other = a.path().join("not-a-mirror");
     std::fs::create_dir_all(other.join("slot1")).unwrap();

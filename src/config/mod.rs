@@ -446,7 +446,8 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         }
     }
     let catalog = abs(&raw.catalog);
-    if catalog.starts_with(&changer.root) || changer.root.starts_with(&catalog) {
+    // (a reader's config of a mirror has its catalog inside the root, as mirrors do)
+    if full && (catalog.starts_with(&changer.root) || changer.root.starts_with(&catalog)) {
         return Err(Error::config(format!(
             "{}: catalog = {:?} and changer.root = {:?} overlap ({}): the catalog is not a \
              tape and the tapes are not the catalog; a mirror of one would overwrite the \

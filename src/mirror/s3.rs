@@ -22,9 +22,9 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     let state: upload::State =
         std::sync::Mutex::new((upload::Pending::load(&state_path), state_path));
     let remote: BTreeMap<String, u64> = store.list("")?.into_iter().collect();
-    claim(store, &check, &remote)?;
     let mut rep = Report::default();
     store.check_lock()?;
+    claim(store, &check, &remote)?;
     let readback = !store.checks_checksums()?;
     if readback {
         rep.notes.push(format!(
@@ -53,17 +53,31 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     Ok(rep)
 }
 
+/// A small object, asked again (up to 5 times, 1 s apart) when the store answers with an
+/// error it says to retry (HTTP 500 "please try again", as a store just restarted does).
+fn get_retrying(store: &Store, rel: &str, len: u64) -> Result<Vec<u8>> {
+    let mut tries = 0;
+    loop {
+        match store.get_range(rel, 0, len) {
+            Err(e) if tries < 5 && format!("{e:#}").contains("HTTP 5") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Refuse a prefix that holds another tape set; mark an empty one (or one this key wrote
 /// before prefixes were marked) as this server's before anything else is written.
 fn claim(store: &Store, check: &Check, remote: &BTreeMap<String, u64>) -> Result<()> {
     use super::tapeset::{self, Found, TapeSet};
-    let marker = match remote.contains_key(tapeset::FILE) {
-        true => {
-            let mut b = Vec::new();
-            store.get(tapeset::FILE)?.read_to_end(&mut b)?;
+    let marker = match remote.get(tapeset::FILE) {
+        Some(&len) => {
+            let b = get_retrying(store, tapeset::FILE, len.min(64 << 10))?;
             Some(TapeSet::decode(&b, &store.key(tapeset::FILE))?)
         }
-        false => None,
+        None => None,
     };
     let is_tape = |k: &str| {
         k.starts_with("catalog/")

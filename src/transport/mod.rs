@@ -107,7 +107,7 @@ impl Session {
         let sp = openssh::spawn(target, login)?;
         // until the agent answers: ssh's connect, the login and the agent's start, each
         // bounded by connect_timeout, whatever a ProxyCommand or a wrapper does
-        let limit = openssh::Limit::new(login.connect_timeout * 2);
+        let limit = openssh::Limit::new((login.connect_timeout * 2).min(login.stall_timeout));
         let r = openssh::TimedRead {
             inner: sp.stdout,
             limit: limit.clone(),
@@ -235,10 +235,15 @@ impl Session {
         }
         let connecting = self.agent_version.is_empty();
         match (&self.peer, &self.limit) {
-            (Some(Peer::OpenSsh { host, .. }), Some((l, _))) if connecting => anyhow!(
-                "{host} did not answer within {} s (twice ssh.connect_timeout: the connection,                  the login and the agent's start); ssh and everything it started were killed",
-                l.get().as_secs()
-            ),
+            (Some(Peer::OpenSsh { host, .. }), Some((l, stall)))
+                if connecting && l.get() < *stall =>
+            {
+                anyhow!(
+                    "{host} did not answer within {} s (twice ssh.connect_timeout: the connection, \
+                 the login and the agent's start); ssh and everything it started were killed",
+                    l.get().as_secs()
+                )
+            }
             (Some(Peer::Ssh { host, stall, .. } | Peer::OpenSsh { host, stall, .. }), _) => {
                 anyhow!(
                     "{host} stalled: no data for {} s (dumptype stall_timeout)",
