@@ -58,9 +58,7 @@ pub fn run(cfg: &Config) -> Vec<Item> {
         hosts.entry(&d.host).or_default().push(d);
     }
     let hosts: Vec<_> = hosts.into_iter().collect();
-    for items in
-        crate::driver::schedule::par_map(&hosts, cfg.inparallel, |(h, dles)| client(cfg, h, dles))
-    {
+    for items in crate::pool::par_map(&hosts, cfg.inparallel, |(h, dles)| client(cfg, h, dles)) {
         out.extend(items);
     }
     out
@@ -247,7 +245,7 @@ fn tapes(cfg: &Config) -> Vec<Item> {
 fn room(cfg: &Config) -> Item {
     let free = free_bytes(&cfg.changer.root);
     let need = cfg.changer.tape_size * cfg.runtapes as u64;
-    let h = crate::config::size::human;
+    let h = crate::units::human;
     match free {
         Some(f) if f >= need => item(
             Level::Ok,

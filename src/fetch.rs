@@ -4,10 +4,11 @@
 use crate::catalog::{DumpRecord, history};
 use crate::codec::Format;
 use crate::config::Config;
+use crate::signing::Trust;
 use crate::vtape::{
     self,
     header::DumpHeader,
-    reader::{self, Expect, Opened, Trust},
+    reader::{self, Expect, Opened},
 };
 use anyhow::{Context, Result, bail};
 use std::io::{self, BufReader, Read, Write};

@@ -92,7 +92,7 @@ pub fn bounded(s: String, max: usize) -> String {
         return s;
     }
     use sha2::{Digest, Sha256};
-    let tag = crate::keys::hex(&Sha256::digest(s.as_bytes())[..8]);
+    let tag = crate::units::hex(&Sha256::digest(s.as_bytes())[..8]);
     let mut end = max - tag.len() - 1;
     while !s.is_char_boundary(end) {
         end -= 1;

@@ -31,11 +31,7 @@ impl Recipient {
 
 pub fn fingerprint(text: &str) -> String {
     let d = Sha256::digest(text.trim().as_bytes());
-    format!("sha256:{}", &hex(&d)[..16])
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("sha256:{}", &crate::units::hex(&d)[..16])
 }
 
 /// Parse one `age1…` or `ssh-ed25519 …`/`ssh-rsa …` recipient.
@@ -237,7 +233,7 @@ fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer
 
 /// What the server itself trusts (its own key or `signing.public_key`, and `[signing]
 /// previous`), without creating anything.
-pub fn server_trust(sig: &crate::signing::Signing) -> Result<crate::vtape::reader::Trust> {
+pub fn server_trust(sig: &crate::signing::Signing) -> Result<crate::signing::Trust> {
     trust(sig, None, None, false)
 }
 
@@ -250,7 +246,7 @@ pub fn trust(
     signing_pub: Option<&Path>,
     identity: Option<&Path>,
     skip: bool,
-) -> Result<crate::vtape::reader::Trust> {
+) -> Result<crate::signing::Trust> {
     use crate::signing;
     let from_identity = identity
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -276,7 +272,7 @@ pub fn trust(
     };
     signers.extend(sig.previous_keys()?);
     signers.extend(from_identity);
-    Ok(crate::vtape::reader::Trust::new(signers, skip))
+    Ok(crate::signing::Trust::new(signers, skip))
 }
 
 /// Identities from an age identity file, for decryption.

@@ -10,13 +10,30 @@
 //!                                  catalog index                           catalog history
 //! ```
 //! `cli` is the only module that knows about the command line; everything else is library.
+//!
+//! Layers, lowest first: a module imports (`crate::…`) only from its own layer or lower
+//! ones, and no two modules import each other, directly or round about (`tests/layers.rs`
+//! reads `src/` and holds the tree to this list):
+//! 1. `error`, `failpoint`, `sys`, `clock`, `say`, `out`, `units`, `pool`
+//! 2. `fsutil`
+//! 3. `codec`, `signing`, `s3`
+//! 4. `catalog`
+//! 5. `vtape`
+//! 6. `keys`
+//! 7. `config`
+//! 8. `transport`, `planner`, `fetch`
+//! 9. `agent`, `report`
+//! 10. `pipeline`
+//! 11. `driver`, `recover`, `mirror`
+//! 12. `check`, `rebuild`, `verify`, `rpo`
+//! 13. `cli`
 
 #![forbid(unsafe_code)]
 
 /// `println!` that returns a closed stdout as an error instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::cli::out::line(format_args!($($arg)*))?
+        $crate::out::line(format_args!($($arg)*))?
     };
 }
 
@@ -34,8 +51,10 @@ pub mod fetch;
 pub mod fsutil;
 pub mod keys;
 pub mod mirror;
+pub mod out;
 pub mod pipeline;
 pub mod planner;
+pub mod pool;
 pub mod rebuild;
 pub mod recover;
 pub mod report;
@@ -45,5 +64,6 @@ pub mod say;
 pub mod signing;
 pub mod sys;
 pub mod transport;
+pub mod units;
 pub mod verify;
 pub mod vtape;

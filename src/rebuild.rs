@@ -5,9 +5,10 @@
 use crate::catalog::{self, DumpRecord, index::IndexWriter};
 use crate::config::Config;
 use crate::pipeline::index::TarIndexer;
+use crate::signing::Trust;
 use crate::vtape::{
     self,
-    reader::{self, Expect, Trust},
+    reader::{self, Expect},
 };
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -91,7 +92,7 @@ fn read_tapes(
                     continue;
                 }
             };
-            let mut rec = crate::driver::dumper::record_of(&h, &f.name, 0.0, None);
+            let mut rec = h.record(&f.name, 0.0, None);
             if let Some(ids) = ids {
                 match index_from_payload(cfg, &path, &rec, trust, ids) {
                     Ok(rel) => {

@@ -251,3 +251,39 @@ mod tests {
         );
     }
 }
+
+/// What readers trust: the signing public keys (the current one and older ones kept
+/// trusted on purpose), or nothing with `skip_signature`.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub signers: Vec<PublicKey>,
+    pub skip_signature: bool,
+}
+
+impl Trust {
+    /// Trust `signers` (duplicates dropped).
+    pub fn new(signers: Vec<PublicKey>, skip_signature: bool) -> Trust {
+        let mut out: Vec<PublicKey> = Vec::new();
+        for k in signers {
+            if !out.iter().any(|o| o.key_data() == k.key_data()) {
+                out.push(k);
+            }
+        }
+        Trust {
+            signers: out,
+            skip_signature,
+        }
+    }
+
+    /// The server's own key and the `[signing] previous` ones.
+    pub fn of_server(signer: &PublicKey, sig: &Signing) -> anyhow::Result<Trust> {
+        let mut keys = vec![signer.clone()];
+        keys.extend(sig.previous_keys()?);
+        Ok(Trust::new(keys, false))
+    }
+
+    /// Whether the key with this `SHA256:…` fingerprint is trusted.
+    pub fn trusts(&self, fp: &str) -> bool {
+        self.signers.iter().any(|k| fingerprint(k) == fp)
+    }
+}

@@ -5,7 +5,8 @@
 use crate::catalog::{self, DumpRecord};
 use crate::config::Config;
 use crate::pipeline::index::{EntrySink, IndexEntry, TarIndexer};
-use crate::vtape::reader::{self, Expect, Problem, TapeError, Trust};
+use crate::signing::Trust;
+use crate::vtape::reader::{self, Expect, Problem, TapeError};
 use crate::vtape::{self, Slot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

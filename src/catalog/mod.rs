@@ -6,6 +6,7 @@ pub mod forced;
 pub mod history;
 pub mod index;
 pub mod lock;
+pub mod outcome;
 pub mod runlog;
 pub mod tree;
 
@@ -49,4 +50,32 @@ pub mod ns_string {
             Either::S(s) => s.parse().map_err(serde::de::Error::custom),
         }
     }
+}
+
+/// Drop the catalog's records of dumps on `label` (the tape is about to be overwritten).
+pub fn forget_tape(
+    catalog: &std::path::Path,
+    label: &str,
+    records: &[DumpRecord],
+) -> anyhow::Result<()> {
+    let mut dles: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.label == label)
+        .map(|r| (r.host.as_str(), r.disk.as_str()))
+        .collect();
+    dles.dedup();
+    for (host, disk) in dles {
+        let mut h = history::load(catalog, host, disk)?;
+        for r in h.iter().filter(|r| r.label == label) {
+            if let Some(ix) = &r.index {
+                for f in index::companions(&catalog.join(ix)) {
+                    let _ = std::fs::remove_file(f);
+                }
+                let _ = std::fs::remove_file(catalog.join(ix));
+            }
+        }
+        h.retain(|r| r.label != label);
+        history::save(catalog, host, disk, &h)?;
+    }
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! Run logs: `catalog/runs/DATESTAMP/log.jsonl` (one event a line, appended as they happen)
 //! and `summary.json` (the outcomes, written atomically at the end).
 
+use crate::catalog::outcome::RunSummary;
 use crate::fsutil;
-use crate::report::RunSummary;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;

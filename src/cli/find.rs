@@ -2,7 +2,7 @@
 
 use super::Cli;
 use crate::catalog::history;
-use crate::config::size::human;
+use crate::units::human;
 
 /// List dumps (date, level, tape, file, sizes, status), oldest first.
 #[derive(Debug, clap::Args)]

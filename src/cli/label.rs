@@ -2,7 +2,7 @@
 
 use super::Cli;
 use crate::error::Error;
-use crate::{catalog, driver::taper::forget_tape, vtape};
+use crate::{catalog, catalog::forget_tape, vtape};
 use anyhow::bail;
 
 /// Label a slot.

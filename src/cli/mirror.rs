@@ -71,7 +71,7 @@ fn say(to: &str, rep: &crate::mirror::Report) -> anyhow::Result<()> {
     outln!(
         "mirror {to}: {} file(s) copied ({}), {} unchanged, {} problem(s)",
         rep.copied.len(),
-        crate::config::size::human(rep.bytes),
+        crate::units::human(rep.bytes),
         rep.unchanged,
         rep.problems.len()
     );

@@ -12,7 +12,7 @@ mod find;
 mod keygen;
 mod label;
 mod mirror;
-pub mod out;
+pub use crate::out;
 mod recover;
 mod report;
 mod rpo;
@@ -262,7 +262,7 @@ impl TrustArgs {
         &self,
         cfg: &crate::config::Config,
         identity: Option<&std::path::Path>,
-    ) -> anyhow::Result<crate::vtape::reader::Trust> {
+    ) -> anyhow::Result<crate::signing::Trust> {
         crate::keys::trust(
             &cfg.signing,
             self.signing_pub.as_deref(),

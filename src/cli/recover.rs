@@ -128,7 +128,7 @@ fn remote_read(a: &Args) {
     {
         crate::say::notice(format!(
             "read {n} bytes ({}) from {}",
-            crate::config::size::human(n),
+            crate::units::human(n),
             from.display()
         ));
     }
@@ -230,7 +230,7 @@ fn print_plan(
     m: &crate::recover::host::Mass,
     items: &[crate::recover::host::Item],
 ) -> anyhow::Result<()> {
-    use crate::config::size::human;
+    use crate::units::human;
     outln!(
         "plan: {} DLE(s) of {} host(s), {} at a time, into {}",
         items.len(),

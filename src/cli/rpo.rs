@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 fn seconds(s: &str) -> Result<i64, String> {
-    crate::config::size::parse_duration(s).map(|d| d.as_secs() as i64)
+    crate::units::parse_duration(s).map(|d| d.as_secs() as i64)
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {

@@ -2,10 +2,11 @@
 //! overrides (amadmin due/balance/force/unforce). Views use history only: no client is asked.
 
 use super::Cli;
-use crate::config::{Config, size::human};
+use crate::config::Config;
 use crate::driver::prepare;
 use crate::error::Error;
 use crate::planner::views;
+use crate::units::human;
 
 /// When each DLE's next full is due.
 #[derive(Debug, clap::Args)]

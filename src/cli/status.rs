@@ -64,7 +64,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
             d.disk,
             d.level.map_or("-".into(), |l| l.to_string()),
             d.state,
-            crate::config::size::human(d.bytes),
+            crate::units::human(d.bytes),
             rate(d),
             d.seconds,
             d.detail

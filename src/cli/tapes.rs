@@ -1,7 +1,7 @@
 //! `tapir tapes`: every slot, its label and whether it may be reused.
 
 use super::Cli;
-use crate::config::size::human;
+use crate::units::human;
 
 /// Show the slots, their labels, and which tape is next.
 ///

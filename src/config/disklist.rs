@@ -268,7 +268,7 @@ fn dle_of(
     let device = device.unwrap_or_else(|| disk.clone());
     if let Some(p) = dumptypes.get(&dumptype).and_then(|d| d.program.as_ref()) {
         // a program DLE names a database, volume or dataset, checked again on the client
-        crate::agent::program::check_disk(&device, true)
+        crate::config::names::check_disk(&device, true)
             .map_err(|e| err(format!("{e:#} (dumptype {dumptype:?} runs program {p:?})")))?;
     } else if !device.starts_with('/') {
         return Err(err(format!(

@@ -146,7 +146,7 @@ pub struct Dumptype {
 
 impl Dumptype {
     pub fn stall_timeout(&self) -> std::time::Duration {
-        super::size::parse_duration(&self.stall_timeout)
+        crate::units::parse_duration(&self.stall_timeout)
             .unwrap_or(std::time::Duration::from_secs(600))
     }
 }
@@ -227,7 +227,7 @@ pub fn check_include(include: &[String]) -> Result<(), String> {
 /// not a tar, so the tar options mean nothing for it.
 fn program_conflict(dt: &Dumptype) -> Option<String> {
     let name = dt.program.as_ref()?;
-    if crate::agent::program::check_name("program", name).is_err() {
+    if crate::config::names::check_name("program", name).is_err() {
         return Some(format!(
             "program {name:?}: use letters, digits, _ . and - (the name of a [programs.NAME] \
              entry in the client's agent.toml)"
@@ -284,7 +284,7 @@ pub fn validate(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
             _ => {}
         }
     }
-    if let Err(m) = super::size::parse_duration(&dt.stall_timeout) {
+    if let Err(m) = crate::units::parse_duration(&dt.stall_timeout) {
         let span = text.find("stall_timeout").map(|i| i..i + 13);
         return Err(toml_err::at(
             path,

@@ -38,7 +38,7 @@ pub fn validate(file: &Path, groups: &BTreeMap<String, Group>, dles: &[Dle]) -> 
             return Err(err(format!("groups.{name} has neither pre nor post hooks")));
         }
         for h in g.pre.iter().chain(&g.post) {
-            crate::agent::program::check_name("hook", h)
+            crate::config::names::check_name("hook", h)
                 .map_err(|e| err(format!("groups.{name}: {e:#}")))?;
         }
         for host in &g.hosts {

@@ -6,7 +6,7 @@ pub mod disklist;
 pub mod dumptype;
 pub mod groups;
 pub mod import;
-pub mod size;
+pub mod names;
 pub mod toml_err;
 
 use crate::error::Error;
@@ -188,7 +188,8 @@ impl Default for Ssh {
 
 impl Ssh {
     pub fn connect_timeout(&self) -> std::time::Duration {
-        size::parse_duration(&self.connect_timeout).unwrap_or(std::time::Duration::from_secs(30))
+        crate::units::parse_duration(&self.connect_timeout)
+            .unwrap_or(std::time::Duration::from_secs(30))
     }
 }
 
@@ -409,9 +410,9 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
     };
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
     let signing = signing(&file, &text, raw.signing, &abs)?;
-    size::parse_duration(&raw.ssh.connect_timeout)
+    crate::units::parse_duration(&raw.ssh.connect_timeout)
         .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
-    let bumpsize = size::parse_size(raw.bumpsize.get_ref())
+    let bumpsize = crate::units::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
     if !raw.bumpmult.is_finite() || raw.bumpmult < 1.0 {
         return Err(Error::config(format!(
@@ -523,7 +524,7 @@ fn changer(
         let msg = format!("changer.labelstr is not a valid regex: {e}").replace('\n', " ");
         toml_err::at(file, text, Some(raw.labelstr.span()), &msg)
     })?;
-    let tape_size = size::parse_size(raw.tape_size.get_ref())
+    let tape_size = crate::units::parse_size(raw.tape_size.get_ref())
         .and_then(|n| {
             if n <= crate::vtape::header::HEADER_SIZE as u64 {
                 Err(format!(

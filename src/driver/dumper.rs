@@ -2,7 +2,7 @@
 //! a `.partial` tape file, and commit file, index and history only when all of it is whole.
 
 use super::taper::{Taper, Ticket};
-use crate::catalog::{self, DumpRecord, DumpStatus, index::IndexWriter};
+use crate::catalog::{self, DumpRecord, index::IndexWriter};
 use crate::codec::{
     Codec, Format,
     blocks::{self, TableWriter},
@@ -85,7 +85,7 @@ pub fn run(job: &Job, taper: &Mutex<Taper>) -> Result<Written> {
                 if too_big {
                     bail!(
                         "the dump is larger than a whole tape (tape_size {}); nothing was written",
-                        crate::config::size::human(job.cfg.changer.tape_size)
+                        crate::units::human(job.cfg.changer.tape_size)
                     );
                 }
                 t.tape_full(&ticket)?;
@@ -323,8 +323,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     }
     tf.commit(fin.file, &hdr.encode(&name, Some(job.signer))?)?;
     failpoint::hit("before-catalog");
-    let record = record_of(
-        &hdr,
+    let record = hdr.record(
         &name,
         started.elapsed().as_secs_f64(),
         index_note
@@ -371,7 +370,7 @@ fn stream(
                     return Err(Failure::Failed(anyhow!(
                         "runaway dump: the client sent more than {} (max_growth × its \
                          estimate); stopped",
-                        crate::config::size::human(limit)
+                        crate::units::human(limit)
                     )));
                 }
                 pipe.write_all(&buf).map_err(tape_full)?;
@@ -469,38 +468,4 @@ fn clip(s: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// The catalog record for a written dump header.
-pub fn record_of(
-    h: &DumpHeader,
-    file_name: &str,
-    seconds: f64,
-    index: Option<String>,
-) -> DumpRecord {
-    DumpRecord {
-        host: h.host.clone(),
-        disk: h.disk.clone(),
-        datestamp: h.datestamp.clone(),
-        level: h.level,
-        label: h.label.clone(),
-        slot: h.slot,
-        file_number: h.file_number,
-        file_name: file_name.to_string(),
-        status: if h.status == "PARTIAL" {
-            DumpStatus::Partial
-        } else {
-            DumpStatus::Ok
-        },
-        original_size: h.original_size,
-        payload_size: h.payload_size,
-        payload_sha256: h.payload_sha256.clone(),
-        compress: h.compress.clone(),
-        encrypt: h.encrypt.clone(),
-        files: h.files,
-        seconds,
-        client_time_ns: h.client_time_ns,
-        client_time: crate::clock::rfc3339_ns(h.client_time_ns),
-        index,
-    }
 }

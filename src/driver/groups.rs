@@ -26,7 +26,7 @@ pub fn before(cfg: &Config, entries: &[&PlanEntry]) -> Held {
             continue;
         }
         crate::say::progress(format!("group {name}: pre hooks on {}", g.hosts.join(", ")));
-        let ran = super::schedule::par_map(&g.hosts, g.hosts.len() as u32, |h| {
+        let ran = crate::pool::par_map(&g.hosts, g.hosts.len() as u32, |h| {
             run_phase(cfg, h, &g.pre, "pre")
         });
         let mut why = Vec::new();
@@ -48,7 +48,7 @@ pub fn before(cfg: &Config, entries: &[&PlanEntry]) -> Held {
 
 /// Run the post hooks that are due; returns one note per failure.
 pub fn after(cfg: &Config, held: &Held) -> Vec<String> {
-    let ran = super::schedule::par_map(&held.due, held.due.len().max(1) as u32, |(g, h)| {
+    let ran = crate::pool::par_map(&held.due, held.due.len().max(1) as u32, |(g, h)| {
         run_phase(cfg, h, &cfg.groups[g].post, "post")
     });
     held.due

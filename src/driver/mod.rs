@@ -104,7 +104,7 @@ pub fn make_plan(
     let mut estimates = std::collections::BTreeMap::new();
     let mut failed = Vec::new();
     let mut planned = Vec::new();
-    let asked = schedule::par_map(dles, cfg.inparallel, |d| {
+    let asked = crate::pool::par_map(dles, cfg.inparallel, |d| {
         let h = prepare::of(&history, d);
         prepare::wants_estimate(cfg, d, &h).then(|| prepare::estimate(cfg, d, &h))
     });
@@ -146,7 +146,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         Vec::new()
     };
     let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
-    let trust = crate::vtape::reader::Trust::of_server(signer.public(), &cfg.signing)?;
+    let trust = crate::signing::Trust::of_server(signer.public(), &cfg.signing)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
     let run_started = std::time::Instant::now();
     let datestamp = unique_datestamp(cfg)?;
@@ -435,7 +435,7 @@ fn unique_datestamp(cfg: &Config) -> Result<String> {
 }
 
 /// The tape the next run will write, as the report names it.
-fn next_tape(cfg: &Config, trust: &crate::vtape::reader::Trust) -> Option<String> {
+fn next_tape(cfg: &Config, trust: &crate::signing::Trust) -> Option<String> {
     let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle, trust).ok()?;
     Some(match st.iter().find(|t| t.next) {
         Some(t) => match &t.label {
@@ -447,7 +447,7 @@ fn next_tape(cfg: &Config, trust: &crate::vtape::reader::Trust) -> Option<String
 }
 
 /// Slots whose label file is gone while the catalog lists dumps there (never reused).
-fn lost_labels(cfg: &Config, trust: &crate::vtape::reader::Trust) -> Result<Vec<String>> {
+fn lost_labels(cfg: &Config, trust: &crate::signing::Trust) -> Result<Vec<String>> {
     let records = catalog::history::load_all(&cfg.catalog)?;
     Ok(crate::vtape::scan(&cfg.changer, trust)?
         .iter()

@@ -178,7 +178,7 @@ fn one_line(s: &RunStatus) -> String {
                 "{}:{} {} {}",
                 d.host,
                 d.disk,
-                crate::config::size::human(d.bytes),
+                crate::units::human(d.bytes),
                 rate(d)
             )
         })

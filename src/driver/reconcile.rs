@@ -2,10 +2,10 @@
 //! (a crash, a power cut). Partial tape files are removed, complete files the catalog missed
 //! are learnt from their headers, records of files that are gone are dropped.
 
-use super::dumper::record_of;
 use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
-use crate::vtape::reader::{self, Expect, Trust};
+use crate::signing::Trust;
+use crate::vtape::reader::{self, Expect};
 use crate::vtape::{self, Slot};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashSet};
@@ -165,7 +165,7 @@ fn learn_missing(
                     by_dle
                         .entry((h.host.clone(), h.disk.clone()))
                         .or_default()
-                        .push(record_of(&h, &f.name, 0.0, index));
+                        .push(h.record(&f.name, 0.0, index));
                 }
                 Err(e) => notes.push(format!("ignored {e}")),
             }

@@ -35,7 +35,7 @@ pub struct Ticket {
 pub struct Taper<'a> {
     cfg: &'a Config,
     signer: &'a crate::signing::Signer,
-    trust: &'a crate::vtape::reader::Trust,
+    trust: &'a crate::signing::Trust,
     datestamp: String,
     /// Slots written by this run, in order.
     pub used_slots: Vec<u32>,
@@ -49,7 +49,7 @@ impl<'a> Taper<'a> {
     pub fn new(
         cfg: &'a Config,
         signer: &'a crate::signing::Signer,
-        trust: &'a crate::vtape::reader::Trust,
+        trust: &'a crate::signing::Trust,
         datestamp: &str,
     ) -> Self {
         Taper {
@@ -105,7 +105,7 @@ impl<'a> Taper<'a> {
             bail!(
                 "does not fit: tape {} has {} left and runtapes = {} allows no further tape; nothing was written",
                 t.label,
-                crate::config::size::human(t.space.left()),
+                crate::units::human(t.space.left()),
                 self.cfg.runtapes
             );
         }
@@ -171,7 +171,7 @@ impl<'a> Taper<'a> {
         } else {
             Some(catalog::lock::recycle(&self.cfg.catalog, &label)?)
         };
-        forget_tape(&self.cfg.catalog, &label, records)?;
+        catalog::forget_tape(&self.cfg.catalog, &label, records)?;
         vtape::write_label(slot, &label, &self.datestamp, self.signer)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
         if new {
@@ -199,30 +199,6 @@ impl<'a> Taper<'a> {
         }
         Ok(label)
     }
-}
-
-/// Drop the catalog's records of dumps on `label` (the tape is about to be overwritten).
-pub fn forget_tape(catalog: &std::path::Path, label: &str, records: &[DumpRecord]) -> Result<()> {
-    let mut dles: Vec<(&str, &str)> = records
-        .iter()
-        .filter(|r| r.label == label)
-        .map(|r| (r.host.as_str(), r.disk.as_str()))
-        .collect();
-    dles.dedup();
-    for (host, disk) in dles {
-        let mut h = catalog::history::load(catalog, host, disk)?;
-        for r in h.iter().filter(|r| r.label == label) {
-            if let Some(ix) = &r.index {
-                for f in catalog::index::companions(&catalog.join(ix)) {
-                    let _ = std::fs::remove_file(f);
-                }
-                let _ = std::fs::remove_file(catalog.join(ix));
-            }
-        }
-        h.retain(|r| r.label != label);
-        catalog::history::save(catalog, host, disk, &h)?;
-    }
-    Ok(())
 }
 
 fn no_tape_reason(

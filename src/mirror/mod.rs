@@ -11,7 +11,8 @@ pub mod tapeset;
 use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
 use crate::fsutil;
-use crate::vtape::reader::{self, Expect, Problem, Trust};
+use crate::signing::Trust;
+use crate::vtape::reader::{self, Expect, Problem};
 use crate::vtape::{self, Slot, header::HEADER_SIZE};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -386,7 +387,7 @@ fn copy_to_temp(src: &Path, tmp: &Path, want: Option<&(String, u64)>) -> Result<
     to.sync_all()
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     drop(to);
-    let (sha_src, whole_src) = (crate::keys::hex(&hash.finalize()), whole.finalize());
+    let (sha_src, whole_src) = (crate::units::hex(&hash.finalize()), whole.finalize());
     if let Some((sha, len)) = want {
         if pos != *len {
             bail!("the source is {pos} bytes, its header says {len} (TRUNCATED): not copied");
@@ -426,7 +427,7 @@ fn read_back(p: &Path) -> Result<(String, sha2::digest::Output<Sha256>)> {
         whole.update(&buf[..n]);
         pos += n as u64;
     }
-    Ok((crate::keys::hex(&hash.finalize()), whole.finalize()))
+    Ok((crate::units::hex(&hash.finalize()), whole.finalize()))
 }
 
 /// Copy a plain tree (the catalog) by size and mtime, each file atomically, then remove

@@ -275,7 +275,7 @@ fn confirm_copy(store: &Store, rel: &str, path: &Path, said: Option<String>) -> 
             .with_context(|| format!("cannot read {}", path.display()))?,
         &mut h,
     )?;
-    let want = crate::keys::hex(&h.finalize());
+    let want = crate::units::hex(&h.finalize());
     // a checksum in another form (a composite `…-N`) is no answer: read the copy back
     let got = match said.as_deref().and_then(base64_hex) {
         Some(hex) => hex,
@@ -283,7 +283,7 @@ fn confirm_copy(store: &Store, rel: &str, path: &Path, said: Option<String>) -> 
             let mut h = Sha256::new();
             std::io::copy(&mut store.get(rel)?, &mut h)
                 .with_context(|| format!("{}: reading the copy {rel} back", store.url))?;
-            crate::keys::hex(&h.finalize())
+            crate::units::hex(&h.finalize())
         }
     };
     if got != want {
@@ -302,13 +302,13 @@ fn confirm_copy(store: &Store, rel: &str, path: &Path, said: Option<String>) -> 
 fn base64_hex(b64: &str) -> Option<String> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some(crate::keys::hex(&raw))
+    Some(crate::units::hex(&raw))
 }
 
 /// The sha256 of a file's 32 KiB header block.
 fn header_sha(path: &Path) -> Result<String> {
     let block = vtape::header::read_block(path)?;
-    Ok(crate::keys::hex(&Sha256::digest(&block)))
+    Ok(crate::units::hex(&Sha256::digest(&block)))
 }
 
 /// Put one tape file unless the object already holds it; `Some(bytes)` when sent. A dump's
@@ -359,7 +359,7 @@ fn put_file(
     };
     let mut verdict = || -> Result<()> {
         if let Some((sha, _)) = &want {
-            let got = crate::keys::hex(&payload.borrow().clone().finalize());
+            let got = crate::units::hex(&payload.borrow().clone().finalize());
             if &got != sha {
                 return Err(upload::Refused(format!(
                     "the source's payload sha256 is {got}, its header says {sha} (CORRUPT): not copied"
@@ -415,7 +415,7 @@ fn read_back(store: &Store, rel: &str, payload: Option<&str>, header: &str) -> R
     let mut block = vec![0u8; HEADER_SIZE];
     r.read_exact(&mut block)
         .with_context(|| format!("{}: reading {rel} back", store.url))?;
-    if crate::keys::hex(&Sha256::digest(&block)) != header {
+    if crate::units::hex(&Sha256::digest(&block)) != header {
         bail!(
             "{}: {rel} does not read back as written (header)",
             store.url
@@ -431,7 +431,7 @@ fn read_back(store: &Store, rel: &str, payload: Option<&str>, header: &str) -> R
         h.update(&buf[..n]);
     }
     if let Some(want) = payload
-        && crate::keys::hex(&h.finalize()) != want
+        && crate::units::hex(&h.finalize()) != want
     {
         bail!(
             "{}: {rel} does not read back as written (payload sha256)",
@@ -464,7 +464,7 @@ fn mirror_catalog(
         );
         seen.push(rel.clone());
         let body = std::fs::read(e.path())?;
-        let sha = crate::keys::hex(&Sha256::digest(&body));
+        let sha = crate::units::hex(&Sha256::digest(&body));
         if remote.get(&rel) == Some(&(body.len() as u64))
             && store
                 .head(&rel)?

@@ -80,7 +80,7 @@ fn new_id(org: &str, signer: &str) -> String {
             h.update(buf);
         }
     }
-    crate::keys::hex(&h.finalize()[..16])
+    crate::units::hex(&h.finalize()[..16])
 }
 
 /// What a target says about itself before anything is written.

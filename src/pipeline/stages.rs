@@ -160,7 +160,7 @@ impl<W: Write> Meter<W> {
         (
             self.inner.take().expect("finished once"),
             self.bytes,
-            crate::keys::hex(&hash.finalize()),
+            crate::units::hex(&hash.finalize()),
         )
     }
 }

@@ -2,7 +2,7 @@
 //! cycle's full volume, then delay the lowest-priority fulls if tonight does not fit.
 
 use super::{Params, PlanEntry};
-use crate::config::size::human;
+use crate::units::human;
 
 /// The balanced nightly volume: everything at its incremental size (fixed fulls as they
 /// are), plus one `runspercycle`-th of the movable fulls' extra size.

@@ -105,7 +105,7 @@ fn bumped(i: &Input, p: &Params, why: String) -> (Option<u8>, String) {
         let r = format!(
             "bumped to level {}: saves {} ({why})",
             cur + 1,
-            crate::config::size::human(saves)
+            crate::units::human(saves)
         );
         return incremental_at(i, cur + 1, r);
     }

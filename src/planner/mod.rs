@@ -212,7 +212,7 @@ fn entry(i: &Input, p: &Params, notes: &mut Vec<String>) -> PlanEntry {
 /// An estimate this DLE cannot plausibly have: more than `max_growth` times its last full
 /// (at least 64 MiB), or more than any tape run could hold.
 fn suspect(i: &Input, capacity: u64) -> Option<String> {
-    use crate::config::size::human;
+    use crate::units::human;
     let est = i.estimate(0)?;
     if i.payload(0) > capacity {
         return Some(format!(
@@ -237,7 +237,7 @@ fn suspect(i: &Input, capacity: u64) -> Option<String> {
 /// Warnings Amanda admins rely on: an incremental as big as a full, a full much smaller
 /// than the last one.
 fn sanity(i: &Input, level: Option<u8>, notes: &mut Vec<String>) {
-    use crate::config::size::human;
+    use crate::units::human;
     let name = format!("{} {}", i.dle.host, i.dle.disk);
     let (Some(full), Some(l)) = (i.estimate(0), level) else {
         return;

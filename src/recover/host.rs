@@ -16,7 +16,7 @@ pub struct Mass {
     pub date: Option<String>,
     pub to: PathBuf,
     pub identity: PathBuf,
-    pub trust: crate::vtape::reader::Trust,
+    pub trust: crate::signing::Trust,
     pub parallel: u32,
 }
 
@@ -150,7 +150,7 @@ impl<R: Read> Read for Counted<R> {
 /// Restore every item that has a chain, `m.parallel` at a time; `each` hears of each one as
 /// it ends. Items without a chain are reported as failures.
 pub fn run(cfg: &Config, m: &Mass, items: &[Item], each: &(dyn Fn(&Done) + Sync)) -> Vec<Done> {
-    crate::driver::schedule::par_map(items, m.parallel.max(1), |it| {
+    crate::pool::par_map(items, m.parallel.max(1), |it| {
         let started = Instant::now();
         let result = if it.chain.is_empty() {
             Err(anyhow::anyhow!(

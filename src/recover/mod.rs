@@ -28,7 +28,7 @@ pub struct Request {
     pub identity: PathBuf,
     pub overwrite: bool,
     /// The key tape headers must be signed with.
-    pub trust: crate::vtape::reader::Trust,
+    pub trust: crate::signing::Trust,
 }
 
 /// The dump(8) chain for the state as of `bound` (a datestamp upper bound), oldest first.
@@ -112,7 +112,7 @@ pub fn open_stream(
     host: &str,
     disk: &str,
     date: Option<&str>,
-    trust: &crate::vtape::reader::Trust,
+    trust: &crate::signing::Trust,
 ) -> Result<Option<crate::vtape::reader::Opened>> {
     let chain = chain_for(cfg, host, disk, date)?;
     let r = chain.last().expect("a chain has a full");
@@ -324,7 +324,7 @@ fn extract_seeking(
     x: &mut Extractor,
     file: &Path,
     r: &DumpRecord,
-    trust: &crate::vtape::reader::Trust,
+    trust: &crate::signing::Trust,
     plan: &seek::Plan,
     ids: &crate::fetch::Ids,
 ) -> Result<seek::Cost> {

@@ -22,7 +22,7 @@ pub struct Shell<'a> {
     identity: Option<PathBuf>,
     overwrite: bool,
     /// The key tape headers must be signed with (set by the command line).
-    pub trust: crate::vtape::reader::Trust,
+    pub trust: crate::signing::Trust,
     host: Option<String>,
     disk: Option<String>,
     /// Upper bound datestamp from `setdate`; `None`: the newest dump.
@@ -269,7 +269,7 @@ impl<'a> Shell<'a> {
                 r.label,
                 r.file_number,
                 crate::report::name(&r.status),
-                crate::config::size::human(r.original_size)
+                crate::units::human(r.original_size)
             );
         }
         Ok(())

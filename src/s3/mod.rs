@@ -149,8 +149,8 @@ impl Store {
                 .timeout_recv_body(Some(Duration::from_secs(120)))
                 .build(),
         );
-        let part_size = crate::config::size::parse_size(&s.part_size)
-            .map_err(|m| anyhow!("s3.part_size: {m}"))?;
+        let part_size =
+            crate::units::parse_size(&s.part_size).map_err(|m| anyhow!("s3.part_size: {m}"))?;
         if part_size < 5 << 20 {
             bail!("s3.part_size must be at least 5M (S3's smallest part)");
         }

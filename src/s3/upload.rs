@@ -277,7 +277,7 @@ fn send_parts(
         .into_iter()
         .map(|(n, (etag, sum))| Part { n, etag, sum })
         .collect();
-    Ok((etags, crate::keys::hex(&hash.finalize()), sent))
+    Ok((etags, crate::units::hex(&hash.finalize()), sent))
 }
 
 /// A part S3 holds: its number, etag and sha256 (base64).

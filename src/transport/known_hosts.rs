@@ -44,7 +44,7 @@ pub fn expected(want: &str, key_type: &str, key: &[u8]) -> Result<bool, String> 
         "ssh-ed25519" => 4,
         _ => 0,
     };
-    let sha = crate::keys::hex(&Sha256::digest(key));
+    let sha = crate::units::hex(&Sha256::digest(key));
     let mut records = 0;
     let mut same_alg = false;
     for line in want.lines() {

@@ -258,6 +258,42 @@ pub fn read_block(path: &Path) -> Result<Vec<u8>> {
     Ok(block)
 }
 
+impl DumpHeader {
+    /// The catalog record for a written dump header.
+    pub fn record(
+        &self,
+        file_name: &str,
+        seconds: f64,
+        index: Option<String>,
+    ) -> crate::catalog::DumpRecord {
+        crate::catalog::DumpRecord {
+            host: self.host.clone(),
+            disk: self.disk.clone(),
+            datestamp: self.datestamp.clone(),
+            level: self.level,
+            label: self.label.clone(),
+            slot: self.slot,
+            file_number: self.file_number,
+            file_name: file_name.to_string(),
+            status: if self.status == "PARTIAL" {
+                crate::catalog::history::DumpStatus::Partial
+            } else {
+                crate::catalog::history::DumpStatus::Ok
+            },
+            original_size: self.original_size,
+            payload_size: self.payload_size,
+            payload_sha256: self.payload_sha256.clone(),
+            compress: self.compress.clone(),
+            encrypt: self.encrypt.clone(),
+            files: self.files,
+            seconds,
+            client_time_ns: self.client_time_ns,
+            client_time: crate::clock::rfc3339_ns(self.client_time_ns),
+            index,
+        }
+    }
+}
+
 pub fn read_dump(path: &Path) -> Result<DumpHeader> {
     decode(&read_block(path)?, DUMP_MAGIC).with_context(|| format!("{}", path.display()))
 }

@@ -127,14 +127,14 @@ pub fn dump_file_name(number: u32, host: &str, disk: &str, level: u8) -> String 
 
 /// Read every slot, each label checked against `trust` (see [`Slot::check_label`]); a
 /// missing slot directory is an empty slot (created when first written).
-pub fn scan(ch: &Changer, trust: &reader::Trust) -> Result<Vec<Slot>> {
+pub fn scan(ch: &Changer, trust: &crate::signing::Trust) -> Result<Vec<Slot>> {
     (1..=ch.slots)
         .map(|n| scan_checked(&ch.root, n, trust))
         .collect()
 }
 
 /// One slot, its label checked against `trust`.
-pub fn scan_checked(root: &Path, n: u32, trust: &reader::Trust) -> Result<Slot> {
+pub fn scan_checked(root: &Path, n: u32, trust: &crate::signing::Trust) -> Result<Slot> {
     let mut slot = scan_slot(root, n)?;
     slot.check_label(trust);
     Ok(slot)
@@ -145,7 +145,7 @@ impl Slot {
     /// it names the place it is in and the tape its slot's first dump says it is on.
     /// Otherwise the slot is DAMAGED: `label` is dropped, so that nothing takes the slot
     /// for one to write, and the reason is kept.
-    pub fn check_label(&mut self, trust: &reader::Trust) {
+    pub fn check_label(&mut self, trust: &crate::signing::Trust) {
         let Some(parsed) = self.label_parsed.take() else {
             return;
         };
@@ -162,7 +162,7 @@ impl Slot {
     fn label_problem(
         &self,
         parsed: &header::Parsed<LabelHeader>,
-        trust: &reader::Trust,
+        trust: &crate::signing::Trust,
     ) -> std::result::Result<(), reader::Problem> {
         reader::check_signature(parsed, trust)?;
         let l = &parsed.header;

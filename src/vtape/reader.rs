@@ -8,47 +8,10 @@ use super::header::{DumpHeader, HEADER_SIZE, Parsed};
 use super::source::TapeSource;
 use crate::catalog::DumpRecord;
 use sha2::{Digest, Sha256};
-use ssh_key::PublicKey;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// What readers trust: the signing public keys (the current one and older ones kept
-/// trusted on purpose), or nothing with `skip_signature`.
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    pub signers: Vec<PublicKey>,
-    pub skip_signature: bool,
-}
-
-impl Trust {
-    /// Trust `signers` (duplicates dropped).
-    pub fn new(signers: Vec<PublicKey>, skip_signature: bool) -> Trust {
-        let mut out: Vec<PublicKey> = Vec::new();
-        for k in signers {
-            if !out.iter().any(|o| o.key_data() == k.key_data()) {
-                out.push(k);
-            }
-        }
-        Trust {
-            signers: out,
-            skip_signature,
-        }
-    }
-
-    /// The server's own key and the `[signing] previous` ones.
-    pub fn of_server(signer: &PublicKey, sig: &crate::signing::Signing) -> anyhow::Result<Trust> {
-        let mut keys = vec![signer.clone()];
-        keys.extend(sig.previous_keys()?);
-        Ok(Trust::new(keys, false))
-    }
-
-    /// Whether the key with this `SHA256:…` fingerprint is trusted.
-    pub fn trusts(&self, fingerprint: &str) -> bool {
-        self.signers
-            .iter()
-            .any(|k| crate::signing::fingerprint(k) == fingerprint)
-    }
-}
+use crate::signing::Trust;
 
 /// Where a file was found, and what the catalog says it holds.
 #[derive(Debug, Clone, Copy, Default)]
@@ -295,7 +258,7 @@ pub fn age_header_len(buf: &[u8]) -> Option<usize> {
 /// sha256 of the age header and nonce of a payload's first bytes, for the dump header.
 pub fn age_header_sha256(first: &[u8]) -> String {
     age_header_len(first).map_or(String::new(), |n| {
-        crate::keys::hex(&Sha256::digest(&first[..n]))
+        crate::units::hex(&Sha256::digest(&first[..n]))
     })
 }
 
@@ -322,7 +285,7 @@ impl Payload {
     pub fn finish(mut self) -> Result<(), TapeError> {
         let drained = io::copy(&mut self, &mut io::sink());
         drained.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
-        let sha = crate::keys::hex(&self.hash.finalize());
+        let sha = crate::units::hex(&self.hash.finalize());
         if self.bytes != self.want.0 {
             let (len, want) = (self.bytes, self.want.0);
             return Err(err(&self.path, Problem::Truncated { len, want }));

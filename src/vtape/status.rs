@@ -29,7 +29,7 @@ pub fn status(
     changer: &super::Changer,
     catalog: &std::path::Path,
     tapecycle: u32,
-    trust: &super::reader::Trust,
+    trust: &crate::signing::Trust,
 ) -> Result<Vec<TapeStatus>> {
     let slots = super::scan(changer, trust)?;
     let records = history::load_all(catalog)?;

@@ -1,4 +1,10 @@
-//! Human sizes ("20G", "512M", "1.5T") to bytes, and back for reports.
+//! Units a config and a report speak: human sizes ("20G", "512M", "1.5T") to bytes and
+//! back, durations ("30s", "10m"), and hex digests. A leaf: it imports nothing of tapir.
+
+/// Lower-case hex of `bytes` (digests, ids).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Parse a size with an optional K/M/G/T suffix (powers of 1024, optional trailing B/iB).
 pub fn parse_size(s: &str) -> Result<u64, String> {
