@@ -100,34 +100,91 @@ fn every_import_points_down_and_no_modules_import_each_other() {
         upward.join("\n")
     );
 
-    // no circles: a module must not reach itself through its imports
+    no_circle(&found);
+    // inside each module too: its submodules do not import each other round about
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    no_circle(&submodule_imports(&root.join("src"), &files));
+}
+
+/// Fail naming the module and lines when one reaches itself through `found`'s imports.
+fn no_circle(found: &[(String, String, String)]) {
     let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (from, _, to) in &found {
+    for (from, _, to) in found {
         edges.entry(from).or_default().insert(to);
     }
-    for start in layer.keys() {
+    for (start, next) in &edges {
         let mut seen = BTreeSet::new();
-        let mut todo: Vec<&str> = edges
-            .get(start.as_str())
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let mut todo: Vec<&str> = next.iter().copied().collect();
         while let Some(m) = todo.pop() {
-            if m == start {
-                let back: Vec<&String> = found
+            if m == *start {
+                let lines: Vec<&String> = found
                     .iter()
                     .filter(|(f, _, t)| f == start || t == start)
                     .map(|(_, at, _)| at)
-                    .take(4)
+                    .take(6)
                     .collect();
-                panic!("{start} imports itself round about; its imports include {back:?}");
+                panic!("{start} imports itself round about; see {lines:?}");
             }
             if seen.insert(m) {
                 todo.extend(edges.get(m).into_iter().flatten().copied());
             }
         }
     }
+}
+
+/// (`top::sub`, line, `top::other`) for `super::other` (in `top/sub.rs`) and
+/// `crate::top::other` inside a top-level module's own files, tests left out.
+fn submodule_imports(src: &Path, files: &[PathBuf]) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(src).unwrap().to_string_lossy().into_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        if parts.len() < 2 || parts[1] == "mod.rs" {
+            continue;
+        }
+        let (top, sub) = (parts[0], parts[1].trim_end_matches(".rs"));
+        let siblings: BTreeSet<String> = std::fs::read_dir(src.join(top))
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
+            .filter(|n| n != "mod" && n != sub)
+            .collect();
+        let mut prefixes = vec![format!("crate::{top}::")];
+        if parts.len() == 2 {
+            prefixes.push("super::".to_string());
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with("mod tests") {
+                break;
+            }
+            let code = line.split("//").next().unwrap();
+            for p in &prefixes {
+                let mut rest = code;
+                while let Some(at) = rest.find(p.as_str()) {
+                    rest = &rest[at + p.len()..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if siblings.contains(&name) {
+                        out.push((
+                            format!("{top}::{sub}"),
+                            format!("src/{rel}:{}", i + 1),
+                            format!("{top}::{name}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 #[test]

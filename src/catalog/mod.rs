@@ -5,6 +5,7 @@ pub mod entry;
 pub mod forced;
 pub mod history;
 pub mod index;
+pub mod line;
 pub mod lock;
 pub mod outcome;
 pub mod runlog;

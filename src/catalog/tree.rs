@@ -7,7 +7,7 @@
 //! holds only the open directories' children. The file ends with a 40-byte trailer naming
 //! the root block: `TPTREE01` + 16 hex digits offset + 16 hex digits length.
 
-use crate::catalog::index::{IndexLine, escape_bytes};
+use super::line::{IndexLine, escape_bytes};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -329,7 +329,7 @@ fn build(index: &Path, out: &Path) -> Result<()> {
     for line in BufReader::new(flate2::read::MultiGzDecoder::new(f)).lines() {
         let l: IndexLine = serde_json::from_str(&line?)
             .with_context(|| format!("bad index {}", index.display()))?;
-        w.entry(&crate::catalog::index::unescape(&l.p), l)?;
+        w.entry(&super::line::unescape(&l.p), l)?;
     }
     w.finish()
 }
