@@ -167,7 +167,8 @@ fn signing(cfg: &Config) -> Item {
 /// This server's clock against the catalog's newest datestamp (a clock set back would date
 /// a run before the newest dump: `dump` refuses then).
 fn server_clock(cfg: &Config) -> Item {
-    let newest = crate::catalog::newest_datestamp(&cfg.catalog).unwrap_or_default();
+    let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    let newest = crate::catalog::newest_datestamp(&cfg.catalog, &records).unwrap_or_default();
     let now = match crate::clock::now() {
         Ok(n) => n,
         Err(e) => return item(Level::Fail, "server clock", format!("{e:#}")),

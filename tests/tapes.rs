@@ -309,3 +309,50 @@ fn a_dump_that_outgrows_its_estimate_fails_cleanly_when_no_tape_is_left() {
         .count();
     assert_eq!(slot2, 2, "label + the one dump that fit");
 }
+
+/// The `history_loads` of the newest run's `end` event.
+fn history_loads(s: &Setup) -> u64 {
+    let runs = s.path().join("catalog/runs");
+    let mut names: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let log = std::fs::read_to_string(runs.join(names.last().unwrap()).join("log.jsonl")).unwrap();
+    let end: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "end")
+        .unwrap();
+    end["detail"]["history_loads"].as_u64().unwrap()
+}
+
+#[test]
+fn a_run_reads_the_history_once_through_tape_changes_and_recycling() {
+    let s = Setup::new(
+        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1\ninparallel = 1\ndumpcycle = 1",
+        "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
+    );
+    let a = small_dir(&s, "a", 120 << 10);
+    let b = small_dir(&s, "b", 120 << 10);
+    s.write(
+        "disklist",
+        &format!("localhost {a} local\nlocalhost {b} local\n"),
+    );
+    for night in 0..4 {
+        let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(night))]);
+        r.assert_code(0);
+        // two tapes a night; from the third night on, slots are recycled
+        let written = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("tapes written:"))
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(written.matches("daily-").count(), 2, "{}", r.stdout);
+        assert_eq!(history_loads(&s), 1, "night {night}");
+    }
+    // the catalog agrees with the tapes: every record's file is there and reads back
+    s.run(&["verify"]).assert_code(0);
+    assert_eq!(s.find_json().as_array().unwrap().len(), 4);
+}

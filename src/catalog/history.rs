@@ -97,8 +97,18 @@ pub fn save(catalog: &Path, host: &str, disk: &str, records: &[DumpRecord]) -> R
     fsutil::write_atomic(&p, text.as_bytes())
 }
 
+/// How many times this process read the whole history ([`load_all`]): a `dump` reads it
+/// once and passes it down (its run log's `end` event says so).
+static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of [`load_all`] calls so far in this process.
+pub fn loads() -> usize {
+    LOADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Every record of every DLE, sorted by datestamp then host and disk.
 pub fn load_all(catalog: &Path) -> Result<Vec<DumpRecord>> {
+    LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut out = Vec::new();
     let root = catalog.join("history");
     if !root.exists() {

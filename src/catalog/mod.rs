@@ -13,12 +13,19 @@ pub mod tree;
 
 pub use history::{DumpRecord, DumpStatus};
 
-/// The newest datestamp the catalog knows: of any dump (kept or missing) or any run.
-pub fn newest_datestamp(catalog: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let mut newest = history::load_all(catalog)?
-        .into_iter()
-        .chain(history::load_missing(catalog)?)
-        .map(|r| r.datestamp)
+/// The newest datestamp the catalog knows: of any dump (`records`, or missing) or any run.
+pub fn newest_datestamp(
+    catalog: &std::path::Path,
+    records: &[DumpRecord],
+) -> anyhow::Result<Option<String>> {
+    let mut newest = records
+        .iter()
+        .map(|r| r.datestamp.clone())
+        .chain(
+            history::load_missing(catalog)?
+                .into_iter()
+                .map(|r| r.datestamp),
+        )
         .max();
     if let Ok(rd) = std::fs::read_dir(catalog.join("runs")) {
         let runs = rd

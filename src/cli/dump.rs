@@ -35,7 +35,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
 
 fn dry_run(cli: &Cli, cfg: &crate::config::Config, opts: &DumpOptions) -> anyhow::Result<i32> {
     let dles = driver::select(cfg, opts)?;
-    let p = driver::make_plan(cfg, &dles, crate::clock::now()?)?;
+    let records = crate::catalog::history::load_all(&cfg.catalog)?;
+    let p = driver::make_plan(cfg, &dles, crate::clock::now()?, records)?;
     if cli.json {
         super::print_json(&driver::DryRun::of(&p))?;
     } else {

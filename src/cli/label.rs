@@ -28,7 +28,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     vtape::check_label(&cfg.changer, &a.label)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "label")?;
     let trust = crate::keys::server_trust(&cfg.signing)?;
-    let st = vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle, &trust)?;
+    let records = catalog::history::load_all(&cfg.catalog)?;
+    let st = vtape::status::status(&cfg.changer, &records, cfg.tapecycle, &trust)?;
     if let Some(other) = st
         .iter()
         .find(|t| t.label.as_deref() == Some(&a.label) && t.slot != a.slot)
@@ -39,7 +40,6 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         )));
     }
     let this = &st[(a.slot - 1) as usize];
-    let records = catalog::history::load_all(&cfg.catalog)?;
     let slot = vtape::scan_checked(&cfg.changer.root, a.slot, &trust)?;
     let bad_label = slot
         .label_error

@@ -27,7 +27,7 @@ fn with_inputs<T>(
     cfg: &Config,
     f: impl FnOnce(&[crate::planner::Input], &crate::planner::Params) -> T,
 ) -> anyhow::Result<T> {
-    let history = prepare::history(cfg)?;
+    let history = prepare::history(cfg, crate::catalog::history::load_all(&cfg.catalog)?);
     let forced = crate::catalog::forced::load(&cfg.catalog)?;
     let inputs = prepare::inputs(cfg, &cfg.disklist, &history, &forced, &Default::default());
     Ok(f(

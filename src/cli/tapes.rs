@@ -13,7 +13,7 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     let cfg = super::load_config(cli)?;
     let st = crate::vtape::status::status(
         &cfg.changer,
-        &cfg.catalog,
+        &crate::catalog::history::load_all(&cfg.catalog)?,
         cfg.tapecycle,
         &crate::keys::server_trust(&cfg.signing)?,
     )?;

@@ -74,7 +74,10 @@ pub fn run(job: &Job, taper: &Mutex<Taper>) -> Result<Written> {
         let session = connect(job)?;
         let ticket = lock(taper).ticket()?;
         match attempt(job, session, &ticket) {
-            Ok(w) => return Ok(w),
+            Ok(w) => {
+                lock(taper).recorded(w.record.clone());
+                return Ok(w);
+            }
             Err(Failure::Failed(e)) => {
                 lock(taper).give_back(&ticket);
                 return Err(e);

@@ -9,7 +9,7 @@ pub mod reconcile;
 pub mod schedule;
 pub mod taper;
 
-use crate::catalog::{self, runlog::RunLog};
+use crate::catalog::{self, DumpRecord, runlog::RunLog};
 use crate::config::{Config, disklist::Dle};
 use crate::error::Error;
 use crate::planner;
@@ -98,8 +98,9 @@ pub fn make_plan(
     cfg: &Config,
     dles: &[Dle],
     now: chrono::DateTime<chrono::Local>,
+    records: Vec<DumpRecord>,
 ) -> Result<Planned> {
-    let history = prepare::history(cfg)?;
+    let history = prepare::history(cfg, records);
     let forced = catalog::forced::load(&cfg.catalog)?;
     let mut estimates = std::collections::BTreeMap::new();
     let mut failed = Vec::new();
@@ -149,7 +150,10 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let trust = crate::signing::Trust::of_server(signer.public(), &cfg.signing)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
     let run_started = std::time::Instant::now();
-    let datestamp = unique_datestamp(cfg)?;
+    // the history is read once; reconcile brings it in line with the tapes, the taper
+    // keeps it as dumps are written and tapes recycled
+    let records = catalog::history::load_all(&cfg.catalog)?;
+    let datestamp = unique_datestamp(cfg, &records)?;
     let mut log = RunLog::open(&cfg.catalog, &datestamp)?;
     log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
     let names: Vec<(String, String)> = dles
@@ -157,13 +161,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let reconciled = reconcile::reconcile(cfg, &trust)?;
+    let reconciled = reconcile::reconcile(cfg, &trust, records)?;
+    let records = reconciled.records;
     let mut notes = reconciled.notes;
     for n in &notes {
         log.event("reconcile", json!(n));
     }
     let mut problems = reconciled.problems;
-    problems.extend(lost_labels(cfg, &trust)?);
+    problems.extend(lost_labels(cfg, &records, &trust)?);
     for p in &problems {
         log.event("problem", json!(p));
         crate::say::problem(p);
@@ -173,7 +178,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         plan,
         failed,
         history,
-    } = make_plan(cfg, &dles, crate::clock::now()?)?;
+    } = make_plan(cfg, &dles, crate::clock::now()?, records.clone())?;
     log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
     notes.extend(plan.notes.iter().cloned());
     for o in &failed {
@@ -218,7 +223,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         outcomes.push(o);
         false
     });
-    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp));
+    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp, records));
     let log = std::sync::Mutex::new(log);
     let catalog_lock = std::sync::Mutex::new(());
     let done = schedule::run_all(cfg, &to_dump, |entry| {
@@ -305,11 +310,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         notes,
         problems,
         seconds: run_started.elapsed().as_secs_f64(),
-        next_tape: next_tape(cfg, &trust),
+        next_tape: next_tape(cfg, &taper.records, &trust),
     };
     log.save_summary(&summary)?;
     progress.finish();
-    log.event("end", json!({ "exit": summary.exit_code() }));
+    log.event(
+        "end",
+        json!({ "exit": summary.exit_code(), "history_loads": catalog::history::loads() }),
+    );
     Ok(summary)
 }
 
@@ -421,8 +429,8 @@ pub fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
 
 /// The run's datestamp: now, or the next free second if a run already used it; never
 /// before the catalog's newest (a clock set back is refused, see [`crate::clock::not_before`]).
-fn unique_datestamp(cfg: &Config) -> Result<String> {
-    let newest = catalog::newest_datestamp(&cfg.catalog)?;
+fn unique_datestamp(cfg: &Config, records: &[DumpRecord]) -> Result<String> {
+    let newest = catalog::newest_datestamp(&cfg.catalog, records)?;
     let mut t =
         crate::clock::not_before(crate::clock::now()?, newest.as_deref()).map_err(Error::config)?;
     loop {
@@ -435,8 +443,12 @@ fn unique_datestamp(cfg: &Config) -> Result<String> {
 }
 
 /// The tape the next run will write, as the report names it.
-fn next_tape(cfg: &Config, trust: &crate::signing::Trust) -> Option<String> {
-    let st = crate::vtape::status::status(&cfg.changer, &cfg.catalog, cfg.tapecycle, trust).ok()?;
+fn next_tape(
+    cfg: &Config,
+    records: &[DumpRecord],
+    trust: &crate::signing::Trust,
+) -> Option<String> {
+    let st = crate::vtape::status::status(&cfg.changer, records, cfg.tapecycle, trust).ok()?;
     Some(match st.iter().find(|t| t.next) {
         Some(t) => match &t.label {
             Some(l) => format!("tape {l} (slot {})", t.slot),
@@ -447,12 +459,15 @@ fn next_tape(cfg: &Config, trust: &crate::signing::Trust) -> Option<String> {
 }
 
 /// Slots whose label file is gone while the catalog lists dumps there (never reused).
-fn lost_labels(cfg: &Config, trust: &crate::signing::Trust) -> Result<Vec<String>> {
-    let records = catalog::history::load_all(&cfg.catalog)?;
+fn lost_labels(
+    cfg: &Config,
+    records: &[DumpRecord],
+    trust: &crate::signing::Trust,
+) -> Result<Vec<String>> {
     Ok(crate::vtape::scan(&cfg.changer, trust)?
         .iter()
         .filter_map(|s| {
-            crate::vtape::rotation::lost_label(s, &records).map(|w| format!("slot {}: {w}", s.slot))
+            crate::vtape::rotation::lost_label(s, records).map(|w| format!("slot {}: {w}", s.slot))
         })
         .collect())
 }

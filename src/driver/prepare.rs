@@ -1,7 +1,7 @@
 //! Gathering the planner's inputs: history (with missing indexes noticed), forced DLEs,
 //! and client estimates where the dumptype asks for them or the DLE is new.
 
-use crate::catalog::{self, DumpRecord, forced::Forced};
+use crate::catalog::{DumpRecord, forced::Forced};
 use crate::config::{
     Config, SshClient, disklist::Dle, dumptype::Auth, dumptype::Estimate, dumptype::Strategy,
 };
@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 
 pub type Sizes = BTreeMap<u8, u64>;
 
-/// All dump records; an index file that has gone missing is treated as absent.
-pub fn history(cfg: &Config) -> Result<Vec<DumpRecord>> {
-    let mut all = catalog::history::load_all(&cfg.catalog)?;
+/// The run's dump records; an index file that has gone missing is treated as absent.
+pub fn history(cfg: &Config, mut all: Vec<DumpRecord>) -> Vec<DumpRecord> {
     for r in &mut all {
         if r.index
             .as_ref()
@@ -26,7 +25,7 @@ pub fn history(cfg: &Config) -> Result<Vec<DumpRecord>> {
             r.index = None;
         }
     }
-    Ok(all)
+    all
 }
 
 /// This DLE's records, oldest first.

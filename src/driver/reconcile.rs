@@ -15,12 +15,14 @@ use std::collections::{BTreeMap, HashSet};
 pub struct Reconciled {
     pub notes: Vec<String>,
     pub problems: Vec<String>,
+    /// The history as it now is, sorted as [`history::load_all`] sorts it.
+    pub records: Vec<DumpRecord>,
 }
 
 /// Bring the catalog in line with the slots. A record is dropped from the history only
 /// when its file is really gone, and then it is kept as MISSING; a slot whose label cannot
 /// be trusted keeps the records of the tape the catalog knows in it.
-pub fn reconcile(cfg: &Config, trust: &Trust) -> Result<Reconciled> {
+pub fn reconcile(cfg: &Config, trust: &Trust, records: Vec<DumpRecord>) -> Result<Reconciled> {
     let mut out = Reconciled::default();
     let slots = vtape::scan(&cfg.changer, trust)?;
     for s in &slots {
@@ -32,8 +34,14 @@ pub fn reconcile(cfg: &Config, trust: &Trust) -> Result<Reconciled> {
             ));
         }
     }
-    let records = history::load_all(&cfg.catalog)?;
     let on_tape = tape_files(&slots, &records);
+    let mut before: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
+    for r in &records {
+        before
+            .entry((r.host.clone(), r.disk.clone()))
+            .or_default()
+            .push(r.clone());
+    }
     let mut by_dle: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
     let mut known = HashSet::new();
     let mut missing = history::load_missing(&cfg.catalog)?;
@@ -68,16 +76,27 @@ pub fn reconcile(cfg: &Config, trust: &Trust) -> Result<Reconciled> {
                 .any(|r| r.label == m.label && r.file_name == m.file_name)
         });
         recs.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
-        if history::load(&cfg.catalog, &host, &disk)? != recs {
-            history::save(&cfg.catalog, &host, &disk, &recs)?;
+        let key = (host, disk);
+        if before.get(&key).is_none_or(|b| sorted(b) != recs) {
+            history::save(&cfg.catalog, &key.0, &key.1, &recs)?;
         }
+        out.records.extend(recs);
     }
+    out.records
+        .sort_by(|a, b| (&a.datestamp, &a.host, &a.disk).cmp(&(&b.datestamp, &b.host, &b.disk)));
     if missing != history::load_missing(&cfg.catalog)? {
         history::save_missing(&cfg.catalog, &missing)?;
     }
     out.problems = problems(&slots, &missing);
-    clean_index_dir(cfg)?;
+    clean_index_dir(cfg, &out.records)?;
     Ok(out)
+}
+
+/// A DLE's records in the order its history file keeps them.
+fn sorted(recs: &[DumpRecord]) -> Vec<DumpRecord> {
+    let mut v = recs.to_vec();
+    v.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+    v
 }
 
 /// Damaged labels and missing dumps, one line each, for the report and stderr.
@@ -174,14 +193,14 @@ fn learn_missing(
 }
 
 /// Remove temp files and indexes no record refers to.
-fn clean_index_dir(cfg: &Config) -> Result<()> {
+fn clean_index_dir(cfg: &Config, records: &[DumpRecord]) -> Result<()> {
     let root = cfg.catalog.join("index");
     if !root.exists() {
         return Ok(());
     }
-    let referenced: HashSet<String> = history::load_all(&cfg.catalog)?
-        .into_iter()
-        .filter_map(|r| r.index)
+    let referenced: HashSet<String> = records
+        .iter()
+        .filter_map(|r| r.index.clone())
         .flat_map(|ix| {
             let [tree, table] = catalog::index::companions(std::path::Path::new(&ix));
             [

@@ -43,6 +43,9 @@ pub struct Taper<'a> {
     current: Option<Current>,
     /// A tape was wanted and none could be had.
     pub refused: bool,
+    /// The run's history: as reconcile left it, plus each dump written, minus the tapes
+    /// recycled (read from disk once per run, never again here).
+    pub records: Vec<DumpRecord>,
 }
 
 impl<'a> Taper<'a> {
@@ -51,6 +54,7 @@ impl<'a> Taper<'a> {
         signer: &'a crate::signing::Signer,
         trust: &'a crate::signing::Trust,
         datestamp: &str,
+        records: Vec<DumpRecord>,
     ) -> Self {
         Taper {
             cfg,
@@ -61,7 +65,18 @@ impl<'a> Taper<'a> {
             labels: vec![],
             current: None,
             refused: false,
+            records,
         }
+    }
+
+    /// A dump this run wrote and catalogued (as [`catalog::history::append`] records it).
+    pub fn recorded(&mut self, rec: DumpRecord) {
+        self.records
+            .retain(|r| !(r.label == rec.label && r.file_number == rec.file_number));
+        self.records.push(rec);
+        self.records.sort_by(|a, b| {
+            (&a.datestamp, &a.host, &a.disk).cmp(&(&b.datestamp, &b.host, &b.disk))
+        });
     }
 
     /// A file number on the current tape (starting the first tape if needed).
@@ -126,11 +141,10 @@ impl<'a> Taper<'a> {
             );
         }
         let slots = vtape::scan(&self.cfg.changer, self.trust)?;
-        let records = catalog::history::load_all(&self.cfg.catalog)?;
         let autolabel = self.cfg.changer.autolabel.is_some();
         let (needed, next) = rotation::next_tape(
             &slots,
-            &records,
+            &self.records,
             self.cfg.tapecycle,
             autolabel,
             &self.used_slots,
@@ -142,7 +156,7 @@ impl<'a> Taper<'a> {
             )));
         };
         let slot = slots.into_iter().find(|s| s.slot == pick).unwrap();
-        let label = self.start(&slot, &records)?;
+        let label = self.start(&slot)?;
         let slot = vtape::scan_checked(&self.cfg.changer.root, slot.slot, self.trust)?;
         self.used_slots.push(slot.slot);
         self.labels.push(label.clone());
@@ -161,7 +175,7 @@ impl<'a> Taper<'a> {
 
     /// Prepare `slot` for this run: forget its old dumps in the catalog first, then erase
     /// them on the tape (a crash between the two leaves files the catalog can re-learn).
-    fn start(&self, slot: &Slot, records: &[DumpRecord]) -> Result<String> {
+    fn start(&mut self, slot: &Slot) -> Result<String> {
         let (label, new) = match slot.label_name() {
             Some(l) => (l.to_string(), false),
             None => (self.autolabel(slot)?, true),
@@ -171,7 +185,8 @@ impl<'a> Taper<'a> {
         } else {
             Some(catalog::lock::recycle(&self.cfg.catalog, &label)?)
         };
-        catalog::forget_tape(&self.cfg.catalog, &label, records)?;
+        catalog::forget_tape(&self.cfg.catalog, &label, &self.records)?;
+        self.records.retain(|r| r.label != label);
         vtape::write_label(slot, &label, &self.datestamp, self.signer)
             .with_context(|| format!("cannot start tape {label} in slot {}", slot.slot))?;
         if new {

@@ -27,19 +27,18 @@ pub struct TapeStatus {
 /// Every slot's status, with the tape the next run will write marked.
 pub fn status(
     changer: &super::Changer,
-    catalog: &std::path::Path,
+    records: &[history::DumpRecord],
     tapecycle: u32,
     trust: &crate::signing::Trust,
 ) -> Result<Vec<TapeStatus>> {
     let slots = super::scan(changer, trust)?;
-    let records = history::load_all(catalog)?;
     let autolabel = changer.autolabel.is_some();
-    let (needed, next) = rotation::next_tape(&slots, &records, tapecycle, autolabel, &[]);
+    let (needed, next) = rotation::next_tape(&slots, records, tapecycle, autolabel, &[]);
     Ok(slots
         .iter()
         .map(|s| {
             let info = s.info();
-            let lost = rotation::lost_label(s, &records);
+            let lost = rotation::lost_label(s, records);
             let note = match (&s.label_error, s.label_name()) {
                 (Some(e), _) if s.damaged.is_some() => Some(format!(
                     "{e}; not written, its dumps kept (`tapir label {} LABEL --force` gives it up)",
