@@ -198,8 +198,8 @@ fn dle_of(
                 )));
             }
             let parent = |n: &str| dumptype_name(dumptypes, n).map(|k| dumptypes[&k].clone());
-            let dt = amanda::apply(Dumptype::default(), opts, &parent, at)?;
-            super::dumptype::validate(Path::new(origin), "", &dt)?;
+            let mut dt = amanda::apply(Dumptype::default(), opts, &parent, at)?;
+            super::dumptype::validate(Path::new(origin), "", &mut dt)?;
             let name = format!("inline@{origin}");
             dumptypes.insert(name.clone(), dt);
             w.push(name);

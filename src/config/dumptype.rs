@@ -132,6 +132,9 @@ pub struct Dumptype {
     pub estimate: Estimate,
     /// A dump fails when no byte arrives from the client for this long.
     pub stall_timeout: String,
+    /// `stall_timeout` parsed, once, when the dumptype is loaded.
+    #[serde(skip)]
+    pub stall: std::time::Duration,
     /// Named pre/post hooks the client's agent.toml defines (e.g. "docker-pause").
     pub hooks: Vec<String>,
     /// Dumps at once per host with this dumptype (default: the host's or global maxdumps).
@@ -146,8 +149,7 @@ pub struct Dumptype {
 
 impl Dumptype {
     pub fn stall_timeout(&self) -> std::time::Duration {
-        crate::units::parse_duration(&self.stall_timeout)
-            .unwrap_or(std::time::Duration::from_secs(600))
+        self.stall
     }
 }
 
@@ -170,6 +172,7 @@ impl Default for Dumptype {
             priority: Priority::Medium,
             estimate: Estimate::Client,
             stall_timeout: "10m".into(),
+            stall: std::time::Duration::from_secs(600),
             hooks: Vec::new(),
             maxdumps: None,
             max_growth: 10.0,
@@ -199,8 +202,8 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Dumptype>, Error> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let (dt, text): (Dumptype, String) = toml_err::load(&path)?;
-        validate(&path, &text, &dt)?;
+        let (mut dt, text): (Dumptype, String) = toml_err::load(&path)?;
+        validate(&path, &text, &mut dt)?;
         out.insert(name, dt);
     }
     Ok(out)
@@ -256,7 +259,7 @@ fn program_conflict(dt: &Dumptype) -> Option<String> {
 }
 
 /// Every check of one dumptype's values; `path` names it in errors (a file, or `disklist:LINE`).
-pub fn validate(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
+pub fn validate(path: &Path, text: &str, dt: &mut Dumptype) -> Result<(), Error> {
     if let Some(l) = dt.compress_level {
         let span = text.find("compress_level").map(|i| i..i + 14);
         match dt.compress.levels() {
@@ -284,14 +287,17 @@ pub fn validate(path: &Path, text: &str, dt: &Dumptype) -> Result<(), Error> {
             _ => {}
         }
     }
-    if let Err(m) = crate::units::parse_duration(&dt.stall_timeout) {
-        let span = text.find("stall_timeout").map(|i| i..i + 13);
-        return Err(toml_err::at(
-            path,
-            text,
-            span,
-            &format!("stall_timeout: {m}"),
-        ));
+    match crate::units::parse_duration(&dt.stall_timeout) {
+        Ok(d) => dt.stall = d,
+        Err(m) => {
+            let span = text.find("stall_timeout").map(|i| i..i + 13);
+            return Err(toml_err::at(
+                path,
+                text,
+                span,
+                &format!("stall_timeout: {m}"),
+            ));
+        }
     }
     if let Err(m) = check_include(&dt.include) {
         let span = text.find("include").map(|i| i..i + 7);

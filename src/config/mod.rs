@@ -154,6 +154,9 @@ pub struct Ssh {
     pub known_hosts: PathBuf,
     /// TCP connect and SSH handshake limit.
     pub connect_timeout: String,
+    /// `connect_timeout` parsed, once, when the config is loaded.
+    #[serde(skip)]
+    pub connect: std::time::Duration,
     /// `openssh` (the system `ssh` client, default) or `libssh2` (built in, for servers
     /// without an ssh binary).
     pub client: SshClient,
@@ -179,6 +182,7 @@ impl Default for Ssh {
             identity: "keys/id_ed25519".into(),
             known_hosts: "keys/known_hosts".into(),
             connect_timeout: "30s".into(),
+            connect: std::time::Duration::from_secs(30),
             client: SshClient::Openssh,
             command: "ssh".into(),
             config: None,
@@ -188,8 +192,7 @@ impl Default for Ssh {
 
 impl Ssh {
     pub fn connect_timeout(&self) -> std::time::Duration {
-        crate::units::parse_duration(&self.connect_timeout)
-            .unwrap_or(std::time::Duration::from_secs(30))
+        self.connect
     }
 }
 
@@ -410,7 +413,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
     };
     let encryption = encryption(&file, &text, raw.encryption, &abs)?;
     let signing = signing(&file, &text, raw.signing, &abs)?;
-    crate::units::parse_duration(&raw.ssh.connect_timeout)
+    let connect = crate::units::parse_duration(&raw.ssh.connect_timeout)
         .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
     let bumpsize = crate::units::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
@@ -482,6 +485,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             identity: abs(&raw.ssh.identity),
             known_hosts: abs(&raw.ssh.known_hosts),
             connect_timeout: raw.ssh.connect_timeout,
+            connect,
             client: raw.ssh.client,
             command: raw.ssh.command,
             config: raw.ssh.config.as_deref().map(abs),
