@@ -1,0 +1,46 @@
+//! tapir's integration tests: one binary (one link instead of one per theme), one module
+//! per theme, sharing the harness in `common`.
+
+mod admin_small;
+mod amanda_disklist;
+mod amanda_import;
+mod blocks;
+mod check;
+mod common;
+mod config_errors;
+mod cron;
+mod databases;
+mod docs;
+mod dump_restore;
+mod groups;
+mod incremental;
+mod layers;
+mod mail;
+mod mass_restore;
+mod mirror;
+mod nagios;
+mod operations;
+mod package;
+mod parallel;
+mod planner_cli;
+mod programs;
+mod puppet;
+mod read_locks;
+mod rebuild;
+mod recover;
+mod recover_shell;
+mod s3_mirror;
+mod safety;
+mod schedule;
+mod ssh;
+mod ssh_failures;
+mod ssh_routes;
+mod systemd;
+mod tapes;
+mod trust_careless;
+mod trust_hostile;
+mod trust_missing;
+mod trust_restore;
+mod trust_small;
+mod trust_tapes;
+mod verify;
