@@ -105,11 +105,18 @@ fn problems(slots: &[Slot], missing: &[DumpRecord]) -> Vec<String> {
         .iter()
         .filter_map(|s| {
             let p = s.damaged.as_ref()?;
+            let hint = match p {
+                reader::Problem::BadSignature(_) => {
+                    " (if it was signed by an older signing key of this server, trust that \
+                     key's public half with [signing] previous = [\"keys/old.pub\"])"
+                }
+                _ => "",
+            };
             Some(format!(
-                "slot {} is DAMAGED: its label {} fails: {p}; the slot is not written, its {} \
-                 dump file(s) stay catalogued and restorable (each is checked by its own \
-                 signature); `tapir verify` shows it, `tapir label {} LABEL --force` gives the \
-                 slot up",
+                "slot {} is DAMAGED: its label {} fails: {p}{hint}; the slot is not written, \
+                 its {} dump file(s) stay catalogued and restorable (each is checked by its \
+                 own signature); `tapir verify` shows it, `tapir label {} LABEL --force` gives \
+                 the slot up",
                 s.slot,
                 s.label_file.as_deref().unwrap_or("file"),
                 s.files.len(),
