@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use anyhow::{Context, Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Asks a yes/no question; `true` to go on.
@@ -35,6 +36,15 @@ pub struct Shell<'a> {
     pub confirm: Option<Confirm<'a>>,
     /// Some restore refused members (the exit code says partial).
     pub refused_any: bool,
+    /// Where the commands write (standard output, or a buffer in tests).
+    out: Box<dyn std::io::Write + 'a>,
+}
+
+/// `writeln!` to the shell's output; a closed stdout ends the session quietly.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).map_err(crate::out::stdout_error)?
+    };
 }
 
 /// What a command asks of the loop.
@@ -50,6 +60,16 @@ fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
 
 impl<'a> Shell<'a> {
     pub fn new(cfg: &'a Config, identity: Option<PathBuf>, overwrite: bool) -> Result<Self> {
+        Self::with_output(cfg, identity, overwrite, Box::new(std::io::stdout()))
+    }
+
+    /// A shell whose commands write to `out`.
+    pub fn with_output(
+        cfg: &'a Config,
+        identity: Option<PathBuf>,
+        overwrite: bool,
+        out: Box<dyn std::io::Write + 'a>,
+    ) -> Result<Self> {
         Ok(Shell {
             cfg,
             identity,
@@ -64,6 +84,7 @@ impl<'a> Shell<'a> {
             lcd: std::env::current_dir().context("cannot read the current directory")?,
             confirm: None,
             refused_any: false,
+            out,
         })
     }
 
@@ -76,7 +97,7 @@ impl<'a> Shell<'a> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match (cmd.as_str(), args.as_slice()) {
             ("quit" | "exit", []) => return Ok(Flow::Quit),
-            ("help" | "?", []) => help()?,
+            ("help" | "?", []) => help(&mut self.out)?,
             ("listhost", []) => self.listhost()?,
             ("sethost", [h]) => self.sethost(h)?,
             ("listdisk", []) => self.listdisk(None)?,
@@ -84,7 +105,7 @@ impl<'a> Shell<'a> {
             ("setdisk", [d]) => self.setdisk(d)?,
             ("setdate", d) if !d.is_empty() => self.setdate(&d.join(" "))?,
             ("history", []) => self.history()?,
-            ("pwd", []) => outln!("{}", self.show(&self.cwd)),
+            ("pwd", []) => say!(self.out, "{}", self.show(&self.cwd)),
             ("ls", []) => self.ls(".")?,
             ("ls", [p]) => self.ls(p)?,
             ("cd", [p]) => self.cd(p)?,
@@ -93,10 +114,10 @@ impl<'a> Shell<'a> {
             ("list", []) => self.list()?,
             ("clear", []) => {
                 self.selection.clear();
-                outln!("extraction list cleared");
+                say!(self.out, "extraction list cleared");
             }
             ("lcd", [d]) => self.lcd(d)?,
-            ("lpwd", []) => outln!("{}", self.lcd.display()),
+            ("lpwd", []) => say!(self.out, "{}", self.lcd.display()),
             ("extract", []) => self.extract()?,
             (c, _) => match COMMANDS
                 .iter()
@@ -124,9 +145,9 @@ impl<'a> Shell<'a> {
         Ok(out)
     }
 
-    fn listhost(&self) -> Result<()> {
+    fn listhost(&mut self) -> Result<()> {
         for h in self.catalog_dles()?.keys() {
-            outln!("{h}");
+            say!(self.out, "{h}");
         }
         Ok(())
     }
@@ -144,7 +165,8 @@ impl<'a> Shell<'a> {
         self.view = None;
         self.cwd.clear();
         self.selection.clear();
-        outln!(
+        say!(
+            self.out,
             "host {h}: {} disk(s); `listdisk`, `setdisk DISK`",
             dles[h].len()
         );
@@ -157,8 +179,9 @@ impl<'a> Shell<'a> {
             .ok_or_else(|| usage("no host chosen: `listhost`, then `sethost HOST`"))
     }
 
-    fn listdisk(&self, glob: Option<&str>) -> Result<()> {
-        let host = self.need_host()?;
+    fn listdisk(&mut self, glob: Option<&str>) -> Result<()> {
+        let host = self.need_host()?.to_string();
+        let host = host.as_str();
         let m = glob
             .map(|g| globset::Glob::new(g).map(|g| g.compile_matcher()))
             .transpose()
@@ -167,8 +190,8 @@ impl<'a> Shell<'a> {
         for d in dles.get(host).into_iter().flatten() {
             if m.as_ref().is_none_or(|m| m.is_match(d)) {
                 match self.program_of(host, d) {
-                    Some(p) => outln!("{d}  (program {p}: one stream file)"),
-                    None => outln!("{d}"),
+                    Some(p) => say!(self.out, "{d}  (program {p}: one stream file)"),
+                    None => say!(self.out, "{d}"),
                 }
             }
         }
@@ -218,11 +241,12 @@ impl<'a> Shell<'a> {
             )));
         }
         self.view = Some(View::open(&self.cfg.catalog, &chain)?);
-        outln!(
+        say!(
+            self.out,
             "{host} {disk} as of {}:",
             show_datestamp(&chain.last().unwrap().datestamp)
         );
-        print_chain(chain.into_iter())?;
+        print_chain(&mut self.out, chain.into_iter())?;
         Ok(())
     }
 
@@ -235,12 +259,19 @@ impl<'a> Shell<'a> {
         if let (Some(h), Some(disk)) = (self.host.clone(), self.disk.clone()) {
             self.open_view(&h, &disk, Some(bound.clone()))?;
             if !self.selection.is_empty() {
-                outln!("extraction list cleared (it was for another date)");
+                say!(
+                    self.out,
+                    "extraction list cleared (it was for another date)"
+                );
                 self.selection.clear();
             }
             let cwd = self.cwd.clone();
             if self.view_mut()?.list(&cwd)?.is_none() {
-                outln!("{} does not exist then: back to the top", self.show(&cwd));
+                say!(
+                    self.out,
+                    "{} does not exist then: back to the top",
+                    self.show(&cwd)
+                );
                 self.cwd.clear();
             }
         }
@@ -248,11 +279,14 @@ impl<'a> Shell<'a> {
         Ok(())
     }
 
-    fn history(&self) -> Result<()> {
+    fn history(&mut self) -> Result<()> {
         let (host, disk) = (self.need_host()?, self.need_disk()?);
         let records = history::load(&self.cfg.catalog, host, disk)?;
         let used: Vec<&DumpRecord> = self.view.iter().flat_map(View::chain).collect();
-        outln!("  date                 level  tape            file  status   size");
+        say!(
+            self.out,
+            "  date                 level  tape            file  status   size"
+        );
         for r in &records {
             let mark = if used
                 .iter()
@@ -262,7 +296,8 @@ impl<'a> Shell<'a> {
             } else {
                 ' '
             };
-            outln!(
+            say!(
+                self.out,
                 "{mark} {}  {:>5}  {:<14} {:>5}  {:<7}  {}",
                 show_datestamp(&r.datestamp),
                 r.level,
@@ -303,7 +338,7 @@ impl<'a> Shell<'a> {
 
     /// An argument as components below the disk: relative to the current directory, or
     /// absolute when it starts with the disk's own path.
-    pub fn resolve(&self, arg: &str) -> Result<Vec<String>> {
+    pub fn resolve(&mut self, arg: &str) -> Result<Vec<String>> {
         let disk = self.need_disk()?.trim_end_matches('/');
         let (mut out, rest) = match arg.strip_prefix('/') {
             Some(abs) if disk.starts_with('/') => {
@@ -338,7 +373,7 @@ impl<'a> Shell<'a> {
             bail!(self.not_found(&dir, "directory")?);
         };
         for i in &items {
-            outln!("{}", show_item(i));
+            say!(self.out, "{}", show_item(i));
         }
         Ok(())
     }
@@ -403,7 +438,8 @@ impl<'a> Shell<'a> {
         for arg in args {
             for path in self.expand(arg)? {
                 if let Some(a) = self.selection.iter().find(|s| path.starts_with(s)) {
-                    outln!(
+                    say!(
+                        self.out,
                         "{} is already in the list (as part of {})",
                         self.show(&path),
                         self.show(a)
@@ -411,7 +447,7 @@ impl<'a> Shell<'a> {
                     continue;
                 }
                 self.selection.retain(|s| !s.starts_with(&path));
-                outln!("added {}", self.show(&path));
+                say!(self.out, "added {}", self.show(&path));
                 self.selection.insert(path);
             }
         }
@@ -434,7 +470,7 @@ impl<'a> Shell<'a> {
                         self.selection.insert([dir, &[i.node.n]].concat());
                     }
                 }
-                outln!("deleted {}", self.show(&path));
+                say!(self.out, "deleted {}", self.show(&path));
                 any = true;
             }
             if !any {
@@ -444,16 +480,16 @@ impl<'a> Shell<'a> {
         Ok(())
     }
 
-    fn list(&self) -> Result<()> {
+    fn list(&mut self) -> Result<()> {
         if self.selection.is_empty() {
-            outln!("the extraction list is empty: `add PATH`");
+            say!(self.out, "the extraction list is empty: `add PATH`");
             return Ok(());
         }
         for s in &self.selection {
-            outln!("{}", self.show(s));
+            say!(self.out, "{}", self.show(s));
         }
-        outln!("tapes needed:");
-        print_chain(self.view.iter().flat_map(View::chain))?;
+        say!(self.out, "tapes needed:");
+        print_chain(&mut self.out, self.view.iter().flat_map(View::chain))?;
         Ok(())
     }
 
@@ -489,16 +525,17 @@ impl<'a> Shell<'a> {
                 "the catalog changed since this disk was chosen (a tape was recycled?): `setdisk {disk}` again"
             );
         }
-        outln!(
+        say!(
+            self.out,
             "extracting {} path(s) into {} from:",
             self.selection.len(),
             self.lcd.display()
         );
-        print_chain(chain.iter())?;
+        print_chain(&mut self.out, chain.iter())?;
         if let Some(ask) = self.confirm.as_mut()
             && !ask("continue? [y/N] ")
         {
-            outln!("not extracted");
+            say!(self.out, "not extracted");
             return Ok(());
         }
         let paths = if self.selection.contains(&vec![]) {
@@ -524,7 +561,8 @@ impl<'a> Shell<'a> {
             crate::say::problem(format!("REFUSED {r}"));
         }
         self.refused_any |= !report.refused.is_empty();
-        outln!(
+        say!(
+            self.out,
             "restored {} members into {}; {} refused",
             report.restored,
             self.lcd.display(),
@@ -582,5 +620,84 @@ impl<'a> Shell<'a> {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::DumpStatus;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A writer the test keeps a handle on.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn take(&self) -> String {
+            String::from_utf8(std::mem::take(&mut *self.0.borrow_mut())).unwrap()
+        }
+    }
+
+    fn rec(host: &str, disk: &str, ds: &str, level: u8) -> DumpRecord {
+        DumpRecord {
+            host: host.into(),
+            disk: disk.into(),
+            datestamp: ds.into(),
+            level,
+            label: "daily-01".into(),
+            slot: 1,
+            file_number: 1,
+            file_name: "00001.x".into(),
+            status: DumpStatus::Ok,
+            original_size: 10,
+            payload_size: 10,
+            payload_sha256: String::new(),
+            compress: "gzip".into(),
+            encrypt: "server".into(),
+            files: 1,
+            seconds: 0.0,
+            client_time_ns: 0,
+            client_time: String::new(),
+            index: None,
+        }
+    }
+
+    #[test]
+    fn commands_write_to_the_given_output_and_refuse_what_is_not_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::config::for_reading_slots(dir.path(), 2).unwrap();
+        for r in [
+            rec("web1", "/etc", "20260101020000", 0),
+            rec("web1", "/srv", "20260101020000", 0),
+            rec("db1", "/var/lib", "20260102020000", 0),
+        ] {
+            crate::catalog::history::append(&cfg.catalog, &r).unwrap();
+        }
+        let out = Shared::default();
+        let mut sh = Shell::with_output(&cfg, None, false, Box::new(out.clone())).unwrap();
+        sh.exec("listhost").unwrap();
+        assert_eq!(out.take(), "db1\nweb1\n");
+        sh.exec("sethost web1").unwrap();
+        out.take();
+        sh.exec("listdisk /s*").unwrap();
+        assert_eq!(out.take(), "/srv\n");
+        sh.exec("help").unwrap();
+        assert!(out.take().contains("quit"));
+        let e = sh.exec("sethost web2").unwrap_err().to_string();
+        assert!(e.contains("no dumps of host \"web2\""), "{e}");
+        assert!(e.contains("web1"), "did you mean: {e}");
+        assert_eq!(sh.exec("quit").unwrap(), Flow::Quit);
     }
 }

@@ -41,23 +41,28 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("quit", "leave (also exit, or end of input)"),
 ];
 
-pub fn help() -> anyhow::Result<()> {
+pub fn help(out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     for (u, what) in COMMANDS {
-        outln!("  {u:<22} {what}");
+        writeln!(out, "  {u:<22} {what}").map_err(crate::out::stdout_error)?;
     }
     Ok(())
 }
 
-pub fn print_chain<'r>(chain: impl Iterator<Item = &'r DumpRecord>) -> anyhow::Result<()> {
+pub fn print_chain<'r>(
+    out: &mut dyn std::io::Write,
+    chain: impl Iterator<Item = &'r DumpRecord>,
+) -> anyhow::Result<()> {
     for r in chain {
-        outln!(
+        writeln!(
+            out,
             "  {} level {} on tape {} file {} ({})",
             show_datestamp(&r.datestamp),
             r.level,
             r.label,
             r.file_number,
             r.file_name
-        );
+        )
+        .map_err(crate::out::stdout_error)?;
     }
     Ok(())
 }
