@@ -3,6 +3,7 @@
 
 pub mod header;
 pub mod reader;
+pub mod relabel;
 pub mod rotation;
 pub mod source;
 pub mod status;
