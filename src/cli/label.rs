@@ -1,4 +1,5 @@
-//! `tapir label`: write a label to a slot.
+//! `tapir label`: write a label to a slot (the policy of what may be relabelled is
+//! `vtape::relabel`).
 
 use super::Cli;
 use crate::error::Error;
@@ -7,8 +8,7 @@ use anyhow::bail;
 
 /// Label a slot.
 ///
-/// Refuses to relabel a tape that still holds needed dumps unless --force (the policy is
-/// `vtape::relabel`).
+/// Refuses to relabel a tape that still holds needed dumps unless --force.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub slot: u32,

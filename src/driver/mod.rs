@@ -2,6 +2,7 @@
 //! taper's tapes. One DLE failing never stops the run; the exit code is decided at the end.
 
 pub mod dumper;
+pub mod events;
 pub mod groups;
 pub mod prepare;
 pub mod progress;
@@ -15,6 +16,7 @@ use crate::error::Error;
 use crate::planner;
 use crate::report::{Outcome, RunSummary, Status};
 use anyhow::Result;
+use events::{Event, Events};
 use serde_json::json;
 
 /// What the admin asked for.
@@ -136,16 +138,7 @@ pub fn make_plan(
 /// Run a dump; the returned summary decides the exit code.
 pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let dles = select(cfg, opts)?;
-    let encrypts = dles
-        .iter()
-        .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
-    let recipients = if encrypts {
-        anyhow::Context::with_context(crate::keys::recipients(&cfg.encryption), || {
-            cfg.file.display().to_string()
-        })?
-    } else {
-        Vec::new()
-    };
+    let recipients = recipients_for(cfg, &dles)?;
     let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
     let trust = crate::signing::Trust::of_server(signer.public(), &cfg.signing)?;
     let _lock = catalog::lock::exclusive(&cfg.catalog, "dump")?;
@@ -154,81 +147,163 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     // keeps it as dumps are written and tapes recycled
     let records = catalog::history::load_all(&cfg.catalog)?;
     let datestamp = unique_datestamp(cfg, &records)?;
-    let mut log = RunLog::open(&cfg.catalog, &datestamp)?;
-    log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
-    let names: Vec<(String, String)> = dles
-        .iter()
-        .map(|d| (d.host.clone(), d.disk.clone()))
-        .collect();
-    let progress = progress::Progress::new(&cfg.catalog, &datestamp, &names);
-    let reconciled = reconcile::reconcile(cfg, &trust, records)?;
-    let records = reconciled.records;
-    let mut notes = reconciled.notes;
-    for n in &notes {
-        log.event("reconcile", json!(n));
-    }
-    let mut problems = reconciled.problems;
-    problems.extend(lost_labels(cfg, &records, &trust)?);
-    for p in &problems {
-        log.event("problem", json!(p));
-        crate::say::problem(p);
-    }
-    progress.problems(&problems);
+    let events = open_events(cfg, &datestamp, &dles)?;
+    let records = reconcile_with(cfg, &trust, records, &events)?;
     let Planned {
         plan,
         failed,
         history,
     } = make_plan(cfg, &dles, crate::clock::now()?, records.clone())?;
-    log.event("plan", json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }));
-    notes.extend(plan.notes.iter().cloned());
-    for o in &failed {
-        progress.set(
-            &o.host,
-            &o.disk,
-            None,
-            "FAILED",
-            o.reason.as_deref().unwrap_or(""),
-        );
+    events.emit(Event::Plan(&plan));
+    for o in failed {
+        events.emit(Event::Failed(o, None));
     }
-    let mut outcomes = failed;
+    let to_dump = dispatch(&plan, &events);
+    let held = groups::before(cfg, &to_dump);
+    let to_dump = hold_back(&held, to_dump, &events);
+    let night = Night {
+        cfg,
+        history: &history,
+        datestamp: &datestamp,
+        recipients: &recipients,
+        signer: &signer,
+        taper: std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp, records)),
+        events: &events,
+        catalog_lock: std::sync::Mutex::new(()),
+    };
+    let done = schedule::run_all(cfg, &to_dump, |entry| night.dump(entry));
+    let taper = night.taper.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (tapes, no_tape) = (taper.labels.clone(), taper.refused);
+    let next = next_tape(cfg, &taper.records, &trust);
+    drop(taper);
+    for n in groups::after(cfg, &held) {
+        events.emit(Event::Group(n));
+    }
+    let (c, mut log, progress) = events.end(done);
+    let summary = RunSummary {
+        org: cfg.org.clone(),
+        datestamp: datestamp.clone(),
+        tapes,
+        no_tape,
+        outcomes: c.outcomes,
+        notes: c.notes,
+        problems: c.problems,
+        seconds: run_started.elapsed().as_secs_f64(),
+        next_tape: next,
+    };
+    log.save_summary(&summary)?;
+    progress.finish();
+    log.event(
+        "end",
+        json!({ "exit": summary.exit_code(), "history_loads": catalog::history::loads() }),
+    );
+    Ok(summary)
+}
+
+/// The age recipients, when any DLE is encrypted on the server.
+fn recipients_for(cfg: &Config, dles: &[Dle]) -> Result<Vec<crate::keys::Recipient>> {
+    let encrypts = dles
+        .iter()
+        .any(|d| cfg.dumptype(d).encrypt == crate::config::dumptype::Encrypt::Server);
+    if !encrypts {
+        return Ok(Vec::new());
+    }
+    anyhow::Context::with_context(crate::keys::recipients(&cfg.encryption), || {
+        cfg.file.display().to_string()
+    })
+}
+
+/// The run log (its `start` event) and the progress file of a new run.
+fn open_events(cfg: &Config, datestamp: &str, dles: &[Dle]) -> Result<Events> {
+    let mut log = RunLog::open(&cfg.catalog, datestamp)?;
+    log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
+    let names: Vec<(String, String)> = dles
+        .iter()
+        .map(|d| (d.host.clone(), d.disk.clone()))
+        .collect();
+    let progress = progress::Progress::new(&cfg.catalog, datestamp, &names);
+    Ok(Events::new(log, progress))
+}
+
+/// Reconcile the catalog with the tapes; its notes and the run's problems (damaged or lost
+/// labels, missing dumps) become events. The history as it now is.
+fn reconcile_with(
+    cfg: &Config,
+    trust: &crate::signing::Trust,
+    records: Vec<DumpRecord>,
+    events: &Events,
+) -> Result<Vec<DumpRecord>> {
+    let reconciled = reconcile::reconcile(cfg, trust, records)?;
+    for n in reconciled.notes {
+        events.emit(Event::Reconciled(n));
+    }
+    let lost = lost_labels(cfg, &reconciled.records, trust)?;
+    for p in reconciled.problems.into_iter().chain(lost) {
+        events.emit(Event::Problem(p));
+    }
+    Ok(reconciled.records)
+}
+
+/// Each planned DLE waits, is missed or is skipped; those with a level are returned.
+fn dispatch<'p>(plan: &'p planner::Plan, events: &Events) -> Vec<&'p planner::PlanEntry> {
     let mut to_dump = Vec::new();
     for entry in &plan.entries {
-        let (h, d, r) = (&entry.dle.host, &entry.dle.disk, &entry.reason);
         match entry.level {
-            Some(_) => {
-                progress.set(h, d, entry.level, "waiting", r);
+            Some(l) => {
+                events.emit(Event::Waiting(&entry.dle, l, &entry.reason));
                 to_dump.push(entry)
             }
             None if entry.delayed => {
-                progress.set(h, d, None, "MISSED", r);
                 let mut o = failed_outcome(&entry.dle, entry.reason.clone());
                 o.status = Status::Missed;
-                outcomes.push(o);
+                events.emit(Event::Missed(o));
             }
-            None => {
-                progress.set(h, d, None, "skipped", r);
-                notes.push(format!("{h} {d}: not dumped: {r}"));
-            }
+            None => events.emit(Event::Skipped(&entry.dle, &entry.reason)),
         }
     }
-    let held = groups::before(cfg, &to_dump);
-    to_dump.retain(|e| {
-        let Some(why) = held.failed.get(&e.dle.host) else {
-            return true;
-        };
-        progress.set(&e.dle.host, &e.dle.disk, e.level, "FAILED", why);
-        let mut o = failed_outcome(&e.dle, why.clone());
-        o.level = e.level.unwrap_or(0);
-        o.plan = e.reason.clone();
-        outcomes.push(o);
-        false
-    });
-    let taper = std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp, records));
-    let log = std::sync::Mutex::new(log);
-    let catalog_lock = std::sync::Mutex::new(());
-    let done = schedule::run_all(cfg, &to_dump, |entry| {
+    to_dump
+}
+
+/// The DLEs of hosts whose group's pre hooks failed are FAILED, not dumped.
+fn hold_back<'p>(
+    held: &groups::Held,
+    to_dump: Vec<&'p planner::PlanEntry>,
+    events: &Events,
+) -> Vec<&'p planner::PlanEntry> {
+    to_dump
+        .into_iter()
+        .filter(|e| {
+            let Some(why) = held.failed.get(&e.dle.host) else {
+                return true;
+            };
+            let mut o = failed_outcome(&e.dle, why.clone());
+            o.level = e.level.unwrap_or(0);
+            o.plan = e.reason.clone();
+            events.emit(Event::Failed(o, e.level));
+            false
+        })
+        .collect()
+}
+
+/// What every dump of one night shares.
+struct Night<'a> {
+    cfg: &'a Config,
+    history: &'a [DumpRecord],
+    datestamp: &'a str,
+    recipients: &'a [crate::keys::Recipient],
+    signer: &'a crate::signing::Signer,
+    taper: std::sync::Mutex<taper::Taper<'a>>,
+    events: &'a Events,
+    /// The forced-full file is rewritten by one dump at a time.
+    catalog_lock: std::sync::Mutex<()>,
+}
+
+impl Night<'_> {
+    /// Dump one planned DLE and say how it ended.
+    fn dump(&self, entry: &planner::PlanEntry) -> Outcome {
+        let cfg = self.cfg;
         let level = entry.level.expect("only entries with a level");
-        let h = prepare::of(&history, &entry.dle);
+        let h = prepare::of(self.history, &entry.dle);
         let reference = if level > 0 {
             planner::levels::reference(&h, level)
         } else {
@@ -239,86 +314,33 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
             dle: &entry.dle,
             level,
             reference,
-            datestamp: &datestamp,
-            recipients: &recipients,
-            signer: &signer,
+            datestamp: self.datestamp,
+            recipients: self.recipients,
+            signer: self.signer,
             limit: dumper::limit_for(cfg.dumptype(&entry.dle), entry.expected),
-            progress: &progress,
+            progress: self.events.progress(),
         };
-        let start = json!({ "host": job.dle.host, "disk": job.dle.disk, "level": level, "reason": entry.reason });
-        log.lock().unwrap().event("dump-start", start);
-        progress.set(&job.dle.host, &job.dle.disk, Some(level), "dumping", "");
-        let mut outcome = outcome_of(&job, dumper::run(&job, &taper));
+        self.events
+            .emit(Event::Dumping(&entry.dle, level, &entry.reason));
+        let mut outcome = outcome_of(&job, dumper::run(&job, &self.taper));
         outcome.plan = entry.reason.clone();
         if level == 0 && outcome.status != Status::Failed {
-            let _guard = catalog_lock.lock().unwrap();
-            if let Err(e) = catalog::forced::set(&cfg.catalog, &job.dle.host, &job.dle.disk, false)
-            {
-                crate::say::problem(format!(
-                    "cannot clear the force of {} {}: {e:#}",
-                    job.dle.host, job.dle.disk
-                ));
-            }
+            self.unforce(&entry.dle);
         }
-        log.lock().unwrap().event(
-            "dump-end",
-            serde_json::to_value(&outcome).unwrap_or_default(),
-        );
-        let status = crate::report::name(&outcome.status);
-        let reason = outcome.reason.as_deref().unwrap_or("");
-        progress.set(&outcome.host, &outcome.disk, Some(level), &status, reason);
-        let why = outcome
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        crate::say::progress(format!(
-            "{} {} level {level}: {status}{why}",
-            outcome.host, outcome.disk
-        ));
+        self.events.emit(Event::Finished(&outcome));
         outcome
-    });
-    outcomes.extend(done);
-    for n in groups::after(cfg, &held) {
-        crate::say::problem(n.clone());
-        log.lock().unwrap().event("group", json!(n));
-        notes.push(n);
     }
-    // what someone must look at reaches stderr under cron too (the report goes by mail)
-    for o in outcomes.iter().filter(|o| o.status != Status::Ok) {
-        let why = o
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        crate::say::problem(format!(
-            "{} {} level {}: {}{why}",
-            o.host,
-            o.disk,
-            o.level,
-            crate::report::name(&o.status)
-        ));
+
+    /// A full was taken: the DLE's force is done.
+    fn unforce(&self, dle: &Dle) {
+        let _guard = self.catalog_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = catalog::forced::set(&self.cfg.catalog, &dle.host, &dle.disk, false) {
+            crate::say::problem(format!(
+                "cannot clear the force of {} {}: {e:#}",
+                dle.host, dle.disk
+            ));
+        }
     }
-    let taper = taper.into_inner().unwrap();
-    let mut log = log.into_inner().unwrap();
-    let summary = RunSummary {
-        org: cfg.org.clone(),
-        datestamp,
-        tapes: taper.labels.clone(),
-        no_tape: taper.refused,
-        outcomes,
-        notes,
-        problems,
-        seconds: run_started.elapsed().as_secs_f64(),
-        next_tape: next_tape(cfg, &taper.records, &trust),
-    };
-    log.save_summary(&summary)?;
-    progress.finish();
-    log.event(
-        "end",
-        json!({ "exit": summary.exit_code(), "history_loads": catalog::history::loads() }),
-    );
-    Ok(summary)
 }
 
 /// A DLE that failed before planning (its estimate) is reported at the level it would have

@@ -1,0 +1,177 @@
+//! One run, one stream of events: each state change of a DLE and each note or problem of the
+//! run is said once, here, and reaches every listener: the run log (`runs/DS/log.jsonl`), the
+//! progress file and terminal line (`status.json`), what a person sees (`say`: progress on a
+//! terminal only, problems always) and the report's collector (outcomes, notes, problems).
+
+use super::progress::Progress;
+use crate::catalog::runlog::RunLog;
+use crate::config::disklist::Dle;
+use crate::report::{Outcome, Status};
+use serde_json::json;
+use std::sync::Mutex;
+
+/// What happened.
+pub enum Event<'e> {
+    /// reconcile's note (a partial removed, a dump learnt or gone).
+    Reconciled(String),
+    /// Something an admin must look at; the run exits 1.
+    Problem(String),
+    /// The planner's decision.
+    Plan(&'e crate::planner::Plan),
+    /// A DLE failed before its dump (its estimate, its group's hook), at `level` if known.
+    Failed(Outcome, Option<u8>),
+    /// A DLE waits for its turn at `level`.
+    Waiting(&'e Dle, u8, &'e str),
+    /// A DLE does not fit tonight.
+    Missed(Outcome),
+    /// A DLE is not dumped tonight, on purpose (`strategy = "skip"`…).
+    Skipped(&'e Dle, &'e str),
+    /// A DLE's dump starts.
+    Dumping(&'e Dle, u8, &'e str),
+    /// A DLE's dump ended (the scheduler hands the outcomes back in plan order).
+    Finished(&'e Outcome),
+    /// A group's post hook said something.
+    Group(String),
+}
+
+/// What the report is made of, as the events left it.
+#[derive(Default)]
+pub struct Collected {
+    pub outcomes: Vec<Outcome>,
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// The listeners of one run.
+pub struct Events {
+    log: Mutex<RunLog>,
+    progress: Progress,
+    collected: Mutex<Collected>,
+}
+
+fn why(o: &Outcome) -> String {
+    o.reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
+}
+
+impl Events {
+    pub fn new(log: RunLog, progress: Progress) -> Events {
+        Events {
+            log: Mutex::new(log),
+            progress,
+            collected: Mutex::new(Collected::default()),
+        }
+    }
+
+    /// The progress file, for the dumper's byte counts.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn log(&self, what: &str, detail: serde_json::Value) {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event(what, detail);
+    }
+
+    fn collect(&self) -> std::sync::MutexGuard<'_, Collected> {
+        self.collected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tell every listener.
+    pub fn emit(&self, e: Event) {
+        match e {
+            Event::Reconciled(n) => {
+                self.log("reconcile", json!(n));
+                self.collect().notes.push(n);
+            }
+            Event::Problem(p) => {
+                self.log("problem", json!(p));
+                crate::say::problem(&p);
+                let mut c = self.collect();
+                c.problems.push(p);
+                self.progress.problems(&c.problems);
+            }
+            Event::Plan(plan) => {
+                self.log(
+                    "plan",
+                    json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }),
+                );
+                self.collect().notes.extend(plan.notes.iter().cloned());
+            }
+            Event::Failed(o, level) => {
+                let reason = o.reason.as_deref().unwrap_or("");
+                self.progress.set(&o.host, &o.disk, level, "FAILED", reason);
+                self.collect().outcomes.push(o);
+            }
+            Event::Waiting(d, level, reason) => {
+                self.progress
+                    .set(&d.host, &d.disk, Some(level), "waiting", reason)
+            }
+            Event::Missed(o) => {
+                let reason = o.reason.as_deref().unwrap_or("");
+                self.progress.set(&o.host, &o.disk, None, "MISSED", reason);
+                self.collect().outcomes.push(o);
+            }
+            Event::Skipped(d, reason) => {
+                self.progress.set(&d.host, &d.disk, None, "skipped", reason);
+                let note = format!("{} {}: not dumped: {reason}", d.host, d.disk);
+                self.collect().notes.push(note);
+            }
+            Event::Dumping(d, level, reason) => {
+                let start =
+                    json!({ "host": d.host, "disk": d.disk, "level": level, "reason": reason });
+                self.log("dump-start", start);
+                self.progress
+                    .set(&d.host, &d.disk, Some(level), "dumping", "");
+            }
+            Event::Finished(o) => self.finished(o),
+            Event::Group(n) => {
+                crate::say::problem(&n);
+                self.log("group", json!(n));
+                self.collect().notes.push(n);
+            }
+        }
+    }
+
+    fn finished(&self, o: &Outcome) {
+        self.log("dump-end", serde_json::to_value(o).unwrap_or_default());
+        let status = crate::report::name(&o.status);
+        let reason = o.reason.as_deref().unwrap_or("");
+        self.progress
+            .set(&o.host, &o.disk, Some(o.level), &status, reason);
+        crate::say::progress(format!(
+            "{} {} level {}: {status}{}",
+            o.host,
+            o.disk,
+            o.level,
+            why(o)
+        ));
+    }
+
+    /// The run is over: what someone must look at reaches stderr under cron too (the report
+    /// goes by mail); the collected outcomes (then `dumped`), notes and problems are handed
+    /// back with the run log.
+    pub fn end(self, dumped: Vec<Outcome>) -> (Collected, RunLog, Progress) {
+        let mut c = self
+            .collected
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        c.outcomes.extend(dumped);
+        for o in c.outcomes.iter().filter(|o| o.status != Status::Ok) {
+            crate::say::problem(format!(
+                "{} {} level {}: {}{}",
+                o.host,
+                o.disk,
+                o.level,
+                crate::report::name(&o.status),
+                why(o)
+            ));
+        }
+        let log = self.log.into_inner().unwrap_or_else(|p| p.into_inner());
+        (c, log, self.progress)
+    }
+}
