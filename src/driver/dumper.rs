@@ -227,20 +227,8 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     let (tf, file) = TapeFile::create(&tape.dir, &name, &hdr.encode(&name, None)?)?;
     let index_rel =
         catalog::index::rel_path(&job.dle.host, &job.dle.disk, job.datestamp, job.level);
-    let index = if dt.index {
-        Some(IndexWriter::create(&job.cfg.catalog, &index_rel)?)
-    } else {
-        None
-    };
     let codec = server_codec(dt);
-    let table = match codec.filter(|_| dt.index) {
-        Some(c) => Some(TableWriter::create(
-            blocks::path_for(&job.cfg.catalog.join(&index_rel)),
-            c.format(),
-            c.block_size(),
-        )?),
-        None => None,
-    };
+    let (index, table) = index_writers(job, &index_rel, codec)?;
     let opts = pipeline::Options {
         codec,
         client: client_codec(dt).map_or(Format::None, Codec::format),
@@ -270,60 +258,15 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     session.close().context("agent did not exit cleanly")?;
     let fin = pipe.finish().map_err(tape_full)?;
     let mut warnings = warnings;
-    if let Err(why) = &fin.tar {
-        // the agent's own read errors explain a cut stream: keep what came, PARTIAL
-        if warnings.is_empty() {
-            return Err(Failure::Failed(anyhow!(
-                "the client's stream is not a complete tar archive: {why}"
-            )));
+    check_arrived(dt, &summary, &fin, &mut warnings)?;
+    complete_header(&mut hdr, dt, &summary, &fin, &warnings, client_time_ns)?;
+    let index_note = match fin.index {
+        Ok(ix) => {
+            commit_index(ix, fin.table)?;
+            None
         }
-        warnings.push(format!("the tar stream is incomplete: {why}"));
-    }
-    // the client's count of what it sent must be what arrived (a compressing client counts
-    // the tar before compression, which the server cannot see)
-    if fin.stream_sha256.is_none() && !dt.compress.on_client() && summary.tar_bytes != fin.received
-    {
-        return Err(Failure::Failed(anyhow!(
-            "the client says it sent {} bytes of tar, but {} arrived",
-            summary.tar_bytes,
-            fin.received
-        )));
-    }
-    if let Some(sha) = &fin.stream_sha256 {
-        if summary.tar_bytes != fin.received {
-            return Err(Failure::Failed(anyhow!(
-                "the client's program wrote {} bytes, but {} arrived",
-                summary.tar_bytes,
-                fin.received
-            )));
-        }
-        hdr.stream_sha256 = sha.clone();
-        hdr.program_restore = clip(&summary.restore);
-    }
-    hdr.original_size = if dt.compress.on_client() {
-        summary.tar_bytes
-    } else {
-        fin.received
+        Err(why) => dt.index.then(|| format!("no index: {why}")),
     };
-    hdr.payload_size = fin.payload_size;
-    hdr.payload_sha256 = fin.payload_sha256.clone();
-    hdr.complete = true;
-    hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
-    hdr.files = summary.files;
-    hdr.client_time_ns = client_time_ns;
-    if dt.encrypt == Encrypt::Server {
-        hdr.age_header_sha256 = age_pin(&fin.file, fin.payload_size)?;
-    }
-    let (index, index_note) = match fin.index {
-        Ok(ix) => (ix, None),
-        Err(why) => (None, dt.index.then(|| format!("no index: {why}"))),
-    };
-    if let Some(ix) = index {
-        if let Some(t) = fin.table {
-            t.commit()?;
-        }
-        ix.commit()?;
-    }
     tf.commit(fin.file, &hdr.encode(&name, Some(job.signer))?)?;
     failpoint::hit("before-catalog");
     let record = hdr.record(
@@ -341,6 +284,104 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         notes: summary.notes.iter().take(50).map(|n| clip(n)).collect(),
         index_note,
     })
+}
+
+/// The index and, for a block codec, its block table (when the dumptype indexes).
+fn index_writers(
+    job: &Job,
+    index_rel: &str,
+    codec: Option<Codec>,
+) -> Result<(Option<IndexWriter>, Option<TableWriter>)> {
+    let dt = job.cfg.dumptype(job.dle);
+    if !dt.index {
+        return Ok((None, None));
+    }
+    let index = IndexWriter::create(&job.cfg.catalog, index_rel)?;
+    let table = match codec {
+        Some(c) => Some(TableWriter::create(
+            blocks::path_for(&job.cfg.catalog.join(index_rel)),
+            c.format(),
+            c.block_size(),
+        )?),
+        None => None,
+    };
+    Ok((Some(index), table))
+}
+
+/// What arrived must be a whole tar (or the agent said why not: PARTIAL), and as many bytes
+/// as the client says it sent (a compressing client counts the tar before compression,
+/// which the server cannot see; a program's stream is always counted).
+fn check_arrived(
+    dt: &crate::config::dumptype::Dumptype,
+    summary: &DumpSummary,
+    fin: &pipeline::Finished,
+    warnings: &mut Vec<String>,
+) -> Result<(), Failure> {
+    if let Err(why) = &fin.tar {
+        // the agent's own read errors explain a cut stream: keep what came, PARTIAL
+        if warnings.is_empty() {
+            return Err(Failure::Failed(anyhow!(
+                "the client's stream is not a complete tar archive: {why}"
+            )));
+        }
+        warnings.push(format!("the tar stream is incomplete: {why}"));
+    }
+    let stream = fin.stream_sha256.is_some();
+    if (stream || !dt.compress.on_client()) && summary.tar_bytes != fin.received {
+        let what = if stream {
+            "the client's program wrote"
+        } else {
+            "the client says it sent"
+        };
+        let unit = if stream { "bytes" } else { "bytes of tar" };
+        return Err(Failure::Failed(anyhow!(
+            "{what} {} {unit}, but {} arrived",
+            summary.tar_bytes,
+            fin.received
+        )));
+    }
+    Ok(())
+}
+
+/// The header's final fields: sizes, payload sha256, status, and the age header's pin.
+fn complete_header(
+    hdr: &mut DumpHeader,
+    dt: &crate::config::dumptype::Dumptype,
+    summary: &DumpSummary,
+    fin: &pipeline::Finished,
+    warnings: &[String],
+    client_time_ns: i64,
+) -> Result<()> {
+    if let Some(sha) = &fin.stream_sha256 {
+        hdr.stream_sha256 = sha.clone();
+        hdr.program_restore = clip(&summary.restore);
+    }
+    hdr.original_size = if dt.compress.on_client() {
+        summary.tar_bytes
+    } else {
+        fin.received
+    };
+    hdr.payload_size = fin.payload_size;
+    hdr.payload_sha256 = fin.payload_sha256.clone();
+    hdr.complete = true;
+    hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
+    hdr.files = summary.files;
+    hdr.client_time_ns = client_time_ns;
+    if dt.encrypt == Encrypt::Server {
+        hdr.age_header_sha256 = age_pin(&fin.file, fin.payload_size)?;
+    }
+    Ok(())
+}
+
+/// Put the index (and its block table) in place, once the dump is complete.
+fn commit_index(index: Option<IndexWriter>, table: Option<TableWriter>) -> Result<()> {
+    if let Some(ix) = index {
+        if let Some(t) = table {
+            t.commit()?;
+        }
+        ix.commit()?;
+    }
+    Ok(())
 }
 
 /// The sha256 of the payload's age header, read back from the file just written.
