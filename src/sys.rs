@@ -4,6 +4,11 @@
 use std::path::Path;
 
 /// Whether this process runs as root (restores then set owners and make device nodes).
+/// `open(2)` flags for `OpenOptionsExt::custom_flags`.
+pub fn oflags(flags: &[rustix::fs::OFlags]) -> i32 {
+    flags.iter().fold(0, |acc, f| acc | f.bits() as i32)
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }

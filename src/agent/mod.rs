@@ -318,7 +318,11 @@ fn unreadable_below(root: &std::path::Path) -> (Vec<std::path::PathBuf>, u64) {
             Ok(e) if e.file_type().is_file() => {
                 let opened = std::fs::OpenOptions::new()
                     .read(true)
-                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+                    .custom_flags(crate::sys::oflags(&[
+                        rustix::fs::OFlags::NONBLOCK,
+                        rustix::fs::OFlags::NOFOLLOW,
+                        rustix::fs::OFlags::NOCTTY,
+                    ]))
                     .open(e.path());
                 if opened.is_err() {
                     bad.push(e.path().to_path_buf());

@@ -131,8 +131,8 @@ fn meta_of(md: &Metadata) -> Meta {
         uid: md.uid() as u64,
         gid: md.gid() as u64,
         mtime: md.mtime(),
-        rdev_major: libc::major(rdev),
-        rdev_minor: libc::minor(rdev),
+        rdev_major: rustix::fs::major(rdev),
+        rdev_minor: rustix::fs::minor(rdev),
     }
 }
 
@@ -401,8 +401,12 @@ impl<W: Sink> Walker<'_, '_, W> {
 /// where the kernel allows it (only the owner or root may ask for O_NOATIME).
 fn open_noatime(path: &Path) -> io::Result<File> {
     let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-    match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
+    use rustix::fs::OFlags;
+    let nofollow = crate::sys::oflags(&[OFlags::NOFOLLOW]);
+    match open(crate::sys::oflags(&[OFlags::NOFOLLOW, OFlags::NOATIME])) {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {
+            open(nofollow)
+        }
         r => r,
     }
 }

@@ -283,7 +283,7 @@ impl Extractor {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(crate::sys::oflags(&[rustix::fs::OFlags::NOFOLLOW]))
             .mode(0o600)
             .open(path)
             .context("cannot create")?;

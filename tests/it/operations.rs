@@ -382,7 +382,7 @@ fn status_shows_the_running_run_from_another_terminal() {
         "{}",
         running.stdout
     );
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let r = s.run(&["status"]);
     assert!(r.stdout.contains("DID NOT FINISH"), "{}", r.stdout);

@@ -44,17 +44,9 @@ fn package(version: &str, out: &Path) -> PathBuf {
     PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn the_package_is_lintian_clean_and_installs_upgrades_and_purges_without_losing_backups() {
-    if !is_root() {
-        eprintln!("skipped: dpkg -i in a throwaway root needs root (scripts/test runs as root)");
-        return;
-    }
+    crate::common::require_root("dpkg -i in a throwaway root");
     let scratch = if Path::new("/dev/shm").is_dir() {
         tempfile::tempdir_in("/dev/shm").unwrap()
     } else {

@@ -59,7 +59,7 @@ fn verify_fetch_and_recover_run_during_a_dump() {
         crate::common::noise(300_000, 7)
     );
     s.fetch(&disk, "image.tar", &["-i", &id]).assert_code(0);
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }
 

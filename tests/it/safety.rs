@@ -121,7 +121,7 @@ fn second_dump_exits_3_naming_the_holder_and_kill_9_frees_the_lock() {
     );
     let l = s.run(&["label", "5", "daily-05"]);
     l.assert_code(3);
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let r = s.run(&["dump"]);
     r.assert_code(0);
