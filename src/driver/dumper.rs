@@ -37,8 +37,8 @@ pub struct Job<'a> {
     pub signer: &'a crate::signing::Signer,
     /// Bytes the client may send before the dump is a runaway (max_growth × the estimate).
     pub limit: u64,
-    /// Where received bytes are counted for `tapir status`.
-    pub progress: &'a super::progress::Progress,
+    /// Where received bytes are told (the progress file shows them to `tapir status`).
+    pub events: &'a super::events::Events,
 }
 
 /// A dump that reached its tape.
@@ -247,8 +247,8 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
     let mut pipe = Pipeline::new(file, index, table, &opts, &full).map_err(tape_full)?;
     send_known_dirs(job, &mut session)?;
     session.send(&Message::Dump(Box::new(request(job))))?;
-    let at = job.progress.index(&job.dle.host, &job.dle.disk);
-    let counted = |n: usize| job.progress.bytes(at, n as u64);
+    let at = job.events.place(&job.dle.host, &job.dle.disk);
+    let counted = |n: usize| job.events.emit(super::events::Event::Bytes(at, n as u64));
     let streamed = stream(&mut session, &mut pipe, &tape_full, &counted, job.limit);
     let (summary, client_time_ns, warnings) = match streamed {
         Ok(s) => s,

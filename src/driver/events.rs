@@ -28,6 +28,8 @@ pub enum Event<'e> {
     Skipped(&'e Dle, &'e str),
     /// A DLE's dump starts.
     Dumping(&'e Dle, u8, &'e str),
+    /// Bytes of a dump's tar arrived (`at`: the DLE's place in the progress file).
+    Bytes(Option<usize>, u64),
     /// A DLE's dump ended (the scheduler hands the outcomes back in plan order).
     Finished(&'e Outcome),
     /// A group's post hook said something.
@@ -65,9 +67,9 @@ impl Events {
         }
     }
 
-    /// The progress file, for the dumper's byte counts.
-    pub fn progress(&self) -> &Progress {
-        &self.progress
+    /// Where a DLE is in the progress file (looked up once per dump, not per data frame).
+    pub fn place(&self, host: &str, disk: &str) -> Option<usize> {
+        self.progress.index(host, disk)
     }
 
     fn log(&self, what: &str, detail: serde_json::Value) {
@@ -128,6 +130,7 @@ impl Events {
                 self.progress
                     .set(&d.host, &d.disk, Some(level), "dumping", "");
             }
+            Event::Bytes(at, n) => self.progress.bytes(at, n),
             Event::Finished(o) => self.finished(o),
             Event::Group(n) => {
                 crate::say::problem(&n);

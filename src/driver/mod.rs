@@ -318,7 +318,7 @@ impl Night<'_> {
             recipients: self.recipients,
             signer: self.signer,
             limit: dumper::limit_for(cfg.dumptype(&entry.dle), entry.expected),
-            progress: self.events.progress(),
+            events: self.events,
         };
         self.events
             .emit(Event::Dumping(&entry.dle, level, &entry.reason));
