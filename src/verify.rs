@@ -84,7 +84,9 @@ pub fn run(
             continue;
         }
         out.extend(label_file(&slot, &label, &listed, trust));
-        for f in &slot.files {
+        // the files of a slot are read on every core, the verdicts kept in file order
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        out.extend(crate::pool::par_map(&slot.files, threads, |f| {
             let rec = listed
                 .iter()
                 .find(|r| r.label == label && r.file_name == f.name);
@@ -100,13 +102,13 @@ pub fn run(
                 ids.as_deref(),
                 &cfg.catalog,
             );
-            out.push(Checked {
+            Checked {
                 verdict,
                 label: label.clone(),
                 file: f.name.clone(),
                 detail,
-            });
-        }
+            }
+        }));
         out.extend(missing(&listed, &label, &slot));
     }
     Ok(out)

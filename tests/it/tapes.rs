@@ -199,11 +199,11 @@ fn autolabel_labels_empty_slots_when_needed() {
     assert!(s.path().join("vtape/slot1/00000.daily-001").exists());
 }
 
-#[test]
-fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
-    // tape_size 200 KiB: /a (120 KiB) fits, /b (120 KiB) does not fit after it.
+/// Two DLEs of 120 KiB on tapes of 200 KiB, two tapes a run: the second DLE goes on the
+/// second tape. `extra`: more top-level config.
+fn two_tapes_a_night(extra: &str) -> Setup {
     let s = Setup::new(
-        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1\ninparallel = 1",
+        &format!("runtapes = 2\ntapecycle = 3\nrunspercycle = 1\ninparallel = 1\n{extra}"),
         "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
     );
     let a = small_dir(&s, "a", 120 << 10);
@@ -212,6 +212,13 @@ fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
         "disklist",
         &format!("localhost {a} local\nlocalhost {b} local\n"),
     );
+    s
+}
+
+#[test]
+fn a_dump_that_does_not_fit_goes_to_the_next_tape_when_runtapes_allows() {
+    // tape_size 200 KiB: /a (120 KiB) fits, /b (120 KiB) does not fit after it.
+    let s = two_tapes_a_night("");
     let r = s.run(&["dump"]);
     r.assert_code(0);
     assert!(
@@ -331,16 +338,7 @@ fn history_loads(s: &Setup) -> u64 {
 
 #[test]
 fn a_run_reads_the_history_once_through_tape_changes_and_recycling() {
-    let s = Setup::new(
-        "runtapes = 2\ntapecycle = 3\nrunspercycle = 1\ninparallel = 1\ndumpcycle = 1",
-        "slots = 4\nautolabel = \"daily-%%\"\ntape_size = \"200K\"\n",
-    );
-    let a = small_dir(&s, "a", 120 << 10);
-    let b = small_dir(&s, "b", 120 << 10);
-    s.write(
-        "disklist",
-        &format!("localhost {a} local\nlocalhost {b} local\n"),
-    );
+    let s = two_tapes_a_night("dumpcycle = 1");
     for night in 0..4 {
         let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(night))]);
         r.assert_code(0);
