@@ -2,7 +2,6 @@
 //! identity, the tar itself — with the payload's sha256 checked against the header.
 
 use crate::catalog::{DumpRecord, history};
-use crate::codec::Format;
 use crate::config::Config;
 use crate::signing::Trust;
 use crate::vtape::{
@@ -11,7 +10,7 @@ use crate::vtape::{
     reader::{self, Expect, Opened},
 };
 use anyhow::{Context, Result, bail};
-use std::io::{self, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Which dump.
@@ -71,41 +70,15 @@ pub fn open(path: &Path, rec: &DumpRecord, trust: &Trust) -> Result<Opened> {
 }
 
 /// Stream the payload of an opened file to `out`: raw, or decrypted and decompressed with
-/// `ids`. Fails (after writing) when the payload's size or sha256 is not the header's.
+/// `ids` (the reader's [`Opened::raw`] and [`Opened::decode`]).
 pub fn fetch_with(opened: Opened, ids: Option<&Ids>, out: &mut dyn Write) -> Result<DumpHeader> {
-    let h = opened.header.clone();
-    let path = opened.path.clone();
-    let mut src = opened.payload()?;
     match ids {
-        None => {
-            io::copy(&mut src, out).context("cannot write the output")?;
-        }
-        Some(ids) => decode(&h, &mut src, ids, out)
-            .with_context(|| format!("cannot decode {}", path.display()))?,
+        None => opened.raw(out),
+        Some(ids) => opened.decode(ids, out),
     }
-    src.finish()?;
-    Ok(h)
 }
 
-pub type Ids = [Box<dyn age::Identity + Send + Sync>];
-
-fn decode(h: &DumpHeader, src: &mut dyn Read, ids: &Ids, out: &mut dyn Write) -> Result<()> {
-    let plain: Box<dyn Read + '_> = if h.encrypt == "server" {
-        let d = age::Decryptor::new_buffered(BufReader::new(src)).context("not an age file")?;
-        Box::new(
-            d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-                .context("cannot decrypt (wrong identity?)")?,
-        )
-    } else {
-        Box::new(src)
-    };
-    let mut tar = crate::codec::decoder(
-        Format::of(&h.compress),
-        BufReader::with_capacity(1 << 20, plain),
-    )?;
-    io::copy(&mut tar, out).context("cannot read the payload")?;
-    Ok(())
-}
+pub use crate::vtape::decode::Ids;
 
 #[cfg(test)]
 mod tests {

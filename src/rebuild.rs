@@ -68,7 +68,7 @@ type Dles = BTreeMap<(String, String), Vec<DumpRecord>>;
 fn read_tapes(
     cfg: &Config,
     root: &Path,
-    ids: Option<&crate::fetch::Ids>,
+    ids: Option<&crate::vtape::decode::Ids>,
     trust: &Trust,
     done: &mut Rebuilt,
 ) -> Result<Dles> {
@@ -171,13 +171,13 @@ fn index_from_payload(
     path: &Path,
     rec: &DumpRecord,
     trust: &Trust,
-    ids: &crate::fetch::Ids,
+    ids: &crate::vtape::decode::Ids,
 ) -> Result<String> {
     let rel = catalog::index::rel_path(&rec.host, &rec.disk, &rec.datestamp, rec.level);
     let opened = crate::fetch::open(path, rec, trust)?;
     if opened.header.is_stream() {
         // a program's stream: its one entry, once its sha256 held
-        let (h, n) = crate::recover::stream::decode_checked(opened, ids, &mut std::io::sink())?;
+        let (h, n) = opened.decode_stream(ids, &mut std::io::sink())?;
         let mut ix = IndexWriter::create(&cfg.catalog, &rel)?;
         let mtime = h.client_time_ns / 1_000_000_000;
         ix.stream_entry(
@@ -190,7 +190,7 @@ fn index_from_payload(
     let mut tee = TarIndexer::new(IndexWriter::create(&cfg.catalog, &rel)?);
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut tee);
-        crate::fetch::fetch_with(opened, Some(ids), &mut w)?;
+        opened.decode(ids, &mut w)?;
     }
     match tee.finish() {
         (ix, _, None) => ix.commit()?,

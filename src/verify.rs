@@ -163,7 +163,7 @@ fn missing(listed: &[&DumpRecord], label: &str, slot: &Slot) -> Vec<Checked> {
         .collect()
 }
 
-type Ids = crate::fetch::Ids;
+type Ids = crate::vtape::decode::Ids;
 
 fn file(
     path: &Path,
@@ -195,7 +195,7 @@ fn file(
         };
     };
     if h.is_stream() {
-        return match crate::recover::stream::decode_checked(opened, ids, &mut std::io::sink()) {
+        return match opened.decode_stream(ids, &mut std::io::sink()) {
             Ok((_, n)) => (
                 Verdict::Ok,
                 format!(
@@ -255,7 +255,7 @@ impl EntrySink for Members {
 fn read_tar(opened: reader::Opened, ids: &Ids) -> anyhow::Result<Members> {
     let mut ix = TarIndexer::new(Members::default());
     let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut ix);
-    crate::fetch::fetch_with(opened, Some(ids), &mut w)?;
+    opened.decode(ids, &mut w)?;
     drop(w);
     let (members, _, broken) = ix.finish();
     if let Some(why) = broken {

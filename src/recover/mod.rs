@@ -138,7 +138,7 @@ pub fn open_stream(
 fn run_stream(
     req: &Request,
     opened: crate::vtape::reader::Opened,
-    ids: &crate::fetch::Ids,
+    ids: &crate::vtape::decode::Ids,
 ) -> Result<Report> {
     let name = opened.header.stream_name.clone();
     let wanted = req.paths.iter().map(|p| member_path(p));
@@ -291,7 +291,7 @@ fn extract_record(
     x: &mut Extractor,
     r: &DumpRecord,
     file: &Path,
-    ids: &crate::fetch::Ids,
+    ids: &crate::vtape::decode::Ids,
 ) -> Result<()> {
     if !req.paths.is_empty()
         && let Some(plan) = seek::plan(&cfg.catalog, r, x)?
@@ -326,7 +326,7 @@ fn extract_seeking(
     r: &DumpRecord,
     trust: &crate::signing::Trust,
     plan: &seek::Plan,
-    ids: &crate::fetch::Ids,
+    ids: &crate::vtape::decode::Ids,
 ) -> Result<seek::Cost> {
     if plan.members.is_empty() {
         return Ok(seek::Cost::default());
@@ -347,12 +347,11 @@ fn extract_seeking(
 fn extract_one(
     x: &mut Extractor,
     opened: crate::vtape::reader::Opened,
-    ids: &crate::fetch::Ids,
+    ids: &crate::vtape::decode::Ids,
 ) -> Result<()> {
     let (reader, mut writer) = std::io::pipe()?;
     std::thread::scope(|s| {
-        let producer =
-            s.spawn(move || crate::fetch::fetch_with(opened, Some(ids), &mut writer).map(|_| ()));
+        let producer = s.spawn(move || opened.decode(ids, &mut writer).map(|_| ()));
         let extracted = x.extract(std::io::BufReader::with_capacity(1 << 20, reader));
         let fetched = producer
             .join()

@@ -2,10 +2,9 @@
 //! restore), to stdout (`| pg_restore`), or into the program's own restore command from
 //! this machine's agent.toml. Every way checks the payload's sha256 and the stream's own.
 
-use crate::fetch::Ids;
-use crate::vtape::{header::DumpHeader, reader::Opened};
+use crate::vtape::decode::Ids;
+use crate::vtape::reader::Opened;
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -26,52 +25,6 @@ pub struct Streamed {
     pub command: Option<(String, std::process::ExitStatus)>,
 }
 
-/// Counts and hashes what passes through to `inner`.
-struct Hashing<W> {
-    inner: W,
-    hasher: sha2::Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.hasher.update(&b[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Decode the stream of `opened` into `out`; fails unless the payload's sha256 (header) and
-/// the stream's sha256 and size (header) both hold.
-pub fn decode_checked(opened: Opened, ids: &Ids, out: &mut dyn Write) -> Result<(DumpHeader, u64)> {
-    let mut h = Hashing {
-        inner: out,
-        hasher: sha2::Sha256::new(),
-        bytes: 0,
-    };
-    let header = crate::fetch::fetch_with(opened, Some(ids), &mut h)?;
-    h.flush().context("cannot write the output")?;
-    let sha = format!("{:x}", h.hasher.finalize());
-    if header.stream_sha256.is_empty() || sha != header.stream_sha256 {
-        bail!(
-            "CORRUPT: the decoded stream's sha256 is {sha}, its header says {:?}",
-            header.stream_sha256
-        );
-    }
-    if h.bytes != header.original_size {
-        bail!(
-            "CORRUPT: the decoded stream has {} bytes, its header says {}",
-            h.bytes,
-            header.original_size
-        );
-    }
-    Ok((header, h.bytes))
-}
-
 /// Restore the stream of one program dump to `dest`.
 pub fn restore(opened: Opened, ids: &Ids, dest: Dest) -> Result<Streamed> {
     let name = opened.header.stream_name.clone();
@@ -83,7 +36,7 @@ pub fn restore(opened: Opened, ids: &Ids, dest: Dest) -> Result<Streamed> {
         Dest::Stdout => {
             let stdout = io::stdout();
             let mut lock = stdout.lock();
-            let (_, bytes) = decode_checked(opened, ids, &mut lock)?;
+            let (_, bytes) = opened.decode_stream(ids, &mut lock)?;
             Ok(Streamed {
                 name,
                 bytes,
@@ -109,7 +62,7 @@ fn to_dir(opened: Opened, ids: &Ids, to: &Path, name: String) -> Result<Streamed
             .open(&staged)
             .with_context(|| format!("cannot create {}", staged.display()))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        let (_, bytes) = decode_checked(opened, ids, &mut w)?;
+        let (_, bytes) = opened.decode_stream(ids, &mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()
             .with_context(|| format!("cannot write {}", staged.display()))?;
@@ -147,7 +100,7 @@ fn into_program(
     let (shown, status) =
         crate::agent::program::run_restore(prog, &program, &disk, |stdin: &mut dyn Write| {
             let mut w = io::BufWriter::with_capacity(1 << 20, stdin);
-            bytes = decode_checked(opened, ids, &mut w)?.1;
+            bytes = opened.decode_stream(ids, &mut w)?.1;
             Ok(())
         })?;
     Ok(Streamed {

@@ -1,6 +1,7 @@
 //! The virtual-tape changer (Amanda chg-disk layout): slots are directories under
 //! `changer.root`, each with a label file `00000.LABEL` and dump files `NNNNN.HOST.DISK.LEVEL`.
 
+pub mod decode;
 pub mod header;
 pub mod reader;
 pub mod relabel;

@@ -551,7 +551,13 @@ fn a_chain_across_a_signing_key_change_verifies_and_restores() {
     std::fs::write(d.join("passwd"), b"root:x:0:0\nthird:x:1001:1001\n").unwrap();
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))])
         .assert_code(0);
-    assert_eq!(s.levels(), vec![0, 1, 1, 1]);
+    // a level 0 under the old key, incrementals after it (the planner may bump to 2)
+    let levels = s.levels();
+    assert_eq!(levels.len(), 4, "{levels:?}");
+    assert!(
+        levels[0] == 0 && levels[1..].iter().all(|l| *l >= 1),
+        "{levels:?}"
+    );
     s.run(&["verify"]).assert_code(0);
     // the newest chain: level 0 (old key) and the newest level 1 (new key)
     let to = s.path().join("across");
