@@ -4,6 +4,21 @@
 use std::path::Path;
 
 /// Whether this process runs as root (restores then set owners and make device nodes).
+/// Whether child `pid` has exited, without reaping it: until it is waited for its pid, and
+/// so its process group's id, cannot be taken by another process, so the group can still be
+/// killed safely.
+pub fn exited(pid: u32) -> bool {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+    matches!(waitid(WaitId::Pid(p), opts), Ok(Some(_)))
+}
+
 /// `open(2)` flags for `OpenOptionsExt::custom_flags`.
 pub fn oflags(flags: &[rustix::fs::OFlags]) -> i32 {
     flags.iter().fold(0, |acc, f| acc | f.bits() as i32)
@@ -139,5 +154,30 @@ pub fn readable_within(
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod exit_tests {
+    #[test]
+    fn an_exited_child_is_seen_and_left_for_wait() {
+        let mut c = std::process::Command::new("sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !super::exited(c.id()) {
+            assert!(std::time::Instant::now() < end, "never seen to exit");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // not reaped: wait still has its status
+        assert_eq!(c.wait().unwrap().code(), Some(7));
+        let mut running = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!super::exited(running.id()));
+        running.kill().unwrap();
+        running.wait().unwrap();
     }
 }

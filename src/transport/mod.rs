@@ -381,23 +381,11 @@ const LOCAL_EXIT: Duration = Duration::from_secs(60);
 /// the run waiting.
 fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
     let end = std::time::Instant::now() + limit;
-    let mut code = None;
-    let mut exited = false;
-    while std::time::Instant::now() < end {
-        match child.try_wait() {
-            Ok(Some(s)) => {
-                code = s.code();
-                exited = true;
-                break;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => break,
-        }
+    while std::time::Instant::now() < end && !crate::sys::exited(child.id()) {
+        std::thread::sleep(Duration::from_millis(10));
     }
+    // the group is killed before the leader is reaped: its id cannot have been reused
     kill(child);
-    if exited {
-        return code;
-    }
     child.wait().ok().and_then(|s| s.code())
 }
 
