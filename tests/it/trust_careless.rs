@@ -571,3 +571,56 @@ fn a_chain_across_a_signing_key_change_verifies_and_restores() {
         );
     }
 }
+
+#[test]
+fn a_label_stripped_of_its_signature_is_damaged_when_its_dumps_are_signed() {
+    let (s, _) = three_tapes();
+    let label = slot(&s, 2).join("00000.daily-02");
+    strip_signature(&label);
+    let r = s.run(&["verify"]);
+    r.assert_code(1);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("UNSIGNED") && l.contains("00000.daily-02")),
+        "{}",
+        r.stdout
+    );
+    let r = s.run(&["--json", "tapes"]);
+    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st[1]["damaged"], true, "{}", st[1]);
+    let r = s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))]);
+    r.assert_code(1);
+    assert!(r.stdout.contains("slot 2 is DAMAGED"), "{}", r.stdout);
+    // a slot of an upgraded installation (written before tapes were signed: nothing in it
+    // signed) keeps its unsigned label believed
+    for e in std::fs::read_dir(slot(&s, 2)).unwrap() {
+        let p = e.unwrap().path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("00000.")
+        {
+            strip_signature(&p);
+        }
+    }
+    let r = s.run(&["--json", "tapes"]);
+    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st[1]["damaged"], false, "{}", st[1]);
+    assert_eq!(st[1]["label"], "daily-02", "{}", st[1]);
+}
+
+/// Zero a tape file header's signature block, as if it was written before signing.
+fn strip_signature(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let text_end = bytes.iter().position(|&b| b == 0).unwrap();
+    let sig = bytes
+        .windows(30)
+        .position(|w| w == b"\n-----BEGIN SSH SIGNATURE-----")
+        .unwrap();
+    for b in &mut bytes[sig + 1..text_end] {
+        *b = 0;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
