@@ -18,7 +18,8 @@ pub const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----\n";
 pub const IDENTITY_COMMENT: &str = "# tapir signing key: ";
 
 /// The server's signing key (SSHSIG over every tape header and label).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Signing {
     /// The private ed25519 key the server signs with (created on first use).
     pub key: PathBuf,

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Outcome of a dump that reached a tape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DumpStatus {
     Ok,
@@ -18,7 +19,8 @@ pub enum DumpStatus {
 }
 
 /// One dump as the catalog knows it (a cache of its tape header).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DumpRecord {
     pub host: String,
     pub disk: String,
@@ -46,7 +48,7 @@ pub struct DumpRecord {
     /// Nanoseconds since the epoch, as a string in JSON (it exceeds 2^53, which JSON
     /// numbers in jq and JavaScript cannot hold); older catalogs have a number.
     #[serde(default, with = "crate::catalog::ns_string")]
-    #[schemars(with = "String")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub client_time_ns: i64,
     /// The same instant as RFC 3339 (UTC, nanoseconds).
     #[serde(default)]

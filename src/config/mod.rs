@@ -146,7 +146,8 @@ impl Default for RawEncryption {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Ssh {
     pub user: String,
@@ -168,7 +169,8 @@ pub struct Ssh {
 }
 
 /// Which SSH implementation reaches the clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SshClient {
     Openssh,
@@ -197,7 +199,8 @@ impl Ssh {
 }
 
 /// How to reach one client (`[hosts.NAME]`); every key optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Host {
     /// Address to connect to (default: the host name itself).
@@ -222,7 +225,8 @@ pub struct Target {
     pub jump: Option<Box<Target>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Mirror {
     /// Where `tapir mirror` copies to, in turn: a directory (an NFS mount) or
@@ -254,7 +258,8 @@ struct RawSigning {
 }
 
 /// The effective configuration: every path absolute, every value checked.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Config {
     pub file: PathBuf,
     pub org: String,

@@ -35,7 +35,8 @@ pub struct Planned {
 }
 
 /// `tapir dump --dry-run --json`: tonight's plan as data.
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DryRun {
     pub entries: Vec<DryRunEntry>,
     /// DLEs whose estimate failed (they would be FAILED tonight).
@@ -46,7 +47,8 @@ pub struct DryRun {
     pub capacity_tape_bytes: u64,
 }
 
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DryRunEntry {
     pub host: String,
     pub disk: String,
@@ -56,7 +58,8 @@ pub struct DryRunEntry {
     pub tape_bytes: u64,
 }
 
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DryRunFailed {
     pub host: String,
     pub disk: String,

@@ -4,7 +4,8 @@
 use super::{Input, Params, levels};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Due {
     pub host: String,
     pub disk: String,
@@ -34,7 +35,8 @@ pub fn due(inputs: &[Input], p: &Params) -> Vec<Due> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Night {
     /// 0 = tonight.
     pub night: u32,

@@ -17,7 +17,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The changer: where slots live and how tapes are labelled.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Changer {
     pub root: PathBuf,
     pub slots: u32,

@@ -6,7 +6,8 @@ use crate::catalog::history;
 use anyhow::Result;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TapeStatus {
     pub slot: u32,
     pub label: Option<String>,
