@@ -12,7 +12,7 @@ use crate::catalog::{self, DumpRecord, history};
 use crate::config::Config;
 use crate::fsutil;
 use crate::signing::Trust;
-use crate::vtape::reader::{self, Expect, Problem};
+use crate::vtape::reader::{self, Expect, Opened, Problem};
 use crate::vtape::{self, Slot, header::HEADER_SIZE};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -197,15 +197,23 @@ impl Check {
     }
 
     /// Refuse a source file whose header is not what the catalog recorded or not signed by
-    /// this server; a file written before tapes were signed is copied, and said so.
-    fn source(&self, slot: &Slot, name: &str, rep: &mut Report) -> Result<()> {
+    /// this server; a file written before tapes were signed is copied, and said so. A dump
+    /// comes back opened by the one tape reader, whose payload the copy reads.
+    fn source(&self, slot: &Slot, name: &str, rep: &mut Report) -> Result<Option<Opened>> {
         let path = slot.dir.join(name);
         let Some(label) = slot.label_name() else {
             bail!("the slot has no label");
         };
-        let opened = if name.starts_with("00000.") {
-            reader::open_label(&path, &self.trust).map(|_| ())
-        } else {
+        if name.starts_with("00000.") {
+            return match reader::open_label(&path, &self.trust) {
+                Err(e) if e.problem == Problem::Unsigned => {
+                    rep.notes.push(unsigned_note(slot.slot, name));
+                    Ok(None)
+                }
+                r => r.map(|_| None).map_err(Into::into),
+            };
+        }
+        {
             let record = self
                 .records
                 .iter()
@@ -218,20 +226,20 @@ impl Check {
                 label: Some(label),
                 record,
             };
-            reader::open(&path, &self.trust, expect).map(|_| ())
-        };
-        match opened {
-            Err(e) if e.problem == Problem::Unsigned => {
-                rep.notes.push(format!(
-                    "slot{}/{name}: unsigned (written before tapes were signed): copied",
-                    slot.slot
-                ));
-                Ok(())
+            match reader::open(&path, &self.trust, expect) {
+                Err(e) if e.problem == Problem::Unsigned => {
+                    rep.notes.push(unsigned_note(slot.slot, name));
+                    let legacy = Trust::new(vec![], true);
+                    Ok(Some(reader::open(&path, &legacy, expect)?))
+                }
+                r => Ok(Some(r?)),
             }
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(()),
         }
     }
+}
+
+fn unsigned_note(slot: u32, name: &str) -> String {
+    format!("slot{slot}/{name}: unsigned (written before tapes were signed): copied")
 }
 
 /// Bring one slot up to date; `true` when the mirror's slot now equals the source's.
@@ -256,9 +264,9 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
     remove_temps(work)?;
     let mut complete = true;
     for n in &names {
-        let copied = check.source(slot, n, rep).and_then(|()| {
-            copy_verified(&slot.dir.join(n), &work.join(n), !n.starts_with("00000."))
-        });
+        let copied = check
+            .source(slot, n, rep)
+            .and_then(|opened| copy_verified(&slot.dir.join(n), &work.join(n), opened));
         complete &= rep.count(slot.slot, n, copied);
     }
     if !in_place {
@@ -332,24 +340,19 @@ fn unchanged(src: &Path, dst: &Path) -> bool {
     }
 }
 
-/// Copy `src` to `dst` unless unchanged; `Some(bytes)` when copied. A dump's payload must
-/// match its header's sha256 both as read from the source and as read back from the target;
-/// any other file must read back as it was read.
-fn copy_verified(src: &Path, dst: &Path, dump: bool) -> Result<Option<u64>> {
+/// Copy `src` to `dst` unless unchanged; `Some(bytes)` when copied. A dump (`opened` by the
+/// tape reader) is copied from the reader's own file: its payload must hold as the reader
+/// checks it, and read back from the target with the header's sha256; any other file must
+/// read back as it was read.
+fn copy_verified(src: &Path, dst: &Path, opened: Option<Opened>) -> Result<Option<u64>> {
     if unchanged(src, dst) {
         return Ok(None);
     }
-    let want = if !dump {
-        None
-    } else {
-        let h = vtape::header::read_dump(src)?;
-        if !h.complete {
-            bail!("the source's header says the dump is incomplete: not copied");
-        }
-        Some((h.payload_sha256, HEADER_SIZE as u64 + h.payload_size))
-    };
     let tmp = fsutil::temp_name(dst);
-    let result = copy_to_temp(src, &tmp, want.as_ref());
+    let result = match opened {
+        Some(o) => copy_dump(o, &tmp),
+        None => copy_whole(src, &tmp),
+    };
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -363,14 +366,47 @@ fn copy_verified(src: &Path, dst: &Path, dump: bool) -> Result<Option<u64>> {
     Ok(Some(fs::metadata(dst)?.len()))
 }
 
-/// Copy with the payload hashed, fsync, then read the copy back (past the page cache) and
-/// hash it again; both must match the header (label files: the copy must equal the source).
-fn copy_to_temp(src: &Path, tmp: &Path, want: Option<&(String, u64)>) -> Result<()> {
+/// A dump: its header block and its payload through the reader (size and sha256 checked
+/// with the reader's verdicts), fsync, then read back past the page cache.
+fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
+    let want = opened.header.payload_sha256.clone();
+    let head = opened.header_block()?;
+    let mut to = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let wrote = |e: std::io::Error| {
+        anyhow::Error::new(e).context(format!("cannot write {}", tmp.display()))
+    };
+    to.write_all(&head).map_err(wrote)?;
+    let mut payload = opened.payload()?;
+    let (mut pos, mut buf) = (HEADER_SIZE as u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = payload.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n]).map_err(wrote)?;
+        pos += n as u64;
+        if pos >= 1 << 20 {
+            crate::failpoint::hit("mirror-mid-copy"); // inside a big file, after others
+        }
+    }
+    payload
+        .finish()
+        .map_err(|e| anyhow::anyhow!("{}: not copied", e.problem))?;
+    to.sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    drop(to);
+    if read_back(tmp)?.0 != want {
+        bail!("the copy {} does not read back as written", tmp.display());
+    }
+    Ok(())
+}
+
+/// Any other file (a label, the catalog): copied, fsynced, and read back whole.
+fn copy_whole(src: &Path, tmp: &Path) -> Result<()> {
     let mut from = File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
     let mut to = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut hash = Sha256::new();
     let mut whole = Sha256::new();
-    let (mut pos, mut buf) = (0u64, vec![0u8; 1 << 20]);
+    let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = from.read(&mut buf)?;
         if n == 0 {
@@ -378,29 +414,12 @@ fn copy_to_temp(src: &Path, tmp: &Path, want: Option<&(String, u64)>) -> Result<
         }
         to.write_all(&buf[..n])
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        hash_payload(&mut hash, &buf[..n], pos);
         whole.update(&buf[..n]);
-        pos += n as u64;
-        if pos >= 1 << 20 {
-            crate::failpoint::hit("mirror-mid-copy"); // inside a big file, after others
-        }
     }
     to.sync_all()
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     drop(to);
-    let (sha_src, whole_src) = (crate::units::hex(&hash.finalize()), whole.finalize());
-    if let Some((sha, len)) = want {
-        if pos != *len {
-            bail!("the source is {pos} bytes, its header says {len} (TRUNCATED): not copied");
-        }
-        if &sha_src != sha {
-            bail!(
-                "the source's payload sha256 is {sha_src}, its header says {sha} (CORRUPT): not copied"
-            );
-        }
-    }
-    let (sha_dst, whole_dst) = read_back(tmp)?;
-    if want.is_some_and(|(sha, _)| &sha_dst != sha) || (want.is_none() && whole_dst != whole_src) {
+    if read_back(tmp)?.1 != whole.finalize() {
         bail!("the copy {} does not read back as written", tmp.display());
     }
     Ok(())
@@ -450,7 +469,7 @@ fn mirror_tree(src: &Path, dst: &Path, rep: &mut Report) -> Result<()> {
         if let Some(parent) = to.parent() {
             fsutil::create_dir_all(parent)?;
         }
-        match copy_verified(e.path(), &to, false) {
+        match copy_verified(e.path(), &to, None) {
             Ok(Some(b)) => rep.bytes += b,
             Ok(None) => rep.unchanged += 1,
             Err(err) => rep

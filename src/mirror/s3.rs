@@ -213,7 +213,7 @@ fn mirror_slot(
         let known = heads.remove(&rel);
         let sent = check
             .source(slot, n, rep)
-            .and_then(|()| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000."), known));
+            .and_then(|_| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000."), known));
         complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
@@ -346,7 +346,11 @@ fn put_file(
     if let Some((_, len)) = &want
         && *len != size
     {
-        bail!("the source is {size} bytes, its header says {len} (TRUNCATED): not copied");
+        let p = crate::vtape::reader::Problem::Truncated {
+            len: size - HEADER_SIZE as u64,
+            want: len - HEADER_SIZE as u64,
+        };
+        bail!("{p}: not copied");
     }
     let meta = vec![("tapir-header-sha256".to_string(), hsha.clone())];
     let payload = std::cell::RefCell::new(Sha256::new());
@@ -361,10 +365,11 @@ fn put_file(
         if let Some((sha, _)) = &want {
             let got = crate::units::hex(&payload.borrow().clone().finalize());
             if &got != sha {
-                return Err(upload::Refused(format!(
-                    "the source's payload sha256 is {got}, its header says {sha} (CORRUPT): not copied"
-                ))
-                .into());
+                let p = crate::vtape::reader::Problem::Corrupt {
+                    sha: got,
+                    want: sha.clone(),
+                };
+                return Err(upload::Refused(format!("{p}: not copied")).into());
             }
         }
         Ok(())

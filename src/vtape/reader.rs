@@ -222,6 +222,15 @@ impl Opened {
         })
     }
 
+    /// The header block as it is in the file (32 KiB, signature and padding included), read
+    /// from the same open file as the payload.
+    pub fn header_block(&self) -> Result<Vec<u8>, TapeError> {
+        let mut block = vec![0u8; HEADER_SIZE];
+        let read = self.file.read_exact_at(&mut block, 0);
+        read.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
+        Ok(block)
+    }
+
     /// For random access: the file, after checking that the payload's age header is the
     /// one the signed header pins (so every age chunk read is this dump's, or fails).
     pub fn seekable(mut self) -> Result<(DumpHeader, Box<dyn TapeSource>), TapeError> {

@@ -140,7 +140,9 @@ fn a_corrupt_source_is_reported_and_the_mirror_keeps_its_good_copy_which_restore
     r.assert_code(1);
     let name = src.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        r.stderr.contains(&name) && r.stderr.contains("(CORRUPT): not copied"),
+        r.stderr.contains(&name)
+            && r.stderr.contains("CORRUPT: payload sha256")
+            && r.stderr.contains("not copied"),
         "{}",
         r.stderr
     );

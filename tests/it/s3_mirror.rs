@@ -208,7 +208,11 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     std::fs::write(&file, &bytes).unwrap();
     let r = mirror(&s, &w, &[]);
     r.assert_code(1);
-    assert!(r.stdout.contains("(CORRUPT): not copied"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("CORRUPT: payload sha256") && r.stdout.contains("not copied"),
+        "{}",
+        r.stdout
+    );
     let key = format!(
         "slot{}/{}",
         newest["slot"].as_u64().unwrap(),
