@@ -99,7 +99,8 @@ fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             return Err(Error::config(format!(
-                "encryption.recipients_file {} is not text (a binary file: not a list of age                  recipients, one `age1…` or `ssh-ed25519 …` per line)",
+                "encryption.recipients_file {} is not text (a binary file: not a list of age \
+                 recipients, one `age1…` or `ssh-ed25519 …` per line)",
                 path.display()
             ))
             .into());
