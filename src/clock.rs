@@ -30,7 +30,9 @@ pub fn not_before(now: DateTime<Local>, newest: Option<&str>) -> Result<DateTime
             "the clock says {}, earlier than the newest dump in the catalog ({}, datestamp \
              {ds}) by {}: a run now would be dated before it, a default restore would return \
              the older state and rotation would overwrite the newest tape. Set the clock \
-             right (`timedatectl`, NTP) and run again; `tapir check` compares the two",
+             right (`timedatectl`, NTP) and run again; `tapir check` compares the two. If \
+             the clock is right and that dump was dated by a clock that ran ahead, `tapir \
+             dump --after-newest` dates this run one second after it",
             now.format("%Y-%m-%d %H:%M:%S %Z"),
             t.format("%Y-%m-%d %H:%M:%S %Z"),
             human_span(t - now)
@@ -41,6 +43,15 @@ pub fn not_before(now: DateTime<Local>, newest: Option<&str>) -> Result<DateTime
     } else {
         now
     })
+}
+
+/// One second after `newest` (a datestamp), or `now` when there is none or it is earlier.
+pub fn just_after(newest: Option<&str>, now: DateTime<Local>) -> DateTime<Local> {
+    newest
+        .and_then(parse_datestamp)
+        .map(|t| t + chrono::Duration::seconds(1))
+        .filter(|t| *t > now)
+        .unwrap_or(now)
 }
 
 /// `5 days 3 h`, `12 min`: a span for messages.

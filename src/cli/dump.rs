@@ -13,6 +13,11 @@ pub struct Args {
     /// Show tonight's plan and the reason for each level; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The clock is right, but the catalog's newest dump was dated by a clock that ran
+    /// ahead: date this run one second after it instead of refusing (the order of writing
+    /// is kept).
+    #[arg(long)]
+    pub after_newest: bool,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
@@ -20,6 +25,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let opts = DumpOptions {
         host: a.host.clone(),
         disks: a.disks.clone(),
+        after_newest: a.after_newest,
     };
     if a.dry_run {
         return dry_run(cli, &cfg, &opts);

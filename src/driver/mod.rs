@@ -24,6 +24,9 @@ use serde_json::json;
 pub struct DumpOptions {
     pub host: Option<String>,
     pub disks: Vec<String>,
+    /// The clock is right and the catalog's newest dump was dated by one that ran ahead:
+    /// date this run one second after it (the order of writing is kept).
+    pub after_newest: bool,
 }
 
 /// Tonight's plan and what it was made from.
@@ -149,7 +152,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     // the history is read once; reconcile brings it in line with the tapes, the taper
     // keeps it as dumps are written and tapes recycled
     let records = catalog::history::load_all(&cfg.catalog)?;
-    let datestamp = unique_datestamp(cfg, &records)?;
+    let datestamp = unique_datestamp(cfg, &records, opts.after_newest)?;
     let events = open_events(cfg, &datestamp, &dles)?;
     let records = reconcile_with(cfg, &trust, records, &events)?;
     let Planned {
@@ -454,10 +457,14 @@ pub fn select(cfg: &Config, opts: &DumpOptions) -> Result<Vec<Dle>> {
 
 /// The run's datestamp: now, or the next free second if a run already used it; never
 /// before the catalog's newest (a clock set back is refused, see [`crate::clock::not_before`]).
-fn unique_datestamp(cfg: &Config, records: &[DumpRecord]) -> Result<String> {
+fn unique_datestamp(cfg: &Config, records: &[DumpRecord], after_newest: bool) -> Result<String> {
     let newest = catalog::newest_datestamp(&cfg.catalog, records)?;
-    let mut t =
-        crate::clock::not_before(crate::clock::now()?, newest.as_deref()).map_err(Error::config)?;
+    let now = crate::clock::now()?;
+    let mut t = match crate::clock::not_before(now, newest.as_deref()) {
+        Ok(t) => t,
+        Err(_) if after_newest => crate::clock::just_after(newest.as_deref(), now),
+        Err(why) => return Err(Error::config(why).into()),
+    };
     loop {
         let ds = crate::clock::datestamp(&t);
         if !cfg.catalog.join("runs").join(&ds).exists() {
