@@ -613,6 +613,24 @@ fn a_label_stripped_of_its_signature_is_damaged_when_its_dumps_are_signed() {
     let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(st[1]["damaged"], false, "{}", st[1]);
     assert_eq!(st[1]["label"], "daily-02", "{}", st[1]);
+    // such a slot is mirrored as it is, and said so
+    let m = s.path().join("mirror");
+    let r = s.run(&["mirror", "--to", &m.display().to_string()]);
+    r.assert_code(0);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        said.contains("unsigned (written before tapes were signed): copied"),
+        "{said}"
+    );
+    for e in std::fs::read_dir(slot(&s, 2)).unwrap() {
+        let p = e.unwrap().path();
+        let copy = m.join("slot2").join(p.file_name().unwrap());
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            std::fs::read(&copy).unwrap(),
+            "{copy:?}"
+        );
+    }
 }
 
 /// Zero a tape file header's signature block, as if it was written before signing.
