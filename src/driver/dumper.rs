@@ -19,7 +19,11 @@ use crate::transport::{
     Session,
     protocol::{DumpRequest, DumpSummary, Frame, Message},
 };
-use crate::vtape::{self, header::DumpHeader, writer::TapeFile};
+use crate::vtape::{
+    self,
+    header::{DumpHeader, PayloadFormat, Sealed, WriteState},
+    writer::TapeFile,
+};
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::Write;
 use std::sync::Mutex;
@@ -185,11 +189,10 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         dumptype: job.dle.dumptype.clone(),
         compress: dt.compress.name().to_string(),
         encrypt: if dt.encrypt == Encrypt::Server {
-            "server"
+            Sealed::Server
         } else {
-            "none"
-        }
-        .to_string(),
+            Sealed::None
+        },
         recipients: match dt.encrypt {
             Encrypt::Server => job.recipients.iter().map(Recipient::fingerprint).collect(),
             Encrypt::None => vec![],
@@ -198,18 +201,17 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         payload_size: 0,
         payload_sha256: String::new(),
         complete: false,
-        status: "WRITING".into(),
+        status: WriteState::Writing,
         files: 0,
         client_time_ns: 0,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         age_header_sha256: String::new(),
         signer: String::new(),
         format: if dt.program.is_some() {
-            "stream"
+            PayloadFormat::Stream
         } else {
-            "tar"
-        }
-        .into(),
+            PayloadFormat::Tar
+        },
         program: dt.program.clone().unwrap_or_default(),
         stream_name: dt.program.as_ref().map_or(String::new(), |p| {
             vtape::header::stream_file_name(&job.dle.disk, p)
@@ -364,7 +366,11 @@ fn complete_header(
     hdr.payload_size = fin.payload_size;
     hdr.payload_sha256 = fin.payload_sha256.clone();
     hdr.complete = true;
-    hdr.status = if warnings.is_empty() { "OK" } else { "PARTIAL" }.into();
+    hdr.status = if warnings.is_empty() {
+        WriteState::Ok
+    } else {
+        WriteState::Partial
+    };
     hdr.files = summary.files;
     hdr.client_time_ns = client_time_ns;
     if dt.encrypt == Encrypt::Server {

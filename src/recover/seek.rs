@@ -254,7 +254,7 @@ pub fn read_members(
     if table.format != Format::of(&h.compress) {
         bail!("the block table is for another compression than the tape's");
     }
-    let plain: Box<dyn ReadSeek> = if h.encrypt == "server" {
+    let plain: Box<dyn ReadSeek> = if h.encrypt == crate::vtape::header::Sealed::Server {
         let d = age::Decryptor::new(counted).context("not an age file")?;
         Box::new(
             d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))

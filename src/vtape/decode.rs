@@ -72,7 +72,7 @@ impl Opened {
 }
 
 fn decode_into(h: &DumpHeader, src: &mut dyn Read, ids: &Ids, out: &mut dyn Write) -> Result<()> {
-    let plain: Box<dyn Read + '_> = if h.encrypt == "server" {
+    let plain: Box<dyn Read + '_> = if h.encrypt == super::header::Sealed::Server {
         let d = age::Decryptor::new_buffered(BufReader::new(src)).context("not an age file")?;
         Box::new(
             d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))

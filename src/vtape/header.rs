@@ -11,6 +11,41 @@ pub const HEADER_SIZE: usize = 32768;
 const DUMP_MAGIC: &str = "TAPIR FILE v1";
 const LABEL_MAGIC: &str = "TAPIR TAPESTART v1";
 
+/// Whether the payload is age-encrypted by the server (`server`) or not (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sealed {
+    Server,
+    None,
+}
+
+/// How far a dump file got: `WRITING` (the placeholder), `OK`, or `PARTIAL` (some files
+/// could not be read whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WriteState {
+    Writing,
+    Ok,
+    Partial,
+}
+
+/// What the payload holds: a GNU tar stream, or a program DLE's output (one file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadFormat {
+    #[default]
+    Tar,
+    Stream,
+}
+
+/// The name a header value has on tape (its serde name): for the catalog and messages.
+pub fn word<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// The header of a dump file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DumpHeader {
@@ -23,15 +58,15 @@ pub struct DumpHeader {
     pub level: u8,
     pub dumptype: String,
     pub compress: String,
-    pub encrypt: String,
+    pub encrypt: Sealed,
     /// Fingerprints of the age recipients (`sha256:…` of the key text).
     pub recipients: Vec<String>,
     pub original_size: u64,
     pub payload_size: u64,
     pub payload_sha256: String,
     pub complete: bool,
-    /// OK or PARTIAL (some files could not be read whole).
-    pub status: String,
+    /// OK or PARTIAL (some files could not be read whole); WRITING in the placeholder.
+    pub status: WriteState,
     pub files: u64,
     pub client_time_ns: i64,
     pub tool_version: String,
@@ -43,8 +78,8 @@ pub struct DumpHeader {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signer: String,
     /// `tar` (a GNU tar stream), or `stream` (a program DLE's output, restored as one file).
-    #[serde(default = "tar_format")]
-    pub format: String,
+    #[serde(default)]
+    pub format: PayloadFormat,
     /// A program DLE: the client's `[programs.NAME]` that wrote the stream.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub program: String,
@@ -57,10 +92,6 @@ pub struct DumpHeader {
     /// A program DLE: its restore command as the client's agent.toml had it (informative).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub program_restore: String,
-}
-
-fn tar_format() -> String {
-    "tar".into()
 }
 
 /// The file a program DLE's stream is restored to: the disk (`/` as `_`), then the program.
@@ -96,13 +127,13 @@ pub struct Parsed<T> {
 impl DumpHeader {
     /// A program DLE's stream, not a tar.
     pub fn is_stream(&self) -> bool {
-        self.format == "stream"
+        self.format == PayloadFormat::Stream
     }
 
     /// The stock-tools pipeline that restores this file, for the header comment.
     pub fn restore_command(&self, file_name: &str) -> String {
         let mut cmd = format!("dd if={file_name} bs=32k skip=1");
-        if self.encrypt == "server" {
+        if self.encrypt == Sealed::Server {
             cmd.push_str(" | age -d -i KEY");
         }
         if let Some(tool) = Format::of(&self.compress).stock_tool() {
@@ -144,19 +175,19 @@ impl DumpHeader {
         }
         recipe.push_str(&format!(
             "# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
-            payload_desc(&self.compress, &self.encrypt, &self.format)
+            payload_desc(&self.compress, self.encrypt, self.format)
         ));
         sign_and_pad(format!("{DUMP_MAGIC}\n{body}{recipe}"), signer)
     }
 }
 
-fn payload_desc(compress: &str, encrypt: &str, format: &str) -> String {
-    let what = if format == "stream" { "stream" } else { "tar" };
+fn payload_desc(compress: &str, encrypt: Sealed, format: PayloadFormat) -> String {
+    let what = word(&format);
     let inner = match Format::of(compress) {
         Format::None => what.to_string(),
         f => format!("{}({what})", f.name()),
     };
-    if encrypt == "server" {
+    if encrypt == Sealed::Server {
         format!("age({inner})")
     } else {
         inner
@@ -275,7 +306,7 @@ impl DumpHeader {
             slot: self.slot,
             file_number: self.file_number,
             file_name: file_name.to_string(),
-            status: if self.status == "PARTIAL" {
+            status: if self.status == WriteState::Partial {
                 crate::catalog::history::DumpStatus::Partial
             } else {
                 crate::catalog::history::DumpStatus::Ok
@@ -284,7 +315,7 @@ impl DumpHeader {
             payload_size: self.payload_size,
             payload_sha256: self.payload_sha256.clone(),
             compress: self.compress.clone(),
-            encrypt: self.encrypt.clone(),
+            encrypt: word(&self.encrypt),
             files: self.files,
             seconds,
             client_time_ns: self.client_time_ns,
@@ -332,19 +363,19 @@ mod tests {
             level: 0,
             dumptype: "ssh-fast".into(),
             compress: "server-fast".into(),
-            encrypt: "server".into(),
+            encrypt: Sealed::Server,
             recipients: vec!["sha256:0123".into()],
             original_size: 10,
             payload_size: 20,
             payload_sha256: "ab".into(),
             complete: true,
-            status: "OK".into(),
+            status: WriteState::Ok,
             files: 3,
             client_time_ns: 5,
             tool_version: "0.1.0".into(),
             age_header_sha256: String::new(),
             signer: String::new(),
-            format: "tar".into(),
+            format: PayloadFormat::Tar,
             program: String::new(),
             stream_name: String::new(),
             stream_sha256: String::new(),

@@ -238,7 +238,7 @@ impl Opened {
         at.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
         let pinned = &self.header.age_header_sha256;
         let refuse = |m: &str| Err(err(&self.path, Problem::Damaged(m.to_string())));
-        if self.header.encrypt != "server" || pinned.is_empty() {
+        if self.header.encrypt != super::header::Sealed::Server || pinned.is_empty() {
             if self.signed {
                 return refuse("this payload cannot be checked piecewise: read it whole");
             }
