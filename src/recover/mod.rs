@@ -7,6 +7,8 @@ pub mod host;
 pub mod repl;
 pub mod seek;
 pub mod shell;
+#[cfg(test)]
+mod shell_tests;
 pub mod staging;
 pub mod stream;
 pub mod words;
