@@ -124,7 +124,8 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     }
     let check = Check::new(cfg)?;
     let target = to.display().to_string();
-    if tapeset::claim(&check.set, &tapeset::found_in_dir(to)?, &target)? {
+    let found = tapeset::found_in_dir(to)?;
+    if tapeset::claim(&check.set, &found, &target, |fp| check.trust.trusts(fp))? {
         fsutil::create_dir_all(to)?;
         fsutil::write_atomic(&to.join(tapeset::FILE), &check.set.encode()?)?;
     }

@@ -102,7 +102,7 @@ fn claim(store: &Store, check: &Check, remote: &BTreeMap<String, u64>) -> Result
         holds_tapes: remote.keys().any(|k| is_tape(k)),
         signers,
     };
-    if tapeset::claim(&check.set, &found, &store.url)? {
+    if tapeset::claim(&check.set, &found, &store.url, |fp| check.trust.trusts(fp))? {
         store.put(tapeset::FILE, &check.set.encode()?, &[])?;
     }
     Ok(())

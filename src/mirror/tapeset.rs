@@ -93,8 +93,14 @@ pub struct Found {
 }
 
 /// May `ours` be written to `target`? `Ok(true)`: write the marker first (an empty target,
-/// or one written by this same key before targets were marked); `Ok(false)`: it is ours.
-pub fn claim(ours: &TapeSet, found: &Found, target: &str) -> Result<bool> {
+/// or one whose labels are all signed by keys this server trusts, its own or `[signing]
+/// previous`, from before targets were marked); `Ok(false)`: it is ours.
+pub fn claim(
+    ours: &TapeSet,
+    found: &Found,
+    target: &str,
+    trusted: impl Fn(&str) -> bool,
+) -> Result<bool> {
     match &found.marker {
         Some(m) if m.id == ours.id => Ok(false),
         Some(m) => bail!(
@@ -105,9 +111,7 @@ pub fn claim(ours: &TapeSet, found: &Found, target: &str) -> Result<bool> {
             ours.describe()
         ),
         None if !found.holds_tapes => Ok(true),
-        None if !found.signers.is_empty() && found.signers.iter().all(|s| *s == ours.signer) => {
-            Ok(true)
-        }
+        None if !found.signers.is_empty() && found.signers.iter().all(|s| trusted(s)) => Ok(true),
         None => bail!(
             "mirror target {target} holds tapes that are not this server's (their labels are \
              signed by {}, this server's key is {}) and no {FILE}: another tape set, or \
@@ -190,37 +194,39 @@ mod tests {
     #[test]
     fn a_target_is_claimed_when_empty_ours_or_signed_by_our_key_only() {
         let ours = set("a", "SHA256:k");
+        let mine_key = |fp: &str| fp == "SHA256:k";
+        let mine = mine_key;
         let empty = Found {
             marker: None,
             holds_tapes: false,
             signers: vec![],
         };
-        assert!(claim(&ours, &empty, "t").unwrap());
+        assert!(claim(&ours, &empty, "t", mine).unwrap());
         let mine = Found {
             marker: Some(ours.clone()),
             holds_tapes: true,
             signers: vec![],
         };
-        assert!(!claim(&ours, &mine, "t").unwrap());
+        assert!(!claim(&ours, &mine, "t", mine_key).unwrap());
         let other = Found {
             marker: Some(set("b", "SHA256:k")),
             holds_tapes: true,
             signers: vec![],
         };
-        let e = claim(&ours, &other, "t").unwrap_err().to_string();
+        let e = claim(&ours, &other, "t", mine_key).unwrap_err().to_string();
         assert!(e.contains("tape set b") && e.contains("tape set a"), "{e}");
         let old_mine = Found {
             marker: None,
             holds_tapes: true,
             signers: vec!["SHA256:k".into()],
         };
-        assert!(claim(&ours, &old_mine, "t").unwrap());
+        assert!(claim(&ours, &old_mine, "t", mine_key).unwrap());
         let foreign = Found {
             marker: None,
             holds_tapes: true,
             signers: vec!["SHA256:x".into()],
         };
-        assert!(claim(&ours, &foreign, "t").is_err());
+        assert!(claim(&ours, &foreign, "t", mine_key).is_err());
         let round_trip = TapeSet::decode(&ours.encode().unwrap(), "x").unwrap();
         assert_eq!(round_trip, ours);
     }
