@@ -169,8 +169,15 @@ fn signing(cfg: &Config) -> Item {
 /// This server's clock against the catalog's newest datestamp (a clock set back would date
 /// a run before the newest dump: `dump` refuses then).
 fn server_clock(cfg: &Config) -> Item {
-    let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
-    let newest = crate::catalog::newest_datestamp(&cfg.catalog, &records).unwrap_or_default();
+    let newest = crate::catalog::history::load_all(&cfg.catalog)
+        .and_then(|records| crate::catalog::newest_datestamp(&cfg.catalog, &records));
+    let newest = match newest {
+        Ok(n) => n,
+        Err(e) => {
+            let why = format!("cannot read the catalog's datestamps: {e:#}");
+            return item(Level::Fail, "server clock", why);
+        }
+    };
     let now = match crate::clock::now() {
         Ok(n) => n,
         Err(e) => return item(Level::Fail, "server clock", format!("{e:#}")),
@@ -187,7 +194,11 @@ fn server_clock(cfg: &Config) -> Item {
 }
 
 fn tapes(cfg: &Config) -> Vec<Item> {
-    let trust = crate::keys::server_trust(&cfg.signing).unwrap_or_default();
+    // without the trusted keys no label could be checked: a FAIL, not labels believed
+    let trust = match crate::keys::server_trust(&cfg.signing) {
+        Ok(t) => t,
+        Err(e) => return vec![item(Level::Fail, "tapes", format!("{e:#}"))],
+    };
     let slots = match vtape::scan(&cfg.changer, &trust) {
         Ok(s) => s,
         Err(e) => return vec![item(Level::Fail, "tapes", format!("{e:#}"))],
@@ -209,19 +220,26 @@ fn tapes(cfg: &Config) -> Vec<Item> {
             })
         })
         .collect();
-    if let Ok(missing) = crate::catalog::history::load_missing(&cfg.catalog) {
-        for m in missing {
-            out.push(item(
-                Level::Warn,
-                format!("{} {}", m.host, m.disk),
-                format!(
-                    "MISSING: level {} of {} (tape {}, file {}) is no longer on its tape",
-                    m.level, m.datestamp, m.label, m.file_name
-                ),
-            ));
-        }
+    let missing = crate::catalog::history::load_missing(&cfg.catalog).unwrap_or_else(|e| {
+        let why = format!("cannot read the list of missing dumps: {e:#}");
+        out.push(item(Level::Fail, "catalog", why));
+        vec![]
+    });
+    for m in missing {
+        out.push(item(
+            Level::Warn,
+            format!("{} {}", m.host, m.disk),
+            format!(
+                "MISSING: level {} of {} (tape {}, file {}) is no longer on its tape",
+                m.level, m.datestamp, m.label, m.file_name
+            ),
+        ));
     }
-    let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_default();
+    let records = crate::catalog::history::load_all(&cfg.catalog).unwrap_or_else(|e| {
+        let why = format!("cannot read the catalog's history: {e:#}");
+        out.push(item(Level::Fail, "catalog", why));
+        vec![]
+    });
     for s in &slots {
         if let Some(why) = rotation::lost_label(s, &records) {
             out.push(item(Level::Fail, format!("slot {}", s.slot), why));

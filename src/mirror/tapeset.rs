@@ -129,9 +129,13 @@ pub fn claim(
 
 /// A directory target: its marker, whether it holds tapes, and its labels' signers.
 pub fn found_in_dir(to: &Path) -> Result<Found> {
+    // only a marker that is not there is absent: an unreadable one stops the mirror
     let marker = match std::fs::read(to.join(FILE)) {
         Ok(b) => Some(TapeSet::decode(&b, &to.join(FILE).display().to_string())?),
-        Err(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", to.join(FILE).display()));
+        }
     };
     let mut holds_tapes = false;
     let mut signers = vec![];

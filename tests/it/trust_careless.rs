@@ -646,3 +646,27 @@ fn strip_signature(path: &Path) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+#[test]
+fn check_fails_when_it_cannot_read_the_catalog_it_judges() {
+    let (s, _) = three_tapes();
+    let hist = walk(&s.path().join("catalog/history"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    std::fs::write(&hist, b"{not json\n").unwrap();
+    let r = s.run(&["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("FAIL") && l.contains("server clock") && l.contains("cannot read")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("no dump in the catalog yet"),
+        "{}",
+        r.stdout
+    );
+}
