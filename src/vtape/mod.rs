@@ -352,7 +352,18 @@ pub fn write_label(
     let name = format!("00000.{label}");
     fsutil::write_atomic(&slot.dir.join(&name), &hdr.encode(Some(signer))?)?;
     if let Some(old) = slot.label_file.as_ref().filter(|l| **l != name) {
-        let _ = std::fs::remove_file(slot.dir.join(old));
+        // two label files would leave the slot's name in doubt (DAMAGED on the next scan)
+        match std::fs::remove_file(slot.dir.join(old)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot remove the old label file {}",
+                        slot.dir.join(old).display()
+                    )
+                });
+            }
+            _ => {}
+        }
     }
     fsutil::sync_dir(&slot.dir)
 }
