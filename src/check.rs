@@ -51,7 +51,7 @@ pub fn run(cfg: &Config) -> Vec<Item> {
     out.push(signing(cfg));
     out.extend(tapes(cfg));
     out.push(server_clock(cfg));
-    out.push(writable("catalog", &cfg.catalog));
+    out.push(writable("catalog", &cfg.catalog.clone().into()));
     out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));
     out.extend(recipients(cfg));
     out.extend(ssh_client(cfg));
@@ -70,7 +70,7 @@ pub fn run(cfg: &Config) -> Vec<Item> {
 fn mirror_target(cfg: &Config, target: &str) -> Item {
     let what = format!("mirror {target}");
     if !crate::s3::is_url(target) {
-        return writable(&what, std::path::Path::new(target));
+        return writable(&what, &std::path::PathBuf::from(target).into());
     }
     let r = crate::s3::Store::open(target, &cfg.s3).and_then(|s| s.check_writable());
     match r {
@@ -93,18 +93,16 @@ fn mirror_target(cfg: &Config, target: &str) -> Item {
     }
 }
 
-fn writable(what: &str, dir: &std::path::Path) -> Item {
-    let probe = dir.join(".tapir-check");
-    let r = crate::fsutil::create_dir_all(dir)
-        .and_then(|_| std::fs::write(&probe, b"probe").map_err(anyhow::Error::from))
-        .and_then(|_| std::fs::remove_file(&probe).map_err(anyhow::Error::from));
+fn writable(what: &str, dir: &vtape::TapePath) -> Item {
+    let r = dir.local_only().and_then(|dir| {
+        let probe = dir.join(".tapir-check");
+        crate::fsutil::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&probe, b"probe").map_err(anyhow::Error::from))
+            .and_then(|_| std::fs::remove_file(&probe).map_err(anyhow::Error::from))
+    });
     match r {
-        Ok(()) => item(Level::Ok, what, format!("{} is writable", dir.display())),
-        Err(e) => item(
-            Level::Fail,
-            what,
-            format!("{} is not writable: {e:#}", dir.display()),
-        ),
+        Ok(()) => item(Level::Ok, what, format!("{dir} is writable")),
+        Err(e) => item(Level::Fail, what, format!("{dir} is not writable: {e:#}")),
     }
 }
 
@@ -256,7 +254,7 @@ fn tapes(cfg: &Config) -> Vec<Item> {
             let t = slots.iter().find(|s| s.slot == slot).expect("a scanned slot").info();
             let name = t.label.clone().unwrap_or_else(|| "an empty slot (autolabel)".into());
             out.push(item(Level::Ok, "tapes", format!("next tape: {name} in slot {}", t.slot)));
-            out.push(writable("next tape", &vtape::slot_dir(&cfg.changer.root, t.slot)));
+            out.push(writable("next tape", &cfg.changer.root.slot(t.slot)));
             out.push(room(cfg));
         }
     }
@@ -264,7 +262,7 @@ fn tapes(cfg: &Config) -> Vec<Item> {
 }
 
 fn room(cfg: &Config) -> Item {
-    let free = free_bytes(&cfg.changer.root);
+    let free = cfg.changer.root.local().and_then(crate::sys::free_bytes);
     let need = cfg.changer.tape_size * cfg.runtapes as u64;
     let h = crate::units::human;
     match free {
@@ -274,7 +272,7 @@ fn room(cfg: &Config) -> Item {
             format!(
                 "{} free under {}, a run may write {}",
                 h(f),
-                cfg.changer.root.display(),
+                cfg.changer.root,
                 h(need)
             ),
         ),
@@ -284,23 +282,16 @@ fn room(cfg: &Config) -> Item {
             format!(
                 "only {} free under {}; a run may write {} (runtapes × tape_size)",
                 h(f),
-                cfg.changer.root.display(),
+                cfg.changer.root,
                 h(need)
             ),
         ),
         None => item(
             Level::Warn,
             "disk space",
-            format!(
-                "cannot tell the free space under {}",
-                cfg.changer.root.display()
-            ),
+            format!("cannot tell the free space under {}", cfg.changer.root),
         ),
     }
-}
-
-fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    crate::sys::free_bytes(dir)
 }
 
 /// The OpenSSH client, when a DLE goes over ssh with it: found, and which version.

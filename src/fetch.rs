@@ -5,13 +5,12 @@ use crate::catalog::{DumpRecord, history};
 use crate::config::Config;
 use crate::signing::Trust;
 use crate::vtape::{
-    self,
+    TapePath,
     header::DumpHeader,
     reader::{self, Expect, Opened},
 };
 use anyhow::{Context, Result, bail};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 /// Which dump.
 #[derive(Debug, Default)]
@@ -35,7 +34,7 @@ pub fn date_bound(date: &str) -> Result<String> {
 }
 
 /// The newest matching dump and its tape file.
-pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, PathBuf)> {
+pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, TapePath)> {
     let all = history::load(&cfg.catalog, &s.host, &s.disk)?;
     if all.is_empty() {
         bail!(crate::error::Error::nothing_done(format!(
@@ -55,12 +54,12 @@ pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, PathBuf)> {
                 s.host, s.disk
             )
         })?;
-    let path = vtape::slot_dir(&cfg.changer.root, pick.slot).join(&pick.file_name);
+    let path = cfg.changer.root.file(pick.slot, &pick.file_name);
     Ok((pick.clone(), path))
 }
 
 /// Open the tape file of a catalog record: signature, place and every recorded field checked.
-pub fn open(path: &Path, rec: &DumpRecord, trust: &Trust) -> Result<Opened> {
+pub fn open(path: &TapePath, rec: &DumpRecord, trust: &Trust) -> Result<Opened> {
     let expect = Expect {
         slot: rec.slot,
         label: Some(&rec.label),

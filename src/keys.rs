@@ -227,7 +227,7 @@ fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer
          backup of this server; or make a new key on purpose with `tapir keygen --signing -o \
          {key}` and keep the old public key trusted: `[signing] previous = [\"keys/old.pub\"]` \
          in tapir.toml (or its `# tapir signing key:` line in the identity file)",
-        changer.root.display(),
+        changer.root,
         foreign.join(", ")
     ))
     .into())

@@ -29,7 +29,7 @@ pub struct Rebuilt {
 /// header says. What the old catalog listed and the tapes no longer hold is reported.
 pub fn rebuild(
     cfg: &Config,
-    root: &Path,
+    root: &vtape::Root,
     identity: Option<&Path>,
     trust: &Trust,
 ) -> Result<Rebuilt> {
@@ -51,7 +51,7 @@ pub fn rebuild(
 /// what could not be read: `find --from` a copy that carries no catalog of its own.
 pub fn records_on(
     cfg: &Config,
-    root: &Path,
+    root: &vtape::Root,
     trust: &Trust,
 ) -> Result<(Vec<DumpRecord>, Vec<String>)> {
     let mut done = Rebuilt::default();
@@ -67,7 +67,7 @@ type Dles = BTreeMap<(String, String), Vec<DumpRecord>>;
 /// given); what is passed over goes to `done.skipped`.
 fn read_tapes(
     cfg: &Config,
-    root: &Path,
+    root: &vtape::Root,
     ids: Option<&crate::vtape::decode::Ids>,
     trust: &Trust,
     done: &mut Rebuilt,
@@ -120,7 +120,7 @@ fn slot_label(slot: &vtape::Slot, trust: &Trust, skipped: &mut Vec<String>) -> O
     let label = slot.label_name().map(String::from);
     match &label {
         Some(l) => {
-            let path = slot.dir.join(format!("00000.{l}"));
+            let path = slot.dir.join(&format!("00000.{l}"));
             if let Err(e) = reader::open_label(&path, trust) {
                 skipped.push(format!(
                     "{e}: its {} dump file(s) were not read",
@@ -168,7 +168,7 @@ fn lost(cfg: &Config, found: &BTreeMap<(String, String), Vec<DumpRecord>>) -> Re
 /// Read the payload through the index tee into a fresh index file.
 fn index_from_payload(
     cfg: &Config,
-    path: &Path,
+    path: &crate::vtape::TapePath,
     rec: &DumpRecord,
     trust: &Trust,
     ids: &crate::vtape::decode::Ids,

@@ -55,7 +55,7 @@ pub struct Checked {
 /// label file is gone.
 pub fn run(
     cfg: &Config,
-    root: &Path,
+    root: &vtape::Root,
     only: &[String],
     identity: Option<&Path>,
     trust: &Trust,
@@ -168,7 +168,7 @@ fn missing(listed: &[&DumpRecord], label: &str, slot: &Slot) -> Vec<Checked> {
 type Ids = crate::vtape::decode::Ids;
 
 fn file(
-    path: &Path,
+    path: &crate::vtape::TapePath,
     expect: Expect,
     trust: &Trust,
     ids: Option<&Ids>,

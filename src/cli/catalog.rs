@@ -47,33 +47,28 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         }
         Action::Rebuild { from, .. } => from,
     };
-    let remote = from
-        .as_ref()
-        .and_then(|f| f.to_str())
-        .filter(|f| crate::s3::is_url(f));
-    let cfg = match from {
+    let local = from.as_ref().filter(|f| !crate::s3::is_url_path(f));
+    let mut cfg = match (from, local) {
         // tapes on object storage: read there, the catalog rebuilt into the local cache
-        Some(root) if remote.is_some() => super::FromRoot {
-            from: Some(root.clone()),
-        }
-        .config(cli)?,
+        (Some(_), None) => super::FromRoot { from: from.clone() }.config(cli)?,
         // with only the tapes (a mirror) and the public key: the catalog goes beside them
-        Some(root) if super::no_config_file(cli) => {
+        (Some(root), _) if super::no_config_file(cli) => {
             let mut c = crate::config::for_reading(root)?;
-            c.catalog = c.changer.root.join("catalog");
+            c.catalog = root.join("catalog");
             c
         }
         _ => super::load_config(cli)?,
     };
+    if let Some(root) = local {
+        cfg.changer.root = crate::vtape::Root::Local(root.clone());
+    }
     match &a.action {
         Action::Rebuild {
-            from,
-            identity,
-            trust,
+            identity, trust, ..
         } => {
-            let root = from.clone().unwrap_or_else(|| cfg.changer.root.clone());
+            let root = &cfg.changer.root;
             let trust = trust.trust(&cfg, identity.as_deref())?;
-            let r = crate::rebuild::rebuild(&cfg, &root, identity.as_deref(), &trust)?;
+            let r = crate::rebuild::rebuild(&cfg, root, identity.as_deref(), &trust)?;
             for s in &r.skipped {
                 eprintln!("tapir: skipped {s}");
             }
@@ -81,8 +76,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 eprintln!("tapir: LOST {l}");
             }
             outln!(
-                "catalog rebuilt from {}: {} dumps, {} indexes",
-                root.display(),
+                "catalog rebuilt from {root}: {} dumps, {} indexes",
                 r.dumps,
                 r.indexes
             );

@@ -22,10 +22,11 @@ fn records(cfg: &crate::config::Config, a: &Args) -> anyhow::Result<Vec<history:
         .root
         .from
         .as_ref()
-        .filter(|r| !r.to_str().is_some_and(crate::s3::is_url) && !r.join("catalog").is_dir());
+        .filter(|r| !crate::s3::is_url_path(r) && !r.join("catalog").is_dir());
     if let Some(root) = local_copy {
         let trust = a.trust.trust(cfg, None)?;
-        let (recs, skipped) = crate::rebuild::records_on(cfg, root, &trust)?;
+        let (recs, skipped) =
+            crate::rebuild::records_on(cfg, &crate::vtape::Root::Local(root.clone()), &trust)?;
         for s in skipped {
             eprintln!("tapir: skipped {s}");
         }

@@ -177,71 +177,16 @@ pub struct FromRoot {
 impl FromRoot {
     /// The config as every command loads it, with ROOT in place when given.
     pub fn config(&self, cli: &Cli) -> anyhow::Result<crate::config::Config> {
-        if let Some(url) = self
-            .from
-            .as_ref()
-            .and_then(|r| r.to_str())
-            .filter(|r| crate::s3::is_url(r))
-        {
-            return remote_config(cli, url);
-        }
-        let mut cfg = match &self.from {
-            Some(root) if no_config_file(cli) => crate::config::for_reading(root)?,
-            _ => load_config(cli)?,
+        let Some(from) = &self.from else {
+            return load_config(cli);
         };
-        if let Some(root) = &self.from {
-            cfg.changer.root = root.clone();
-            if root.join("catalog").is_dir() {
-                cfg.catalog = root.join("catalog");
-            }
-        }
-        Ok(cfg)
+        let base = if no_config_file(cli) {
+            None
+        } else {
+            Some(load_config(cli)?)
+        };
+        crate::config::reading::from_root(from, base)
     }
-}
-
-/// `--from s3://BUCKET/PREFIX`: tapes read from the store by ranged GETs, its catalog synced
-/// into a local cache (`$XDG_CACHE_HOME/tapir/s3/…`), `[s3]` from a config when there is
-/// one, else the AWS environment alone.
-fn remote_config(cli: &Cli, url: &str) -> anyhow::Result<crate::config::Config> {
-    let base = if no_config_file(cli) {
-        None
-    } else {
-        Some(load_config(cli)?)
-    };
-    let settings = base.as_ref().map(|c| c.s3.clone()).unwrap_or_default();
-    let store = crate::s3::Store::open(url, &settings)?;
-    let slots = crate::s3::slots(&store)?;
-    if slots == 0 {
-        anyhow::bail!(crate::error::Error::nothing_done(format!(
-            "{url} holds no tapes (no slotN/ objects)"
-        )));
-    }
-    let cache = cache_dir(url);
-    crate::s3::sync_catalog(&store, &cache)
-        .map_err(|e| e.context(format!("cannot copy the catalog of {url}")))?;
-    let root = std::path::PathBuf::from(url.trim_end_matches('/'));
-    let mut cfg = match base {
-        Some(mut c) => {
-            c.changer.root = root;
-            c.changer.slots = slots;
-            c
-        }
-        None => crate::config::for_reading_slots(&root, slots)?,
-    };
-    cfg.catalog = cache;
-    crate::vtape::source::register(url, store);
-    Ok(cfg)
-}
-
-/// Where the catalog of a remote root is kept between runs.
-fn cache_dir(url: &str) -> std::path::PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    let name = url.trim_start_matches("s3://").replace('/', "_");
-    base.join("tapir/s3")
-        .join(crate::fsutil::escape_component(&name))
 }
 
 /// How tape files are authenticated: shared by the commands that read dumps.

@@ -79,12 +79,16 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let Some(to) = &a.to else {
         return shell(cli, a);
     };
-    let report = match &a.tar {
+    let (report, root) = match &a.tar {
         Some(t) if t.as_os_str() == "-" => {
-            crate::recover::extract_stream(std::io::stdin().lock(), to, &a.paths, a.overwrite)?
+            let stdin = std::io::stdin().lock();
+            let r = crate::recover::extract_stream(stdin, to, &a.paths, a.overwrite)?;
+            (r, None)
         }
         Some(t) => {
-            crate::recover::extract_stream(std::fs::File::open(t)?, to, &a.paths, a.overwrite)?
+            let file = std::fs::File::open(t)?;
+            let r = crate::recover::extract_stream(file, to, &a.paths, a.overwrite)?;
+            (r, None)
         }
         None => {
             let cfg = a.root.config(cli)?;
@@ -104,13 +108,15 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 overwrite: a.overwrite,
                 trust: a.trust.trust(&cfg, Some(identity))?,
             };
-            crate::recover::run(&cfg, &req)?
+            (crate::recover::run(&cfg, &req)?, Some(cfg.changer.root))
         }
     };
     for r in &report.refused {
         eprintln!("tapir: REFUSED {r}");
     }
-    remote_read(a);
+    if let Some(root) = root {
+        remote_read(a, &root);
+    }
     let said = crate::cli::out::line(format_args!(
         "restored {} members into {}; {} refused",
         report.restored,
@@ -121,8 +127,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
 }
 
 /// After a restore from object storage: how much was fetched from it.
-fn remote_read(a: &Args) {
-    let n = crate::vtape::source::fetched();
+fn remote_read(a: &Args, root: &crate::vtape::Root) {
+    let n = root.fetched();
     if n > 0
         && let Some(from) = &a.root.from
     {
@@ -178,7 +184,7 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     for d in done.iter().filter(|d| !ok(d)) {
         crate::say::problem(said(d));
     }
-    remote_read(a);
+    remote_read(a, &cfg.changer.root);
     let said = crate::cli::out::line(format_args!(
         "restored {} of {n} DLE(s) into {} in {:.1} s; {failed} failed",
         n - failed,

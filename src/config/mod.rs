@@ -7,12 +7,14 @@ pub mod dumptype;
 pub mod groups;
 pub mod import;
 pub mod names;
+pub mod reading;
 pub mod toml_err;
 
 use crate::error::Error;
 pub use crate::keys::Encryption;
 pub use crate::signing::Signing;
 pub use crate::vtape::Changer;
+use crate::vtape::Root;
 use disklist::Dle;
 use dumptype::Dumptype;
 use serde::{Deserialize, Serialize};
@@ -366,38 +368,7 @@ pub fn load(file: &Path) -> Result<Config, Error> {
     build(file, raw, text, true)
 }
 
-/// The config of a reader with no tapir.toml at all (`recover --from MIRROR` on a fresh
-/// machine): defaults, paths under `root`, as many slots as `root` has, no disklist.
-pub fn for_reading(root: &Path) -> Result<Config, Error> {
-    let root =
-        std::path::absolute(root).map_err(|e| Error::config(format!("{}: {e}", root.display())))?;
-    let slots = std::fs::read_dir(&root)
-        .map_err(|e| Error::config(format!("{}: cannot read: {e}", root.display())))?
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_prefix("slot")?
-                .parse()
-                .ok()
-        })
-        .max()
-        .unwrap_or(1u32);
-    for_reading_slots(&root, slots)
-}
-
-/// The config of a reader with no tapir.toml, for a root of `slots` slots (local or remote).
-pub fn for_reading_slots(root: &Path, slots: u32) -> Result<Config, Error> {
-    let text = format!(
-        "tapecycle = {0}\nrunspercycle = 1\n[changer]\nroot = \".\"\nslots = {0}\n",
-        slots.max(2)
-    );
-    let raw: RawConfig = toml_err::parse(&root.join("tapir.toml"), &text)?;
-    let mut cfg = build(root.join("(no tapir.toml)"), raw, text, false)?;
-    cfg.changer.slots = slots.max(1);
-    cfg.changer.root = root.to_path_buf();
-    Ok(cfg)
-}
+pub use reading::{for_reading, for_reading_slots};
 
 fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Config, Error> {
     let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -456,15 +427,18 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
     }
     let catalog = abs(&raw.catalog);
     // (a reader's config of a mirror has its catalog inside the root, as mirrors do)
-    if full && (catalog.starts_with(&changer.root) || changer.root.starts_with(&catalog)) {
+    if full
+        && let Some(root) = changer.root.local()
+        && (catalog.starts_with(root) || root.starts_with(&catalog))
+    {
         return Err(Error::config(format!(
             "{}: catalog = {:?} and changer.root = {:?} overlap ({}): the catalog is not a \
              tape and the tapes are not the catalog; a mirror of one would overwrite the \
              other. Give each its own directory (the defaults: \"catalog\" and \"vtape\")",
             file.display(),
             raw.catalog.display(),
-            changer.root.display(),
-            if catalog == changer.root {
+            root.display(),
+            if catalog == root {
                 "the same directory"
             } else {
                 "one inside the other"
@@ -561,7 +535,7 @@ fn changer(
         None => None,
     };
     Ok(Changer {
-        root: abs(&raw.root),
+        root: Root::Local(abs(&raw.root)),
         slots,
         labelstr: raw.labelstr.into_inner(),
         label_re,

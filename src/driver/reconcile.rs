@@ -27,7 +27,7 @@ pub fn reconcile(cfg: &Config, trust: &Trust, records: Vec<DumpRecord>) -> Resul
     let slots = vtape::scan(&cfg.changer, trust)?;
     for s in &slots {
         for p in &s.partials {
-            std::fs::remove_file(p)?;
+            std::fs::remove_file(p.local_only()?)?;
             out.notes.push(format!(
                 "removed incomplete file {} left by an interrupted run",
                 p.display()

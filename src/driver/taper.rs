@@ -87,7 +87,7 @@ impl<'a> Taper<'a> {
         let c = self.current.as_mut().unwrap();
         let t = Ticket {
             slot: c.slot.slot,
-            dir: c.slot.dir.clone(),
+            dir: c.slot.dir.local_only()?.to_path_buf(),
             label: c.label.clone(),
             file_number: c.next_file,
             space: c.space.clone(),

@@ -115,11 +115,12 @@ pub fn run_target(cfg: &Config, target: &str) -> Result<Report> {
 /// Mirror the vtape root and catalog of `cfg` into `to`.
 pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
     let _lock = catalog::lock::exclusive(&cfg.catalog, "mirror")?;
-    if to.starts_with(&cfg.changer.root) || cfg.changer.root.starts_with(to) {
+    let root = cfg.changer.root.local_only("mirror")?;
+    if to.starts_with(root) || root.starts_with(to) {
         bail!(crate::error::Error::config(format!(
             "mirror target {} overlaps the vtape root {}",
             to.display(),
-            cfg.changer.root.display()
+            root.display()
         )));
     }
     let check = Check::new(cfg)?;
@@ -246,7 +247,8 @@ fn unsigned_note(slot: u32, name: &str) -> String {
 /// Bring one slot up to date; `true` when the mirror's slot now equals the source's.
 fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Result<bool> {
     let names = slot_names(slot);
-    let dest = vtape::slot_dir(to, slot.slot);
+    let src = slot.dir.local_only()?;
+    let dest = to.join(vtape::slot_name(slot.slot));
     let staging = to.join(format!(".slot{}.new", slot.slot));
     let old = to.join(format!(".slot{}.old", slot.slot));
     finish_swap(&dest, &staging, &old)?;
@@ -259,7 +261,7 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
         && dir_names(&dest)?
             .iter()
             .filter(|n| is_tape_name(n))
-            .all(|n| names.contains(n) && same_header(&slot.dir.join(n), &dest.join(n)));
+            .all(|n| names.contains(n) && same_header(&src.join(n), &dest.join(n)));
     let work = if in_place { &dest } else { &staging };
     fsutil::create_dir_all(work)?;
     remove_temps(work)?;
@@ -267,7 +269,7 @@ fn mirror_slot(slot: &Slot, to: &Path, check: &Check, rep: &mut Report) -> Resul
     for n in &names {
         let copied = check
             .source(slot, n, rep)
-            .and_then(|opened| copy_verified(&slot.dir.join(n), &work.join(n), opened));
+            .and_then(|opened| copy_verified(&src.join(n), &work.join(n), opened));
         complete &= rep.count(slot.slot, n, copied);
     }
     if !in_place {

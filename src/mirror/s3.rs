@@ -175,6 +175,7 @@ fn mirror_slot(
 ) -> Result<bool> {
     let (store, check) = (cx.store, cx.check);
     let names = slot_names(slot);
+    let src = slot.dir.local_only()?;
     if names.is_empty() {
         return Ok(false);
     }
@@ -194,9 +195,7 @@ fn mirror_slot(
             false => None,
         };
         let same = match &head {
-            Some(h) => {
-                h.meta("tapir-header-sha256") == Some(header_sha(&slot.dir.join(n))?.as_str())
-            }
+            Some(h) => h.meta("tapir-header-sha256") == Some(header_sha(&src.join(n))?.as_str()),
             None => false,
         };
         if !same {
@@ -213,7 +212,7 @@ fn mirror_slot(
         let known = heads.remove(&rel);
         let sent = check
             .source(slot, n, rep)
-            .and_then(|_| put_file(cx, &rel, &slot.dir.join(n), !n.starts_with("00000."), known));
+            .and_then(|_| put_file(cx, &rel, &src.join(n), !n.starts_with("00000."), known));
         complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
@@ -242,9 +241,10 @@ fn swap(
     staging: &str,
 ) -> Result<()> {
     let store = cx.store;
+    let src = slot.dir.local_only()?;
     for n in names {
         let to = format!("{dest}{n}");
-        let path = slot.dir.join(n);
+        let path = src.join(n);
         match store.copy(&format!("{staging}{n}"), &to) {
             Ok(said) => confirm_copy(store, &to, &path, said)?,
             // too big for one copy request (or not supported): send it again
@@ -307,7 +307,7 @@ fn base64_hex(b64: &str) -> Option<String> {
 
 /// The sha256 of a file's 32 KiB header block.
 fn header_sha(path: &Path) -> Result<String> {
-    let block = vtape::header::read_block(path)?;
+    let block = vtape::header::read_block(&path.into())?;
     Ok(crate::units::hex(&Sha256::digest(&block)))
 }
 
@@ -325,7 +325,7 @@ fn put_file(
     let size = std::fs::metadata(path)?.len();
     let hsha = header_sha(path)?;
     let want = if dump {
-        let h = vtape::header::read_dump(path)?;
+        let h = vtape::header::read_dump(&path.into())?;
         if !h.complete {
             bail!("the source's header says the dump is incomplete: not copied");
         }

@@ -177,7 +177,7 @@ fn label_signers(slot: &Path) -> Vec<String> {
         .flatten()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("00000."))
-        .filter_map(|e| crate::vtape::header::read_label(&e.path()).ok())
+        .filter_map(|e| crate::vtape::header::read_label(&e.path().into()).ok())
         .map(|l| l.signer)
         .collect()
 }

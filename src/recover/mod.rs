@@ -118,7 +118,7 @@ pub fn open_stream(
 ) -> Result<Option<crate::vtape::reader::Opened>> {
     let chain = chain_for(cfg, host, disk, date)?;
     let r = chain.last().expect("a chain has a full");
-    let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+    let file = cfg.changer.root.file(r.slot, &r.file_name);
     let opened = crate::fetch::open(&file, r, trust)?;
     if !opened.header.is_stream() {
         return Ok(None);
@@ -184,7 +184,7 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     let mut files = Vec::new();
     let mut newest = None;
     for r in &chain {
-        let file = crate::vtape::slot_dir(&cfg.changer.root, r.slot).join(&r.file_name);
+        let file = cfg.changer.root.file(r.slot, &r.file_name);
         let opened = crate::fetch::open(&file, r, &req.trust)?;
         if !opened.signed {
             crate::say::problem(format!(
@@ -292,7 +292,7 @@ fn extract_record(
     req: &Request,
     x: &mut Extractor,
     r: &DumpRecord,
-    file: &Path,
+    file: &crate::vtape::TapePath,
     ids: &crate::vtape::decode::Ids,
 ) -> Result<()> {
     if !req.paths.is_empty()
@@ -324,7 +324,7 @@ fn extract_record(
 /// Extract the planned members of one tape file, read by seeking.
 fn extract_seeking(
     x: &mut Extractor,
-    file: &Path,
+    file: &crate::vtape::TapePath,
     r: &DumpRecord,
     trust: &crate::signing::Trust,
     plan: &seek::Plan,

@@ -54,7 +54,8 @@ fn rec(host: &str, disk: &str, ds: &str, level: u8) -> DumpRecord {
 #[test]
 fn commands_write_to_the_given_output_and_refuse_what_is_not_there() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = crate::config::for_reading_slots(dir.path(), 2).unwrap();
+    let cfg =
+        crate::config::for_reading_slots(crate::vtape::Root::Local(dir.path().into()), 2).unwrap();
     for r in [
         rec("web1", "/etc", "20260101020000", 0),
         rec("web1", "/srv", "20260101020000", 0),

@@ -107,6 +107,11 @@ pub fn is_url(s: &str) -> bool {
     s.starts_with("s3://")
 }
 
+/// A path argument (`--from`, a target) that is an `s3://` URL.
+pub fn is_url_path(p: &std::path::Path) -> bool {
+    p.to_str().is_some_and(is_url)
+}
+
 impl Store {
     /// Open `s3://BUCKET/PREFIX` with `[s3]` settings, the AWS environment filling the gaps.
     pub fn open(url: &str, s: &Settings) -> Result<Store> {

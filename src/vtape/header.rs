@@ -1,11 +1,11 @@
 //! The 32 KiB text headers at the start of every tape file: `TAPIR FILE v1` (dumps) and
 //! `TAPIR TAPESTART v1` (labels), TOML fields, then the stock-tools restore recipe, NUL padded.
 
+use super::TapePath;
 use crate::codec::Format;
 use crate::signing::Signer;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 pub const HEADER_SIZE: usize = 32768;
 const DUMP_MAGIC: &str = "TAPIR FILE v1";
@@ -277,15 +277,11 @@ fn decode_signed<T: serde::de::DeserializeOwned>(block: &[u8], magic: &str) -> R
 }
 
 /// Read the first 32 KiB of `path`.
-pub fn read_block(path: &Path) -> Result<Vec<u8>> {
-    let f = super::source::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+pub fn read_block(path: &TapePath) -> Result<Vec<u8>> {
+    let f = path.open().with_context(|| format!("cannot open {path}"))?;
     let mut block = vec![0u8; HEADER_SIZE];
-    f.read_exact_at(&mut block, 0).with_context(|| {
-        format!(
-            "{}: shorter than a {HEADER_SIZE}-byte header",
-            path.display()
-        )
-    })?;
+    f.read_exact_at(&mut block, 0)
+        .with_context(|| format!("{path}: shorter than a {HEADER_SIZE}-byte header"))?;
     Ok(block)
 }
 
@@ -325,11 +321,11 @@ impl DumpHeader {
     }
 }
 
-pub fn read_dump(path: &Path) -> Result<DumpHeader> {
-    decode(&read_block(path)?, DUMP_MAGIC).with_context(|| format!("{}", path.display()))
+pub fn read_dump(path: &TapePath) -> Result<DumpHeader> {
+    decode(&read_block(path)?, DUMP_MAGIC).with_context(|| path.to_string())
 }
 
-pub fn read_label(path: &Path) -> Result<LabelHeader> {
+pub fn read_label(path: &TapePath) -> Result<LabelHeader> {
     read_label_signed(path).map(|p| p.header)
 }
 
@@ -343,8 +339,8 @@ pub fn parse_label(block: &[u8]) -> Result<Parsed<LabelHeader>> {
     decode_signed(block, LABEL_MAGIC)
 }
 
-pub fn read_label_signed(path: &Path) -> Result<Parsed<LabelHeader>> {
-    decode_signed(&read_block(path)?, LABEL_MAGIC).with_context(|| format!("{}", path.display()))
+pub fn read_label_signed(path: &TapePath) -> Result<Parsed<LabelHeader>> {
+    decode_signed(&read_block(path)?, LABEL_MAGIC).with_context(|| path.to_string())
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@ pub mod decode;
 pub mod header;
 pub mod reader;
 pub mod relabel;
+pub mod root;
+#[cfg(test)]
+mod root_tests;
 pub mod rotation;
 pub mod source;
 pub mod status;
@@ -13,14 +16,14 @@ pub mod writer;
 use crate::fsutil;
 use anyhow::{Context, Result, bail};
 use header::LabelHeader;
+pub use root::{Root, TapePath};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
 
 /// The changer: where slots live and how tapes are labelled.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Changer {
-    pub root: PathBuf,
+    pub root: Root,
     pub slots: u32,
     pub labelstr: String,
     #[serde(skip)]
@@ -41,7 +44,7 @@ pub struct TapeFile {
 #[derive(Debug, Clone)]
 pub struct Slot {
     pub slot: u32,
-    pub dir: PathBuf,
+    pub dir: TapePath,
     pub label: Option<LabelHeader>,
     /// Why the label could not be read or trusted, if a label file exists but is bad.
     pub label_error: Option<String>,
@@ -55,7 +58,7 @@ pub struct Slot {
     label_parsed: Option<header::Parsed<LabelHeader>>,
     pub files: Vec<TapeFile>,
     /// `.partial` files left by an interrupted run: never trusted.
-    pub partials: Vec<PathBuf>,
+    pub partials: Vec<TapePath>,
 }
 
 impl Slot {
@@ -81,8 +84,9 @@ impl Slot {
     }
 }
 
-pub fn slot_dir(root: &Path, slot: u32) -> PathBuf {
-    root.join(format!("slot{slot}"))
+/// The directory name of slot `n` under a root.
+pub fn slot_name(n: u32) -> String {
+    format!("slot{n}")
 }
 
 /// Replace each run of `%` in `pattern` with the slot number zero-padded to the run's length.
@@ -137,7 +141,7 @@ pub fn scan(ch: &Changer, trust: &crate::signing::Trust) -> Result<Vec<Slot>> {
 }
 
 /// One slot, its label checked against `trust`.
-pub fn scan_checked(root: &Path, n: u32, trust: &crate::signing::Trust) -> Result<Slot> {
+pub fn scan_checked(root: &Root, n: u32, trust: &crate::signing::Trust) -> Result<Slot> {
     let mut slot = scan_slot(root, n)?;
     slot.check_label(trust);
     Ok(slot)
@@ -229,8 +233,8 @@ impl Slot {
     }
 }
 
-pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
-    let dir = slot_dir(root, n);
+pub fn scan_slot(root: &Root, n: u32) -> Result<Slot> {
+    let dir = root.slot(n);
     let mut slot = Slot {
         slot: n,
         dir: dir.clone(),
@@ -242,22 +246,8 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
         files: vec![],
         partials: vec![],
     };
-    if let Some(listed) = source::list_dir(&dir) {
-        let listed = listed.with_context(|| format!("cannot list {}", dir.display()))?;
-        for (name, size) in listed {
-            add_entry(&mut slot, &dir, name, size);
-        }
-        slot.files.sort_by_key(|f| f.number);
-        return Ok(slot);
-    }
-    if !dir.exists() {
-        return Ok(slot);
-    }
-    let rd = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    for e in rd {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let size = e.metadata()?.len();
+    let listed = dir.list().with_context(|| format!("cannot read {dir}"))?;
+    for (name, size) in listed.unwrap_or_default() {
         add_entry(&mut slot, &dir, name, size);
     }
     slot.files.sort_by_key(|f| f.number);
@@ -265,7 +255,7 @@ pub fn scan_slot(root: &Path, n: u32) -> Result<Slot> {
 }
 
 /// One directory entry of a slot: the label, a dump, a partial, or something else.
-fn add_entry(slot: &mut Slot, dir: &Path, name: String, size: u64) {
+fn add_entry(slot: &mut Slot, dir: &TapePath, name: String, size: u64) {
     let path = dir.join(&name);
     let Some(num) = name.get(..5).and_then(|s| s.parse::<u32>().ok()) else {
         return;
@@ -339,8 +329,9 @@ pub fn write_label(
     datestamp: &str,
     signer: &crate::signing::Signer,
 ) -> Result<()> {
-    fsutil::create_dir_all(&slot.dir)?;
-    erase_dumps(slot)?;
+    let dir = slot.dir.local_only()?;
+    fsutil::create_dir_all(dir)?;
+    erase_dumps(slot, dir)?;
     let hdr = LabelHeader {
         label: label.to_string(),
         slot: slot.slot,
@@ -350,33 +341,31 @@ pub fn write_label(
         signer: String::new(),
     };
     let name = format!("00000.{label}");
-    fsutil::write_atomic(&slot.dir.join(&name), &hdr.encode(Some(signer))?)?;
+    fsutil::write_atomic(&dir.join(&name), &hdr.encode(Some(signer))?)?;
     if let Some(old) = slot.label_file.as_ref().filter(|l| **l != name) {
         // two label files would leave the slot's name in doubt (DAMAGED on the next scan)
-        match std::fs::remove_file(slot.dir.join(old)) {
+        let old = dir.join(old);
+        match std::fs::remove_file(&old) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| {
-                    format!(
-                        "cannot remove the old label file {}",
-                        slot.dir.join(old).display()
-                    )
+                    format!("cannot remove the old label file {}", old.display())
                 });
             }
             _ => {}
         }
     }
-    fsutil::sync_dir(&slot.dir)
+    fsutil::sync_dir(dir)
 }
 
-fn erase_dumps(slot: &Slot) -> Result<()> {
+fn erase_dumps(slot: &Slot, dir: &std::path::Path) -> Result<()> {
     for f in &slot.files {
-        let p = slot.dir.join(&f.name);
+        let p = dir.join(&f.name);
         std::fs::remove_file(&p).with_context(|| format!("cannot erase {}", p.display()))?;
     }
-    for p in &slot.partials {
+    for p in slot.partials.iter().filter_map(|p| p.local()) {
         let _ = std::fs::remove_file(p);
     }
-    fsutil::sync_dir(&slot.dir)
+    fsutil::sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //! fetch, verify, mirror, recover (whole and random access) and catalog rebuild all use it,
 //! so every check exists once and every refusal is a typed [`Problem`] naming the file.
 
+use super::TapePath;
 use super::header::{DumpHeader, HEADER_SIZE, Parsed};
 use super::source::TapeSource;
 use crate::catalog::DumpRecord;
 use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 
 use crate::signing::Trust;
 
@@ -79,22 +79,22 @@ impl Problem {
 
 /// A refused tape file: which, and why.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}: {problem}", path.display())]
+#[error("{path}: {problem}")]
 pub struct TapeError {
-    pub path: PathBuf,
+    pub path: TapePath,
     pub problem: Problem,
 }
 
-fn err(path: &Path, problem: Problem) -> TapeError {
+fn err(path: &TapePath, problem: Problem) -> TapeError {
     TapeError {
-        path: path.to_path_buf(),
+        path: path.clone(),
         problem,
     }
 }
 
 /// A tape file whose header held every check; the payload is read next.
 pub struct Opened {
-    pub path: PathBuf,
+    pub path: TapePath,
     pub header: DumpHeader,
     /// False only when read with `--insecure-skip-signature` and no good signature.
     pub signed: bool,
@@ -102,9 +102,10 @@ pub struct Opened {
 }
 
 /// Open `path`, check its signature, length, place and the catalog's record.
-pub fn open(path: &Path, trust: &Trust, expect: Expect) -> Result<Opened, TapeError> {
-    let file =
-        super::source::open(path).map_err(|e| err(path, Problem::Unreadable(e.to_string())))?;
+pub fn open(path: &TapePath, trust: &Trust, expect: Expect) -> Result<Opened, TapeError> {
+    let file = path
+        .open()
+        .map_err(|e| err(path, Problem::Unreadable(e.to_string())))?;
     let mut block = vec![0u8; HEADER_SIZE];
     file.read_exact_at(&mut block, 0).map_err(|_| {
         let m = format!("shorter than a {HEADER_SIZE}-byte header");
@@ -130,7 +131,7 @@ pub fn open(path: &Path, trust: &Trust, expect: Expect) -> Result<Opened, TapeEr
         check_record(&h, r).map_err(|p| err(path, p))?;
     }
     Ok(Opened {
-        path: path.to_path_buf(),
+        path: path.clone(),
         header: h,
         signed,
         file,
@@ -153,8 +154,8 @@ pub fn check_signature<T>(p: &Parsed<T>, trust: &Trust) -> Result<bool, Problem>
 }
 
 /// The header must name the place the file is in: its slot, the slot's label, its name.
-fn check_place(h: &DumpHeader, path: &Path, e: &Expect) -> Result<(), Problem> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+fn check_place(h: &DumpHeader, path: &TapePath, e: &Expect) -> Result<(), Problem> {
+    let name = path.file_name();
     let want = super::dump_file_name(h.file_number, &h.host, &h.disk, h.level);
     let misplaced =
         |field, tape: String, place: String| Err(Problem::Misplaced { field, tape, place });
@@ -276,7 +277,7 @@ pub struct Payload {
     inner: io::Take<BufReader<Box<dyn TapeSource>>>,
     hash: Sha256,
     bytes: u64,
-    path: PathBuf,
+    path: TapePath,
     want: (u64, String),
 }
 
@@ -308,7 +309,7 @@ impl Payload {
 }
 
 /// A label file's header, its signature checked.
-pub fn open_label(path: &Path, trust: &Trust) -> Result<super::header::LabelHeader, TapeError> {
+pub fn open_label(path: &TapePath, trust: &Trust) -> Result<super::header::LabelHeader, TapeError> {
     let parsed = super::header::read_label_signed(path)
         .map_err(|e| err(path, Problem::Unreadable(format!("{e:#}"))))?;
     check_signature(&parsed, trust).map_err(|p| err(path, p))?;

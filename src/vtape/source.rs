@@ -1,4 +1,4 @@
-//! Where tape files are read from: the local vtape root, or a mirror on object storage
+//! How tape files are read: a local file, or an object of a mirror on object storage
 //! (`--from s3://BUCKET/PREFIX`). A remote tape file reads by ranged GETs: a window that
 //! grows while reading goes on in order (a whole restore streams) and starts small again
 //! after a seek (a one-file restore fetches only the blocks it needs). Every byte fetched is
@@ -6,9 +6,8 @@
 
 use crate::s3::Store;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 /// A tape file, local or remote.
 pub trait TapeSource: Read + Seek + Send {
@@ -25,78 +24,54 @@ impl TapeSource for std::fs::File {
     }
 }
 
-/// The remote root of this process (`--from s3://…`), once set.
-static REMOTE: OnceLock<(String, Arc<Store>)> = OnceLock::new();
-static FETCHED: AtomicU64 = AtomicU64::new(0);
-
-/// Make `url` (`s3://BUCKET/PREFIX`) the root remote paths are read from.
-pub fn register(url: &str, store: Store) {
-    let _ = REMOTE.set((url.trim_end_matches('/').to_string(), Arc::new(store)));
+/// A root on object storage: the store, its URL for messages, and the bytes read from it.
+pub struct Remote {
+    url: String,
+    store: Store,
+    fetched: AtomicU64,
 }
 
-/// Bytes fetched from the remote root so far.
-pub fn fetched() -> u64 {
-    FETCHED.load(Ordering::Relaxed)
-}
-
-/// The store and the key (relative to its prefix) of a remote path.
-fn remote(path: &Path) -> Option<(Arc<Store>, String)> {
-    let p = path.to_str()?;
-    let (root, store) = REMOTE.get()?;
-    let rel = p.strip_prefix(root.as_str())?.trim_start_matches('/');
-    Some((store.clone(), rel.to_string()))
-}
-
-pub fn is_remote(path: &Path) -> bool {
-    path.to_str().is_some_and(crate::s3::is_url)
-}
-
-/// Open a tape file.
-pub fn open(path: &Path) -> io::Result<Box<dyn TapeSource>> {
-    if !is_remote(path) {
-        return Ok(Box::new(std::fs::File::open(path)?));
+impl Remote {
+    pub fn new(url: &str, store: Store) -> Remote {
+        Remote {
+            url: url.trim_end_matches('/').to_string(),
+            store,
+            fetched: AtomicU64::new(0),
+        }
     }
-    let (store, rel) = remote(path).ok_or_else(|| io::Error::other("no remote root registered"))?;
-    let head = store.head(&rel).map_err(io::Error::other)?;
-    let Some(head) = head else {
-        return Err(io::Error::new(io::ErrorKind::NotFound, "no such object"));
-    };
-    Ok(Box::new(Remote {
-        store,
-        rel,
-        size: head.size,
-        pos: 0,
-        buf: Vec::new(),
-        buf_at: 0,
-        window: MIN_WINDOW,
-    }))
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    /// Bytes fetched from the store so far.
+    pub fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
 }
 
-/// Names and sizes of the files in a remote directory (a slot), or None for a local one.
-pub fn list_dir(dir: &Path) -> Option<io::Result<Vec<(String, u64)>>> {
-    let (store, rel) = remote(dir)?;
-    let prefix = format!("{rel}/");
-    Some(
-        store
-            .list(&prefix)
-            .map(|v| {
-                v.into_iter()
-                    .filter_map(|(k, size)| {
-                        let name = k.strip_prefix(&prefix)?;
-                        (!name.contains('/')).then(|| (name.to_string(), size))
-                    })
-                    .collect()
-            })
-            .map_err(io::Error::other),
-    )
+#[cfg(test)]
+impl TapeSource for io::Cursor<Vec<u8>> {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.get_ref().len() as u64)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let b = self.get_ref();
+        let at = usize::try_from(offset).map_err(io::Error::other)?;
+        let end = at.checked_add(buf.len()).filter(|e| *e <= b.len());
+        let end = end.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(&b[at..end]);
+        Ok(())
+    }
 }
 
 const MIN_WINDOW: u64 = 256 << 10;
 const MAX_WINDOW: u64 = 32 << 20;
 
 /// A remote tape file read by ranged GETs.
-struct Remote {
-    store: Arc<Store>,
+pub struct RemoteFile {
+    remote: Arc<Remote>,
     rel: String,
     size: u64,
     pos: u64,
@@ -106,13 +81,33 @@ struct Remote {
     window: u64,
 }
 
-impl Remote {
+impl RemoteFile {
+    /// Open object `rel` of `remote`, or NotFound.
+    pub fn open(remote: &Arc<Remote>, rel: &str) -> io::Result<RemoteFile> {
+        let head = remote.store.head(rel).map_err(io::Error::other)?;
+        let Some(head) = head else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such object"));
+        };
+        Ok(RemoteFile {
+            remote: remote.clone(),
+            rel: rel.to_string(),
+            size: head.size,
+            pos: 0,
+            buf: Vec::new(),
+            buf_at: 0,
+            window: MIN_WINDOW,
+        })
+    }
+
     fn get(&self, start: u64, len: u64) -> io::Result<Vec<u8>> {
         let b = self
+            .remote
             .store
             .get_range(&self.rel, start, len)
             .map_err(io::Error::other)?;
-        FETCHED.fetch_add(b.len() as u64, Ordering::Relaxed);
+        self.remote
+            .fetched
+            .fetch_add(b.len() as u64, Ordering::Relaxed);
         if (b.len() as u64) < len {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -123,7 +118,7 @@ impl Remote {
     }
 }
 
-impl Read for Remote {
+impl Read for RemoteFile {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.size || out.is_empty() {
             return Ok(0);
@@ -148,7 +143,7 @@ impl Read for Remote {
     }
 }
 
-impl Seek for Remote {
+impl Seek for RemoteFile {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let p = match to {
             SeekFrom::Start(n) => n as i64,
@@ -163,7 +158,7 @@ impl Seek for Remote {
     }
 }
 
-impl TapeSource for Remote {
+impl TapeSource for RemoteFile {
     fn size(&self) -> io::Result<u64> {
         Ok(self.size)
     }
