@@ -181,7 +181,7 @@ fn server_clock(cfg: &Config) -> Item {
         Err(e) => return item(Level::Fail, "server clock", format!("{e:#}")),
     };
     match (crate::clock::not_before(now, newest.as_deref()), newest) {
-        (Err(why), _) => item(Level::Fail, "server clock", why),
+        (Err(why), _) => item(Level::Fail, "server clock", why.to_string()),
         (Ok(_), None) => item(Level::Ok, "server clock", "no dump in the catalog yet"),
         (Ok(_), Some(ds)) => item(
             Level::Ok,

@@ -21,21 +21,26 @@ pub const SETBACK_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
 /// by more than [`SETBACK_TOLERANCE`]. `Ok` gives the time to date it by: now, or one
 /// second after `newest` when the clock stands a little behind it, so that the order of
 /// datestamps is always the order of writing ("latest" and "oldest tape" follow it).
-pub fn not_before(now: DateTime<Local>, newest: Option<&str>) -> Result<DateTime<Local>, String> {
+pub fn not_before(
+    now: DateTime<Local>,
+    newest: Option<&str>,
+) -> Result<DateTime<Local>, crate::error::Error> {
     let Some((ds, t)) = newest.and_then(|d| parse_datestamp(d).map(|t| (d, t))) else {
         return Ok(now);
     };
     if now + SETBACK_TOLERANCE < t {
-        return Err(format!(
+        let why = format!(
             "the clock says {}, earlier than the newest dump in the catalog ({}, datestamp \
              {ds}) by {}: a run now would be dated before it, a default restore would return \
-             the older state and rotation would overwrite the newest tape. Set the clock \
-             right (`timedatectl`, NTP) and run again; `tapir check` compares the two. If \
-             the clock is right and that dump was dated by a clock that ran ahead, `tapir \
-             dump --after-newest` dates this run one second after it",
+             the older state and rotation would overwrite the newest tape",
             now.format("%Y-%m-%d %H:%M:%S %Z"),
             t.format("%Y-%m-%d %H:%M:%S %Z"),
             human_span(t - now)
+        );
+        return Err(crate::error::Error::config(why).hint(
+            "set the clock right (`timedatectl`, NTP) and run again; `tapir check` compares \
+             the two. If the clock is right and that dump was dated by a clock that ran \
+             ahead, `tapir dump --after-newest` dates this run one second after it",
         ));
     }
     Ok(if datestamp(&now).as_str() <= ds {
@@ -92,7 +97,9 @@ mod tests {
     #[test]
     fn a_clock_behind_the_catalog_is_refused_beyond_the_tolerance() {
         let newest = Some("20261120020000");
-        let e = not_before(at("20261115020000"), newest).unwrap_err();
+        let e = not_before(at("20261115020000"), newest)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("earlier than the newest dump"), "{e}");
         assert!(e.contains("5 day(s)"), "{e}");
         // a minute behind: dated one second after the newest, so order is kept

@@ -84,11 +84,12 @@ pub fn recipients(enc: &Encryption) -> Result<Vec<Recipient>> {
             ),
             None => "encryption.recipients is empty and no recipients_file is set".into(),
         };
-        return Err(Error::config(format!(
-            "no age recipients: {why} (create one with `tapir keygen -o FILE` on an \
-             offline machine and put its public key there)"
-        ))
-        .into());
+        return Err(Error::config(format!("no age recipients: {why}"))
+            .hint(
+                "create one with `tapir keygen -o FILE` on an offline machine and put its \
+                 public key there",
+            )
+            .into());
     }
     Ok(out)
 }
@@ -223,12 +224,15 @@ fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer
     let key = sig.key.display();
     Err(Error::config(format!(
         "the signing key {key} is missing, but the tapes in {} are signed by {}: a new key \
-         would make every one of them fail verify, recover and mirror. Restore {key} from a \
-         backup of this server; or make a new key on purpose with `tapir keygen --signing -o \
-         {key}` and keep the old public key trusted: `[signing] previous = [\"keys/old.pub\"]` \
-         in tapir.toml (or its `# tapir signing key:` line in the identity file)",
+         would make every one of them fail verify, recover and mirror",
         changer.root,
         foreign.join(", ")
+    ))
+    .hint(format!(
+        "restore {key} from a backup of this server; or make a new key on purpose with \
+         `tapir keygen --signing -o {key}` and keep the old public key trusted: `[signing] \
+         previous = [\"keys/old.pub\"]` in tapir.toml (or its `# tapir signing key:` line in \
+         the identity file)"
     ))
     .into())
 }

@@ -35,10 +35,11 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
             } else {
                 holder
             };
-            return Err(Error::Locked(format!(
-                "another tapir run holds the lock {} ({holder}); wait for it to finish",
+            return Err(Error::locked(format!(
+                "another tapir run holds the lock {} ({holder})",
                 path.display()
             ))
+            .hint("wait for it to finish")
             .into());
         }
         Err(std::fs::TryLockError::Error(e)) => {

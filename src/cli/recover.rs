@@ -299,10 +299,12 @@ fn stream(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let opened = crate::recover::open_stream(&cfg, host, disk, a.date.as_deref(), &trust)?;
     let Some(opened) = opened else {
-        bail!(Error::config(format!(
-            "{host} {disk} is a tar DLE: --stdout and --run-restore are for program DLEs \
-             (use --to DIR, or `tapir fetch -i KEY -o -` for its tar)"
-        )));
+        bail!(
+            Error::config(format!(
+                "{host} {disk} is a tar DLE: --stdout and --run-restore are for program DLEs"
+            ))
+            .hint("use --to DIR, or `tapir fetch -i KEY -o -` for its tar")
+        );
     };
     let ids = crate::keys::identities(identity)?;
     let policy;

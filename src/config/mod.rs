@@ -434,7 +434,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         return Err(Error::config(format!(
             "{}: catalog = {:?} and changer.root = {:?} overlap ({}): the catalog is not a \
              tape and the tapes are not the catalog; a mirror of one would overwrite the \
-             other. Give each its own directory (the defaults: \"catalog\" and \"vtape\")",
+             other",
             file.display(),
             raw.catalog.display(),
             root.display(),
@@ -443,7 +443,8 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             } else {
                 "one inside the other"
             }
-        )));
+        ))
+        .hint("give each its own directory (the defaults: \"catalog\" and \"vtape\")"));
     }
     Ok(Config {
         org: raw.org,

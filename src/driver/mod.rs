@@ -463,7 +463,7 @@ fn unique_datestamp(cfg: &Config, records: &[DumpRecord], after_newest: bool) ->
     let mut t = match crate::clock::not_before(now, newest.as_deref()) {
         Ok(t) => t,
         Err(_) if after_newest => crate::clock::just_after(newest.as_deref(), now),
-        Err(why) => return Err(Error::config(why).into()),
+        Err(why) => return Err(why.into()),
     };
     loop {
         let ds = crate::clock::datestamp(&t);

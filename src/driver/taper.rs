@@ -151,9 +151,7 @@ impl<'a> Taper<'a> {
         );
         let Some(pick) = next else {
             self.refused = true;
-            bail!(crate::error::Error::nothing_done(no_tape_reason(
-                &slots, &needed, autolabel
-            )));
+            bail!(no_tape_reason(&slots, &needed, autolabel));
         };
         let slot = slots.into_iter().find(|s| s.slot == pick).unwrap();
         let label = self.start(&slot)?;
@@ -220,7 +218,7 @@ fn no_tape_reason(
     slots: &[Slot],
     needed: &std::collections::BTreeMap<String, String>,
     autolabel: bool,
-) -> String {
+) -> crate::error::Error {
     let mut lines = vec!["no tape may be written: every tape is still needed".to_string()];
     for s in slots {
         let why = match s.label_name() {
@@ -234,9 +232,7 @@ fn no_tape_reason(
         };
         lines.push(format!("  slot {}: {why}", s.slot));
     }
-    lines.push(
-        "add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose"
-            .into(),
-    );
-    lines.join("\n")
+    crate::error::Error::nothing_done(lines.join("\n")).hint(
+        "add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose",
+    )
 }

@@ -104,25 +104,33 @@ pub fn claim(
     match &found.marker {
         Some(m) if m.id == ours.id => Ok(false),
         Some(m) => bail!(
-            "mirror target {target} holds another {}; this server's is {}: two configs must \
-             not share a mirror target (give each its own directory or prefix); nothing was \
-             written",
-            m.describe(),
-            ours.describe()
+            crate::error::Error::failed(format!(
+                "mirror target {target} holds another {}; this server's is {}: two configs \
+                 must not share a mirror target; nothing was written",
+                m.describe(),
+                ours.describe()
+            ))
+            .hint("give each config its own mirror directory or prefix")
         ),
         None if !found.holds_tapes => Ok(true),
         None if !found.signers.is_empty() && found.signers.iter().all(|s| trusted(s)) => Ok(true),
         None => bail!(
-            "mirror target {target} holds tapes that are not this server's (their labels are \
-             signed by {}, this server's key is {}) and no {FILE}: another tape set, or \
-             something else; this server's is {}; nothing was written",
-            if found.signers.is_empty() {
-                "no key".to_string()
-            } else {
-                found.signers.join(", ")
-            },
-            ours.signer,
-            ours.describe()
+            crate::error::Error::failed(format!(
+                "mirror target {target} holds tapes that are not this server's (their labels \
+                 are signed by {}, this server's key is {}) and no {FILE}: another tape set, or \
+                 something else; this server's is {}; nothing was written",
+                if found.signers.is_empty() {
+                    "no key".to_string()
+                } else {
+                    found.signers.join(", ")
+                },
+                ours.signer,
+                ours.describe()
+            ))
+            .hint(
+                "give this config its own mirror directory or prefix; if those tapes are this \
+                 server's, signed by an older key, trust it with `[signing] previous`"
+            )
         ),
     }
 }

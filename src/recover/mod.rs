@@ -72,10 +72,10 @@ pub fn check_target(to: &Path, overwrite: bool) -> Result<()> {
     }
     let mut rd = std::fs::read_dir(to).with_context(|| format!("cannot read {}", to.display()))?;
     if rd.next().is_some() {
-        bail!(crate::error::Error::config(format!(
-            "{} is not empty: restore into an empty directory, or use --overwrite",
-            to.display()
-        )));
+        bail!(
+            crate::error::Error::config(format!("{} is not empty", to.display()))
+                .hint("restore into an empty directory, or add --overwrite")
+        );
     }
     Ok(())
 }

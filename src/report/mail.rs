@@ -65,9 +65,10 @@ pub fn default_from() -> String {
 /// Send `text` to `to` with `sendmail -t -oi`.
 pub fn send(from: &str, to: &[String], subject: &str, text: &str) -> Result<()> {
     if to.is_empty() {
-        bail!(crate::error::Error::config(
-            "mailto is empty: set mailto = [\"ops@example.org\"] in the config"
-        ));
+        bail!(
+            crate::error::Error::config("mailto is empty")
+                .hint("set mailto = [\"ops@example.org\"] in the config")
+        );
     }
     let program = std::env::var("TAPIR_SENDMAIL").unwrap_or_else(|_| "/usr/sbin/sendmail".into());
     let msg = message(from, to, subject, text)?;

@@ -6,6 +6,7 @@
 pub mod upload;
 pub mod versions;
 
+use crate::error::Error;
 use anyhow::{Context, Result, anyhow, bail};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde::{Deserialize, Serialize};
@@ -217,7 +218,11 @@ impl Store {
             .limit(64 << 10)
             .read_to_string()
             .unwrap_or_default();
-        bail!("{} {what}: HTTP {status}{}", self.url, s3_error(&text));
+        bail!(s3_error(
+            &format!("{} {what}: HTTP {status}", self.url),
+            Some(status),
+            &text
+        ));
     }
 
     /// Size and tapir metadata of an object, or None when there is none.
@@ -235,7 +240,11 @@ impl Store {
         match resp.status().as_u16() {
             404 => return Ok(None),
             s if !(200..300).contains(&s) => {
-                bail!("{} HEAD {key}: HTTP {s}{}", self.url, hint(s))
+                bail!(s3_error(
+                    &format!("{} HEAD {key}: HTTP {s}", self.url),
+                    Some(s),
+                    ""
+                ))
             }
             _ => {}
         }
@@ -365,7 +374,7 @@ impl Store {
         let mut resp = self.send("PUT", url, &headers, Some(b""), &format!("COPY {key}"))?;
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if text.contains("<Error>") {
-            bail!("{} COPY {key}:{}", self.url, s3_error(&text));
+            bail!(s3_error(&format!("{} COPY {key}", self.url), None, &text));
         }
         Ok(versions::tag(&text, "ChecksumSHA256"))
     }
@@ -454,31 +463,24 @@ pub fn sha256_b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b))
 }
 
-/// S3's `<Code>` and `<Message>` from an error body, with a hint for the usual ones.
-fn s3_error(body: &str) -> String {
+/// A failed request (`what`: store, verb and key): S3's `<Code>` and `<Message>` from the
+/// error body, and what to do for the usual ones.
+pub(crate) fn s3_error(what: &str, status: Option<u16>, body: &str) -> Error {
     let tag = |t: &str| versions::tag(body, t);
-    match (tag("Code"), tag("Message")) {
-        (Some(c), Some(m)) => format!(" {c}: {m}{}", code_hint(&c)),
-        (Some(c), None) => format!(" {c}{}", code_hint(&c)),
-        _ => String::new(),
-    }
-}
-
-fn code_hint(code: &str) -> &'static str {
-    match code {
-        "NoSuchBucket" => " (create the bucket first, or check s3://BUCKET)",
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" => {
-            " (check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or s3.credentials_file)"
-        }
-        _ => "",
-    }
-}
-
-fn hint(status: u16) -> &'static str {
-    match status {
-        403 => " (access denied: check the credentials)",
-        400 => " (bad request: check s3.region and s3.endpoint)",
-        _ => "",
+    let code = tag("Code");
+    let e = Error::failed(match (&code, tag("Message")) {
+        (Some(c), Some(m)) => format!("{what}: {c}: {m}"),
+        (Some(c), None) => format!("{what}: {c}"),
+        _ => what.to_string(),
+    });
+    let creds = "check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or \
+                 s3.credentials_file";
+    match (code.as_deref(), status) {
+        (Some("NoSuchBucket"), _) => e.hint("create the bucket first, or check s3://BUCKET"),
+        (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied"), _) => e.hint(creds),
+        (None, Some(403)) => e.hint(format!("access denied: {creds}")),
+        (None, Some(400)) => e.hint("bad request: check s3.region and s3.endpoint"),
+        _ => e,
     }
 }
 
@@ -604,7 +606,13 @@ mod tests {
         );
         assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), "".into()));
         assert!(parse_url("/mnt/nfs").is_err());
-        let e = s3_error("<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>");
-        assert!(e.contains("NoSuchBucket: gone (create the bucket"), "{e}");
+        let body = "<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
+        let e = s3_error("s3://b GET k", Some(404), body).to_string();
+        assert_eq!(
+            e,
+            "s3://b GET k: NoSuchBucket: gone; to fix: create the bucket first, or check s3://BUCKET"
+        );
+        let e = s3_error("s3://b HEAD k: HTTP 403", Some(403), "").to_string();
+        assert!(e.ends_with("; to fix: access denied: check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or s3.credentials_file"), "{e}");
     }
 }

@@ -348,7 +348,11 @@ fn complete(store: &Store, key: &str, id: &str, parts: &[Part]) -> Result<()> {
     // S3 may answer 200 with an error inside
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     if text.contains("<Error>") {
-        bail!("{} COMPLETE {key}:{}", store.url, super::s3_error(&text));
+        bail!(super::s3_error(
+            &format!("{} COMPLETE {key}", store.url),
+            None,
+            &text
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use super::ssh::Login;
 use crate::config::Target;
+use crate::error::Error;
 use crate::transport::known_hosts;
 use anyhow::{Context, Result, bail};
 use std::ffi::{OsStr, OsString};
@@ -250,8 +251,8 @@ pub fn host_key(
     });
     entry.ok_or_else(|| {
         let why = explain(t, l.identity, l.known_hosts, out.status.code(), &stderr)
-            .unwrap_or_else(|| format!("ssh said: {}", last_line(&stderr)));
-        anyhow::anyhow!("no host key from {}: {why}", t.name)
+            .unwrap_or_else(|| Error::failed(format!("ssh said: {}", last_line(&stderr))));
+        anyhow::anyhow!(why.prefixed(&format!("no host key from {}: ", t.name)))
     })
 }
 
@@ -271,7 +272,7 @@ impl Why {
         }
     }
 
-    pub fn explain(&self, code: Option<i32>, stderr: &str) -> Option<String> {
+    pub fn explain(&self, code: Option<i32>, stderr: &str) -> Option<Error> {
         explain(
             &self.target,
             &self.identity,
@@ -290,7 +291,7 @@ pub fn explain(
     known_hosts_file: &Path,
     code: Option<i32>,
     stderr: &str,
-) -> Option<String> {
+) -> Option<Error> {
     if code != Some(255) {
         return None;
     }
@@ -306,7 +307,7 @@ pub fn explain(
         });
         if about_jump {
             return explain(j, identity, known_hosts_file, code, stderr)
-                .map(|m| format!("jump host for {}: {m}", t.name));
+                .map(|m| m.prefixed(&format!("jump host for {}: ", t.name)));
         }
     }
     let has = |s: &str| stderr.contains(s);
@@ -315,32 +316,37 @@ pub fn explain(
     let file = known_hosts_file.display();
     if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
         let offers = offered_key(stderr).unwrap_or_else(|| "another key".into());
-        return Some(format!(
-            "HOST KEY OF {at} HAS CHANGED: it now offers {offers}, {file} records another key. \
-             If the change is expected (reinstall), remove the line for {pattern} from {file} \
-             and run `tapir enroll {}`",
-            t.name
-        ));
+        return Some(
+            Error::failed(format!(
+                "HOST KEY OF {at} HAS CHANGED: it now offers {offers}, {file} records another key"
+            ))
+            .hint(format!(
+                "if the change is expected (reinstall), remove the line for {pattern} from \
+                 {file} and run `tapir enroll {}`",
+                t.name
+            )),
+        );
     }
     if has("Host key verification failed") {
-        let mut m = format!(
-            "host key of {at} is not known; check it and run `tapir enroll {}` (no host is \
-             trusted silently)",
-            t.name
-        );
+        let mut m = format!("host key of {at} is not known (no host is trusted silently)");
         if has("Certificate invalid") || has("certificate") {
             m.push_str(&format!("; ssh said: {}", last_line(stderr)));
         }
-        return Some(m);
+        return Some(Error::failed(m).hint(format!("check it and run `tapir enroll {}`", t.name)));
     }
     if has("Permission denied") {
-        return Some(format!(
-            "{}@{}: public key login with {} refused (is the enroll line in ~{}/.ssh/authorized_keys?)",
-            t.user,
-            t.name,
-            identity.display(),
-            t.user
-        ));
+        return Some(
+            Error::failed(format!(
+                "{}@{}: public key login with {} refused",
+                t.user,
+                t.name,
+                identity.display()
+            ))
+            .hint(format!(
+                "put the line `tapir enroll {}` prints into ~{}/.ssh/authorized_keys there",
+                t.name, t.user
+            )),
+        );
     }
     // why a connection could not be made, and what ssh says when one ended before it began
     let no_route = [
@@ -362,7 +368,9 @@ pub fn explain(
         let via = t.jump.as_ref().map_or(String::new(), |j| {
             format!(" through {} ({}:{})", j.name, j.address, j.port)
         });
-        return Some(format!("cannot connect to {at}{via}: {said}"));
+        return Some(Error::failed(format!(
+            "cannot connect to {at}{via}: {said}"
+        )));
     }
     None
 }
@@ -525,7 +533,7 @@ mod tests {
         let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
             The fingerprint for the ED25519 key sent by the remote host is\n\
             SHA256:abcDEF.\nHost key verification failed.\n";
-        let m = why(&t).explain(Some(255), changed).unwrap();
+        let m = why(&t).explain(Some(255), changed).unwrap().to_string();
         assert!(
             m.contains("HOST KEY OF web1") && m.contains("ED25519 key SHA256:abcDEF"),
             "{m}"
@@ -533,13 +541,13 @@ mod tests {
         assert!(m.contains("remove the line for [web1]:2222"), "{m}");
         let unknown = "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested \
             strict checking.\nHost key verification failed.\n";
-        let m = why(&t).explain(Some(255), unknown).unwrap();
+        let m = why(&t).explain(Some(255), unknown).unwrap().to_string();
         assert!(
             m.contains("host key of web1") && m.contains("tapir enroll web1"),
             "{m}"
         );
         let refused = "ssh: connect to host 127.0.0.1 port 2222: Connection refused\n";
-        let m = why(&t).explain(Some(255), refused).unwrap();
+        let m = why(&t).explain(Some(255), refused).unwrap().to_string();
         assert!(
             m.starts_with("cannot connect to web1 (127.0.0.1:2222)"),
             "{m}"
@@ -549,7 +557,8 @@ mod tests {
             why(&t)
                 .explain(Some(255), denied)
                 .unwrap()
-                .contains("login with /k/id refused")
+                .to_string()
+                .contains("login with /k/id refused; to fix: put the line")
         );
         assert_eq!(why(&t).explain(Some(1), denied), None);
     }

@@ -83,23 +83,28 @@ fn check_host_key(t: &Target, s: &ssh2::Session, recorded: &[Entry], file: &Path
     }
     if recorded.is_empty() {
         bail!(
-            "host key of {} ({}:{}) is not known ({kind} {fp}); check it and run `tapir enroll {}` (no host is trusted silently)",
-            t.name,
-            t.address,
-            t.port,
-            t.name
+            crate::error::Error::failed(format!(
+                "host key of {} ({}:{}) is not known ({kind} {fp}; no host is trusted silently)",
+                t.name, t.address, t.port,
+            ))
+            .hint(format!("check it and run `tapir enroll {}`", t.name))
         );
     }
     bail!(
-        "HOST KEY OF {} ({}:{}) HAS CHANGED: it now offers {kind} {fp}, {} records another key. \
-         If the change is expected (reinstall), remove the line for {} from {} and run `tapir enroll {}`",
-        t.name,
-        t.address,
-        t.port,
-        file.display(),
-        known_hosts::host_pattern(&t.name, t.port),
-        file.display(),
-        t.name
+        crate::error::Error::failed(format!(
+            "HOST KEY OF {} ({}:{}) HAS CHANGED: it now offers {kind} {fp}, {} records another key",
+            t.name,
+            t.address,
+            t.port,
+            file.display(),
+        ))
+        .hint(format!(
+            "if the change is expected (reinstall), remove the line for {} from {} and run \
+             `tapir enroll {}`",
+            known_hosts::host_pattern(&t.name, t.port),
+            file.display(),
+            t.name
+        ))
     )
 }
 

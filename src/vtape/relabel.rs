@@ -21,10 +21,10 @@ pub fn check(
         .iter()
         .find(|t| t.label.as_deref() == Some(label) && t.slot != n)
     {
-        return Err(Error::config(format!(
-            "label {label} is already on slot {}",
-            other.slot
-        )));
+        return Err(
+            Error::config(format!("label {label} is already on slot {}", other.slot))
+                .hint("choose another label (`tapir tapes` lists them)"),
+        );
     }
     let mut forget = Vec::new();
     let bad_label = slot
@@ -34,15 +34,16 @@ pub fn check(
     if let Some(why) = bad_label
         .map(|e| {
             format!(
-                "{e}; it holds {} dump file(s), still catalogued and restorable: use --force to \
-                 relabel it and lose them",
+                "{e}; it holds {} dump file(s), still catalogued and restorable",
                 slot.files.len()
             )
         })
         .or_else(|| super::rotation::lost_label(slot, records))
     {
         if !force {
-            return Err(Error::config(format!("slot {n}: {why}")));
+            return Err(Error::config(format!("slot {n}: {why}")).hint(format!(
+                "`tapir label {n} {label} --force` relabels it and loses them"
+            )));
         }
         forget.extend(
             records
@@ -56,9 +57,11 @@ pub fn check(
         && this.dumps > 0
     {
         return Err(Error::config(format!(
-            "slot {n} holds {old}, which is still needed ({}); use --force to relabel it and \
-             lose its {} dump(s)",
+            "slot {n} holds {old}, which is still needed ({})",
             this.note.as_deref().unwrap_or("needed"),
+        ))
+        .hint(format!(
+            "label another slot, or `tapir label {n} {label} --force` to lose its {} dump(s)",
             this.dumps
         )));
     }
