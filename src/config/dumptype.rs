@@ -1,65 +1,11 @@
 //! Dumptypes: `dumptypes/NAME.toml`, how a DLE is dumped (compression, encryption, excludes…).
 
 use super::toml_err;
-use crate::codec::Codec;
+pub use crate::codec::Compress;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "kebab-case")]
-pub enum Compress {
-    None,
-    ServerFast,
-    ServerBest,
-    ClientFast,
-    ClientBest,
-    ServerZstd,
-    ClientZstd,
-}
-
-impl Compress {
-    /// The codec and level, or None when not compressed. gzip "fast" is libdeflate level 1:
-    /// measured on this machine kind its output is ~4% smaller than GNU `gzip -1`'s at ~2.5x
-    /// its speed per core. zstd defaults to level 1, the fast end (`zstd -1`);
-    /// `compress_level` overrides either.
-    pub fn codec(self, level: Option<i32>) -> Option<Codec> {
-        let gzip = |default: u32| Codec::Gzip(level.map_or(default, |l| l as u32));
-        match self {
-            Compress::None => None,
-            Compress::ServerFast | Compress::ClientFast => Some(gzip(1)),
-            Compress::ServerBest | Compress::ClientBest => Some(gzip(9)),
-            Compress::ServerZstd | Compress::ClientZstd => Some(Codec::Zstd(level.unwrap_or(1))),
-        }
-    }
-    pub fn on_client(self) -> bool {
-        matches!(
-            self,
-            Compress::ClientFast | Compress::ClientBest | Compress::ClientZstd
-        )
-    }
-    /// The levels `compress_level` may take with this mode.
-    pub fn levels(self) -> Option<std::ops::RangeInclusive<i32>> {
-        match self {
-            Compress::None => None,
-            Compress::ServerZstd | Compress::ClientZstd => Some(1..=19),
-            _ => Some(1..=12),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Compress::None => "none",
-            Compress::ServerFast => "server-fast",
-            Compress::ServerBest => "server-best",
-            Compress::ClientFast => "client-fast",
-            Compress::ClientBest => "client-best",
-            Compress::ServerZstd => "server-zstd",
-            Compress::ClientZstd => "client-zstd",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

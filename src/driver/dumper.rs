@@ -187,7 +187,7 @@ fn header(job: &Job, tape: &Ticket, file_number: u32) -> DumpHeader {
         disk: job.dle.disk.clone(),
         level: job.level,
         dumptype: job.dle.dumptype.clone(),
-        compress: dt.compress.name().to_string(),
+        compress: dt.compress,
         encrypt: if dt.encrypt == Encrypt::Server {
             Sealed::Server
         } else {

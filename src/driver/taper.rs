@@ -232,7 +232,6 @@ fn no_tape_reason(
         };
         lines.push(format!("  slot {}: {why}", s.slot));
     }
-    crate::error::Error::nothing_done(lines.join("\n")).hint(
-        "add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose",
-    )
+    crate::error::Error::nothing_done(lines.join("\n"))
+        .hint("add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose")
 }

@@ -251,7 +251,7 @@ pub fn read_members(
         read: read.clone(),
     };
     let table = blocks::Table::open(&plan.table)?;
-    if table.format != Format::of(&h.compress) {
+    if table.format != h.compress.format() {
         bail!("the block table is for another compression than the tape's");
     }
     let plain: Box<dyn ReadSeek> = if h.encrypt == crate::vtape::header::Sealed::Server {

@@ -5,7 +5,6 @@
 
 use super::header::DumpHeader;
 use super::reader::{Opened, Problem, TapeError};
-use crate::codec::Format;
 use anyhow::{Context, Result};
 use sha2::Digest;
 use std::io::{self, BufReader, Read, Write};
@@ -82,7 +81,7 @@ fn decode_into(h: &DumpHeader, src: &mut dyn Read, ids: &Ids, out: &mut dyn Writ
         Box::new(src)
     };
     let mut tar = crate::codec::decoder(
-        Format::of(&h.compress),
+        h.compress.format(),
         BufReader::with_capacity(1 << 20, plain),
     )?;
     io::copy(&mut tar, out).context("cannot read the payload")?;

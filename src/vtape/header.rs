@@ -2,7 +2,7 @@
 //! `TAPIR TAPESTART v1` (labels), TOML fields, then the stock-tools restore recipe, NUL padded.
 
 use super::TapePath;
-use crate::codec::Format;
+use crate::codec::{Compress, Format};
 use crate::signing::Signer;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ pub struct DumpHeader {
     pub disk: String,
     pub level: u8,
     pub dumptype: String,
-    pub compress: String,
+    pub compress: Compress,
     pub encrypt: Sealed,
     /// Fingerprints of the age recipients (`sha256:…` of the key text).
     pub recipients: Vec<String>,
@@ -136,7 +136,7 @@ impl DumpHeader {
         if self.encrypt == Sealed::Server {
             cmd.push_str(" | age -d -i KEY");
         }
-        if let Some(tool) = Format::of(&self.compress).stock_tool() {
+        if let Some(tool) = self.compress.format().stock_tool() {
             cmd.push_str(" | ");
             cmd.push_str(tool);
         }
@@ -175,15 +175,15 @@ impl DumpHeader {
         }
         recipe.push_str(&format!(
             "# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
-            payload_desc(&self.compress, self.encrypt, self.format)
+            payload_desc(self.compress, self.encrypt, self.format)
         ));
         sign_and_pad(format!("{DUMP_MAGIC}\n{body}{recipe}"), signer)
     }
 }
 
-fn payload_desc(compress: &str, encrypt: Sealed, format: PayloadFormat) -> String {
+fn payload_desc(compress: Compress, encrypt: Sealed, format: PayloadFormat) -> String {
     let what = word(&format);
-    let inner = match Format::of(compress) {
+    let inner = match compress.format() {
         Format::None => what.to_string(),
         f => format!("{}({what})", f.name()),
     };
@@ -310,7 +310,7 @@ impl DumpHeader {
             original_size: self.original_size,
             payload_size: self.payload_size,
             payload_sha256: self.payload_sha256.clone(),
-            compress: self.compress.clone(),
+            compress: self.compress.name().to_string(),
             encrypt: word(&self.encrypt),
             files: self.files,
             seconds,
@@ -358,7 +358,7 @@ mod tests {
             disk: "/my \"docs\"".into(),
             level: 0,
             dumptype: "ssh-fast".into(),
-            compress: "server-fast".into(),
+            compress: Compress::ServerFast,
             encrypt: Sealed::Server,
             recipients: vec!["sha256:0123".into()],
             original_size: 10,

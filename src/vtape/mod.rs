@@ -23,6 +23,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Changer {
+    // a local directory in tapir.toml; `--from` may make it a mirror on object storage
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub root: Root,
     pub slots: u32,
     pub labelstr: String,

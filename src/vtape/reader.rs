@@ -195,7 +195,11 @@ fn check_record(h: &DumpHeader, r: &DumpRecord) -> Result<(), Problem> {
             h.payload_sha256.clone(),
             r.payload_sha256.clone(),
         ),
-        ("compress", h.compress.clone(), r.compress.clone()),
+        (
+            "compress",
+            h.compress.name().to_string(),
+            r.compress.clone(),
+        ),
     ];
     for (field, tape, catalog) in pairs {
         if tape != catalog {

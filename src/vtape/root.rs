@@ -111,16 +111,6 @@ impl serde::Serialize for Root {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Root {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Root".into()
-    }
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(g)
-    }
-}
-
 impl TapePath {
     /// `name` inside this directory.
     pub fn join(&self, name: &str) -> TapePath {

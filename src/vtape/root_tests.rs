@@ -60,7 +60,7 @@ fn header(label: &str, slot: u32, number: u32, payload: &[u8]) -> DumpHeader {
         disk: "/etc".into(),
         level: 0,
         dumptype: "plain".into(),
-        compress: "none".into(),
+        compress: crate::codec::Compress::None,
         encrypt: Sealed::None,
         recipients: vec![],
         original_size: payload.len() as u64,
@@ -252,7 +252,8 @@ fn rotation_writes_the_oldest_tape_no_dump_needs_and_relabel_keeps_needed_ones()
     let st = status::status(&ch, &records, 2, &k.trust).unwrap();
     assert!(st[1].damaged);
     let e = relabel::check(&slots[1], "T-22", false, &st, &records).unwrap_err();
-    assert!(e.to_string().contains("use --force"), "{e}");
+    let hint = "to fix: `tapir label 2 T-22 --force` relabels it and loses them";
+    assert!(e.to_string().ends_with(hint), "{e}");
     let forget = relabel::check(&slots[1], "T-22", true, &st, &records).unwrap();
     assert_eq!(forget, vec!["T-02".to_string()]);
     // nothing on a memory root is written by tapir's writers

@@ -58,22 +58,9 @@ fn table(s: &Setup, rec: &serde_json::Value) -> (u64, u8, Vec<u64>) {
 }
 
 fn recover(s: &Setup, src: &Path, to: &str, paths: &[&str]) -> crate::common::Run {
-    let id = s.identity.display().to_string();
-    let disk = src.display().to_string();
-    let mut args = vec![
-        "--verbose",
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        &disk,
-        "-i",
-        &id,
-        "--to",
-        to,
-    ];
+    let mut args = vec!["--verbose"];
     args.extend_from_slice(paths);
-    s.run(&args)
+    s.recover("localhost", src.to_str().unwrap(), Path::new(to), &args)
 }
 
 /// "N of M tar bytes decompressed" from recover's report.

@@ -160,21 +160,8 @@ fn a_corrupt_source_is_reported_and_the_mirror_keeps_its_good_copy_which_restore
     f.assert_code(0);
     assert!(f.stdout.contains(&a), "{}", f.stdout);
     let to = s.path().join("restored");
-    let id = s.identity.display().to_string();
-    s.run(&[
-        "recover",
-        "--from",
-        ms,
-        "--host",
-        "localhost",
-        "--disk",
-        &a,
-        "-i",
-        &id,
-        "--to",
-        to.to_str().unwrap(),
-    ])
-    .assert_code(0);
+    s.recover("localhost", &a, &to, &["--from", ms])
+        .assert_code(0);
     tree::assert_same(Path::new(&a), &to, &|p: &Path| {
         p.to_string_lossy().ends_with(".tmp")
     });

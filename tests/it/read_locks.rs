@@ -42,17 +42,7 @@ fn verify_fetch_and_recover_run_during_a_dump() {
     assert!(v.stdout.contains("OK"), "{}", v.stdout);
     let id = s.identity.display().to_string();
     let to = s.path().join("restored");
-    let r = s.run(&[
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        &disk,
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        &id,
-    ]);
+    let r = s.recover("localhost", &disk, &to, &[]);
     r.assert_code(0);
     assert_eq!(
         fs::read(to.join("f")).unwrap(),

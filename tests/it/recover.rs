@@ -10,22 +10,9 @@ fn skip_tmp(rel: &Path) -> bool {
 }
 
 fn recover(s: &Setup, disk: &str, date: &str, to: &Path, paths: &[&str]) -> crate::common::Run {
-    let id = s.identity.display().to_string();
-    let mut args = vec![
-        "recover",
-        "--host",
-        "localhost",
-        "--disk",
-        disk,
-        "--date",
-        date,
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        &id,
-    ];
+    let mut args = vec!["--date", date];
     args.extend_from_slice(paths);
-    s.run(&args)
+    s.recover("localhost", disk, to, &args)
 }
 
 #[test]

@@ -53,13 +53,8 @@ fn source(s: &Setup) -> std::path::PathBuf {
 
 fn restores_equal(s: &Setup, host: &str, src: &Path) {
     let out = s.path().join(format!("restore-{host}"));
-    let o = out.display().to_string();
-    let id = s.identity.display().to_string();
     let disk = src.display().to_string();
-    s.run(&[
-        "recover", "--host", host, "--disk", &disk, "-i", &id, "--to", &o,
-    ])
-    .assert_code(0);
+    s.recover(host, &disk, &out, &[]).assert_code(0);
     tree::assert_same(src, &out, &|_| false);
 }
 
