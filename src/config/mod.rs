@@ -8,6 +8,8 @@ pub mod groups;
 pub mod import;
 pub mod names;
 pub mod reading;
+#[cfg(test)]
+mod tests;
 pub mod toml_err;
 
 use crate::error::Error;

@@ -7,12 +7,15 @@
 use super::{Check, Report, slot_names};
 use crate::config::Config;
 use crate::s3::{Head, Store, upload};
+use crate::vtape::reader::{Opened, Payload, TapeError};
 use crate::vtape::{self, Slot, header::HEADER_SIZE};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 
 /// Mirror the vtape root and catalog of `cfg` to `store`.
 pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
@@ -212,7 +215,7 @@ fn mirror_slot(
         let known = heads.remove(&rel);
         let sent = check
             .source(slot, n, rep)
-            .and_then(|_| put_file(cx, &rel, &src.join(n), !n.starts_with("00000."), known));
+            .and_then(|opened| put_file(cx, &rel, &src.join(n), opened, known));
         complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
@@ -249,7 +252,8 @@ fn swap(
             Ok(said) => confirm_copy(store, &to, &path, said)?,
             // too big for one copy request (or not supported): send it again
             Err(_) => {
-                put_file(cx, &to, &path, !n.starts_with("00000."), None)?;
+                let opened = cx.check.source(slot, n, &mut Report::default())?;
+                put_file(cx, &to, &path, opened, None)?;
             }
         }
     }
@@ -311,27 +315,25 @@ fn header_sha(path: &Path) -> Result<String> {
     Ok(crate::units::hex(&Sha256::digest(&block)))
 }
 
-/// Put one tape file unless the object already holds it; `Some(bytes)` when sent. A dump's
-/// payload must match its header's sha256 as read; S3 checks each request's sha256.
-/// `known`: what a HEAD of `rel` said earlier in this run (`Some(None)`: no object).
+/// Put one tape file unless the object already holds it; `Some(bytes)` when sent. A dump
+/// (`opened`: by the one tape reader, its header checked) is read through the reader, whose
+/// verdict on size and sha256 decides before the object is made; S3 checks each request's
+/// sha256. `known`: what a HEAD of `rel` said earlier in this run (`Some(None)`: no object).
 fn put_file(
     cx: &Cx,
     rel: &str,
     path: &Path,
-    dump: bool,
+    opened: Option<Opened>,
     known: Option<Option<Head>>,
 ) -> Result<Option<u64>> {
     let (store, state) = (cx.store, cx.state);
-    let size = std::fs::metadata(path)?.len();
-    let hsha = header_sha(path)?;
-    let want = if dump {
-        let h = vtape::header::read_dump(&path.into())?;
-        if !h.complete {
-            bail!("the source's header says the dump is incomplete: not copied");
-        }
-        Some((h.payload_sha256, HEADER_SIZE as u64 + h.payload_size))
-    } else {
-        None
+    let (size, hsha, payload_sha) = match &opened {
+        Some(o) => (
+            HEADER_SIZE as u64 + o.header.payload_size,
+            crate::units::hex(&Sha256::digest(o.header_block()?)),
+            Some(o.header.payload_sha256.clone()),
+        ),
+        None => (std::fs::metadata(path)?.len(), header_sha(path)?, None),
     };
     let head = match known {
         Some(h) => h,
@@ -343,61 +345,44 @@ fn put_file(
     {
         return Ok(None);
     }
-    if let Some((_, len)) = &want
-        && *len != size
-    {
-        let p = crate::vtape::reader::Problem::Truncated {
-            len: size - HEADER_SIZE as u64,
-            want: len - HEADER_SIZE as u64,
-        };
-        bail!("{p}: not copied");
-    }
     let meta = vec![("tapir-header-sha256".to_string(), hsha.clone())];
-    let payload = std::cell::RefCell::new(Sha256::new());
-    let mut hash = |chunk: &[u8], pos: u64| {
-        let skip = (HEADER_SIZE as u64)
-            .saturating_sub(pos)
-            .min(chunk.len() as u64) as usize;
-        payload.borrow_mut().update(&chunk[skip..]);
-        Ok(())
+    let verdict = Rc::new(RefCell::new(None));
+    let mut body: Box<dyn Read> = match opened {
+        Some(o) => Box::new(DumpBody {
+            head: std::io::Cursor::new(o.header_block()?),
+            payload: Some(o.payload()?),
+            verdict: verdict.clone(),
+        }),
+        None => Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
     };
-    let mut verdict = || -> Result<()> {
-        if let Some((sha, _)) = &want {
-            let got = crate::units::hex(&payload.borrow().clone().finalize());
-            if &got != sha {
-                let p = crate::vtape::reader::Problem::Corrupt {
-                    sha: got,
-                    want: sha.clone(),
-                };
-                return Err(upload::Refused(format!("{p}: not copied")).into());
+    let dump = payload_sha.is_some();
+    let mut judged = || -> Result<()> {
+        match (dump, verdict.borrow_mut().take()) {
+            (false, _) | (true, Some(Ok(()))) => Ok(()),
+            (true, Some(Err(e))) => {
+                Err(upload::Refused(format!("{}: not copied", e.problem)).into())
             }
+            (true, None) => bail!("the payload was not read to its end: not copied"),
         }
-        Ok(())
     };
     let sent = if size <= store.part_size {
-        let mut body = Vec::with_capacity(size as usize);
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .read_to_end(&mut body)?;
-        hash(&body, 0)?;
-        verdict()?;
-        store.put(rel, &body, &meta)?;
-        body.len() as u64
+        let mut buf = Vec::with_capacity(size as usize);
+        body.read_to_end(&mut buf)?;
+        judged()?;
+        store.put(rel, &buf, &meta)?;
+        buf.len() as u64
     } else {
         let src = upload::Source {
-            file: path,
+            size,
             identity: &hsha,
             meta: &meta,
         };
-        upload::multipart(store, rel, &src, state, &mut hash, &mut verdict)?.bytes
+        upload::multipart(store, rel, &src, &mut body, state, &mut judged)?.bytes
     };
     if cx.readback {
-        read_back(
-            store,
-            rel,
-            want.as_ref().map(|(sha, _)| sha.as_str()),
-            &hsha,
-        )?;
+        read_back(store, rel, payload_sha.as_deref(), &hsha)?;
     }
     match store.head(rel)? {
         Some(h) if h.size == size => {
@@ -410,6 +395,33 @@ fn put_file(
             h.size
         ),
         None => bail!("{}: the object is missing after its upload", store.url),
+    }
+}
+
+/// A dump as an upload reads it: its header block, then its payload through the tape reader;
+/// at the payload's end the reader's verdict (size, sha256) is kept for the upload to ask.
+struct DumpBody {
+    head: std::io::Cursor<Vec<u8>>,
+    payload: Option<Payload>,
+    verdict: Rc<RefCell<Option<Result<(), TapeError>>>>,
+}
+
+impl Read for DumpBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        let Some(p) = self.payload.as_mut() else {
+            return Ok(0);
+        };
+        let n = p.read(buf)?;
+        if n == 0
+            && let Some(p) = self.payload.take()
+        {
+            *self.verdict.borrow_mut() = Some(p.finish());
+        }
+        Ok(n)
     }
 }
 

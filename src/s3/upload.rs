@@ -30,7 +30,24 @@ pub struct Upload {
     pub part_size: u64,
 }
 
+impl Upload {
+    /// Whether a killed run's upload may go on for this source: the same size, content
+    /// (the header's sha256) and part size, so that every part it holds is this file's.
+    fn resumes(&self, size: u64, source: &str, part_size: u64) -> bool {
+        self.size == size && self.source == source && self.part_size == part_size
+    }
+}
+
+/// The etag of part `n` when S3 already holds it whole (`len` bytes): not sent again.
+fn held(have: &Have, n: u16, len: usize) -> Option<&str> {
+    have.get(&n)
+        .filter(|(_, size)| *size == len as u64)
+        .map(|(etag, _)| etag.as_str())
+}
+
 impl Pending {
+    /// The uploads a killed run left; a missing or unreadable state file is none (each
+    /// upload is then found by listing, or sent again).
     pub fn load(path: &Path) -> Pending {
         std::fs::read_to_string(path)
             .ok()
@@ -56,10 +73,10 @@ pub struct Sent {
     pub bytes: u64,
 }
 
-/// The file to upload: where it is, what identifies its content (a resumed upload must be of
+/// The file to upload: its size, what identifies its content (a resumed upload must be of
 /// the same), and the metadata its object gets.
 pub struct Source<'a> {
-    pub file: &'a Path,
+    pub size: u64,
     pub identity: &'a str,
     pub meta: &'a [(String, String)],
 }
@@ -70,21 +87,19 @@ type Have = BTreeMap<u16, (String, u64)>;
 /// The state file and what it holds, shared by the uploads of one run.
 pub type State = Mutex<(Pending, std::path::PathBuf)>;
 
-/// Upload `file` (identified by `source`) to `rel` as a multipart upload, resuming one a
-/// killed run left. `check` sees every chunk in order with its offset (to hash the payload);
-/// `verdict` may refuse the file once all of it was read: the upload is then aborted and no
-/// object appears.
+/// Upload what `body` reads (`src` says what it is) to `rel` as a multipart upload, resuming
+/// one a killed run left. `verdict` may refuse the file once all of it was read: the upload
+/// is then aborted and no object appears.
 pub fn multipart(
     store: &Store,
     rel: &str,
     src: &Source,
+    body: &mut dyn Read,
     state: &State,
-    check: &mut dyn FnMut(&[u8], u64) -> Result<()>,
     verdict: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Sent> {
-    let (file, source, meta) = (src.file, src.identity, src.meta);
+    let (size, source, meta) = (src.size, src.identity, src.meta);
     let key = store.key(rel);
-    let size = std::fs::metadata(file)?.len();
     let part_size = store.part_size;
     let resumed = resume(store, &key, size, source, part_size, state)?;
     let (upload_id, have) = match resumed {
@@ -107,7 +122,7 @@ pub fn multipart(
             (id, BTreeMap::new())
         }
     };
-    let sent = send_parts(store, &key, &upload_id, file, &have, check).and_then(|r| {
+    let sent = send_parts(store, &key, &upload_id, body, &have).and_then(|r| {
         verdict()?;
         Ok(r)
     });
@@ -142,7 +157,7 @@ fn resume(
 ) -> Result<Option<(String, Have)>> {
     let old = state.lock().unwrap().0.uploads.get(key).cloned();
     let Some(old) = old else { return Ok(None) };
-    if old.size != size || old.source != source || old.part_size != part_size {
+    if !old.resumes(size, source, part_size) {
         abort(store, key, &old.upload_id);
         let mut s = state.lock().unwrap();
         s.0.uploads.remove(key);
@@ -201,12 +216,9 @@ fn send_parts(
     store: &Store,
     key: &str,
     id: &str,
-    file: &Path,
+    mut f: &mut dyn Read,
     have: &Have,
-    check: &mut dyn FnMut(&[u8], u64) -> Result<()>,
 ) -> Result<(Vec<Part>, String, u64)> {
-    let mut f =
-        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u16, Vec<u8>)>(1);
     let rx = Mutex::new(rx);
     let etags = Mutex::new(BTreeMap::new());
@@ -232,7 +244,6 @@ fn send_parts(
                 }
             });
         }
-        let mut pos = 0u64;
         let mut n: u16 = 1;
         loop {
             let mut buf = Vec::with_capacity(store.part_size as usize);
@@ -241,15 +252,13 @@ fn send_parts(
                 break;
             }
             hash.update(&buf);
-            check(&buf, pos)?;
-            pos += buf.len() as u64;
             let last = (buf.len() as u64) < store.part_size;
-            match have.get(&n) {
-                Some((etag, size)) if *size == buf.len() as u64 => {
+            match held(have, n, buf.len()) {
+                Some(etag) => {
                     let sum = super::sha256_b64(&buf);
-                    etags.lock().unwrap().insert(n, (etag.clone(), sum));
+                    etags.lock().unwrap().insert(n, (etag.to_string(), sum));
                 }
-                _ => {
+                None => {
                     sent += buf.len() as u64;
                     if tx.send((n, buf)).is_err() || failed.lock().unwrap().is_some() {
                         break;
@@ -377,4 +386,57 @@ pub fn try_abort(store: &Store, key: &str, id: &str) -> Result<()> {
         .sign(super::expiry());
     store.send("DELETE", url, &[], None, &format!("ABORT {key}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload() -> Upload {
+        Upload {
+            upload_id: "u1".into(),
+            size: 100,
+            source: "sha-of-header".into(),
+            part_size: 40,
+        }
+    }
+
+    #[test]
+    fn an_upload_resumes_only_for_the_same_source_size_and_part_size() {
+        let u = upload();
+        assert!(u.resumes(100, "sha-of-header", 40));
+        assert!(!u.resumes(101, "sha-of-header", 40), "the file grew");
+        assert!(
+            !u.resumes(100, "another-header", 40),
+            "another dump in the same slot"
+        );
+        assert!(!u.resumes(100, "sha-of-header", 64), "s3.part_size changed");
+    }
+
+    #[test]
+    fn parts_the_store_holds_whole_are_not_sent_again() {
+        let have: Have = [(1, ("e1".into(), 40)), (2, ("e2".into(), 13))].into();
+        assert_eq!(held(&have, 1, 40), Some("e1"));
+        assert_eq!(
+            held(&have, 2, 40),
+            None,
+            "a part cut short by a kill is sent again"
+        );
+        assert_eq!(held(&have, 3, 20), None);
+    }
+
+    #[test]
+    fn the_state_file_round_trips_and_a_broken_one_is_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s3-uploads.json");
+        assert!(Pending::load(&path).uploads.is_empty());
+        let mut p = Pending::default();
+        p.uploads.insert("prefix/slot1/00001.x".into(), upload());
+        p.save(&path).unwrap();
+        let back = Pending::load(&path);
+        let u = &back.uploads["prefix/slot1/00001.x"];
+        assert_eq!((u.upload_id.as_str(), u.size, u.part_size), ("u1", 100, 40));
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(Pending::load(&path).uploads.is_empty());
+    }
 }
