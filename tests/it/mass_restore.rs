@@ -45,7 +45,7 @@ fn escaped(p: &Path) -> String {
 }
 
 #[test]
-fn a_whole_host_restores_in_parallel_after_its_plan_and_a_bad_tape_fails_only_its_dle() {
+fn a_whole_host_restores_in_parallel_after_its_plan() {
     let s = fleet();
     let id = s.identity.display().to_string();
     let out = s.path().join("out");
@@ -95,7 +95,12 @@ fn a_whole_host_restores_in_parallel_after_its_plan_and_a_bad_tape_fails_only_it
         );
     }
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+}
 
+#[test]
+fn a_mass_restore_from_a_hosts_file_fails_only_the_dle_of_a_bad_tape() {
+    let s = fleet();
+    let id = s.identity.display().to_string();
     // a mass restore of both hosts from a hosts file, one of web2's tapes corrupted
     s.write("hosts.txt", "# the lost room\nweb2\n");
     let victim = s
@@ -153,8 +158,16 @@ fn a_whole_host_restores_in_parallel_after_its_plan_and_a_bad_tape_fails_only_it
             tree::assert_same(&src, &out2.join(h).join(escaped(&src)), &|_| false);
         }
     }
+}
 
-    // a target in use is refused before anything is read
+#[test]
+fn a_target_in_use_and_an_unknown_host_are_refused_before_anything_is_read() {
+    let s = fleet();
+    let id = s.identity.display().to_string();
+    let out = s.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("something"), "in use\n").unwrap();
+    let o = out.display().to_string();
     let r = s.run(&["recover", "--host", "web1", "--all", "-i", &id, "--to", &o]);
     r.assert_code(2);
     assert!(r.stderr.contains("is not empty"), "{}", r.stderr);
