@@ -111,25 +111,22 @@ fn writable(what: &str, dir: &vtape::TapePath) -> Item {
 fn signing(cfg: &Config) -> Item {
     let sig = &cfg.signing;
     let Some(key) = crate::signing::public_of(&sig.key).filter(|_| sig.key.exists()) else {
-        let on_tapes = vtape::signers_on_tapes(&cfg.changer);
-        let trusted: Vec<String> = sig
-            .previous_keys()
-            .unwrap_or_default()
-            .iter()
-            .map(crate::signing::fingerprint)
-            .collect();
-        return match on_tapes.iter().find(|f| !trusted.contains(f)) {
-            Some(f) => item(
+        // the same test `dump` makes before it would create a key; an unreadable previous
+        // key is a FAIL, never an empty trust list
+        return match crate::keys::foreign_signers(sig, &cfg.changer) {
+            Err(e) => item(Level::Fail, "signing key", format!("{e:#}")),
+            Ok(foreign) if !foreign.is_empty() => item(
                 Level::Fail,
                 "signing key",
                 format!(
-                    "{} is missing, and tapes are signed by {f}: `tapir dump` refuses to make \
+                    "{} is missing, and tapes are signed by {}: `tapir dump` refuses to make \
                      a new key; restore the file, or see `tapir keygen --signing` and \
                      [signing] previous",
-                    sig.key.display()
+                    sig.key.display(),
+                    foreign.join(", ")
                 ),
             ),
-            None => item(
+            Ok(_) => item(
                 Level::Ok,
                 "signing key",
                 format!("{} will be created by the first run", sig.key.display()),

@@ -205,19 +205,28 @@ pub fn signer(
     Ok(s)
 }
 
-/// A missing signing key is made anew only when no tape carries a signature that the new
-/// key and `[signing] previous` would not verify: a lost key is a refusal, never a silent
-/// replacement that makes every older tape fail `verify`, `recover` and `mirror`.
-fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer) -> Result<()> {
+/// The fingerprints of keys that signed tapes under the changer's root and that
+/// `[signing] previous` does not list: what a new signing key would leave unverifiable.
+pub fn foreign_signers(
+    sig: &crate::signing::Signing,
+    changer: &crate::vtape::Changer,
+) -> Result<Vec<String>> {
     let trusted: Vec<String> = sig
         .previous_keys()?
         .iter()
         .map(crate::signing::fingerprint)
         .collect();
-    let foreign: Vec<String> = crate::vtape::signers_on_tapes(changer)
+    Ok(crate::vtape::signers_on_tapes(changer)
         .into_iter()
         .filter(|f| !trusted.contains(f))
-        .collect();
+        .collect())
+}
+
+/// A missing signing key is made anew only when no tape carries a signature that the new
+/// key and `[signing] previous` would not verify: a lost key is a refusal, never a silent
+/// replacement that makes every older tape fail `verify`, `recover` and `mirror`.
+fn refuse_new_key(sig: &crate::signing::Signing, changer: &crate::vtape::Changer) -> Result<()> {
+    let foreign = foreign_signers(sig, changer)?;
     if foreign.is_empty() {
         return Ok(());
     }

@@ -327,13 +327,15 @@ fn put_file(
     known: Option<Option<Head>>,
 ) -> Result<Option<u64>> {
     let (store, state) = (cx.store, cx.state);
-    let (size, hsha, payload_sha) = match &opened {
-        Some(o) => (
+    // a dump's header block is read once: hashed for the metadata, then sent
+    let block = opened.as_ref().map(Opened::header_block).transpose()?;
+    let (size, hsha, payload_sha) = match (&opened, &block) {
+        (Some(o), Some(b)) => (
             HEADER_SIZE as u64 + o.header.payload_size,
-            crate::units::hex(&Sha256::digest(o.header_block()?)),
+            crate::units::hex(&Sha256::digest(b)),
             Some(o.header.payload_sha256.clone()),
         ),
-        None => (std::fs::metadata(path)?.len(), header_sha(path)?, None),
+        _ => (std::fs::metadata(path)?.len(), header_sha(path)?, None),
     };
     let head = match known {
         Some(h) => h,
@@ -347,13 +349,13 @@ fn put_file(
     }
     let meta = vec![("tapir-header-sha256".to_string(), hsha.clone())];
     let verdict = Rc::new(RefCell::new(None));
-    let mut body: Box<dyn Read> = match opened {
-        Some(o) => Box::new(DumpBody {
-            head: std::io::Cursor::new(o.header_block()?),
+    let mut body: Box<dyn Read> = match (opened, block) {
+        (Some(o), Some(block)) => Box::new(DumpBody {
+            head: std::io::Cursor::new(block),
             payload: Some(o.payload()?),
             verdict: verdict.clone(),
         }),
-        None => Box::new(
+        _ => Box::new(
             std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
         ),
     };

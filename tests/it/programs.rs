@@ -83,18 +83,21 @@ fn dumped() -> (Setup, std::path::PathBuf, Run) {
     (s, src, r)
 }
 
-/// The blob DLE's catalog record and the blob itself.
-fn blob_record(s: &Setup) -> (serde_json::Value, Vec<u8>) {
-    let blob = std::fs::read(s.path().join("data/db.bin")).unwrap();
+/// The catalog's newest record of the blob DLE.
+fn db_record(s: &Setup) -> serde_json::Value {
     let recs = s.find_json();
     let rec = recs
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["disk"] == "db.bin")
-        .unwrap()
-        .clone();
-    (rec, blob)
+        .rfind(|r| r["disk"] == "db.bin");
+    rec.unwrap().clone()
+}
+
+/// The blob DLE's catalog record and the blob itself.
+fn blob_record(s: &Setup) -> (serde_json::Value, Vec<u8>) {
+    let blob = std::fs::read(s.path().join("data/db.bin")).unwrap();
+    (db_record(s), blob)
 }
 
 #[test]
@@ -310,15 +313,7 @@ fn verify_reads_each_stream_to_its_end_and_a_rebuilt_catalog_indexes_it_again() 
     std::fs::remove_dir_all(s.path().join("catalog")).unwrap();
     s.run(&["catalog", "rebuild", "--identity", &id])
         .assert_code(0);
-    let recs = s.find_json();
-    let again = recs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["disk"] == "db.bin")
-        .unwrap()
-        .clone();
-    let ix2 = s.index_lines(&again);
+    let ix2 = s.index_lines(&db_record(&s));
     assert_eq!(ix2.len(), 1);
     assert_eq!(
         (&ix2[0]["p"], &ix2[0]["s"], &ix2[0]["h"]),
