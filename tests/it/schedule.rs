@@ -19,8 +19,22 @@ fn make_dle(s: &Setup, name: &str, kib: usize, seed: u64) -> String {
     d.display().to_string()
 }
 
-#[test]
-fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
+/// Sixty nights of 20 DLEs (a 21st added on night 20, one forced on night 30), as the
+/// tests below see them: each night's volume, each DLE's full nights, the tapes after.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Nights {
+    disks: Vec<String>,
+    volume: Vec<u64>,
+    fulls: BTreeMap<String, Vec<u32>>,
+    first_night: BTreeMap<String, u32>,
+    tapes: Vec<serde_json::Value>,
+}
+
+fn sixty_nights() -> Nights {
+    crate::common::shared::shared("schedule-sixty-nights", run_sixty_nights)
+}
+
+fn run_sixty_nights() -> Nights {
     let s = Setup::new(
         &format!("dumpcycle = {CYCLE}\nrunspercycle = {CYCLE}\ntapecycle = 14\nruntapes = 1"),
         "slots = 16\nautolabel = \"daily-%%\"\ntape_size = \"8M\"\n",
@@ -99,6 +113,24 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
         volume.push(v);
     }
 
+    let tapes = serde_json::from_str(&s.run(&["tapes", "--json"]).stdout).unwrap();
+    Nights {
+        disks,
+        volume,
+        fulls,
+        first_night,
+        tapes,
+    }
+}
+
+#[test]
+fn every_dle_gets_its_full_when_it_appears_then_once_per_dumpcycle() {
+    let Nights {
+        disks,
+        fulls,
+        first_night,
+        ..
+    } = sixty_nights();
     // every DLE: a full the night it appears, then at least once per dumpcycle
     for d in &disks {
         let f = &fulls[d];
@@ -123,7 +155,11 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
         20,
         "the DLE added mid-way gets its full at once"
     );
+}
 
+#[test]
+fn sixty_nights_need_no_more_fulls_than_the_cycle_asks() {
+    let Nights { fulls, .. } = sixty_nights();
     // no more fulls than needed: within 1.3 × the minimum (DLEs × nights / dumpcycle),
     // counted after the first cycle; the forced full is one extra
     let steady_fulls: usize = fulls
@@ -139,7 +175,11 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
         (steady_fulls as f64) <= 1.3 * minimum + 1.0,
         "{steady_fulls} fulls where {minimum:.0} suffice"
     );
+}
 
+#[test]
+fn sixty_nights_stay_balanced_within_a_quarter_of_the_mean() {
+    let Nights { volume, .. } = sixty_nights();
     // balance after the first cycle
     let steady = &volume[CYCLE as usize..];
     let mean = steady.iter().sum::<u64>() as f64 / steady.len() as f64;
@@ -161,11 +201,14 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
         lo >= -0.25 && hi <= 0.25,
         "nights outside ±25% of the mean: {lo:+.3} .. {hi:+.3}"
     );
+}
 
+#[test]
+fn no_tape_is_written_past_its_capacity() {
     // no tape past its capacity
-    let t: Vec<serde_json::Value> =
-        serde_json::from_str(&s.run(&["tapes", "--json"]).stdout).unwrap();
-    for tape in t {
+    let n = sixty_nights();
+    assert_eq!(n.tapes.len(), 16);
+    for tape in &n.tapes {
         assert!(
             tape["tape_bytes"].as_u64().unwrap() + 32768 <= 8 << 20,
             "{tape}"
@@ -175,6 +218,7 @@ fn sixty_nights_stay_balanced_and_every_dle_gets_its_full() {
 
 /// The admin's report: 4 small DLEs, dumpcycle 3, runspercycle 3, 9 nights held 18–19
 /// fulls where about 11 suffice, and two runs on the same input planned differently.
+
 #[test]
 fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_plan() {
     let s = Setup::new(

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod seaweed;
+pub mod shared;
 pub mod sshd;
 pub mod tree;
 
