@@ -45,8 +45,24 @@ fn outcome<'a>(v: &'a serde_json::Value, host: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no outcome for {host}"))
 }
 
-#[test]
-fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
+/// Two nights of a real client and one fake agent per hostile mode (each behind its own
+/// sshd), as the tests below see them: the second night's JSON, what the server used, and a
+/// kept copy of the setup for the restores.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Nights {
+    kept: std::path::PathBuf,
+    real_disk: String,
+    night: serde_json::Value,
+    peak: u64,
+    catalog: u64,
+    report: usize,
+}
+
+fn nights() -> Nights {
+    crate::common::shared::shared("hostile-nights", two_hostile_nights)
+}
+
+fn two_hostile_nights() -> Nights {
     let s = Setup::new(
         "inparallel = 3",
         "slots = 10\nautolabel = \"daily-%%\"\ntape_size = \"4G\"\n",
@@ -107,9 +123,21 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let peak = children_peak_rss();
-    let v: serde_json::Value =
+    let night: serde_json::Value =
         serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.stdout));
+    Nights {
+        kept: crate::common::shared::keep("hostile-nights", s.path()),
+        real_disk: src.display().to_string(),
+        night,
+        peak,
+        catalog: dir_bytes(&s.path().join("catalog")),
+        report: s.run(&["report"]).stdout.len(),
+    }
+}
 
+#[test]
+fn hostile_clients_each_fail_alone_with_their_reason() {
+    let v = nights().night;
     let real = outcome(&v, "real");
     assert_eq!(real["status"], "OK", "{real}");
     assert_eq!(real["level"], 0, "the forced full was moved: {real}");
@@ -148,22 +176,26 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
             .contains("more warning(s)")
     );
     assert!(kept.iter().all(|k| k.as_str().unwrap().len() <= 1100));
+}
 
+#[test]
+fn the_server_stays_bounded_in_memory_catalog_and_report() {
+    let n = nights();
+    let peak = n.peak;
     eprintln!("server peak RSS {} MB", peak >> 20);
     assert!(peak < 300 << 20, "server peak RSS {} MB", peak >> 20);
-    let catalog = dir_bytes(&s.path().join("catalog"));
-    assert!(catalog < 20 << 20, "catalog is {} MB", catalog >> 20);
-    let r = s.run(&["report"]);
-    assert!(
-        r.stdout.len() < 5 << 20,
-        "report is {} bytes",
-        r.stdout.len()
-    );
+    assert!(n.catalog < 20 << 20, "catalog is {} MB", n.catalog >> 20);
+    assert!(n.report < 5 << 20, "report is {} bytes", n.report);
+}
 
+#[test]
+fn the_real_clients_dump_restores_and_nothing_hostile_reached_a_tape() {
+    let n = nights();
+    let s = Setup::copy_of(&n.kept);
+    let src = s.path().join("src");
     // the real client's dump restores, and nothing hostile reached a tape
     let to = s.path().join("restored");
-    s.recover("real", src.to_str().unwrap(), &to, &[])
-        .assert_code(0);
+    s.recover("real", &n.real_disk, &to, &[]).assert_code(0);
     crate::common::tree::assert_same(&src, &to, &|_| false);
     let found = s.find_json();
     let hosts: Vec<&str> = found
@@ -179,7 +211,11 @@ fn hostile_clients_fail_alone_and_the_server_stays_bounded() {
         "{hosts:?}"
     );
     assert!(s.partials().is_empty());
+}
 
+#[test]
+fn a_tar_padded_past_its_end_restores_whole_every_time_on_a_busy_machine() {
+    let s = Setup::copy_of(&nights().kept);
     // a tar padded far past its end marker restores whole, every time, on a busy machine
     let _load = crate::common::Load::start(s.path());
     for k in 0..10 {

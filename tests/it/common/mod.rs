@@ -108,6 +108,24 @@ impl Setup {
         self.dir.path()
     }
 
+    /// A setup of its own holding a copy of `kept` (a shared fixture's setup, see
+    /// [`shared::keep`]): files, modes and mtimes as they are there.
+    pub fn copy_of(kept: &Path) -> Setup {
+        let dir = tempfile::Builder::new()
+            .prefix("tapir-test")
+            .tempdir()
+            .unwrap();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(kept.join("."))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "cp -a {}", kept.display());
+        let identity = dir.path().join("keys/identity.txt");
+        Setup { dir, identity }
+    }
+
     pub fn write(&self, rel: &str, body: &str) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

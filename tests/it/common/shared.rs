@@ -10,7 +10,7 @@ use std::path::PathBuf;
 fn stamp(p: &std::path::Path) -> String {
     let m = std::fs::metadata(p).unwrap();
     let at = m.modified().unwrap().duration_since(std::time::UNIX_EPOCH);
-    format!("{}.{}", at.unwrap().as_nanos(), m.len())
+    format!("{}_{}", at.unwrap().as_nanos(), m.len())
 }
 
 /// Where `name`'s result for these builds of the test binary and of tapir is kept.
@@ -22,8 +22,28 @@ fn place(name: &str) -> PathBuf {
     dir.join(format!("{name}-{test}-{tapir}"))
 }
 
-/// `build()`'s result, built once per test binary build and shared by every test that asks.
+/// Keep a copy of the setup directory `dir` as `name`'s (for [`super::Setup::copy_of`]),
+/// beside the results of this build.
+pub fn keep(name: &str, dir: &std::path::Path) -> PathBuf {
+    let to = place(name).with_extension("d");
+    if to.exists() {
+        // left by a build that died while copying
+        std::fs::remove_dir_all(&to).unwrap();
+    }
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(dir)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cp -a {} {}", dir.display(), to.display());
+    to
+}
+
+/// `build()`'s result, built once per test binary build and shared by every test that asks
+/// (`name` has no dot: the stamp goes after it and the files differ by extension).
 pub fn shared<T: Serialize + DeserializeOwned>(name: &str, build: impl FnOnce() -> T) -> T {
+    assert!(!name.contains('.'), "{name}");
     let path = place(name);
     let lock = std::fs::File::create(path.with_extension("lock")).unwrap();
     lock.lock().unwrap();
