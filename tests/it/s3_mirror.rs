@@ -1,4 +1,4 @@
-//! The mirror on a real S3 store (SeaweedFS, one server for this file): two nights mirror
+//! The mirror on a real S3 store (SeaweedFS, one server per test): two nights mirror
 //! object by object; a rerun sends nothing; kill -9 at several points and a rerun completes,
 //! resuming its multipart upload; a corrupt source is never uploaded; wrong credentials, a
 //! missing bucket and a server that goes away are clear errors that lose nothing.
@@ -76,10 +76,18 @@ fn copied_bytes(r: &Run) -> u64 {
     v["copied_bytes"].as_u64().unwrap()
 }
 
-#[test]
-fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
+/// A store (SeaweedFS, bucket `tapes`) and a setup whose two nights (a 23 MiB file, so
+/// multipart) are mirrored to `s3://tapes/off`, checked object by object against the source.
+struct Mirrored {
+    _wd: tempfile::TempDir,
+    w: Seaweed,
+    s: Setup,
+    src: std::path::PathBuf,
+}
+
+fn mirrored() -> Mirrored {
     let wd = tempfile::tempdir().unwrap();
-    let mut w = Seaweed::start(wd.path());
+    let w = Seaweed::start(wd.path());
     w.store("tapes").create_bucket().unwrap();
     let s = Setup::new("", "");
     let mut cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
@@ -103,12 +111,18 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))])
         .assert_code(0);
 
-    // 1. two nights, object by object
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
     // SeaweedFS refuses a wrong x-amz-checksum-sha256: S3 itself confirms each upload
     assert!(!r.stdout.contains("does not check"), "{}", r.stdout);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
+    Mirrored { _wd: wd, w, s, src }
+}
+
+#[test]
+fn two_nights_mirror_object_by_object_checked_and_a_rerun_sends_nothing() {
+    let Mirrored { _wd, w, s, .. } = mirrored();
+    // (the fixture compared the two nights object by object)
     let r = with_store(&s, &w, &["check"], &[]);
     assert!(
         r.stdout
@@ -116,6 +130,15 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
         "{}",
         r.stdout
     );
+    // 2. a rerun sends nothing
+    let r = mirror(&s, &w, &[]);
+    r.assert_code(0);
+    assert_eq!(copied_bytes(&r), 0, "{}", r.stdout);
+}
+
+#[test]
+fn another_configs_tapes_are_never_written_into_the_prefix() {
+    let Mirrored { _wd, w, .. } = mirrored();
     // another config's tapes are never written into this prefix
     let other = Setup::new("", "");
     let osrc = other.path().join("src");
@@ -134,12 +157,11 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
         r.stderr
     );
     assert_eq!(remote_files(&w, "tapes"), before);
+}
 
-    // 2. a rerun sends nothing
-    let r = mirror(&s, &w, &[]);
-    r.assert_code(0);
-    assert_eq!(copied_bytes(&r), 0, "{}", r.stdout);
-
+#[test]
+fn kill_9_mid_upload_resumes_without_resending_and_nothing_incomplete_is_visible() {
+    let Mirrored { _wd, w, s, src, .. } = mirrored();
     // 3. kill -9 mid-upload and before completing; each rerun completes without sending
     // the parts the store has, and no incomplete object is ever visible
     std::fs::write(src.join("big.bin"), noise(23 << 20, 2)).unwrap();
@@ -195,7 +217,11 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     let pending = std::fs::read_to_string(s.path().join("catalog/s3-uploads.json")).unwrap();
     assert!(!pending.contains("upload_id"), "{pending}");
     assert_eq!(w.store("tapes/off").open_uploads().unwrap(), vec![]);
+}
 
+#[test]
+fn a_corrupt_source_is_not_uploaded_and_says_why() {
+    let Mirrored { _wd, w, s, src, .. } = mirrored();
     // 4. a corrupt source is not uploaded, and says why
     std::fs::write(src.join("small.txt"), "night four\n").unwrap();
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(3))])
@@ -221,7 +247,11 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     assert!(!remote_files(&w, "tapes").iter().any(|(k, _)| k == &key));
     bytes[at] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
+}
 
+#[test]
+fn wrong_credentials_and_a_missing_bucket_are_named_and_lose_nothing() {
+    let Mirrored { _wd, w, s, .. } = mirrored();
     // 5. wrong credentials, a missing bucket: exit 1, named; nothing lost
     let before = remote_files(&w, "tapes");
     let r = mirror(&s, &w, &[("AWS_SECRET_ACCESS_KEY", "wrong")]);
@@ -231,7 +261,13 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     r.assert_code(1);
     assert!(r.stderr.contains("NoSuchBucket"), "{}", r.stderr);
     assert_eq!(remote_files(&w, "tapes"), before);
+}
 
+#[test]
+fn a_store_that_goes_away_mid_upload_fails_the_run_and_the_rerun_completes() {
+    let Mirrored {
+        _wd, mut w, s, src, ..
+    } = mirrored();
     // 6. the server goes away in the middle of an upload: exit 1; back, the rerun completes
     std::fs::write(src.join("big.bin"), noise(23 << 20, 3)).unwrap();
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(4))])
@@ -260,9 +296,30 @@ fn the_mirror_on_s3_is_verified_resumable_and_loses_nothing() {
     let r = mirror(&s, &w, &[]);
     r.assert_code(0);
     assert_eq!(local_files(&s), remote_files(&w, "tapes"));
+}
 
+#[test]
+fn the_store_alone_restores_with_tapir_and_with_stock_tools() {
+    let Mirrored { _wd, w, s, .. } = mirrored();
     restore_from_the_store_alone(&s, &w);
+}
+
+/// A store with no setup of its own: the tests that make theirs.
+fn store() -> (tempfile::TempDir, Seaweed) {
+    let wd = tempfile::tempdir().unwrap();
+    let w = Seaweed::start(wd.path());
+    (wd, w)
+}
+
+#[test]
+fn a_recycled_slot_is_replaced_on_the_store_only_when_complete() {
+    let (_wd, w) = store();
     a_recycled_slot_is_replaced_only_when_complete(&w);
+}
+
+#[test]
+fn object_lock_keeps_what_the_servers_own_credentials_delete() {
+    let (_wd, w) = store();
     object_lock_keeps_what_the_servers_credentials_delete(&w);
 }
 
