@@ -31,8 +31,18 @@ fn pg_drop(pg: &Postgres) {
     assert_eq!(left, "0");
 }
 
-#[test]
-fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
+/// A PostgreSQL server with `appdb` (5000 rows) dumped by the program `pgdump` through the
+/// local agent and through an sshd host `db1` with the same agent config; its checksum
+/// before. Fields drop in order (the server stops before its directory goes): tests keep the
+/// value whole and borrow from it.
+struct PgDumped {
+    pg: Postgres,
+    s: Setup,
+    before: String,
+    agent_cfg: std::path::PathBuf,
+}
+
+fn pg_dumped() -> PgDumped {
     crate::common::require_root("the servers run as their own users");
     let s = Setup::new("", "");
     open_up(&s);
@@ -103,16 +113,32 @@ fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
     let r = s.run_env(&["dump"], &env);
     r.assert_code(0);
     assert_eq!(s.find_json().as_array().unwrap().len(), 2, "{}", r.stdout);
-    let id = s.identity.display().to_string();
+    PgDumped {
+        pg,
+        s,
+        before,
+        agent_cfg,
+    }
+}
 
+#[test]
+fn postgresql_restores_through_its_agents_restore_command() {
+    let d = pg_dumped();
+    let (pg, s, before, agent_cfg) = (&d.pg, &d.s, d.before.clone(), &d.agent_cfg);
     // 1. --run-restore (the restore argv of this machine's agent.toml)
-    pg_drop(&pg);
-    let r = s.run_restore("localhost", "appdb", &agent_cfg);
+    pg_drop(pg);
+    let r = s.run_restore("localhost", "appdb", agent_cfg);
     r.assert_code(0);
-    assert_eq!(pg_checksum(&pg), before, "--run-restore: {}", r.stderr);
+    assert_eq!(pg_checksum(pg), before, "--run-restore: {}", r.stderr);
+}
 
+#[test]
+fn postgresql_dumped_over_ssh_restores_by_stdout_into_pg_restore() {
+    let d = pg_dumped();
+    let (pg, s, before) = (&d.pg, &d.s, d.before.clone());
+    let id = s.identity.display().to_string();
     // 2. --stdout | pg_restore, from the dump that came over ssh
-    pg_drop(&pg);
+    pg_drop(pg);
     let cfg = s.path().join("tapir.toml").display().to_string();
     let pipe = format!(
         "{} --config {cfg} recover --host db1 --disk appdb -i {id} --stdout | \
@@ -122,10 +148,15 @@ fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
         pg.conn().join(" ")
     );
     crate::common::sh(&pipe, s.path());
-    assert_eq!(pg_checksum(&pg), before, "--stdout | pg_restore");
+    assert_eq!(pg_checksum(pg), before, "--stdout | pg_restore");
+}
 
+#[test]
+fn postgresql_restores_by_the_headers_stock_line_without_tapir() {
+    let d = pg_dumped();
+    let (pg, s, before) = (&d.pg, &d.s, d.before.clone());
     // 3. the header's stock line, without tapir, then pg_restore of the file
-    pg_drop(&pg);
+    pg_drop(pg);
     let rec = s
         .find_json()
         .as_array()
@@ -137,7 +168,7 @@ fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
     let stock = s.path().join("stock");
     std::fs::create_dir(&stock).unwrap();
     std::fs::set_permissions(&stock, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let recipe = crate::common::stock_recipe(&s, &rec);
+    let recipe = crate::common::stock_recipe(s, &rec);
     assert!(recipe.ends_with("gzip -dc > appdb.pgdump"), "{recipe}");
     crate::common::sh(&recipe, &stock);
     let file = stock.join("appdb.pgdump");
@@ -150,7 +181,7 @@ fn postgresql_dumps_locally_and_over_ssh_and_restores_three_ways() {
         "postgres",
         &argv.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    assert_eq!(pg_checksum(&pg), before, "stock line + pg_restore");
+    assert_eq!(pg_checksum(pg), before, "stock line + pg_restore");
 }
 
 fn my_checksum(db: &Mariadb) -> String {
