@@ -393,11 +393,52 @@ fn run_within(s: &Setup, args: &[&str], limit: std::time::Duration) -> crate::co
     }
 }
 
+/// One good sshd host `fine` and a local DLE, with `ssh` settings added to `[ssh]`, `hosts`
+/// appended to the config and `more` lines to the disklist.
+fn fine_and_local(e: &Env, fine: &Sshd, ssh: &str, hosts: &str, more: &str) {
+    e.with_hosts(&[fine]);
+    let cfg = std::fs::read_to_string(e.s.path().join("tapir.toml")).unwrap();
+    let cfg = cfg.replace("[ssh]\n", &format!("[ssh]\n{ssh}")) + hosts;
+    e.s.write("tapir.toml", &cfg);
+    let local = e.s.path().join("local-src");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("a"), b"local data").unwrap();
+    e.s.write(
+        "disklist",
+        &format!(
+            "fine {0} ssh\nlocalhost {1} local\n{more}",
+            e.src,
+            local.display()
+        ),
+    );
+}
+
+/// `dump --json`, killed and failed if it runs 120 s; it must end within 60 s with `code`,
+/// `fine` and `localhost` OK, and leave tape and catalog consistent.
+fn dump_ends(e: &Env, code: i32) -> crate::common::Run {
+    let t = std::time::Instant::now();
+    let r = run_within(
+        &e.s,
+        &["dump", "--json"],
+        std::time::Duration::from_secs(120),
+    );
+    r.assert_code(code);
+    for host in ["fine", "localhost"] {
+        assert_eq!(e.outcome(&r.stdout, host)["status"], "OK", "{}", r.stdout);
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(60),
+        "the run took {:?}",
+        t.elapsed()
+    );
+    e.assert_consistent();
+    r
+}
+
 #[test]
-fn ssh_children_that_outlive_ssh_and_a_silent_bastion_cannot_hang_the_run() {
+fn ssh_children_that_outlive_ssh_cannot_hang_the_run_and_are_killed() {
     let e = env();
     let fine = Sshd::start(e.s.path(), "fine", &e.line);
-    e.with_hosts(&[&fine]);
     // a wrapper that leaves a child holding tapir's pipes, as admins' wrappers do
     let wrapper = e.s.path().join("ssh-wrapper");
     e.s.write("ssh-wrapper", "#!/bin/sh\nsleep 613 &\nexec ssh \"$@\"\n");
@@ -406,6 +447,25 @@ fn ssh_children_that_outlive_ssh_and_a_silent_bastion_cannot_hang_the_run() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    let ssh = format!("command = \"{}\"\n", wrapper.display());
+    fine_and_local(&e, &fine, &ssh, "", "");
+    dump_ends(&e, 0);
+    // the wrapper's children were killed with their ssh
+    let left = Command::new("pgrep")
+        .args(["-f", "sleep 613"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left behind: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn a_silent_bastion_fails_its_host_alone_within_the_connect_limits() {
+    let e = env();
+    let fine = Sshd::start(e.s.path(), "fine", &e.line);
     // a bastion that accepts and never says a word
     let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mute_port = mute.local_addr().unwrap().port();
@@ -415,29 +475,13 @@ fn ssh_children_that_outlive_ssh_and_a_silent_bastion_cannot_hang_the_run() {
             held.push(c);
         }
     });
-    let cfg = std::fs::read_to_string(e.s.path().join("tapir.toml")).unwrap();
     let user = crate::common::sshd::current_user();
-    // an admin's ssh config with a LocalCommand: it must not run on the backup server
-    let ran = e.s.path().join("localcommand-ran");
-    e.s.write(
-        "ssh_config",
-        &format!(
-            "PermitLocalCommand yes\nLocalCommand touch {}\n",
-            ran.display()
-        ),
-    );
-    let cfg = cfg.replace(
-        "[ssh]\n",
-        &format!(
-            "[ssh]\ncommand = \"{}\"\nconfig = \"ssh_config\"\n",
-            wrapper.display()
-        ),
-    ) + &format!(
+    let hosts = format!(
         "[hosts.behind]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{user}\"\nproxy_jump = \"mute\"\n\
          [hosts.mute]\naddress = \"127.0.0.1\"\nport = {mute_port}\nuser = \"{user}\"\n",
         fine.port
     );
-    e.s.write("tapir.toml", &cfg);
+    fine_and_local(&e, &fine, "", &hosts, &format!("behind {} ssh\n", e.src));
     // behind is fine's sshd under another name: its key is known under both
     let kh = e.s.path().join("keys/known_hosts");
     let known = std::fs::read_to_string(&kh).unwrap();
@@ -457,48 +501,24 @@ fn ssh_children_that_outlive_ssh_and_a_silent_bastion_cannot_hang_the_run() {
         ),
     )
     .unwrap();
-    let local = e.s.path().join("local-src");
-    std::fs::create_dir_all(&local).unwrap();
-    std::fs::write(local.join("a"), b"local data").unwrap();
-    e.s.write(
-        "disklist",
-        &format!(
-            "fine {0} ssh\nbehind {0} ssh\nlocalhost {1} local\n",
-            e.src,
-            local.display()
-        ),
-    );
-    let t = std::time::Instant::now();
-    let r = run_within(
-        &e.s,
-        &["dump", "--json"],
-        std::time::Duration::from_secs(120),
-    );
-    r.assert_code(1);
-    assert_eq!(e.outcome(&r.stdout, "fine")["status"], "OK", "{}", r.stdout);
-    assert_eq!(
-        e.outcome(&r.stdout, "localhost")["status"],
-        "OK",
-        "{}",
-        r.stdout
-    );
+    let r = dump_ends(&e, 1);
     let behind = e.outcome(&r.stdout, "behind");
     assert_eq!(behind["status"], "FAILED", "{behind}");
-    assert!(
-        t.elapsed() < std::time::Duration::from_secs(60),
-        "the run took {:?}",
-        t.elapsed()
+}
+
+#[test]
+fn an_admins_ssh_config_localcommand_does_not_run_on_the_backup_server() {
+    let e = env();
+    let fine = Sshd::start(e.s.path(), "fine", &e.line);
+    let ran = e.s.path().join("localcommand-ran");
+    e.s.write(
+        "ssh_config",
+        &format!(
+            "PermitLocalCommand yes\nLocalCommand touch {}\n",
+            ran.display()
+        ),
     );
+    fine_and_local(&e, &fine, "config = \"ssh_config\"\n", "", "");
+    dump_ends(&e, 0);
     assert!(!ran.exists(), "ssh ran the config's LocalCommand");
-    // the wrapper's children were killed with their ssh
-    let left = Command::new("pgrep")
-        .args(["-f", "sleep 613"])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "left behind: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
-    e.assert_consistent();
 }
