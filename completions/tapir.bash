@@ -61,6 +61,9 @@ _tapir() {
             tapir,label)
                 cmd="tapir__subcmd__label"
                 ;;
+            tapir,mail)
+                cmd="tapir__subcmd__mail"
+                ;;
             tapir,mirror)
                 cmd="tapir__subcmd__mirror"
                 ;;
@@ -145,6 +148,9 @@ _tapir() {
             tapir__subcmd__help,label)
                 cmd="tapir__subcmd__help__subcmd__label"
                 ;;
+            tapir__subcmd__help,mail)
+                cmd="tapir__subcmd__help__subcmd__mail"
+                ;;
             tapir__subcmd__help,mirror)
                 cmd="tapir__subcmd__help__subcmd__mirror"
                 ;;
@@ -179,7 +185,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -677,7 +683,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump find fetch recover mirror status report check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -928,6 +934,20 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__help__subcmd__mail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help__subcmd__mirror)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1063,6 +1083,36 @@ _tapir() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__mail)
+            opts="-s -c -v -h -V --subject --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -11,6 +11,7 @@ mod fetch;
 mod find;
 mod keygen;
 mod label;
+mod mail;
 mod mirror;
 pub use crate::out;
 mod recover;
@@ -58,6 +59,7 @@ pub enum Command {
     Mirror(mirror::Args),
     Status(status::Args),
     Report(report::Args),
+    Mail(mail::Args),
     CheckRpo(rpo::Args),
     Due(schedule::DueArgs),
     Balance(schedule::BalanceArgs),
@@ -132,6 +134,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Mirror(a) => mirror::run(cli, a),
         Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
+        Command::Mail(a) => mail::run(cli, a),
         Command::CheckRpo(a) => rpo::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),

@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 ///
 /// The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run):
 /// per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable
-/// files, planner notes and the tape the next run expects. --mail sends it with
-/// `sendmail -t` to the config's mailto.
+/// files, planner notes and the tape the next run expects. --mail sends it to the config's
+/// mailto: over SMTP to the `smtp` relay, or with `sendmail -t` when `smtp` is unset. A mail
+/// that did not leave can be sent again: the report stays in the catalog.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub run: Option<String>,
@@ -34,13 +35,23 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
     let body = crate::report::render(&summary);
     if a.mail {
-        let from = cfg.mailfrom.clone().unwrap_or_else(mail::default_from);
-        mail::send(
-            &from,
-            &cfg.mailto,
-            &mail::subject(&cfg.org, &summary),
-            &body,
-        )?;
+        let subject = mail::subject(&cfg.org, &summary);
+        let body = mail::Body {
+            subject: &subject,
+            text: &body,
+            html: None,
+        };
+        let run = dir.file_name().unwrap_or_default().to_string_lossy();
+        mail::send(&mail::Outbox::of(&cfg), &body).map_err(|e| {
+            let kept = format!(
+                "the report of run {run} was not mailed; it stays in {} (send it again with `tapir report --mail {run}`)",
+                dir.display()
+            );
+            match e.downcast::<Error>() {
+                Ok(err) => anyhow::Error::from(err.prefixed(&format!("{kept}: "))),
+                Err(e) => e.context(kept),
+            }
+        })?;
     } else if cli.json {
         super::print_json(&summary)?;
     } else {

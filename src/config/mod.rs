@@ -6,6 +6,7 @@ pub mod disklist;
 pub mod dumptype;
 pub mod groups;
 pub mod import;
+mod mail;
 pub mod names;
 pub mod reading;
 #[cfg(test)]
@@ -19,6 +20,7 @@ pub use crate::vtape::Changer;
 use crate::vtape::Root;
 use disklist::Dle;
 use dumptype::Dumptype;
+pub use mail::{MailKeys, Relay, mail_keys};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,8 @@ struct RawConfig {
     mailto: Vec<String>,
     #[serde(default)]
     mailfrom: Option<String>,
+    #[serde(default)]
+    smtp: Option<Spanned<String>>,
     #[serde(default = "d_bumpsize")]
     bumpsize: Spanned<String>,
     #[serde(default = "d_bumpmult")]
@@ -277,8 +281,10 @@ pub struct Config {
     pub dumptypes_dir: PathBuf,
     pub catalog: PathBuf,
     pub mailto: Vec<String>,
-    /// From of the report mail (default `tapir@HOST`).
+    /// From of the report mail and its envelope sender (default `tapir@FQDN`).
     pub mailfrom: Option<String>,
+    /// The SMTP relay the mail is submitted to; None: `sendmail -t`.
+    pub smtp: Option<Relay>,
     /// Incremental bumping: one level up when it saves bumpsize * bumpmult^(level-1)
     /// bytes and the DLE spent bumpdays at its level.
     pub bumpsize: u64,
@@ -393,6 +399,13 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
     let signing = signing(&file, &text, raw.signing, &abs)?;
     let connect = crate::units::parse_duration(&raw.ssh.connect_timeout)
         .map_err(|m| Error::config(format!("{}: ssh.connect_timeout: {m}", file.display())))?;
+    let smtp = match &raw.smtp {
+        Some(v) => Some(
+            Relay::parse(v.get_ref())
+                .map_err(|m| toml_err::at(&file, &text, span(v), &format!("smtp: {m}")))?,
+        ),
+        None => None,
+    };
     let bumpsize = crate::units::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
     if !raw.bumpmult.is_finite() || raw.bumpmult < 1.0 {
@@ -459,6 +472,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         catalog,
         mailto: raw.mailto,
         mailfrom: raw.mailfrom,
+        smtp,
         bumpsize,
         bumpmult: raw.bumpmult,
         bumpdays: raw.bumpdays,

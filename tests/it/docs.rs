@@ -50,7 +50,7 @@ the config file when \fB\-\-config\fR is not given
 the clock (RFC 3339), to simulate schedules
 .TP
 \fBTAPIR_SENDMAIL\fR
-the sendmail program of \fBtapir report \-\-mail\fR (default \fI/usr/sbin/sendmail\fR)
+the sendmail program of \fBtapir report \-\-mail\fR and \fBtapir mail\fR when \fBsmtp\fR is unset (default \fI/usr/sbin/sendmail\fR)
 .TP
 \fBTAPIR_AGENT_CONFIG\fR
 the client rules of \fBtapir agent\fR (default \fI/etc/tapir/agent.toml\fR)

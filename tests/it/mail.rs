@@ -41,7 +41,7 @@ fn the_report_mail_parses_strictly_with_long_paths_and_a_non_ascii_subject() {
         std::fs::read_to_string(format!("{}.args", mailbox.display()))
             .unwrap()
             .trim(),
-        "-t -oi"
+        "-f tapir@backup1.example.org -t -oi"
     );
     let raw = std::fs::read(&mailbox).unwrap();
     for line in raw.split(|&b| b == b'\n') {

@@ -32,6 +32,7 @@ mod recover_shell;
 mod s3_mirror;
 mod safety;
 mod schedule;
+mod smtp;
 mod ssh;
 mod ssh_failures;
 mod ssh_routes;

@@ -85,7 +85,6 @@ fn service_settings() -> Vec<(String, String)> {
 /// capabilities, UMask=0077. tapir-cron must still run a dump in it.
 #[test]
 fn the_hardened_units_sandbox_still_runs_a_dump() {
-    crate::common::require_root("building the sandbox needs mount namespaces");
     let set = service_settings();
     let has = |k: &str, v: &str| set.iter().any(|(a, b)| a == k && b == v);
     for (k, v) in [
@@ -102,83 +101,16 @@ fn the_hardened_units_sandbox_still_runs_a_dump() {
             "the unit no longer sets {k}={v}: update this test's sandbox"
         );
     }
-    // the state directory stands in for /var/lib/tapir; /tmp is private, so not under it
-    let state = tempfile::Builder::new()
-        .prefix("tapir-unit")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let state = crate::common::unit::UnitState::new("");
     let s = state.path();
-    let out = Command::new(crate::common::BIN)
-        .args(["keygen", "-o"])
-        .arg(s.join("identity.txt"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    std::fs::write(s.join("recipients.txt"), &out.stdout).unwrap();
-    std::fs::create_dir_all(s.join("dumptypes")).unwrap();
-    std::fs::write(s.join("dumptypes/local.toml"), "auth = \"local\"\n").unwrap();
-    let src = s.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("f"), "data").unwrap();
-    std::fs::write(
-        s.join("disklist"),
-        format!("localhost {} local\n", src.display()),
-    )
-    .unwrap();
-    std::fs::write(
-        s.join("tapir.toml"),
-        "[changer]\nroot = \"vtape\"\nslots = 10\nautolabel = \"daily-%%\"\n\
-         [encryption]\nrecipients_file = \"recipients.txt\"\n[signing]\nkey = \"keys/signing_key\"\n",
-    )
-    .unwrap();
-    // the checkout may itself be under /tmp, which the sandbox hides: bring the programs along
-    let bin_dir = s.join("bin");
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    std::fs::copy(crate::common::BIN, bin_dir.join("tapir")).unwrap();
-    let wrapper = bin_dir.join("tapir-cron");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tapir-cron"),
-        &wrapper,
-    )
-    .unwrap();
-    let tapir = bin_dir.join("tapir");
-    let script = format!(
-        // the state directory is its own (writable) mount before the rest goes read-only
-        "set -e; mount --bind {s} {s}; mount -o remount,bind,ro /; \
-         mount -t tmpfs tmpfs /tmp; umask 0077; cd {s}; \
-         touch /etc/tapir-sandbox-probe 2>/dev/null && {{ echo 'root file system writable'; exit 9; }}; \
-         exec setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs \
-         --bounding-set=-all --inh-caps=-all \
-         env -i PATH={bin}:/usr/bin:/bin TAPIR={tapir} bash {wrapper} --config {s}/tapir.toml",
-        s = s.display(),
-        bin = bin_dir.display(),
-        tapir = tapir.display(),
-        wrapper = wrapper.display()
-    );
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(s)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the sandboxed night failed: {said}");
+    let (ok, said) = state.run(&format!(
+        "bash {} --config {}/tapir.toml",
+        state.bin("tapir-cron").display(),
+        s.display()
+    ));
+    assert!(ok, "the sandboxed night failed: {said}");
     // outside the sandbox: a verified dump, written by the unprivileged user, private
-    let v = Command::new(crate::common::BIN)
-        .arg("--config")
-        .arg(s.join("tapir.toml"))
-        .arg("verify")
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    state.tapir(&["verify"]).assert_code(0);
     let meta = std::fs::metadata(s.join("vtape/slot1")).unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o700));

@@ -2,10 +2,12 @@
 //! environment, corpus builders and a strict tree comparison.
 
 pub mod db;
+pub mod exim;
 pub mod seaweed;
 pub mod shared;
 pub mod sshd;
 pub mod tree;
+pub mod unit;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -23,7 +23,7 @@ pub fn sshd_binary() -> PathBuf {
     panic!("sshd not found: scripts/test installs openssh-server")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
