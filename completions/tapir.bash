@@ -52,6 +52,9 @@ _tapir() {
             tapir,force)
                 cmd="tapir__subcmd__force"
                 ;;
+            tapir,forget)
+                cmd="tapir__subcmd__forget"
+                ;;
             tapir,help)
                 cmd="tapir__subcmd__help"
                 ;;
@@ -139,6 +142,9 @@ _tapir() {
             tapir__subcmd__help,force)
                 cmd="tapir__subcmd__help__subcmd__force"
                 ;;
+            tapir__subcmd__help,forget)
+                cmd="tapir__subcmd__help__subcmd__forget"
+                ;;
             tapir__subcmd__help,help)
                 cmd="tapir__subcmd__help__subcmd__help"
                 ;;
@@ -185,7 +191,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -682,8 +688,34 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__forget)
+            opts="-c -v -h -V --keep-until --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keep-until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce check verify catalog enroll agent help"
+            opts="config keygen label tapes dump find fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -892,6 +924,20 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__help__subcmd__forget)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1077,7 +1123,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__label)
-            opts="-c -v -h -V --force --config --json --verbose --help --version"
+            opts="-c -v -h -V --force --no-reuse --reuse --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -240,22 +240,104 @@ fn tapes(cfg: &Config) -> Vec<Item> {
             out.push(item(Level::Fail, format!("slot {}", s.slot), why));
         }
     }
-    let autolabel = cfg.changer.autolabel.is_some();
-    match rotation::next_tape(&slots, &records, cfg.tapecycle, autolabel, &[]).1 {
-        None => out.push(item(
-            Level::Fail,
-            "tapes",
-            "no tape may be written by the next run: label a slot (`tapir label`), set changer.autolabel, or add slots",
-        )),
+    let rules = match crate::vtape::status::rules(&cfg.catalog, &cfg.changer, cfg.tapecycle) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(item(Level::Fail, "catalog", format!("{e:#}")));
+            return out;
+        }
+    };
+    out.extend(gone_dles(cfg, &records, &rules));
+    out.extend(kept_out(cfg, &slots, &rules));
+    let (needed, next) = rotation::next_tape(&slots, &records, &rules, &[]);
+    match next {
+        None => {
+            let e = rotation::no_tape_reason(&slots, &needed, rules.autolabel);
+            out.push(item(Level::Fail, "tapes", format!("the next run: {e}")))
+        }
         Some(slot) => {
-            let t = slots.iter().find(|s| s.slot == slot).expect("a scanned slot").info();
-            let name = t.label.clone().unwrap_or_else(|| "an empty slot (autolabel)".into());
-            out.push(item(Level::Ok, "tapes", format!("next tape: {name} in slot {}", t.slot)));
+            let t = slots
+                .iter()
+                .find(|s| s.slot == slot)
+                .expect("a scanned slot")
+                .info();
+            let name = t
+                .label
+                .clone()
+                .unwrap_or_else(|| "an empty slot (autolabel)".into());
+            out.push(item(
+                Level::Ok,
+                "tapes",
+                format!("next tape: {name} in slot {}", t.slot),
+            ));
             out.push(writable("next tape", &cfg.changer.root.slot(t.slot)));
             out.push(room(cfg));
         }
     }
     out
+}
+
+/// DLEs the catalog has dumps of that are no longer in the disklist and not retired: their
+/// last full pins a tape for ever.
+fn gone_dles(
+    cfg: &Config,
+    records: &[crate::catalog::DumpRecord],
+    rules: &rotation::Rules,
+) -> Vec<Item> {
+    let mut gone: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.host.as_str(), r.disk.as_str()))
+        .filter(|(h, d)| cfg.dle(h, d).is_none() && rules.admin.retired(h, d).is_none())
+        .collect();
+    gone.sort();
+    gone.dedup();
+    gone.into_iter()
+        .map(|(h, d)| {
+            let tapes: std::collections::BTreeSet<&str> = records
+                .iter()
+                .filter(|r| r.host == h && r.disk == d)
+                .map(|r| r.label.as_str())
+                .collect();
+            item(
+                Level::Warn,
+                format!("{h} {d}"),
+                format!(
+                    "in the catalog (tapes {}) but no longer in the disklist: its last full pins its tape for ever; `tapir forget {h} {d}` retires it",
+                    tapes.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Tapes kept out of rotation, counted against it: fewer tapes in rotation than the
+/// tapecycle means every tape will soon be needed.
+fn kept_out(cfg: &Config, slots: &[crate::vtape::Slot], rules: &rotation::Rules) -> Option<Item> {
+    let out: Vec<&str> = slots
+        .iter()
+        .filter_map(|s| s.label_name())
+        .filter(|l| rules.admin.no_reuse(l).is_some())
+        .collect();
+    if out.is_empty() {
+        return None;
+    }
+    let left = slots.len() - out.len();
+    let level = if (left as u32) < cfg.tapecycle {
+        Level::Warn
+    } else {
+        Level::Ok
+    };
+    Some(item(
+        level,
+        "rotation",
+        format!(
+            "{} tape(s) kept out of rotation ({}): {left} of {} slots left in rotation for tapecycle {}",
+            out.len(),
+            out.join(", "),
+            slots.len(),
+            cfg.tapecycle
+        ),
+    ))
 }
 
 fn room(cfg: &Config) -> Item {

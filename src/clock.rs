@@ -81,6 +81,16 @@ pub fn parse_datestamp(s: &str) -> Option<DateTime<Local>> {
     naive.and_local_timezone(Local).earliest()
 }
 
+/// A datestamp as people read it: `2026-12-01 01:30` (local time); as given if malformed.
+pub fn show_datestamp(ds: &str) -> String {
+    parse_datestamp(ds).map_or(ds.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// The date of `t` (YYYY-MM-DD, local time).
+pub fn date(t: &DateTime<Local>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
 /// Nanoseconds since the epoch as RFC 3339 in UTC (`2026-01-01T02:00:00.123456789Z`).
 pub fn rfc3339_ns(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)

@@ -1,6 +1,7 @@
 //! The catalog: plain files under `catalog/` that cache what the tapes say (dump history,
 //! indexes, run logs) plus the run lock. Every file is written atomically.
 
+pub mod admin;
 pub mod entry;
 pub mod forced;
 pub mod history;

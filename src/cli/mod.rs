@@ -9,6 +9,7 @@ mod dump;
 mod enroll;
 mod fetch;
 mod find;
+mod forget;
 mod keygen;
 mod label;
 mod mail;
@@ -65,6 +66,7 @@ pub enum Command {
     Balance(schedule::BalanceArgs),
     Force(schedule::ForceArgs),
     Unforce(schedule::ForceArgs),
+    Forget(forget::Args),
     Check(check::Args),
     Verify(verify::Args),
     Catalog(catalog::Args),
@@ -135,6 +137,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::Mail(a) => mail::run(cli, a),
+        Command::Forget(a) => forget::run(cli, a),
         Command::CheckRpo(a) => rpo::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),

@@ -14,7 +14,7 @@ pub fn run(cli: &Cli, _: &Args) -> anyhow::Result<i32> {
     let st = crate::vtape::status::status(
         &cfg.changer,
         &crate::catalog::history::load_all(&cfg.catalog)?,
-        cfg.tapecycle,
+        &crate::vtape::status::rules(&cfg.catalog, &cfg.changer, cfg.tapecycle)?,
         &crate::keys::server_trust(&cfg.signing)?,
     )?;
     if cli.json {

@@ -173,7 +173,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         datestamp: &datestamp,
         recipients: &recipients,
         signer: &signer,
-        taper: std::sync::Mutex::new(taper::Taper::new(cfg, &signer, &trust, &datestamp, records)),
+        taper: std::sync::Mutex::new(taper::Taper::new(
+            cfg,
+            &signer,
+            &trust,
+            &datestamp,
+            records,
+            rotation_rules(cfg, &datestamp)?,
+        )),
         events: &events,
         catalog_lock: std::sync::Mutex::new(()),
     };
@@ -474,13 +481,44 @@ fn unique_datestamp(cfg: &Config, records: &[DumpRecord], after_newest: bool) ->
     }
 }
 
+/// The rules of rotation for the run dated `datestamp`. A retired DLE that is back in the
+/// disklist is retired no more: its dumps pin their tapes again.
+fn rotation_rules(cfg: &Config, datestamp: &str) -> Result<crate::vtape::rotation::Rules> {
+    let mut rules = crate::vtape::status::rules(&cfg.catalog, &cfg.changer, cfg.tapecycle)?;
+    if let Some(t) = crate::clock::parse_datestamp(datestamp) {
+        rules.today = crate::clock::date(&t);
+    }
+    let back: Vec<(String, String)> = rules
+        .admin
+        .retired
+        .iter()
+        .filter(|r| {
+            cfg.disklist
+                .iter()
+                .any(|d| d.host == r.host && d.disk == r.disk)
+        })
+        .map(|r| (r.host.clone(), r.disk.clone()))
+        .collect();
+    for (host, disk) in &back {
+        rules.admin.unretire(host, disk);
+        crate::say::progress(format!(
+            "{host} {disk} is back in the disklist: no longer retired"
+        ));
+    }
+    if !back.is_empty() {
+        rules.admin.save(&cfg.catalog)?;
+    }
+    Ok(rules)
+}
+
 /// The tape the next run will write, as the report names it.
 fn next_tape(
     cfg: &Config,
     records: &[DumpRecord],
     trust: &crate::signing::Trust,
 ) -> Option<String> {
-    let st = crate::vtape::status::status(&cfg.changer, records, cfg.tapecycle, trust).ok()?;
+    let rules = crate::vtape::status::rules(&cfg.catalog, &cfg.changer, cfg.tapecycle).ok()?;
+    let st = crate::vtape::status::status(&cfg.changer, records, &rules, trust).ok()?;
     Some(match st.iter().find(|t| t.next) {
         Some(t) => match &t.label {
             Some(l) => format!("tape {l} (slot {})", t.slot),

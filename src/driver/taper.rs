@@ -46,6 +46,8 @@ pub struct Taper<'a> {
     /// The run's history: as reconcile left it, plus each dump written, minus the tapes
     /// recycled (read from disk once per run, never again here).
     pub records: Vec<DumpRecord>,
+    /// The rules of rotation for this run (read once).
+    pub rules: rotation::Rules,
 }
 
 impl<'a> Taper<'a> {
@@ -55,6 +57,7 @@ impl<'a> Taper<'a> {
         trust: &'a crate::signing::Trust,
         datestamp: &str,
         records: Vec<DumpRecord>,
+        rules: rotation::Rules,
     ) -> Self {
         Taper {
             cfg,
@@ -66,6 +69,7 @@ impl<'a> Taper<'a> {
             current: None,
             refused: false,
             records,
+            rules,
         }
     }
 
@@ -141,17 +145,15 @@ impl<'a> Taper<'a> {
             );
         }
         let slots = vtape::scan(&self.cfg.changer, self.trust)?;
-        let autolabel = self.cfg.changer.autolabel.is_some();
-        let (needed, next) = rotation::next_tape(
-            &slots,
-            &self.records,
-            self.cfg.tapecycle,
-            autolabel,
-            &self.used_slots,
-        );
+        let (needed, next) =
+            rotation::next_tape(&slots, &self.records, &self.rules, &self.used_slots);
         let Some(pick) = next else {
             self.refused = true;
-            bail!(no_tape_reason(&slots, &needed, autolabel));
+            bail!(rotation::no_tape_reason(
+                &slots,
+                &needed,
+                self.rules.autolabel
+            ));
         };
         let slot = slots.into_iter().find(|s| s.slot == pick).unwrap();
         let label = self.start(&slot)?;
@@ -212,26 +214,4 @@ impl<'a> Taper<'a> {
         }
         Ok(label)
     }
-}
-
-fn no_tape_reason(
-    slots: &[Slot],
-    needed: &std::collections::BTreeMap<String, String>,
-    autolabel: bool,
-) -> crate::error::Error {
-    let mut lines = vec!["no tape may be written: every tape is still needed".to_string()];
-    for s in slots {
-        let why = match s.label_name() {
-            None if s.label_error.is_some() => s.label_error.clone().unwrap_or_default(),
-            Some(l) => format!(
-                "{l}: {}",
-                needed.get(l).map_or("used by this run", |w| w.as_str())
-            ),
-            None if autolabel => "empty (already used by this run)".into(),
-            None => "not labelled (run `tapir label` or set changer.autolabel)".into(),
-        };
-        lines.push(format!("  slot {}: {why}", s.slot));
-    }
-    crate::error::Error::nothing_done(lines.join("\n"))
-        .hint("add slots, lower tapecycle, or `tapir label SLOT LABEL --force` a tape you can lose")
 }

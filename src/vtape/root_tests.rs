@@ -232,12 +232,16 @@ fn rotation_writes_the_oldest_tape_no_dump_needs_and_relabel_keeps_needed_ones()
     let ch = changer(root.clone(), 3);
     let slots = scan(&ch, &k.trust).unwrap();
     // tapecycle 2: the newest written tape (T-03) is kept, T-02 holds the only full
-    let (needed, next) = rotation::next_tape(&slots, &records, 2, false, &[]);
+    let rules = rotation::Rules {
+        tapecycle: 2,
+        ..Default::default()
+    };
+    let (needed, next) = rotation::next_tape(&slots, &records, &rules, &[]);
     assert_eq!(next, Some(1), "T-01 is the oldest and holds nothing needed");
     assert_eq!(needed.keys().collect::<Vec<_>>(), ["T-02", "T-03"]);
-    let (_, next) = rotation::next_tape(&slots, &records, 2, false, &[1]);
+    let (_, next) = rotation::next_tape(&slots, &records, &rules, &[1]);
     assert_eq!(next, None, "no other tape may be written");
-    let st = status::status(&ch, &records, 2, &k.trust).unwrap();
+    let st = status::status(&ch, &records, &rules, &k.trust).unwrap();
     assert!(st[0].next && st[0].reusable && !st[1].reusable);
     // relabelling the tape that holds the only full is refused without --force
     let e = relabel::check(&slots[1], "T-22", false, &st, &records).unwrap_err();
@@ -249,7 +253,7 @@ fn rotation_writes_the_oldest_tape_no_dump_needs_and_relabel_keeps_needed_ones()
     bytes[40] ^= 1;
     mem.put("slot2/00000.T-02", bytes);
     let slots = scan(&ch, &k.trust).unwrap();
-    let st = status::status(&ch, &records, 2, &k.trust).unwrap();
+    let st = status::status(&ch, &records, &rules, &k.trust).unwrap();
     assert!(st[1].damaged);
     let e = relabel::check(&slots[1], "T-22", false, &st, &records).unwrap_err();
     let hint = "to fix: `tapir label 2 T-22 --force` relabels it and loses them";

@@ -20,21 +20,38 @@ pub struct TapeStatus {
     /// The label fails its signature or disagrees with its place or dumps (see `note`).
     #[serde(default)]
     pub damaged: bool,
+    /// Kept out of rotation by `tapir label --no-reuse`.
+    #[serde(default)]
+    pub no_reuse: bool,
     /// Why it is not reusable, or a problem with the slot.
     pub note: Option<String>,
     pub next: bool,
+}
+
+/// The rules of rotation now: the admin's decisions in the catalog, today's date.
+pub fn rules(
+    catalog: &std::path::Path,
+    changer: &super::Changer,
+    tapecycle: u32,
+) -> Result<rotation::Rules> {
+    Ok(rotation::Rules {
+        tapecycle,
+        autolabel: changer.autolabel.is_some(),
+        admin: crate::catalog::admin::Admin::load(catalog)?,
+        today: crate::clock::date(&crate::clock::now()?),
+    })
 }
 
 /// Every slot's status, with the tape the next run will write marked.
 pub fn status(
     changer: &super::Changer,
     records: &[history::DumpRecord],
-    tapecycle: u32,
+    rules: &rotation::Rules,
     trust: &crate::signing::Trust,
 ) -> Result<Vec<TapeStatus>> {
     let slots = super::scan(changer, trust)?;
-    let autolabel = changer.autolabel.is_some();
-    let (needed, next) = rotation::next_tape(&slots, records, tapecycle, autolabel, &[]);
+    let autolabel = rules.autolabel;
+    let (needed, next) = rotation::next_tape(&slots, records, rules, &[]);
     Ok(slots
         .iter()
         .map(|s| {
@@ -65,6 +82,9 @@ pub fn status(
                 bytes: s.bytes(),
                 reusable,
                 damaged: s.damaged.is_some(),
+                no_reuse: s
+                    .label_name()
+                    .is_some_and(|l| rules.admin.no_reuse(l).is_some()),
                 note,
                 next: next == Some(s.slot),
             }

@@ -29,6 +29,7 @@ mod read_locks;
 mod rebuild;
 mod recover;
 mod recover_shell;
+mod retire;
 mod s3_mirror;
 mod safety;
 mod schedule;
