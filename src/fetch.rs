@@ -54,7 +54,7 @@ pub fn select(cfg: &Config, s: &Selector) -> Result<(DumpRecord, TapePath)> {
                 s.host, s.disk
             )
         })?;
-    let path = cfg.changer.root.file(pick.slot, &pick.file_name);
+    let path = cfg.dump_path(pick);
     Ok((pick.clone(), path))
 }
 

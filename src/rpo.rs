@@ -122,6 +122,14 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
                         why.push_str(", no full on any tape");
                     }
                 }
+                let held = mine.iter().filter(|r| r.is_held()).count();
+                if held > 0 {
+                    state = state.max(State::Warning);
+                    let _ = write!(
+                        why,
+                        ", {held} dump(s) in the holding area, not on tape (`tapir flush`)"
+                    );
+                }
                 (state, why)
             }
         };

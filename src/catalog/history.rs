@@ -58,6 +58,17 @@ pub struct DumpRecord {
     pub index: Option<String>,
 }
 
+/// The label of a dump waiting in the holding area (slot 0): no tape has that label (a
+/// label must match `labelstr`, and `tapir label` refuses this one).
+pub const HOLDING: &str = "HOLDING";
+
+impl DumpRecord {
+    /// The dump waits in the holding area, not on a tape yet.
+    pub fn is_held(&self) -> bool {
+        self.slot == 0 && self.label == HOLDING
+    }
+}
+
 /// The history file of one DLE.
 pub fn path(catalog: &Path, host: &str, disk: &str) -> PathBuf {
     catalog

@@ -69,6 +69,9 @@ pub struct RunSummary {
     /// The tape the next run will write (as `tapir tapes` marks it), or why none.
     #[serde(default)]
     pub next_tape: Option<String>,
+    /// Dumps waiting in the holding area after the run (not on tape yet), one line each.
+    #[serde(default)]
+    pub held: Vec<String>,
 }
 
 impl RunSummary {

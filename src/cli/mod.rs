@@ -9,6 +9,7 @@ mod dump;
 mod enroll;
 mod fetch;
 mod find;
+mod flush;
 mod forget;
 mod keygen;
 mod label;
@@ -54,6 +55,7 @@ pub enum Command {
     Label(label::Args),
     Tapes(tapes::Args),
     Dump(dump::Args),
+    Flush(flush::Args),
     Find(find::Args),
     Fetch(fetch::Args),
     Recover(recover::Args),
@@ -138,6 +140,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Report(a) => report::run(cli, a),
         Command::Mail(a) => mail::run(cli, a),
         Command::Forget(a) => forget::run(cli, a),
+        Command::Flush(a) => flush::run(cli, a),
         Command::CheckRpo(a) => rpo::run(cli, a),
         Command::Due(a) => schedule::due(cli, a),
         Command::Balance(a) => schedule::balance(cli, a),

@@ -70,6 +70,10 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
             d.detail
         );
     }
+    let records = crate::catalog::history::load_all(&cfg.catalog)?;
+    for h in crate::driver::held_lines(&cfg, &records) {
+        outln!("HELD (not on tape yet; `tapir flush`): {h}");
+    }
     for p in &st.problems {
         outln!("PROBLEM: {p}");
     }

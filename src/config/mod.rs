@@ -70,6 +70,8 @@ struct RawConfig {
     #[serde(default)]
     mirror: Mirror,
     #[serde(default)]
+    holding: Option<RawHolding>,
+    #[serde(default)]
     signing: RawSigning,
     #[serde(default)]
     groups: BTreeMap<String, groups::Group>,
@@ -243,6 +245,29 @@ pub struct Mirror {
     pub to: Vec<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHolding {
+    dir: PathBuf,
+    #[serde(default = "d_holding_size")]
+    size: Spanned<String>,
+}
+
+fn d_holding_size() -> Spanned<String> {
+    Spanned::new(0..0, "0".into())
+}
+
+/// The holding area: finished dump files (compressed, encrypted, signed) wait here when no
+/// tape can be written, until `tapir flush` (or the next dump) puts them on tape.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Holding {
+    pub dir: PathBuf,
+    /// Bytes it may hold (0: as much as its file system has room for).
+    #[serde(rename = "size_bytes")]
+    pub size: u64,
+}
+
 /// A string, or a list of strings.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -294,6 +319,8 @@ pub struct Config {
     pub encryption: Encryption,
     pub ssh: Ssh,
     pub mirror: Mirror,
+    /// Where dumps wait when no tape can be written (`[holding]`); None: they fail.
+    pub holding: Option<Holding>,
     /// How to reach S3 mirrors and readers' `--from s3://`.
     pub s3: crate::s3::Settings,
     pub signing: Signing,
@@ -345,6 +372,14 @@ impl Config {
     }
 
     /// Find a DLE by host and disk.
+    /// Where a dump's file is: its tape slot, or the holding area while it waits there.
+    pub fn dump_path(&self, r: &crate::catalog::DumpRecord) -> crate::vtape::TapePath {
+        match (&self.holding, r.is_held()) {
+            (Some(h), true) => crate::vtape::TapePath::Local(h.dir.join(&r.file_name)),
+            _ => self.changer.root.file(r.slot, &r.file_name),
+        }
+    }
+
     pub fn dle(&self, host: &str, disk: &str) -> Option<&Dle> {
         self.disklist
             .iter()
@@ -487,6 +522,15 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             config: raw.ssh.config.as_deref().map(abs),
         },
         hosts: raw.hosts,
+        holding: match &raw.holding {
+            Some(h) => Some(Holding {
+                dir: abs(&h.dir),
+                size: crate::units::parse_size(h.size.get_ref()).map_err(|m| {
+                    toml_err::at(&file, &text, span(&h.size), &format!("holding.size: {m}"))
+                })?,
+            }),
+            None => None,
+        },
         mirror: Mirror {
             to: raw
                 .mirror

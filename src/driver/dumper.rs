@@ -83,7 +83,11 @@ pub fn run(job: &Job, taper: &Mutex<Taper>) -> Result<Written> {
                 return Ok(w);
             }
             Err(Failure::Failed(e)) => {
-                lock(taper).give_back(&ticket);
+                let mut t = lock(taper);
+                if t.tape_failed(&ticket, &e) {
+                    continue;
+                }
+                t.give_back(&ticket);
                 return Err(e);
             }
             Err(Failure::TapeFull { too_big }) => {

@@ -3,6 +3,7 @@
 
 pub mod dumper;
 pub mod events;
+pub mod flush;
 pub mod groups;
 pub mod prepare;
 pub mod progress;
@@ -155,11 +156,14 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let datestamp = unique_datestamp(cfg, &records, opts.after_newest)?;
     let events = open_events(cfg, &datestamp, &dles)?;
     let records = reconcile_with(cfg, &trust, records, &events)?;
+    let rules = rotation_rules(cfg, &datestamp)?;
+    let mut taper = taper::Taper::new(cfg, &signer, &trust, &datestamp, records, rules);
+    flush_first(cfg, &mut taper, &signer, &trust, &events);
     let Planned {
         plan,
         failed,
         history,
-    } = make_plan(cfg, &dles, crate::clock::now()?, records.clone())?;
+    } = make_plan(cfg, &dles, crate::clock::now()?, taper.records.clone())?;
     events.emit(Event::Plan(&plan));
     for o in failed {
         events.emit(Event::Failed(o, None));
@@ -173,14 +177,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         datestamp: &datestamp,
         recipients: &recipients,
         signer: &signer,
-        taper: std::sync::Mutex::new(taper::Taper::new(
-            cfg,
-            &signer,
-            &trust,
-            &datestamp,
-            records,
-            rotation_rules(cfg, &datestamp)?,
-        )),
+        taper: std::sync::Mutex::new(taper),
         events: &events,
         catalog_lock: std::sync::Mutex::new(()),
     };
@@ -188,6 +185,17 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     let taper = night.taper.into_inner().unwrap_or_else(|p| p.into_inner());
     let (tapes, no_tape) = (taper.labels.clone(), taper.refused);
     let next = next_tape(cfg, &taper.records, &trust);
+    let waiting = held_lines(cfg, &taper.records);
+    if !waiting.is_empty() {
+        events.emit(Event::Problem(format!(
+            "{} dump(s) wait in the holding area {}, not on tape: {}; `tapir flush` writes them (the next `tapir dump` does first)",
+            waiting.len(),
+            cfg.holding.as_ref().map_or(String::new(), |h| h.dir.display().to_string()),
+            taper.unwritable.as_deref().map_or("an earlier run held them".to_string(), |w| {
+                format!("no tape could be written ({})", w.lines().next().unwrap_or(""))
+            })
+        )));
+    }
     drop(taper);
     for n in groups::after(cfg, &held) {
         events.emit(Event::Group(n));
@@ -203,6 +211,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         problems: c.problems,
         seconds: run_started.elapsed().as_secs_f64(),
         next_tape: next,
+        held: waiting,
     };
     log.save_summary(&summary)?;
     progress.finish();
@@ -479,6 +488,70 @@ fn unique_datestamp(cfg: &Config, records: &[DumpRecord], after_newest: bool) ->
         }
         t += chrono::Duration::seconds(1);
     }
+}
+
+/// `tapir flush`: the held dumps to tape, oldest first, under the run lock (after the same
+/// clean-up a run does first).
+pub fn flush_held(cfg: &Config) -> Result<flush::Flushed> {
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
+    let trust = crate::signing::Trust::of_server(signer.public(), &cfg.signing)?;
+    let _lock = catalog::lock::exclusive(&cfg.catalog, "flush")?;
+    let records = catalog::history::load_all(&cfg.catalog)?;
+    let datestamp = unique_datestamp(cfg, &records, false)?;
+    let reconciled = reconcile::reconcile(cfg, &trust, records)?;
+    for n in reconciled.notes {
+        crate::say::progress(n);
+    }
+    let rules = rotation_rules(cfg, &datestamp)?;
+    let mut taper = taper::Taper::new(cfg, &signer, &trust, &datestamp, reconciled.records, rules);
+    Ok(flush::flush(cfg, &mut taper, &signer, &trust))
+}
+
+/// Held dumps go to tape before the night's dumps; what stops them is a problem.
+fn flush_first(
+    cfg: &Config,
+    taper: &mut taper::Taper,
+    signer: &crate::signing::Signer,
+    trust: &crate::signing::Trust,
+    events: &Events,
+) {
+    let waiting = cfg
+        .holding
+        .as_ref()
+        .is_some_and(|h| std::fs::read_dir(&h.dir).is_ok_and(|mut rd| rd.next().is_some()));
+    if !waiting && !taper.records.iter().any(DumpRecord::is_held) {
+        return;
+    }
+    let f = flush::flush(cfg, taper, signer, trust);
+    for n in f
+        .notes
+        .into_iter()
+        .chain(f.written.into_iter().map(|w| format!("flushed {w}")))
+    {
+        events.emit(Event::Reconciled(n));
+    }
+    if let Some(why) = f.stopped {
+        crate::say::progress(format!("held dumps stay in the holding area: {why}"));
+    }
+}
+
+/// One line per dump waiting in the holding area.
+pub fn held_lines(cfg: &Config, records: &[DumpRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.is_held())
+        .map(|r| {
+            format!(
+                "{} {} level {} of {} ({}): {}",
+                r.host,
+                r.disk,
+                r.level,
+                crate::clock::show_datestamp(&r.datestamp),
+                crate::units::human(r.payload_size),
+                cfg.dump_path(r)
+            )
+        })
+        .collect()
 }
 
 /// The rules of rotation for the run dated `datestamp`. A retired DLE that is back in the

@@ -34,7 +34,8 @@ pub fn reconcile(cfg: &Config, trust: &Trust, records: Vec<DumpRecord>) -> Resul
             ));
         }
     }
-    let on_tape = tape_files(&slots, &records);
+    let mut on_tape = tape_files(&slots, &records);
+    on_tape.extend(held_files(cfg, &mut out.notes)?);
     let mut before: BTreeMap<(String, String), Vec<DumpRecord>> = BTreeMap::new();
     for r in &records {
         before
@@ -137,6 +138,30 @@ fn problems(slots: &[Slot], missing: &[DumpRecord]) -> Vec<String> {
 /// (label, file name) of every dump file. A slot whose label is gone or not trusted keeps
 /// the label the catalog knows it by, so its dumps are not forgotten (and the slot not
 /// reused); a trusted label names its own tape.
+/// The complete files in the holding area (its partials, left by a crash, are removed).
+fn held_files(cfg: &Config, notes: &mut Vec<String>) -> Result<HashSet<(String, String)>> {
+    let mut out = HashSet::new();
+    let Some(h) = &cfg.holding else {
+        return Ok(out);
+    };
+    let Ok(rd) = std::fs::read_dir(&h.dir) else {
+        return Ok(out);
+    };
+    for e in rd {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".partial") {
+            std::fs::remove_file(h.dir.join(&name))?;
+            notes.push(format!(
+                "removed incomplete file {} left by an interrupted run",
+                h.dir.join(&name).display()
+            ));
+        } else {
+            out.insert((history::HOLDING.to_string(), name));
+        }
+    }
+    Ok(out)
+}
+
 fn tape_files(slots: &[Slot], records: &[DumpRecord]) -> HashSet<(String, String)> {
     slots
         .iter()

@@ -48,6 +48,15 @@ pub struct Taper<'a> {
     pub records: Vec<DumpRecord>,
     /// The rules of rotation for this run (read once).
     pub rules: rotation::Rules,
+    /// Why no tape can be written by this run: dumps go to the holding area.
+    pub unwritable: Option<String>,
+    holding: Option<HoldingArea>,
+}
+
+/// The holding area as this run fills it.
+struct HoldingArea {
+    next_file: u32,
+    space: Arc<TapeSpace>,
 }
 
 impl<'a> Taper<'a> {
@@ -70,6 +79,8 @@ impl<'a> Taper<'a> {
             refused: false,
             records,
             rules,
+            unwritable: None,
+            holding: None,
         }
     }
 
@@ -83,8 +94,23 @@ impl<'a> Taper<'a> {
         });
     }
 
-    /// A file number on the current tape (starting the first tape if needed).
+    /// A file number on the current tape (starting the first tape if needed), or in the
+    /// holding area when no tape can be written and there is one.
     pub fn ticket(&mut self) -> Result<Ticket> {
+        if self.unwritable.is_none()
+            && self.current.is_none()
+            && let Err(e) = self.advance()
+        {
+            self.hold_or(e)?;
+        }
+        if self.unwritable.is_some() {
+            return self.holding_ticket();
+        }
+        self.tape_ticket()
+    }
+
+    /// A file number on the current tape, never the holding area (flush).
+    pub fn tape_ticket(&mut self) -> Result<Ticket> {
         if self.current.is_none() {
             self.advance()?;
         }
@@ -111,8 +137,72 @@ impl<'a> Taper<'a> {
         }
     }
 
-    /// `t`'s tape is full: go on to the next tape, unless another dump already did.
+    /// No tape can be written (`why`): with a holding area, the run's dumps go there from
+    /// now on; without one, `why` is the error.
+    pub fn hold_or(&mut self, why: anyhow::Error) -> Result<()> {
+        let Some(h) = &self.cfg.holding else {
+            return Err(why);
+        };
+        let why = format!("{why:#}");
+        crate::say::problem(format!(
+            "no tape can be written ({}): the dumps wait in the holding area {}",
+            why.lines().next().unwrap_or(""),
+            h.dir.display()
+        ));
+        self.unwritable = Some(why);
+        Ok(())
+    }
+
+    /// A place in the holding area: file numbers go on from the highest there.
+    fn holding_ticket(&mut self) -> Result<Ticket> {
+        let h = self.cfg.holding.as_ref().context("no holding area")?;
+        if self.holding.is_none() {
+            crate::fsutil::create_dir_all(&h.dir)?;
+            let (mut next, mut used) = (1, 0u64);
+            for e in std::fs::read_dir(&h.dir)
+                .with_context(|| format!("cannot read the holding area {}", h.dir.display()))?
+            {
+                let e = e?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(n) = name.get(..5).and_then(|n| n.parse::<u32>().ok()) {
+                    next = next.max(n + 1);
+                }
+                used += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+            let capacity = match h.size {
+                0 => crate::sys::free_bytes(&h.dir)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(used),
+                n => n,
+            };
+            self.holding = Some(HoldingArea {
+                next_file: next,
+                space: TapeSpace::new(capacity, used),
+            });
+        }
+        let area = self.holding.as_mut().unwrap();
+        let t = Ticket {
+            slot: 0,
+            dir: h.dir.clone(),
+            label: catalog::history::HOLDING.into(),
+            file_number: area.next_file,
+            space: area.space.clone(),
+            generation: u32::MAX,
+        };
+        area.next_file += 1;
+        Ok(t)
+    }
+
+    /// `t`'s tape is full: go on to the next tape, unless another dump already did; to the
+    /// holding area when no further tape may be written.
     pub fn tape_full(&mut self, t: &Ticket) -> Result<()> {
+        if t.slot == 0 {
+            bail!(
+                "the holding area {} is full ({} left); nothing was kept",
+                t.dir.display(),
+                crate::units::human(t.space.left())
+            );
+        }
         if self
             .current
             .as_ref()
@@ -120,16 +210,33 @@ impl<'a> Taper<'a> {
         {
             return Ok(());
         }
+        if self.unwritable.is_some() {
+            return Ok(());
+        }
         if !self.can_advance() {
-            bail!(
+            return self.hold_or(anyhow::anyhow!(
                 "does not fit: tape {} has {} left and runtapes = {} allows no further tape; nothing was written",
                 t.label,
                 crate::units::human(t.space.left()),
                 self.cfg.runtapes
-            );
+            ));
         }
         crate::say::progress(format!("tape {} full, going on to the next tape", t.label));
-        self.advance()
+        match self.advance() {
+            Ok(()) => Ok(()),
+            Err(e) => self.hold_or(e),
+        }
+    }
+
+    /// The tape's file system failed under a dump (full, gone): with a holding area the
+    /// dump is tried again there; whether it will be.
+    pub fn tape_failed(&mut self, t: &Ticket, e: &anyhow::Error) -> bool {
+        if t.slot == 0 || self.cfg.holding.is_none() || !tape_fs_failed(e) {
+            return false;
+        }
+        self.give_back(t);
+        self.hold_or(anyhow::anyhow!("writing to tape {} failed: {e:#}", t.label))
+            .is_ok()
     }
 
     pub fn can_advance(&self) -> bool {
@@ -214,4 +321,17 @@ impl<'a> Taper<'a> {
         }
         Ok(label)
     }
+}
+
+/// An error of the tape's file system itself (full, read-only, gone), not of the dump.
+fn tape_fs_failed(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind as K;
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                K::StorageFull | K::ReadOnlyFilesystem | K::QuotaExceeded | K::NotFound
+            ) || io.raw_os_error() == Some(5)
+        })
 }

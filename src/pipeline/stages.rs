@@ -84,7 +84,7 @@ impl TapeSpace {
     pub fn left(&self) -> u64 {
         self.capacity.saturating_sub(self.used())
     }
-    fn take(&self, n: u64) -> bool {
+    pub fn take(&self, n: u64) -> bool {
         let before = self.used.fetch_add(n, Ordering::SeqCst);
         if before + n > self.capacity {
             self.used.fetch_sub(n, Ordering::SeqCst);

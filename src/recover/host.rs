@@ -107,7 +107,7 @@ pub fn measure_speed(cfg: &Config, items: &[Item], m: &Mass) -> Option<f64> {
         .iter()
         .flat_map(|i| i.chain.iter())
         .max_by_key(|r| r.payload_size)?;
-    let file = cfg.changer.root.file(r.slot, &r.file_name);
+    let file = cfg.dump_path(r);
     let ids = crate::keys::identities(&m.identity).ok()?;
     let opened = crate::fetch::open(&file, r, &m.trust).ok()?;
     let started = Instant::now();

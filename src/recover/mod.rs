@@ -118,7 +118,7 @@ pub fn open_stream(
 ) -> Result<Option<crate::vtape::reader::Opened>> {
     let chain = chain_for(cfg, host, disk, date)?;
     let r = chain.last().expect("a chain has a full");
-    let file = cfg.changer.root.file(r.slot, &r.file_name);
+    let file = cfg.dump_path(r);
     let opened = crate::fetch::open(&file, r, trust)?;
     if !opened.header.is_stream() {
         return Ok(None);
@@ -184,7 +184,7 @@ pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     let mut files = Vec::new();
     let mut newest = None;
     for r in &chain {
-        let file = cfg.changer.root.file(r.slot, &r.file_name);
+        let file = cfg.dump_path(r);
         let opened = crate::fetch::open(&file, r, &req.trust)?;
         if !opened.signed {
             crate::say::problem(format!(

@@ -26,12 +26,18 @@ pub fn subject(org: &str, s: &RunSummary) -> String {
         .filter(|st| count(**st) > 0)
         .map(|st| format!("{} {}", count(*st), super::name(st)))
         .collect::<Vec<_>>();
+    let held = match s.held.len() {
+        0 => String::new(),
+        n => format!(", {n} HELD (no tape)"),
+    };
     let verdict = if bad.is_empty() && !s.no_tape {
         format!("all {} OK", count(Status::Ok))
-    } else if s.no_tape {
+    } else if bad.is_empty() && !held.is_empty() {
+        format!("all {} OK{held}", count(Status::Ok))
+    } else if s.no_tape && held.is_empty() {
         "NO TAPE".to_string()
     } else {
-        format!("PROBLEMS: {}", bad.join(", "))
+        format!("PROBLEMS: {}{held}", bad.join(", "))
     };
     format!("tapir {org} run {}: {verdict}", s.datestamp)
 }

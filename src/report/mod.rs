@@ -29,6 +29,15 @@ pub fn render(s: &RunSummary) -> String {
             s.tapes.join(", ")
         }
     );
+    if !s.held.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nHELD (dumped, waiting in the holding area for a tape; `tapir flush` writes them):"
+        );
+        for h in &s.held {
+            let _ = writeln!(out, "  {h}");
+        }
+    }
     if !s.problems.is_empty() {
         let _ = writeln!(
             out,
@@ -205,6 +214,7 @@ mod tests {
             problems: vec![],
             seconds: 3725.0,
             next_tape: Some("tape daily-04 (slot 4)".into()),
+            held: vec![],
         };
         let want = "\
 tapir report for Example run 20261120030000 (2026-11-20 03:00, 1:02:05)

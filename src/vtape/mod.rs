@@ -316,6 +316,11 @@ pub fn check_label(ch: &Changer, label: &str) -> Result<()> {
             ch.labelstr
         )));
     }
+    if label == crate::catalog::history::HOLDING {
+        bail!(crate::error::Error::config(format!(
+            "label {label:?} is reserved for dumps in the holding area"
+        )));
+    }
     if label.is_empty() || label.starts_with('.') || label.contains(['/', '\0']) {
         bail!(crate::error::Error::config(format!(
             "label {label:?} cannot be a file name"

@@ -13,6 +13,7 @@ mod databases;
 mod docs;
 mod dump_restore;
 mod groups;
+mod holding;
 mod incremental;
 mod layers;
 mod mail;
