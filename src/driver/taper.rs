@@ -323,7 +323,10 @@ impl<'a> Taper<'a> {
     }
 }
 
-/// An error of the tape's file system itself (full, read-only, gone), not of the dump.
+/// An error of the tape's file system itself (full, read-only, over quota, I/O error), not
+/// of the dump: only these send the rest of the run to the holding area. (Not NotFound: a
+/// missing reference index is the dump's problem, and a tape root that is gone fails at
+/// `advance`, before any dump.)
 fn tape_fs_failed(e: &anyhow::Error) -> bool {
     use std::io::ErrorKind as K;
     e.chain()
@@ -331,7 +334,7 @@ fn tape_fs_failed(e: &anyhow::Error) -> bool {
         .any(|io| {
             matches!(
                 io.kind(),
-                K::StorageFull | K::ReadOnlyFilesystem | K::QuotaExceeded | K::NotFound
+                K::StorageFull | K::ReadOnlyFilesystem | K::QuotaExceeded
             ) || io.raw_os_error() == Some(5)
         })
 }
