@@ -43,13 +43,16 @@ pub fn flush(
         .collect();
     held.sort_by(|a, b| (&a.datestamp, a.file_number).cmp(&(&b.datestamp, b.file_number)));
     for r in &held {
-        let done = match on_tape(&taper.records, r).cloned() {
-            Some(t) => drop_held(cfg, taper, r).map(|()| {
-                out.notes.push(format!(
+        let done = match on_tape(&taper.records, &key_of(r)).cloned() {
+            // the held copy goes only once the tape's copy reads back whole
+            Some(t) => readable(cfg, trust, &t)
+                .and_then(|()| drop_held(cfg, taper, r))
+                .map(|()| {
+                    out.notes.push(format!(
                     "{} {} level {} of {} was already on tape {} file {}: its held copy is removed",
                     r.host, r.disk, r.level, r.datestamp, t.label, t.file_number
                 ))
-            }),
+                }),
             None => flush_one(cfg, taper, signer, trust, r).map(|n| {
                 out.written.push(format!(
                     "{} {} level {} of {} → tape {} file {}",
@@ -100,16 +103,17 @@ fn orphans(
         };
         let dump = reader::open(&path, trust, expect).ok().and_then(|o| {
             let x = o.header;
-            let key = DumpRecord {
-                host: x.host,
-                disk: x.disk,
-                datestamp: x.datestamp,
-                level: x.level,
-                payload_sha256: x.payload_sha256,
-                ..taper.records.first()?.clone()
-            };
+            let key = (
+                &*x.host,
+                &*x.disk,
+                &*x.datestamp,
+                x.level,
+                &*x.payload_sha256,
+            );
             on_tape(&taper.records, &key).cloned()
         });
+        // removed only when the tape's copy reads back whole
+        let dump = dump.filter(|t| readable(cfg, trust, t).is_ok());
         match dump {
             Some(t) => {
                 remove_held(&path)?;
@@ -129,19 +133,16 @@ fn orphans(
     Ok(())
 }
 
+/// What makes two copies the same dump: host, disk, datestamp, level, payload sha256.
+type Key<'k> = (&'k str, &'k str, &'k str, u8, &'k str);
+
+fn key_of(r: &DumpRecord) -> Key<'_> {
+    (&r.host, &r.disk, &r.datestamp, r.level, &r.payload_sha256)
+}
+
 /// The same dump on a tape (what a flush killed after its copy left).
-fn on_tape<'r>(records: &'r [DumpRecord], held: &DumpRecord) -> Option<&'r DumpRecord> {
-    records.iter().find(|t| {
-        !t.is_held()
-            && (&t.host, &t.disk, &t.datestamp, t.level, &t.payload_sha256)
-                == (
-                    &held.host,
-                    &held.disk,
-                    &held.datestamp,
-                    held.level,
-                    &held.payload_sha256,
-                )
-    })
+fn on_tape<'r>(records: &'r [DumpRecord], key: &Key) -> Option<&'r DumpRecord> {
+    records.iter().find(|t| !t.is_held() && key_of(t) == *key)
 }
 
 fn flush_one(
@@ -205,21 +206,28 @@ fn flush_one(
 /// The tape file as written: signature, place, record, length and sha256. A copy that
 /// does not read back is removed (the held one stays).
 fn read_back(cfg: &Config, trust: &crate::signing::Trust, new: &DumpRecord) -> Result<()> {
-    let path = cfg.dump_path(new);
-    let expect = Expect {
-        slot: new.slot,
-        label: Some(&new.label),
-        record: Some(new),
-    };
-    let checked = reader::open(&path, trust, expect).and_then(|o| o.payload()?.finish());
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(path.local_only()?);
-        bail!(
-            "the copy on tape {} does not read back: {e}; the dump stays held",
-            new.label
-        );
+    if let Err(e) = readable(cfg, trust, new) {
+        let path = cfg.dump_path(new);
+        let removed = match std::fs::remove_file(path.local_only()?) {
+            Ok(()) => "removed".to_string(),
+            Err(r) => format!("could not be removed ({r}): remove {path} by hand"),
+        };
+        bail!("{e:#}; the bad copy {removed}; the dump stays held");
     }
     Ok(())
+}
+
+/// A dump's file reads back whole: signature, place, record, length and sha256.
+fn readable(cfg: &Config, trust: &crate::signing::Trust, r: &DumpRecord) -> Result<()> {
+    let path = cfg.dump_path(r);
+    let expect = Expect {
+        slot: r.slot,
+        label: Some(&r.label),
+        record: Some(r),
+    };
+    reader::open(&path, trust, expect)
+        .and_then(|o| o.payload()?.finish())
+        .with_context(|| format!("the copy on tape {} does not read back", r.label))
 }
 
 /// Replace `held` in its DLE's history by `to` (or drop it), on disk and in the taper.
