@@ -529,7 +529,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__dump)
-            opts="-c -v -h -V --dry-run --after-newest --config --json --verbose --help --version"
+            opts="-c -v -h -V --dry-run --after-newest --json-progress --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

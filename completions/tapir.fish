@@ -85,6 +85,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand tapes" -s V -l version -d 'P
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l dry-run -d 'Show tonight\'s plan and the reason for each level; write nothing'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l after-newest -d 'The clock is right, but the catalog\'s newest dump was dated by a clock that ran ahead: date this run one second after it instead of refusing (the order of writing is kept)'
+complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json-progress -d 'Write one JSON object a line to stdout as the run goes (start, plan, each DLE\'s state, progress with percent and ETA about once a second, the summary last), for dashboards; stdout then carries nothing else'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand dump" -s h -l help -d 'Print help'

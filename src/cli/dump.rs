@@ -18,6 +18,11 @@ pub struct Args {
     /// is kept).
     #[arg(long)]
     pub after_newest: bool,
+    /// Write one JSON object a line to stdout as the run goes (start, plan, each DLE's
+    /// state, progress with percent and ETA about once a second, the summary last), for
+    /// dashboards; stdout then carries nothing else.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub json_progress: bool,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
@@ -26,12 +31,19 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         host: a.host.clone(),
         disks: a.disks.clone(),
         after_newest: a.after_newest,
+        json_progress: a.json_progress,
     };
     if a.dry_run {
         return dry_run(cli, &cfg, &opts);
     }
     let summary = driver::run(&cfg, &opts)?;
-    if cli.json {
+    if a.json_progress {
+        let mut line = serde_json::to_value(&summary)?;
+        if let Some(o) = line.as_object_mut() {
+            o.insert("event".into(), "summary".into());
+        }
+        crate::cli::out::text(&format!("{line}\n"))?;
+    } else if cli.json {
         super::print_json(&summary)?;
     } else {
         crate::cli::out::text(&crate::report::render(&summary))?;

@@ -1,14 +1,15 @@
 //! `tapir status`: the running run's progress (or the last run's end), from another terminal.
 
 use super::Cli;
-use crate::driver::progress::{RunStatus, rate};
+use crate::driver::progress::{RunStatus, rate, show_eta};
 use crate::error::Error;
 use anyhow::{Context, bail};
 
 /// Show the progress of the running (or the last) run.
 ///
-/// Per DLE of the running run (or the last one): waiting, estimating, dumping (bytes and
-/// MB/s so far), OK, PARTIAL, FAILED, MISSED, with the reason.
+/// Per DLE of the running run (or the last one): waiting, estimating, dumping (bytes, MB/s,
+/// percent of the estimate and ETA so far), OK, PARTIAL, FAILED, MISSED, with the reason;
+/// the whole run's percent and ETA. Times are local.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
@@ -32,6 +33,11 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let st: RunStatus =
         serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
+    // the figures were measured when the file was written
+    let measured = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map(chrono::DateTime::<chrono::Local>::from)
+        .unwrap_or_else(|_| chrono::Local::now());
     if cli.json {
         super::print_json(&st)?;
         return Ok(0);
@@ -39,34 +45,51 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
     // SAFETY: signal 0 only asks whether the process exists.
     let alive = crate::sys::alive(st.pid);
     let state = match (&st.finished, alive) {
-        (Some(f), _) => format!("finished {f}"),
-        (None, true) => format!("RUNNING (pid {})", st.pid),
+        (Some(f), _) => format!("finished {}", local_time(f)),
+        (None, true) => format!(
+            "RUNNING (pid {}), {}% done, ETA {}",
+            st.pid,
+            st.total.percent,
+            show_eta(st.total.eta_seconds, measured)
+        ),
         (None, false) => format!(
             "DID NOT FINISH: pid {} is gone (killed?); the next run cleans up",
             st.pid
         ),
     };
-    outln!("run {} started {}: {state}", st.datestamp, st.started);
     outln!(
-        "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8}  DETAIL",
+        "run {} started {}: {state}",
+        st.datestamp,
+        local_time(&st.started)
+    );
+    outln!(
+        "{:<12} {:<24} {:>3} {:<10} {:>10} {:>6} {:>11} {:>8} {:>16}  DETAIL",
         "HOST",
         "DISK",
         "LVL",
         "STATE",
         "BYTES",
+        "DONE",
         "RATE",
-        "SECONDS"
+        "SECONDS",
+        "ETA"
     );
     for d in &st.dles {
         outln!(
-            "{:<12} {:<24} {:>3} {:<10} {:>10} {:>11} {:>8.0}  {}",
+            "{:<12} {:<24} {:>3} {:<10} {:>10} {:>6} {:>11} {:>8.0} {:>16}  {}",
             d.host,
             d.disk,
             d.level.map_or("-".into(), |l| l.to_string()),
             d.state,
             crate::units::human(d.bytes),
+            d.percent.map_or("-".into(), |p| format!("{p}%")),
             rate(d),
             d.seconds,
+            if d.state == "dumping" {
+                show_eta(d.eta_seconds, measured)
+            } else {
+                "-".into()
+            },
             d.detail
         );
     }
@@ -78,4 +101,11 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
         outln!("PROBLEM: {p}");
     }
     Ok(if st.problems.is_empty() { 0 } else { 1 })
+}
+
+/// A datestamp of the status file in local time with seconds (`2026-12-01 01:30:05`).
+fn local_time(ds: &str) -> String {
+    crate::clock::parse_datestamp(ds).map_or(ds.to_string(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    })
 }

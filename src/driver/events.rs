@@ -8,6 +8,7 @@ use crate::catalog::runlog::RunLog;
 use crate::config::disklist::Dle;
 use crate::report::{Outcome, Status};
 use serde_json::json;
+use std::io::Write;
 use std::sync::Mutex;
 
 /// What happened.
@@ -20,8 +21,13 @@ pub enum Event<'e> {
     Plan(&'e crate::planner::Plan),
     /// A DLE failed before its dump (its estimate, its group's hook), at `level` if known.
     Failed(Outcome, Option<u8>),
-    /// A DLE waits for its turn at `level`.
-    Waiting(&'e Dle, u8, &'e str),
+    /// A DLE waits for its turn at `level`; the planner expects `planned` bytes from it.
+    Waiting {
+        dle: &'e Dle,
+        level: u8,
+        reason: &'e str,
+        planned: u64,
+    },
     /// A DLE does not fit tonight.
     Missed(Outcome),
     /// A DLE is not dumped tonight, on purpose (`strategy = "skip"`…).
@@ -44,11 +50,17 @@ pub struct Collected {
     pub problems: Vec<String>,
 }
 
+/// Where `tapir dump --json-progress` writes its lines (stdout).
+pub type Stream = Box<dyn std::io::Write + Send>;
+
 /// The listeners of one run.
 pub struct Events {
     log: Mutex<RunLog>,
     progress: Progress,
     collected: Mutex<Collected>,
+    /// One JSON object a line per state change and progress tick, for dashboards
+    /// (`restic backup --json`).
+    stream: Option<Mutex<Stream>>,
 }
 
 fn why(o: &Outcome) -> String {
@@ -59,12 +71,51 @@ fn why(o: &Outcome) -> String {
 }
 
 impl Events {
-    pub fn new(log: RunLog, progress: Progress) -> Events {
+    pub fn new(log: RunLog, progress: Progress, stream: Option<Stream>) -> Events {
         Events {
             log: Mutex::new(log),
             progress,
             collected: Mutex::new(Collected::default()),
+            stream: stream.map(Mutex::new),
         }
+    }
+
+    /// One line on the JSON stream, `{"event": what, ...detail}` (a dashboard that went
+    /// away does not stop the run).
+    pub fn stream(&self, what: &str, detail: serde_json::Value) {
+        let Some(out) = &self.stream else {
+            return;
+        };
+        let mut line = json!({ "event": what });
+        if let (Some(l), serde_json::Value::Object(d)) = (line.as_object_mut(), detail) {
+            l.extend(d);
+        }
+        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
+
+    /// A DLE's state changed: its line on the stream.
+    fn stream_dle(&self, host: &str, disk: &str) {
+        if self.stream.is_none() {
+            return;
+        }
+        if let Some(d) = self.progress.dle(host, disk) {
+            self.stream("dle", serde_json::to_value(d).unwrap_or_default());
+        }
+    }
+
+    /// How far the run is: the total and each running dump.
+    fn stream_progress(&self) {
+        if self.stream.is_none() {
+            return;
+        }
+        let st = self.progress.snapshot();
+        let dumping: Vec<_> = st.dles.iter().filter(|d| d.state == "dumping").collect();
+        let mut total = serde_json::to_value(&st.total).unwrap_or_default();
+        if let Some(t) = total.as_object_mut() {
+            t.insert("dumping".into(), json!(dumping));
+        }
+        self.stream("progress", total);
     }
 
     /// Where a DLE is in the progress file (looked up once per dump, not per data frame).
@@ -92,6 +143,7 @@ impl Events {
             }
             Event::Problem(p) => {
                 self.log("problem", json!(p));
+                self.stream("problem", json!({ "message": p }));
                 crate::say::problem(&p);
                 let mut c = self.collect();
                 c.problems.push(p);
@@ -102,24 +154,38 @@ impl Events {
                     "plan",
                     json!({ "target": plan.target, "volume": plan.volume, "capacity": plan.capacity, "notes": plan.notes }),
                 );
+                self.stream(
+                    "plan",
+                    json!({ "target_tape_bytes": plan.target, "planned_tape_bytes": plan.volume, "notes": plan.notes }),
+                );
                 self.collect().notes.extend(plan.notes.iter().cloned());
             }
             Event::Failed(o, level) => {
                 let reason = o.reason.as_deref().unwrap_or("");
                 self.progress.set(&o.host, &o.disk, level, "FAILED", reason);
+                self.stream_dle(&o.host, &o.disk);
                 self.collect().outcomes.push(o);
             }
-            Event::Waiting(d, level, reason) => {
+            Event::Waiting {
+                dle: d,
+                level,
+                reason,
+                planned,
+            } => {
+                self.progress.plan(&d.host, &d.disk, planned);
                 self.progress
-                    .set(&d.host, &d.disk, Some(level), "waiting", reason)
+                    .set(&d.host, &d.disk, Some(level), "waiting", reason);
+                self.stream_dle(&d.host, &d.disk);
             }
             Event::Missed(o) => {
                 let reason = o.reason.as_deref().unwrap_or("");
                 self.progress.set(&o.host, &o.disk, None, "MISSED", reason);
+                self.stream_dle(&o.host, &o.disk);
                 self.collect().outcomes.push(o);
             }
             Event::Skipped(d, reason) => {
                 self.progress.set(&d.host, &d.disk, None, "skipped", reason);
+                self.stream_dle(&d.host, &d.disk);
                 let note = format!("{} {}: not dumped: {reason}", d.host, d.disk);
                 self.collect().notes.push(note);
             }
@@ -129,8 +195,13 @@ impl Events {
                 self.log("dump-start", start);
                 self.progress
                     .set(&d.host, &d.disk, Some(level), "dumping", "");
+                self.stream_dle(&d.host, &d.disk);
             }
-            Event::Bytes(at, n) => self.progress.bytes(at, n),
+            Event::Bytes(at, n) => {
+                if self.progress.bytes(at, n) {
+                    self.stream_progress();
+                }
+            }
             Event::Finished(o) => self.finished(o),
             Event::Group(n) => {
                 crate::say::problem(&n);
@@ -146,6 +217,7 @@ impl Events {
         let reason = o.reason.as_deref().unwrap_or("");
         self.progress
             .set(&o.host, &o.disk, Some(o.level), &status, reason);
+        self.stream_dle(&o.host, &o.disk);
         crate::say::progress(format!(
             "{} {} level {}: {status}{}",
             o.host,

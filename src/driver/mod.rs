@@ -28,6 +28,8 @@ pub struct DumpOptions {
     /// The clock is right and the catalog's newest dump was dated by one that ran ahead:
     /// date this run one second after it (the order of writing is kept).
     pub after_newest: bool,
+    /// `--json-progress`: a JSON line on stdout per event and progress tick.
+    pub json_progress: bool,
 }
 
 /// Tonight's plan and what it was made from.
@@ -154,7 +156,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     // keeps it as dumps are written and tapes recycled
     let records = catalog::history::load_all(&cfg.catalog)?;
     let datestamp = unique_datestamp(cfg, &records, opts.after_newest)?;
-    let events = open_events(cfg, &datestamp, &dles)?;
+    let events = open_events(cfg, &datestamp, &dles, opts.json_progress)?;
     let records = reconcile_with(cfg, &trust, records, &events)?;
     let rules = rotation_rules(cfg, &datestamp)?;
     let mut taper = taper::Taper::new(cfg, &signer, &trust, &datestamp, records, rules);
@@ -168,7 +170,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     for o in failed {
         events.emit(Event::Failed(o, None));
     }
-    let to_dump = dispatch(&plan, &events);
+    let to_dump = dispatch(cfg, &plan, &events);
     let held = groups::before(cfg, &to_dump);
     let to_dump = hold_back(&held, to_dump, &events);
     let night = Night {
@@ -236,15 +238,19 @@ fn recipients_for(cfg: &Config, dles: &[Dle]) -> Result<Vec<crate::keys::Recipie
 }
 
 /// The run log (its `start` event) and the progress file of a new run.
-fn open_events(cfg: &Config, datestamp: &str, dles: &[Dle]) -> Result<Events> {
+fn open_events(cfg: &Config, datestamp: &str, dles: &[Dle], json: bool) -> Result<Events> {
     let mut log = RunLog::open(&cfg.catalog, datestamp)?;
-    log.event("start", json!({ "org": cfg.org, "dles": dles.len() }));
+    let start = json!({ "org": cfg.org, "datestamp": datestamp, "dles": dles.len() });
+    log.event("start", start.clone());
     let names: Vec<(String, String)> = dles
         .iter()
         .map(|d| (d.host.clone(), d.disk.clone()))
         .collect();
     let progress = progress::Progress::new(&cfg.catalog, datestamp, &names);
-    Ok(Events::new(log, progress))
+    let stream: Option<events::Stream> = json.then(|| Box::new(std::io::stdout()) as _);
+    let events = Events::new(log, progress, stream);
+    events.stream("start", start);
+    Ok(events)
 }
 
 /// Reconcile the catalog with the tapes; its notes and the run's problems (damaged or lost
@@ -267,12 +273,27 @@ fn reconcile_with(
 }
 
 /// Each planned DLE waits, is missed or is skipped; those with a level are returned.
-fn dispatch<'p>(plan: &'p planner::Plan, events: &Events) -> Vec<&'p planner::PlanEntry> {
+fn dispatch<'p>(
+    cfg: &Config,
+    plan: &'p planner::Plan,
+    events: &Events,
+) -> Vec<&'p planner::PlanEntry> {
     let mut to_dump = Vec::new();
     for entry in &plan.entries {
         match entry.level {
-            Some(l) => {
-                events.emit(Event::Waiting(&entry.dle, l, &entry.reason));
+            Some(level) => {
+                // what arrives from the client: its compressed stream, or the tar
+                let planned = if cfg.dumptype(&entry.dle).compress.on_client() {
+                    entry.size
+                } else {
+                    entry.expected
+                };
+                events.emit(Event::Waiting {
+                    dle: &entry.dle,
+                    level,
+                    reason: &entry.reason,
+                    planned,
+                });
                 to_dump.push(entry)
             }
             None if entry.delayed => {

@@ -1,6 +1,8 @@
 //! The running run's progress per DLE, for `tapir status` from another terminal: kept in
 //! memory, written atomically to `catalog/runs/DATESTAMP/status.json` when a DLE changes state
-//! and at most once a second while bytes flow. On a terminal the same ticks redraw one line.
+//! and at most once a second while bytes flow. On a terminal the same ticks redraw one line;
+//! each running dump and the whole run say how far they are and when they will be done, from
+//! the planner's estimates (amstatus "x% done", restic `--progress`).
 
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
@@ -21,9 +23,33 @@ pub struct DleStatus {
     /// Bytes received from the client so far (the tar, or its client-compressed form).
     #[serde(rename = "received_bytes", alias = "bytes")]
     pub bytes: u64,
+    /// How long the dump ran (still runs, while `dumping`).
     pub seconds: f64,
+    /// What the planner expects to receive (the tar estimate at the chosen level; for a
+    /// client that compresses, its expected compressed size).
+    #[serde(default)]
+    pub planned_bytes: Option<u64>,
+    /// Of `planned_bytes`, while dumping (capped at 99 until the dump ends).
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// Seconds until the dump is expected to end, at its rate so far.
+    #[serde(default)]
+    pub eta_seconds: Option<f64>,
     #[serde(default)]
     pub detail: String,
+}
+
+/// The whole run: bytes of every DLE to dump against the plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Total {
+    /// Expected bytes of every DLE with a level (ended ones count what they received).
+    pub planned_bytes: u64,
+    /// Received so far.
+    pub received_bytes: u64,
+    pub percent: f64,
+    /// Seconds until the last dump is expected to end, at the run's rate so far.
+    pub eta_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,8 +57,11 @@ pub struct DleStatus {
 pub struct RunStatus {
     pub datestamp: String,
     pub pid: u32,
+    /// A datestamp (`YYYYMMDDHHMMSS`, local time) like every other in tapir's JSON.
     pub started: String,
     pub finished: Option<String>,
+    #[serde(default)]
+    pub total: Total,
     pub dles: Vec<DleStatus>,
     /// What someone must look at (a DAMAGED slot, a MISSING dump): the run exits 1.
     #[serde(default)]
@@ -42,6 +71,8 @@ pub struct RunStatus {
 struct Inner {
     status: RunStatus,
     started: Vec<Option<Instant>>,
+    /// When the first dump started (the run's rate is measured from it).
+    first: Option<Instant>,
     last_write: Instant,
 }
 
@@ -51,13 +82,21 @@ pub struct Progress {
     tty: bool,
 }
 
+/// The server's clock (`TAPIR_NOW` honoured) as a datestamp.
+fn stamp() -> String {
+    crate::clock::now()
+        .map(|t| crate::clock::datestamp(&t))
+        .unwrap_or_default()
+}
+
 impl Progress {
     pub fn new(catalog: &Path, datestamp: &str, dles: &[(String, String)]) -> Self {
         let status = RunStatus {
             datestamp: datestamp.to_string(),
             pid: std::process::id(),
-            started: chrono::Local::now().to_rfc3339(),
+            started: stamp(),
             finished: None,
+            total: Total::default(),
             problems: vec![],
             dles: dles
                 .iter()
@@ -68,6 +107,9 @@ impl Progress {
                     state: "estimating".into(),
                     bytes: 0,
                     seconds: 0.0,
+                    planned_bytes: None,
+                    percent: None,
+                    eta_seconds: None,
                     detail: String::new(),
                 })
                 .collect(),
@@ -76,34 +118,50 @@ impl Progress {
             path: catalog.join("runs").join(datestamp).join("status.json"),
             inner: Mutex::new(Inner {
                 started: vec![None; dles.len()],
+                first: None,
                 status,
                 last_write: Instant::now(),
             }),
             tty: std::io::stderr().is_terminal()
                 && crate::say::audience() == crate::say::Audience::Terminal,
         };
-        p.save(&mut p.inner.lock().unwrap(), false);
+        p.save(&mut p.lock(), false);
         p
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where a DLE is in the list (looked up once per dump, not per data frame).
     pub fn index(&self, host: &str, disk: &str) -> Option<usize> {
-        let inner = self.inner.lock().unwrap();
-        inner
+        self.lock()
             .status
             .dles
             .iter()
             .position(|d| d.host == host && d.disk == disk)
     }
 
-    /// A DLE moves to `state` (with `level` and a detail such as the planner's reason).
+    /// The planner expects `bytes` from this DLE tonight.
+    pub fn plan(&self, host: &str, disk: &str, bytes: u64) {
+        if let Some(i) = self.index(host, disk) {
+            self.lock().status.dles[i].planned_bytes = Some(bytes);
+        }
+    }
+
+    /// A DLE moves to `state` (with `level` and a detail such as the planner's reason). A
+    /// dump that ends keeps how long it ran.
     pub fn set(&self, host: &str, disk: &str, level: Option<u8>, state: &str, detail: &str) {
         let Some(i) = self.index(host, disk) else {
             return;
         };
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.lock();
         if state == "dumping" {
-            inner.started[i] = Some(Instant::now());
+            let now = Instant::now();
+            inner.started[i] = Some(now);
+            inner.first.get_or_insert(now);
+        } else if let Some(t) = inner.started[i].take() {
+            inner.status.dles[i].seconds = t.elapsed().as_secs_f64();
         }
         let d = &mut inner.status.dles[i];
         d.state = state.to_string();
@@ -112,42 +170,51 @@ impl Progress {
         self.save(&mut inner, false);
     }
 
-    /// Bytes of tar received for the DLE at `index`; saves at most once a second.
-    pub fn bytes(&self, index: Option<usize>, n: u64) {
+    /// Bytes of tar received for the DLE at `index`; saves at most once a second and then
+    /// says so (a tick: the moment to tell listeners how far the run is).
+    pub fn bytes(&self, index: Option<usize>, n: u64) -> bool {
         let Some(i) = index else {
-            return;
+            return false;
         };
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.lock();
         inner.status.dles[i].bytes += n;
         if inner.last_write.elapsed().as_millis() >= 1000 {
             self.save(&mut inner, true);
+            return true;
         }
+        false
+    }
+
+    /// One DLE as it stands.
+    pub fn dle(&self, host: &str, disk: &str) -> Option<DleStatus> {
+        let i = self.index(host, disk)?;
+        let mut inner = self.lock();
+        measure(&mut inner);
+        Some(inner.status.dles[i].clone())
+    }
+
+    /// The run as it stands (as last saved).
+    pub fn snapshot(&self) -> RunStatus {
+        self.lock().status.clone()
     }
 
     /// The run's problems, shown by `tapir status` while it runs and after.
     pub fn problems(&self, problems: &[String]) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.lock();
         inner.status.problems = problems.to_vec();
         self.save(&mut inner, false);
     }
 
     pub fn finish(&self) {
-        let mut inner = self.inner.lock().unwrap();
-        inner.status.finished = Some(chrono::Local::now().to_rfc3339());
+        let mut inner = self.lock();
+        inner.status.finished = Some(stamp());
         self.save(&mut inner, false);
     }
 
     /// Write the file; on a terminal redraw the progress line (`draw`) or clear it so the
     /// log line that follows a state change starts clean.
     fn save(&self, inner: &mut Inner, draw: bool) {
-        let Inner {
-            status, started, ..
-        } = inner;
-        for (d, s) in status.dles.iter_mut().zip(started.iter()) {
-            if let (Some(t), "dumping") = (s, d.state.as_str()) {
-                d.seconds = t.elapsed().as_secs_f64();
-            }
-        }
+        measure(inner);
         if let Ok(text) = serde_json::to_vec_pretty(&inner.status) {
             let _ = fsutil::write_atomic(&self.path, &text);
         }
@@ -164,7 +231,81 @@ impl Progress {
     }
 }
 
-/// `3/10 done; dumping web1:/etc 120.0 MiB 85.2 MB/s, …` for a terminal.
+/// Durations, percentages and ETAs of the running dumps and of the whole run, now.
+fn measure(inner: &mut Inner) {
+    let Inner {
+        status,
+        started,
+        first,
+        ..
+    } = inner;
+    let mut total = Total::default();
+    for (d, s) in status.dles.iter_mut().zip(started.iter()) {
+        let running = d.state == "dumping";
+        if let (Some(t), true) = (s, running) {
+            d.seconds = t.elapsed().as_secs_f64();
+        }
+        (d.percent, d.eta_seconds) = match (running, d.planned_bytes) {
+            (true, Some(p)) => (Some(percent(d.bytes, p)), eta(d.bytes, p, d.seconds)),
+            _ => (None, None),
+        };
+        let Some(planned) = d.planned_bytes else {
+            continue;
+        };
+        total.received_bytes += d.bytes;
+        total.planned_bytes += match d.state.as_str() {
+            "waiting" | "dumping" => planned.max(d.bytes),
+            _ => d.bytes,
+        };
+    }
+    total.percent = percent(total.received_bytes, total.planned_bytes);
+    let ended = status.finished.is_some();
+    total.eta_seconds = first.filter(|_| !ended).and_then(|f| {
+        eta(
+            total.received_bytes,
+            total.planned_bytes,
+            f.elapsed().as_secs_f64(),
+        )
+    });
+    if ended {
+        total.percent = 100.0;
+    }
+    status.total = total;
+}
+
+/// `done` of `of` in percent, one decimal; below 100 until the thing is done.
+fn percent(done: u64, of: u64) -> f64 {
+    if of == 0 {
+        return 0.0;
+    }
+    ((done as f64 / of as f64 * 1000.0).floor() / 10.0).min(99.9)
+}
+
+/// Seconds left for `of - done` bytes at the rate `done / seconds`; none until a rate is
+/// known (a tenth of a second and a byte).
+fn eta(done: u64, of: u64, seconds: f64) -> Option<f64> {
+    if seconds < 0.1 || done == 0 {
+        return None;
+    }
+    let left = of.saturating_sub(done) as f64;
+    Some((left / (done as f64 / seconds)).ceil())
+}
+
+/// `5 min (07:50)`: an ETA for people, the clock time in local time counted from `from`
+/// (when the figure was measured).
+pub fn show_eta(seconds: Option<f64>, from: chrono::DateTime<chrono::Local>) -> String {
+    let Some(s) = seconds else {
+        return "-".into();
+    };
+    let left = chrono::Duration::seconds(s as i64);
+    format!(
+        "{} ({})",
+        crate::clock::human_span(left),
+        (from + left).format("%H:%M")
+    )
+}
+
+/// `3/10 done, 45.0% ETA 5 min (07:50); web1:/etc 60.1% 120.0 MiB 85.2 MB/s, …`.
 fn one_line(s: &RunStatus) -> String {
     let done = s
         .dles
@@ -177,17 +318,23 @@ fn one_line(s: &RunStatus) -> String {
         .filter(|d| d.state == "dumping")
         .map(|d| {
             format!(
-                "{}:{} {} {}",
+                "{}:{} {} {} {}",
                 d.host,
                 d.disk,
+                d.percent.map_or("-".into(), |p| format!("{p}%")),
                 crate::units::human(d.bytes),
                 rate(d)
             )
         })
         .collect();
-    let mut line = format!("tapir: {done}/{} done", s.dles.len());
+    let mut line = format!(
+        "tapir: {done}/{} done, {}% ETA {}",
+        s.dles.len(),
+        s.total.percent,
+        show_eta(s.total.eta_seconds, chrono::Local::now())
+    );
     if !busy.is_empty() {
-        line.push_str("; dumping ");
+        line.push_str("; ");
         line.push_str(&busy.join(", "));
     }
     line.chars().take(160).collect()
@@ -216,5 +363,17 @@ mod tests {
         assert_eq!(rate(&d), "-");
         d.seconds = 2.0;
         assert_eq!(rate(&d), "1.6 MB/s");
+    }
+
+    #[test]
+    fn percent_and_eta_from_the_estimate() {
+        assert_eq!(percent(250, 1000), 25.0);
+        // an estimate too low never shows 100% while the dump runs
+        assert_eq!(percent(2000, 1000), 99.9);
+        assert_eq!(percent(5, 0), 0.0);
+        // 250 bytes in 10 s: 750 left at 25 B/s
+        assert_eq!(eta(250, 1000, 10.0), Some(30.0));
+        assert_eq!(eta(0, 1000, 10.0), None);
+        assert_eq!(eta(10, 1000, 0.01), None);
     }
 }

@@ -25,6 +25,7 @@ mod package;
 mod parallel;
 mod planner_cli;
 mod programs;
+mod progress;
 mod puppet;
 mod read_locks;
 mod rebuild;
