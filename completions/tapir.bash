@@ -34,6 +34,9 @@ _tapir() {
             tapir,config)
                 cmd="tapir__subcmd__config"
                 ;;
+            tapir,diff)
+                cmd="tapir__subcmd__diff"
+                ;;
             tapir,due)
                 cmd="tapir__subcmd__due"
                 ;;
@@ -127,6 +130,9 @@ _tapir() {
             tapir__subcmd__help,config)
                 cmd="tapir__subcmd__help__subcmd__config"
                 ;;
+            tapir__subcmd__help,diff)
+                cmd="tapir__subcmd__help__subcmd__diff"
+                ;;
             tapir__subcmd__help,due)
                 cmd="tapir__subcmd__help__subcmd__due"
                 ;;
@@ -197,7 +203,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,6 +512,32 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__diff)
+            opts="-c -v -h -V --from --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__due)
             opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -643,12 +675,24 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__find)
-            opts="-c -v -h -V --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            opts="-c -v -h -V --file --host --disk --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -743,7 +787,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump flush find fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="config keygen label tapes dump flush find diff fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -855,6 +899,20 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

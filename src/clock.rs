@@ -86,6 +86,13 @@ pub fn show_datestamp(ds: &str) -> String {
     parse_datestamp(ds).map_or(ds.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
+/// A datestamp with its seconds: `2026-12-01 01:30:05` (local time); as given if malformed.
+pub fn show_datestamp_secs(ds: &str) -> String {
+    parse_datestamp(ds).map_or(ds.to_string(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    })
+}
+
 /// The date of `t` (YYYY-MM-DD, local time).
 pub fn date(t: &DateTime<Local>) -> String {
     t.format("%Y-%m-%d").to_string()

@@ -10,6 +10,7 @@ pub mod line;
 pub mod lock;
 pub mod outcome;
 pub mod runlog;
+pub mod search;
 pub mod tree;
 
 pub use history::{DumpRecord, DumpStatus};
@@ -28,13 +29,7 @@ pub fn newest_datestamp(
                 .map(|r| r.datestamp),
         )
         .max();
-    if let Ok(rd) = std::fs::read_dir(catalog.join("runs")) {
-        let runs = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.len() == 14 && n.bytes().all(|b| b.is_ascii_digit()));
-        newest = newest.into_iter().chain(runs).max();
-    }
+    newest = newest.into_iter().chain(runlog::runs(catalog)).max();
     Ok(newest)
 }
 

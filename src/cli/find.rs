@@ -1,14 +1,30 @@
-//! `tapir find`: the dumps the catalog knows.
+//! `tapir find`: the dumps the catalog knows, or (`--file GLOB`) the files in them.
 
 use super::Cli;
 use crate::catalog::history;
 use crate::units::human;
 
-/// List dumps (date, level, tape, file, sizes, status), oldest first.
+/// List dumps, or with --file the files in them
+///
+/// Without `--file`: every dump (date, level, tape, file, sizes, status), oldest first.
+/// With `--file GLOB`: the files matching GLOB in every dump's index, which dumps hold them,
+/// with size, mtime and level (restic find); exit 1 when nothing matched.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub host: Option<String>,
     pub disk: Option<String>,
+    /// Search the indexes for files matching GLOB: without a `/` it matches file names
+    /// (`*.conf`), with one the path inside the DLE (`etc/nginx/*.conf`, `**/id_rsa`); `*`
+    /// does not cross `/`, `**` does. An incremental lists a file only when it holds its
+    /// content.
+    #[arg(long, value_name = "GLOB")]
+    pub file: Option<String>,
+    /// Only this host (as HOST).
+    #[arg(long = "host", value_name = "HOST", conflicts_with = "host")]
+    pub host_opt: Option<String>,
+    /// Only this disk (as DISK).
+    #[arg(long = "disk", value_name = "DISK", conflicts_with = "disk")]
+    pub disk_opt: Option<String>,
     #[command(flatten)]
     pub root: super::FromRoot,
     #[command(flatten)]
@@ -45,9 +61,12 @@ fn records(cfg: &crate::config::Config, a: &Args) -> anyhow::Result<Vec<history:
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = a.root.config(cli)?;
     let mut recs = records(&cfg, a)?;
-    recs.retain(|r| {
-        a.host.as_ref().is_none_or(|h| &r.host == h) && a.disk.as_ref().is_none_or(|d| &r.disk == d)
-    });
+    let host = a.host.as_ref().or(a.host_opt.as_ref());
+    let disk = a.disk.as_ref().or(a.disk_opt.as_ref());
+    recs.retain(|r| host.is_none_or(|h| &r.host == h) && disk.is_none_or(|d| &r.disk == d));
+    if let Some(glob) = &a.file {
+        return files(cli, &cfg, &recs, glob);
+    }
     if cli.json {
         super::print_json(&recs)?;
         return Ok(0);
@@ -64,9 +83,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         "OUT"
     );
     for r in &recs {
-        let date = crate::clock::parse_datestamp(&r.datestamp).map_or(r.datestamp.clone(), |t| {
-            t.format("%Y-%m-%d %H:%M:%S").to_string()
-        });
+        let date = crate::clock::show_datestamp_secs(&r.datestamp);
         outln!(
             "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {}",
             r.host,
@@ -83,4 +100,82 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         eprintln!("tapir: no dumps found");
     }
     Ok(0)
+}
+
+/// `find --file GLOB`: the matching files of every dump, oldest dump first. Exit 0 when
+/// something matched, 1 when nothing did (as grep), 1 also when an index could not be read.
+fn files(
+    cli: &Cli,
+    cfg: &crate::config::Config,
+    recs: &[history::DumpRecord],
+    glob: &str,
+) -> anyhow::Result<i32> {
+    use crate::catalog::search::{self, FileHit};
+    let glob =
+        search::FileGlob::new(glob).map_err(|e| crate::error::Error::config(format!("{e:#}")))?;
+    let found = search::find_files(&cfg.catalog, recs, &glob);
+    let hits: Vec<FileHit> = found
+        .hits
+        .iter()
+        .map(|h| FileHit::of(&recs[h.record], &h.line))
+        .collect();
+    if cli.json {
+        super::print_json(&hits)?;
+    } else {
+        outln!(
+            "{:<19} {:<12} {:<20} {:>3} {:>10} {:<16}  PATH",
+            "DATE",
+            "HOST",
+            "DISK",
+            "LVL",
+            "SIZE",
+            "MTIME"
+        );
+        for (h, f) in found.hits.iter().zip(&hits) {
+            let mtime = chrono::DateTime::from_timestamp(h.line.m, 0)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            outln!(
+                "{:<19} {:<12} {:<20} {:>3} {:>10} {mtime:<16}  {}",
+                crate::clock::show_datestamp_secs(&f.datestamp),
+                f.host,
+                f.disk,
+                f.level,
+                human(f.file_bytes),
+                f.path
+            );
+        }
+    }
+    let unread: Vec<&String> = found
+        .skipped
+        .iter()
+        .filter(|s| !s.ends_with(": no index"))
+        .collect();
+    for s in &unread {
+        eprintln!("tapir: could not search {s}");
+    }
+    let no_index = found.skipped.len() - unread.len();
+    eprintln!(
+        "tapir: {} file(s) in {} of {} dump(s){}",
+        hits.len(),
+        hits.iter()
+            .map(|h| (&h.host, &h.disk, &h.datestamp))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        found.searched,
+        if no_index > 0 {
+            format!("; {no_index} dump(s) without an index not searched")
+        } else {
+            String::new()
+        }
+    );
+    Ok(if hits.is_empty() || !unread.is_empty() {
+        1
+    } else {
+        0
+    })
 }

@@ -5,6 +5,7 @@ mod agent;
 mod catalog;
 mod check;
 mod config;
+mod diff;
 mod dump;
 mod enroll;
 mod fetch;
@@ -15,6 +16,7 @@ mod keygen;
 mod label;
 mod mail;
 mod mirror;
+mod overview;
 pub use crate::out;
 mod recover;
 mod report;
@@ -57,11 +59,13 @@ pub enum Command {
     Dump(dump::Args),
     Flush(flush::Args),
     Find(find::Args),
+    Diff(diff::Args),
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
     Status(status::Args),
     Report(report::Args),
+    Overview(overview::Args),
     Mail(mail::Args),
     CheckRpo(rpo::Args),
     Due(schedule::DueArgs),
@@ -133,11 +137,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Tapes(a) => tapes::run(cli, a),
         Command::Dump(a) => dump::run(cli, a),
         Command::Find(a) => find::run(cli, a),
+        Command::Diff(a) => diff::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
         Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
+        Command::Overview(a) => overview::run(cli, a),
         Command::Mail(a) => mail::run(cli, a),
         Command::Forget(a) => forget::run(cli, a),
         Command::Flush(a) => flush::run(cli, a),

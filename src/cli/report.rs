@@ -10,13 +10,19 @@ use anyhow::{Context, bail};
 /// The report of RUN (a datestamp or its prefix, e.g. 2026-11-20; default: the last run):
 /// per DLE level, status, sizes, compression, duration, MB/s, tape, with reasons, unreadable
 /// files, planner notes and the tape the next run expects. --mail sends it to the config's
-/// mailto: over SMTP to the `smtp` relay, or with `sendmail -t` when `smtp` is unset. A mail
-/// that did not leave can be sent again: the report stays in the catalog.
+/// mailto: over SMTP to the `smtp` relay, or with `sendmail -t` when `smtp` is unset, the
+/// text with an HTML alternative (the page of --html). A mail that did not leave can be sent
+/// again: the report stays in the catalog.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub run: Option<String>,
     #[arg(long)]
     pub mail: bool,
+    /// Print the run as an HTML page: a timeline (a lane per dumper, a bar per dump coloured
+    /// by its state, with size and rate), the dumps, the last 30 nights and the text report;
+    /// inline SVG, no JavaScript, no external resources.
+    #[arg(long, conflicts_with = "mail")]
+    pub html: bool,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
@@ -34,12 +40,17 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let summary: RunSummary =
         serde_json::from_str(&text).with_context(|| format!("bad {}", path.display()))?;
     let body = crate::report::render(&summary);
-    if a.mail {
+    if a.html || a.mail {
+        let html = page(&cfg.catalog, &summary)?;
+        if a.html {
+            crate::cli::out::text(&html)?;
+            return Ok(0);
+        }
         let subject = mail::subject(&cfg.org, &summary);
         let body = mail::Body {
             subject: &subject,
             text: &body,
-            html: None,
+            html: Some(&html),
         };
         let run = dir.file_name().unwrap_or_default().to_string_lossy();
         mail::send(&mail::Outbox::of(&cfg), &body).map_err(|e| {
@@ -58,6 +69,15 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         crate::cli::out::text(&body)?;
     }
     Ok(0)
+}
+
+/// The run's HTML page: its timeline from its log, the overview of the 30 nights up to it.
+fn page(catalog: &std::path::Path, s: &RunSummary) -> anyhow::Result<String> {
+    let log = crate::catalog::runlog::load_log(catalog, &s.datestamp).unwrap_or_default();
+    let timeline = crate::report::html::Timeline::of(&log);
+    let runs = super::overview::summaries(catalog)?;
+    let o = crate::report::overview::of(&runs, 30, Some(&s.datestamp));
+    Ok(crate::report::html::page(s, &timeline, &o))
 }
 
 /// The newest run directory whose datestamp starts with the digits of `run`.

@@ -45,7 +45,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
     // SAFETY: signal 0 only asks whether the process exists.
     let alive = crate::sys::alive(st.pid);
     let state = match (&st.finished, alive) {
-        (Some(f), _) => format!("finished {}", local_time(f)),
+        (Some(f), _) => format!("finished {}", crate::clock::show_datestamp_secs(f)),
         (None, true) => format!(
             "RUNNING (pid {}), {}% done, ETA {}",
             st.pid,
@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
     outln!(
         "run {} started {}: {state}",
         st.datestamp,
-        local_time(&st.started)
+        crate::clock::show_datestamp_secs(&st.started)
     );
     outln!(
         "{:<12} {:<24} {:>3} {:<10} {:>10} {:>6} {:>11} {:>8} {:>16}  DETAIL",
@@ -101,11 +101,4 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
         outln!("PROBLEM: {p}");
     }
     Ok(if st.problems.is_empty() { 0 } else { 1 })
-}
-
-/// A datestamp of the status file in local time with seconds (`2026-12-01 01:30:05`).
-fn local_time(ds: &str) -> String {
-    crate::clock::parse_datestamp(ds).map_or(ds.to_string(), |t| {
-        t.format("%Y-%m-%d %H:%M:%S").to_string()
-    })
 }

@@ -32,8 +32,13 @@ pub enum Event<'e> {
     Missed(Outcome),
     /// A DLE is not dumped tonight, on purpose (`strategy = "skip"`…).
     Skipped(&'e Dle, &'e str),
-    /// A DLE's dump starts.
-    Dumping(&'e Dle, u8, &'e str),
+    /// A DLE's dump starts on one of the run's dumpers.
+    Dumping {
+        dle: &'e Dle,
+        level: u8,
+        reason: &'e str,
+        dumper: usize,
+    },
     /// Bytes of a dump's tar arrived (`at`: the DLE's place in the progress file).
     Bytes(Option<usize>, u64),
     /// A DLE's dump ended (the scheduler hands the outcomes back in plan order).
@@ -189,9 +194,13 @@ impl Events {
                 let note = format!("{} {}: not dumped: {reason}", d.host, d.disk);
                 self.collect().notes.push(note);
             }
-            Event::Dumping(d, level, reason) => {
-                let start =
-                    json!({ "host": d.host, "disk": d.disk, "level": level, "reason": reason });
+            Event::Dumping {
+                dle: d,
+                level,
+                reason,
+                dumper,
+            } => {
+                let start = json!({ "host": d.host, "disk": d.disk, "level": level, "reason": reason, "dumper": dumper });
                 self.log("dump-start", start);
                 self.progress
                     .set(&d.host, &d.disk, Some(level), "dumping", "");

@@ -183,7 +183,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         events: &events,
         catalog_lock: std::sync::Mutex::new(()),
     };
-    let done = schedule::run_all(cfg, &to_dump, |entry| night.dump(entry));
+    let done = schedule::run_all(cfg, &to_dump, |dumper, entry| night.dump(dumper, entry));
     let taper = night.taper.into_inner().unwrap_or_else(|p| p.into_inner());
     let (tapes, no_tape) = (taper.labels.clone(), taper.refused);
     let next = next_tape(cfg, &taper.records, &trust);
@@ -342,8 +342,8 @@ struct Night<'a> {
 }
 
 impl Night<'_> {
-    /// Dump one planned DLE and say how it ended.
-    fn dump(&self, entry: &planner::PlanEntry) -> Outcome {
+    /// Dump one planned DLE on `dumper` and say how it ended.
+    fn dump(&self, dumper: usize, entry: &planner::PlanEntry) -> Outcome {
         let cfg = self.cfg;
         let level = entry.level.expect("only entries with a level");
         let h = prepare::of(self.history, &entry.dle);
@@ -363,8 +363,12 @@ impl Night<'_> {
             limit: dumper::limit_for(cfg.dumptype(&entry.dle), entry.expected),
             events: self.events,
         };
-        self.events
-            .emit(Event::Dumping(&entry.dle, level, &entry.reason));
+        self.events.emit(Event::Dumping {
+            dle: &entry.dle,
+            level,
+            reason: &entry.reason,
+            dumper,
+        });
         let mut outcome = outcome_of(&job, dumper::run(&job, &self.taper));
         outcome.plan = entry.reason.clone();
         if level == 0 && outcome.status != Status::Failed {

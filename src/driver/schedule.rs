@@ -14,12 +14,13 @@ struct State {
     spindles: HashSet<(String, i64)>,
 }
 
-/// Run `work` for every entry on up to `cfg.inparallel` threads under the limits above.
-/// Results come back in the entries' order.
+/// Run `work` for every entry on up to `cfg.inparallel` threads (dumpers, numbered from 0:
+/// the report's timeline draws one lane each) under the limits above. Results come back in
+/// the entries' order.
 pub fn run_all<R: Send>(
     cfg: &Config,
     entries: &[&PlanEntry],
-    work: impl Fn(&PlanEntry) -> R + Sync,
+    work: impl Fn(usize, &PlanEntry) -> R + Sync,
 ) -> Vec<R> {
     let mut queue: Vec<usize> = (0..entries.len()).collect();
     queue.sort_by_key(|&k| std::cmp::Reverse(entries[k].size));
@@ -38,12 +39,13 @@ pub fn run_all<R: Send>(
     };
     let workers = (cfg.inparallel as usize).clamp(1, entries.len().max(1));
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some(k) = next(&state, &wake, entries, &limit) {
-                    let r = work(entries[k]);
+        let (state, wake, results, limit, work) = (&state, &wake, &results, &limit, &work);
+        for dumper in 0..workers {
+            scope.spawn(move || {
+                while let Some(k) = next(state, wake, entries, limit) {
+                    let r = work(dumper, entries[k]);
                     results.lock().unwrap()[k] = Some(r);
-                    release(&state, &wake, entries[k]);
+                    release(state, wake, entries[k]);
                 }
             });
         }

@@ -1,6 +1,8 @@
 //! Run outcomes and their text rendering (amreport-style). Pure: data in, text out.
 
+pub mod html;
 pub mod mail;
+pub mod overview;
 
 use crate::units::human;
 use std::fmt::Write;
@@ -116,7 +118,7 @@ fn details(out: &mut String, s: &RunSummary) {
 }
 
 /// `83.2` → `1:23`; hours when needed.
-fn duration(secs: f64) -> String {
+pub fn duration(secs: f64) -> String {
     let t = secs.round() as u64;
     match t {
         0..3600 => format!("{}:{:02}", t / 60, t % 60),

@@ -283,6 +283,11 @@ fn json_schemas_match_the_output_types() {
         ("dump-dry-run", schema_for!(tapir::driver::DryRun)),
         ("report", schema_for!(tapir::report::RunSummary)),
         ("find", schema_for!(Vec<tapir::catalog::DumpRecord>)),
+        (
+            "find-file",
+            schema_for!(Vec<tapir::catalog::search::FileHit>),
+        ),
+        ("diff", schema_for!(tapir::catalog::search::DiffReport)),
         ("status", schema_for!(tapir::driver::progress::RunStatus)),
         ("verify", schema_for!(Vec<tapir::verify::Checked>)),
         ("check", schema_for!(Vec<tapir::check::Item>)),
