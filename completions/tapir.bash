@@ -76,6 +76,9 @@ _tapir() {
             tapir,mirror)
                 cmd="tapir__subcmd__mirror"
                 ;;
+            tapir,overview)
+                cmd="tapir__subcmd__overview"
+                ;;
             tapir,recover)
                 cmd="tapir__subcmd__recover"
                 ;;
@@ -172,6 +175,9 @@ _tapir() {
             tapir__subcmd__help,mirror)
                 cmd="tapir__subcmd__help__subcmd__mirror"
                 ;;
+            tapir__subcmd__help,overview)
+                cmd="tapir__subcmd__help__subcmd__overview"
+                ;;
             tapir__subcmd__help,recover)
                 cmd="tapir__subcmd__help__subcmd__recover"
                 ;;
@@ -203,7 +209,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -787,7 +793,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump flush find diff fetch recover mirror status report mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1108,6 +1114,20 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__help__subcmd__overview)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help__subcmd__recover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1300,6 +1320,32 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__overview)
+            opts="-c -v -h -V --nights --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --nights)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__recover)
             opts="-i -c -v -h -V --host --all --parallel --hosts-file --disk --date --to --identity --overwrite --tar --stdout --run-restore --agent-config --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1371,7 +1417,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__report)
-            opts="-c -v -h -V --mail --config --json --verbose --help --version"
+            opts="-c -v -h -V --mail --html --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

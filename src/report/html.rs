@@ -195,7 +195,7 @@ fn svg(t: &Timeline) -> String {
         g,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" \
          font-family=\"sans-serif\" font-size=\"11\" role=\"img\">",
-        LEFT + PLOT + 20.0
+        LEFT + PLOT + 40.0
     );
     for lane in 0..lanes {
         let y = lane as f64 * LANE;
@@ -222,16 +222,25 @@ fn svg(t: &Timeline) -> String {
             human(b.tar_bytes),
             b.tar_bytes as f64 / 1e6 / secs
         );
+        let name = format!("{}:{} {}", b.host, b.disk, human(b.tar_bytes));
+        let width = (x1 - x0).max(2.0);
+        // the name inside the bar when it fits (about 6.5 px a character); always in its title
+        let text = if width >= name.chars().count() as f64 * 6.5 + 6.0 {
+            format!(
+                "<text x=\"{:.1}\" y=\"{}\" fill=\"#fff\">{}</text>",
+                x0 + 3.0,
+                y + 15.0,
+                esc(&name)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             g,
-            "<g><title>{}</title><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"22\" \
-             fill=\"{}\" rx=\"2\"/><text x=\"{:.1}\" y=\"{}\" fill=\"#000\">{}</text></g>",
+            "<g><title>{}</title><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{width:.1}\" \
+             height=\"22\" fill=\"{}\" rx=\"2\"/>{text}</g>",
             esc(&label),
-            (x1 - x0).max(2.0),
             colour(&b.status),
-            x0 + 3.0,
-            y + 15.0,
-            esc(&format!("{}:{} {}", b.host, b.disk, human(b.tar_bytes)))
         );
     }
     axis(&mut g, t, lanes as f64 * LANE, &x);

@@ -288,6 +288,7 @@ fn json_schemas_match_the_output_types() {
             schema_for!(Vec<tapir::catalog::search::FileHit>),
         ),
         ("diff", schema_for!(tapir::catalog::search::DiffReport)),
+        ("overview", schema_for!(tapir::report::overview::Overview)),
         ("status", schema_for!(tapir::driver::progress::RunStatus)),
         ("verify", schema_for!(Vec<tapir::verify::Checked>)),
         ("check", schema_for!(Vec<tapir::check::Item>)),

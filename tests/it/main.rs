@@ -22,6 +22,7 @@ mod mass_restore;
 mod mirror;
 mod nagios;
 mod operations;
+mod overview;
 mod package;
 mod parallel;
 mod planner_cli;
