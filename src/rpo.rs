@@ -69,11 +69,16 @@ pub fn human_age(s: i64) -> String {
 }
 
 pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Result<Assessment> {
-    if !cfg.catalog.is_dir() {
-        anyhow::bail!(
+    match std::fs::read_dir(&cfg.catalog) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
             "the catalog {} does not exist (no dump has run yet, or the path is wrong)",
             cfg.catalog.display()
-        );
+        ),
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(format!("cannot read the catalog {}", cfg.catalog.display())));
+        }
     }
     let all = history::load_all(&cfg.catalog)?;
     let full_limit = cfg.dumpcycle as i64 * 86400 + limits.full_slack;
@@ -217,7 +222,7 @@ impl Assessment {
 
     /// The plugin output (Nagios plugin guidelines): a short first line with the summary and
     /// aggregate perfdata (NRPE v2 keeps only 1,024 bytes), then one line per problem, then
-    /// per-DLE perfdata in the long output after `|`, one label per line.
+    /// the per-DLE perfdata on one last line after `|` (what both Nagios and Icinga 2 read).
     pub fn nagios(&self, limits: &Limits) -> String {
         let st = self.state();
         let bad: Vec<&Dle> = self.dles.iter().filter(|d| d.state != State::Ok).collect();
@@ -262,20 +267,24 @@ impl Assessment {
         for d in &bad {
             let _ = writeln!(out, "{} {}:{}: {}", d.state.word(), d.host, d.disk, d.why);
         }
-        let mut first = true;
-        for d in self.dles.iter().filter(|d| !d.skipped) {
-            let value = d
-                .last
-                .as_ref()
-                .map_or("U".to_string(), |r| format!("{}s", age(&self.now, r)));
-            let label = perf_label(&format!("{}:{}_age", d.host, d.disk));
-            let sep = if first { "| " } else { "" };
-            first = false;
-            let _ = writeln!(
-                out,
-                "{sep}{label}={value};{};{};0",
-                limits.warn, limits.crit
-            );
+        // every DLE's item on one long-output line that starts with `|`: Nagios takes the
+        // long output's perfdata from its first `|` to the end, Icinga 2 from each line that
+        // has one (a `|` on every line would reach Nagios as part of the labels)
+        let items: Vec<String> = self
+            .dles
+            .iter()
+            .filter(|d| !d.skipped)
+            .map(|d| {
+                let value = d
+                    .last
+                    .as_ref()
+                    .map_or("U".to_string(), |r| format!("{}s", age(&self.now, r)));
+                let label = perf_label(&format!("{}:{}_age", d.host, d.disk));
+                format!("{label}={value};{};{};0", limits.warn, limits.crit)
+            })
+            .collect();
+        if !items.is_empty() {
+            let _ = writeln!(out, "|{}", items.join(" "));
         }
         out
     }
@@ -358,6 +367,29 @@ impl Assessment {
         }
         out
     }
+}
+
+/// The fix when check-rpo may not read the catalog (or the config): NRPE runs it as
+/// `nagios`, the catalog is private to the user tapir runs as.
+pub fn permission_hint(e: &anyhow::Error) -> Option<String> {
+    let denied = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            || c.downcast_ref::<walkdir::Error>().is_some_and(|w| {
+                w.io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            })
+    });
+    if !denied {
+        return None;
+    }
+    let me = crate::sys::user_name();
+    Some(format!(
+        "check-rpo runs as {me}, and the catalog is private to the user tapir runs as: run it \
+         as that user with one sudo rule (sudoers: `{me} ALL=(tapir) NOPASSWD: /usr/bin/tapir \
+         check-rpo *`; nrpe.cfg: `command[tapir_rpo]=/usr/bin/sudo -n -u tapir /usr/bin/tapir \
+         check-rpo`)"
+    ))
 }
 
 /// A perfdata label per the plugin guidelines: single-quoted, a quote doubled, no `=`.

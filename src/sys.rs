@@ -157,6 +157,21 @@ pub fn readable_within(
     }
 }
 
+/// The name of the user this process runs as (from /etc/passwd), else `uid N`.
+pub fn user_name() -> String {
+    let uid = euid();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
 #[cfg(test)]
 mod exit_tests {
     #[test]

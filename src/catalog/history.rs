@@ -124,7 +124,11 @@ pub fn load_all(catalog: &Path) -> Result<Vec<DumpRecord>> {
     LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut out = Vec::new();
     let root = catalog.join("history");
-    if !root.exists() {
+    // a catalog this user may not read is an error, never an empty history
+    if !root
+        .try_exists()
+        .with_context(|| format!("cannot read {}", root.display()))?
+    {
         return Ok(out);
     }
     for entry in walkdir::WalkDir::new(&root).min_depth(2).max_depth(2) {

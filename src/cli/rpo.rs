@@ -47,7 +47,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         Ok(found.state() as i32)
     })();
     Ok(result.unwrap_or_else(|e| {
-        let _ = crate::cli::out::line(format_args!("TAPIR RPO UNKNOWN - {e:#}"));
+        let fix = crate::rpo::permission_hint(&e).map_or(String::new(), |h| format!("; {h}"));
+        let _ = crate::cli::out::line(format_args!("TAPIR RPO UNKNOWN - {e:#}{fix}"));
         3
     }))
 }

@@ -20,6 +20,7 @@ mod layers;
 mod mail;
 mod mass_restore;
 mod mirror;
+mod monitoring;
 mod nagios;
 mod operations;
 mod overview;

@@ -13,23 +13,37 @@ fn valid_perf(item: &str) -> bool {
     re.is_match(item)
 }
 
-/// Perfdata items of a plugin output: after `|` on the first line, and every line of the
-/// long output from the one that starts with `|`.
-fn perfdata(out: &str) -> Vec<String> {
-    let mut lines = out.lines();
-    let first = lines.next().unwrap();
-    let mut items: Vec<String> = first
-        .split_once(" | ")
-        .map(|(_, p)| p.split(' ').map(String::from).collect())
-        .unwrap_or_default();
-    let mut in_perf = false;
-    for l in lines {
-        if let Some(p) = l.strip_prefix("| ") {
-            in_perf = true;
-            items.push(p.to_string());
-        } else if in_perf {
-            items.push(l.to_string());
+/// Perfdata items of a plugin output as Nagios reads them: after `|` on the first line, and
+/// in the long output everything after its first `|`, split at spaces outside quotes.
+pub fn perfdata(out: &str) -> Vec<String> {
+    let (first, long) = out.split_once('\n').unwrap_or((out, ""));
+    let mut text = first.split_once('|').map_or("", |(_, p)| p).to_string();
+    if let Some((_, p)) = long.split_once('|') {
+        text.push(' ');
+        text.push_str(p);
+    }
+    split_perf(&text)
+}
+
+/// Perfdata items split at whitespace outside single-quoted labels.
+pub fn split_perf(text: &str) -> Vec<String> {
+    let (mut items, mut cur, mut quoted) = (vec![], String::new(), false);
+    for c in text.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    items.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
         }
+    }
+    if !cur.is_empty() {
+        items.push(cur);
     }
     items
 }
