@@ -5,8 +5,10 @@ use super::Cli;
 /// Print the effective configuration, or import an Amanda config.
 ///
 /// Every default filled in, every path absolute. With --amanda-import: translate an Amanda
-/// amanda.conf (its settings, tapetype and `define dumptype` blocks) and its disklist into a
-/// new tapir config directory, and list what could not be carried over.
+/// amanda.conf (its settings, tapetype and `define dumptype` blocks, includefiles followed)
+/// and its disklist into a new tapir config directory that loads, and list what could not be
+/// carried over; DLEs tapir cannot dump (raw devices) are commented out in the disklist with
+/// the reason, and the import then exits 1.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// An Amanda amanda.conf to translate.
@@ -46,15 +48,22 @@ fn import(
     for w in &done.written {
         outln!("wrote {}", w.display());
     }
+    for f in &done.followed {
+        outln!("followed {f}");
+    }
     for n in &done.not_carried {
         outln!("not carried over: {n}");
     }
+    for l in &done.left_out {
+        outln!("DLE left out (commented in the disklist): {l}");
+    }
     outln!(
-        "{} dumptype(s) imported; {} setting(s) not carried over. Next: add the age recipients \
-         (keys/recipients.txt) and `tapir --config {} check`",
+        "{} dumptype(s) imported; {} setting(s) not carried over; {} DLE(s) left out. Next: add \
+         the age recipients (keys/recipients.txt) and `tapir --config {} check`",
         done.dumptypes,
         done.not_carried.len(),
+        done.left_out.len(),
         to.join("tapir.toml").display()
     );
-    Ok(0)
+    Ok(if done.incomplete() { 1 } else { 0 })
 }

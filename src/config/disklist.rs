@@ -84,6 +84,8 @@ fn read_file(
 /// dumptype block when the words end in `{`.
 struct Statement {
     line: usize,
+    /// The line its last token is on (a block spans lines).
+    last: usize,
     words: Vec<String>,
     block: Option<Vec<amanda::Opt>>,
     /// Words after the block's `}` (spindle, interface).
@@ -97,6 +99,7 @@ fn statements(toks: &[amanda::Tok]) -> Result<Vec<Statement>, (usize, String)> {
     while k < toks.len() {
         let mut st = Statement {
             line: toks[k].line(),
+            last: toks[k].line(),
             words: vec![],
             block: None,
             after: vec![],
@@ -127,6 +130,7 @@ fn statements(toks: &[amanda::Tok]) -> Result<Vec<Statement>, (usize, String)> {
             Some(Tok::Close(l)) => return Err((*l, "`}` without its `{`".into())),
             _ => {}
         }
+        st.last = toks.get(k).map_or(st.line, |t| t.line());
         k += 1; // the end of the line
         if !st.words.is_empty() || st.block.is_some() {
             out.push(st);
@@ -166,6 +170,62 @@ pub fn parse_into(
         out.push(dle_of(st, dumptypes, &origin, &at)?);
     }
     Ok(())
+}
+
+/// One statement of a disklist as `config --amanda-import` vets it: its lines, and whether
+/// tapir can take it (or the file it includes).
+#[derive(Debug)]
+pub struct Vetted {
+    pub first: usize,
+    pub last: usize,
+    pub verdict: Result<(), String>,
+    pub include: Option<String>,
+}
+
+/// Every statement of `text` with its verdict, against `dumptypes`.
+pub fn vet(
+    file: &Path,
+    text: &str,
+    dumptypes: &BTreeMap<String, Dumptype>,
+) -> Result<Vec<Vetted>, Error> {
+    let at = |l: usize| format!("{}:{l}", file.display());
+    let toks = amanda::tokens(text).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
+    let sts = statements(&toks).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
+    let mut types = dumptypes.clone();
+    let mut out = Vec::new();
+    for st in sts {
+        let (first, last) = (st.line, st.last);
+        let origin = at(first);
+        let include = st
+            .words
+            .first()
+            .filter(|w| w.eq_ignore_ascii_case("includefile"))
+            .and_then(|_| st.words.get(1).cloned());
+        let verdict =
+            if include.is_some() {
+                Ok(())
+            } else {
+                dle_of(st, &mut types, &origin, &at).map(|_| ()).map_err(|e| {
+                let m = e.to_string();
+                let m = m.strip_prefix(&format!("{origin}: ")).unwrap_or(&m).to_string();
+                if m.contains("is not an absolute path") {
+                    format!(
+                        "{m}: a raw device for dump(8)? tapir backs up directories with tar; \
+                         name the filesystem's mount point instead"
+                    )
+                } else {
+                    m
+                }
+            })
+            };
+        out.push(Vetted {
+            first,
+            last,
+            verdict,
+            include,
+        });
+    }
+    Ok(out)
 }
 
 /// The name a dumptype is known by: exact, else the one that matches ignoring case (Amanda

@@ -15,6 +15,17 @@ pub struct Imported {
     pub written: Vec<PathBuf>,
     pub dumptypes: usize,
     pub not_carried: Vec<String>,
+    /// includefiles followed, and where they were found.
+    pub followed: Vec<String>,
+    /// DLEs of the disklist tapir cannot take: commented out there, with the reason.
+    pub left_out: Vec<String>,
+}
+
+impl Imported {
+    /// Something the Amanda config had is not in the tapir config: the import exits 1.
+    pub fn incomplete(&self) -> bool {
+        !self.left_out.is_empty() || self.not_carried.iter().any(|n| n.contains("includefile"))
+    }
 }
 
 /// A top-level statement of amanda.conf: its words, or a `define KIND NAME { … }` block.
@@ -26,6 +37,76 @@ enum Statement {
         name: String,
         opts: Vec<Opt>,
     },
+}
+
+/// A statement and the file it is in.
+struct Located {
+    file: PathBuf,
+    st: Statement,
+}
+
+impl Located {
+    fn at(&self, line: usize) -> String {
+        format!("{}:{line}", self.file.display())
+    }
+}
+
+/// Where an includefile is: as named (relative to the including file's directory), else
+/// its file name beside the including file (the upstream examples name
+/// `/etc/amanda/DailySet1/…` and ship the files beside amanda.conf).
+fn include_path(from: &Path, name: &str) -> Option<PathBuf> {
+    let dir = from.parent().unwrap_or(Path::new("."));
+    let named = dir.join(name);
+    if named.is_file() {
+        return Some(named);
+    }
+    let beside = dir.join(Path::new(name).file_name()?);
+    beside.is_file().then_some(beside)
+}
+
+/// amanda.conf's statements, `includefile`s followed in place (8 deep at most).
+fn read_conf(path: &Path, depth: usize, done: &mut Imported) -> Result<Vec<Located>, Error> {
+    if depth > 8 {
+        return Err(Error::config(format!(
+            "{}: includefile nested more than 8 deep (a loop?)",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+    let at = |l: usize| format!("{}:{l}", path.display());
+    let toks = amanda::tokens(&text).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
+    let sts = statements(&toks).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
+    let mut out = Vec::new();
+    for st in sts {
+        if let Statement::Set(line, words) = &st
+            && words[0].eq_ignore_ascii_case("includefile")
+        {
+            let name = words.get(1).map_or("", String::as_str);
+            match include_path(path, name) {
+                Some(p) => {
+                    done.followed.push(format!(
+                        "{}: includefile {name} read from {}",
+                        at(*line),
+                        p.display()
+                    ));
+                    out.extend(read_conf(&p, depth + 1, done)?);
+                }
+                None => done.not_carried.push(format!(
+                    "{}: includefile {name}: not found (nor beside {}); its settings and \
+                     dumptypes are missing",
+                    at(*line),
+                    path.display()
+                )),
+            }
+            continue;
+        }
+        out.push(Located {
+            file: path.to_path_buf(),
+            st,
+        });
+    }
+    Ok(out)
 }
 
 fn statements(toks: &[Tok]) -> Result<Vec<Statement>, (usize, String)> {
@@ -67,46 +148,37 @@ fn statements(toks: &[Tok]) -> Result<Vec<Statement>, (usize, String)> {
 
 /// Translate `conf` (and `disklist`, when given) into `to` (which must not hold a tapir.toml).
 pub fn import(conf: &Path, disklist: Option<&Path>, to: &Path) -> Result<Imported, Error> {
-    let text = std::fs::read_to_string(conf)
-        .map_err(|e| Error::config(format!("{}: cannot read: {e}", conf.display())))?;
-    let at = |l: usize| format!("{}:{l}", conf.display());
-    let toks = amanda::tokens(&text).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
-    let sts = statements(&toks).map_err(|(l, m)| Error::config(format!("{}: {m}", at(l))))?;
+    let mut done = Imported::default();
+    let sts = read_conf(conf, 0, &mut done)?;
     if to.join("tapir.toml").exists() {
         return Err(Error::config(format!(
             "{} already holds a tapir.toml: import into a new directory",
             to.display()
         )));
     }
-    let mut done = Imported::default();
     let tapetypes = tapetypes(&sts);
     let mut top = String::new();
     let mut changer = String::new();
-    for st in &sts {
-        if let Statement::Set(line, words) = st
+    for l in &sts {
+        if let Statement::Set(line, words) = &l.st
             && let Err(why) = setting(words, &tapetypes, &mut top, &mut changer)
         {
-            done.not_carried.push(format!("{}: {why}", at(*line)));
+            done.not_carried.push(format!("{}: {why}", l.at(*line)));
         }
     }
-    let types = dumptypes(&sts, &at, &mut done.not_carried)?;
+    let types = dumptypes(&sts, &mut done.not_carried)?;
     let dir = to.join("dumptypes");
     crate::fsutil::create_dir_all(&dir).map_err(|e| Error::config(format!("{e:#}")))?;
-    let mut write = |path: PathBuf, body: String| -> Result<(), Error> {
-        crate::fsutil::write_atomic(&path, body.as_bytes())
-            .map_err(|e| Error::config(format!("{e:#}")))?;
-        done.written.push(path);
-        Ok(())
-    };
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
     for (name, dt) in &types {
         let body = toml::to_string(dt).map_err(|e| Error::config(e.to_string()))?;
-        write(
+        files.push((
             dir.join(format!("{name}.toml")),
             format!(
                 "# imported from {} (define dumptype {name})\n{body}",
                 conf.display()
             ),
-        )?;
+        ));
     }
     let mut cfg = format!("# imported from {}\n{top}", conf.display());
     let _ = write!(
@@ -114,23 +186,90 @@ pub fn import(conf: &Path, disklist: Option<&Path>, to: &Path) -> Result<Importe
         "\n[changer]\nroot = \"vtape\"\n{changer}\n[encryption]\nrecipients_file = \
          \"keys/recipients.txt\"\n"
     );
-    write(to.join("tapir.toml"), cfg)?;
+    files.push((to.join("tapir.toml"), cfg));
     if let Some(d) = disklist {
-        let body = std::fs::read_to_string(d)
-            .map_err(|e| Error::config(format!("{}: cannot read: {e}", d.display())))?;
-        write(to.join("disklist"), body)?;
+        let mut body = String::new();
+        carry_disklist(d, &types, &mut body, &mut done.left_out, 0)?;
+        files.push((to.join("disklist"), body));
+    }
+    for (path, body) in files {
+        crate::fsutil::write_atomic(&path, body.as_bytes())
+            .map_err(|e| Error::config(format!("{e:#}")))?;
+        done.written.push(path);
     }
     done.dumptypes = types.len();
     Ok(done)
 }
 
+/// The disklist as tapir takes it: each entry tapir can dump as it was, each it cannot
+/// commented out under a line with the reason (listed in `left_out`), included files
+/// inlined where they were included.
+fn carry_disklist(
+    path: &Path,
+    types: &BTreeMap<String, Dumptype>,
+    out: &mut String,
+    left_out: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let vetted = super::disklist::vet(path, &text, types)?;
+    let mut next = 1;
+    for v in vetted {
+        for l in &lines[next - 1..(v.first - 1).max(next - 1)] {
+            let _ = writeln!(out, "{l}");
+        }
+        let entry = &lines[v.first - 1..v.last.min(lines.len())];
+        next = v.last + 1;
+        let at = format!("{}:{}", path.display(), v.first);
+        if let Some(name) = &v.include {
+            match include_path(path, name).filter(|_| depth < 8) {
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "# includefile {name}: {} inlined by the import",
+                        p.display()
+                    );
+                    carry_disklist(&p, types, out, left_out, depth + 1)?;
+                    let _ = writeln!(out, "# end of {name}");
+                }
+                None => {
+                    left_out.push(format!("{at}: includefile {name}: not found"));
+                    let _ = writeln!(out, "# tapir: left out: includefile {name} not found");
+                    entry.iter().for_each(|l| {
+                        let _ = writeln!(out, "# {l}");
+                    });
+                }
+            }
+            continue;
+        }
+        match v.verdict {
+            Ok(()) => entry.iter().for_each(|l| {
+                let _ = writeln!(out, "{l}");
+            }),
+            Err(why) => {
+                left_out.push(format!("{at}: `{}`: {why}", entry[0].trim()));
+                let _ = writeln!(out, "# tapir: left out: {why}");
+                entry.iter().for_each(|l| {
+                    let _ = writeln!(out, "# {l}");
+                });
+            }
+        }
+    }
+    for l in lines.iter().skip(next - 1) {
+        let _ = writeln!(out, "{l}");
+    }
+    Ok(())
+}
+
 /// `define tapetype NAME { length N mbytes }` → bytes.
-fn tapetypes(sts: &[Statement]) -> BTreeMap<String, u64> {
+fn tapetypes(sts: &[Located]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for st in sts {
+    for l in sts {
         if let Statement::Define {
             kind, name, opts, ..
-        } = st
+        } = &l.st
             && kind == "tapetype"
             && let Some(len) = opts
                 .iter()
@@ -233,21 +372,21 @@ fn setting(
 /// Every `define dumptype`, its parents resolved in file order; options tapir cannot take
 /// are listed in `not_carried`.
 fn dumptypes(
-    sts: &[Statement],
-    at: &dyn Fn(usize) -> String,
+    sts: &[Located],
     not_carried: &mut Vec<String>,
 ) -> Result<BTreeMap<String, Dumptype>, Error> {
     let mut out: BTreeMap<String, Dumptype> = BTreeMap::new();
-    for st in sts {
+    for l in sts {
         let Statement::Define {
             line,
             kind,
             name,
             opts,
-        } = st
+        } = &l.st
         else {
             continue;
         };
+        let at = |n: usize| l.at(n);
         if kind != "dumptype" {
             if kind != "tapetype" {
                 not_carried.push(format!(
