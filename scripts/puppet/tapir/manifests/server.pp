@@ -8,12 +8,10 @@
 #   tapir check
 # (facter gives "SSHFP 4 2 <hex>", which enroll takes as it is.)
 class tapir::server {
-  package { 'tapir':
-    ensure => installed,
-  }
+  include tapir::package
   file { '/etc/tapir/disklist.d':
     ensure  => directory,
-    require => Package['tapir'],
+    require => Class['tapir::package'],
     purge   => true,
     recurse => true,
   }
