@@ -82,13 +82,33 @@ pub fn parse_datestamp(s: &str) -> Option<DateTime<Local>> {
 }
 
 /// A datestamp as people read it: `2026-12-01 01:30` (local time); as given if malformed.
+/// A bound a date was widened to (`20200101999999`, see `fetch::date_bound`) shows as the
+/// last instant it stands for.
 pub fn show_datestamp(ds: &str) -> String {
-    parse_datestamp(ds).map_or(ds.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    readable(ds).map_or(ds.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// A datestamp, or a bound whose fields run past their range (`…999999`) clamped to the
+/// last valid value of each: `20200101999999` is 2020-01-01 23:59:59.
+fn readable(ds: &str) -> Option<chrono::NaiveDateTime> {
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(ds, "%Y%m%d%H%M%S") {
+        return Some(t);
+    }
+    if ds.len() != 14 || !ds.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |a: usize, b: usize| ds[a..b].parse::<u32>().ok();
+    let (y, mo) = (n(0, 4)? as i32, n(4, 6)?.clamp(1, 12));
+    let last_day = (28..=31)
+        .rev()
+        .find(|d| chrono::NaiveDate::from_ymd_opt(y, mo, *d).is_some())?;
+    let date = chrono::NaiveDate::from_ymd_opt(y, mo, n(6, 8)?.clamp(1, last_day))?;
+    date.and_hms_opt(n(8, 10)?.min(23), n(10, 12)?.min(59), n(12, 14)?.min(59))
 }
 
 /// A datestamp with its seconds: `2026-12-01 01:30:05` (local time); as given if malformed.
 pub fn show_datestamp_secs(ds: &str) -> String {
-    parse_datestamp(ds).map_or(ds.to_string(), |t| {
+    readable(ds).map_or(ds.to_string(), |t| {
         t.format("%Y-%m-%d %H:%M:%S").to_string()
     })
 }
@@ -109,6 +129,14 @@ mod tests {
 
     fn at(ds: &str) -> DateTime<Local> {
         parse_datestamp(ds).unwrap()
+    }
+
+    #[test]
+    fn a_widened_bound_reads_as_the_last_instant_it_stands_for() {
+        assert_eq!(show_datestamp_secs("20200101999999"), "2020-01-01 23:59:59");
+        assert_eq!(show_datestamp("20200299999999"), "2020-02-29 23:59");
+        assert_eq!(show_datestamp("20261201013000"), "2026-12-01 01:30");
+        assert_eq!(show_datestamp("garbage"), "garbage");
     }
 
     #[test]

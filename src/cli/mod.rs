@@ -242,6 +242,17 @@ pub fn no_config_file(cli: &Cli) -> bool {
 
 /// Load the config the way every command does.
 pub fn load_config(cli: &Cli) -> anyhow::Result<crate::config::Config> {
+    if no_config_file(cli) {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        anyhow::bail!(
+            error::Error::config(format!(
+                "no config: tapir looks for --config FILE, then $TAPIR_CONFIG, then \
+                 ./tapir.toml (in {}), then /etc/tapir/tapir.toml, and found none",
+                cwd.display()
+            ))
+            .hint("pass --config FILE or set TAPIR_CONFIG; a clone ships an example tapir.toml at its top (README)")
+        );
+    }
     let path = crate::config::locate(cli.config.as_deref());
     Ok(crate::config::load(&path)?)
 }

@@ -67,13 +67,8 @@ pub fn print_chain<'r>(
     Ok(())
 }
 
-/// `20261120030000` → `2026-11-20 03:00:00`.
-pub fn show_datestamp(d: &str) -> String {
-    match crate::clock::parse_datestamp(d) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => d.to_string(),
-    }
-}
+/// `20261120030000` → `2026-11-20 03:00:00` (a widened bound as its last instant).
+pub use crate::clock::show_datestamp_secs as show_datestamp;
 
 pub fn show_item(i: &Item) -> String {
     let date = i

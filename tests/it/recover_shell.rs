@@ -238,6 +238,13 @@ fn mistakes_get_suggestions_and_stop_a_script() {
         "{}",
         r.stderr
     );
+    // the date as the admin gave it, never the internal bound it was widened to
+    assert!(
+        r.stderr.contains("at or before 2000-01-01 23:59"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("999999"), "{}", r.stderr);
     let r = shell(&s, "lsit\n");
     r.assert_code(2);
     assert!(

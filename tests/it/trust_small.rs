@@ -176,6 +176,17 @@ fn a_mirror_restores_and_verifies_on_a_machine_with_no_tapir_toml() {
     let r = run(&["find", "--from", &from]);
     r.assert_code(0);
     assert!(r.stdout.contains("localhost"), "{}", r.stdout);
+    // a command that needs a config says where it looked
+    let r = run(&["tapes"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("looks for --config FILE, then $TAPIR_CONFIG, then ./tapir.toml")
+            && r.stderr
+                .contains("then /etc/tapir/tapir.toml, and found none"),
+        "{}",
+        r.stderr
+    );
     // without the signing key there is nothing to trust: refused, with the way out named
     let bare = safe.join("bare.txt");
     std::fs::write(&bare, &text).unwrap();
