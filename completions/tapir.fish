@@ -47,8 +47,8 @@ complete -c tapir -n "__fish_tapir_needs_command" -f -a "mail" -d 'Mail standard
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "check-rpo" -d 'Nagios plugin and Prometheus textfile for recovery points'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "due" -d 'When each DLE\'s next full is due'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "balance" -d 'Expected volume per night over the next dump cycle'
-complete -c tapir -n "__fish_tapir_needs_command" -f -a "force" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
-complete -c tapir -n "__fish_tapir_needs_command" -f -a "unforce" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "force" -d 'Take a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_needs_command" -f -a "unforce" -d 'Cancel a full that `tapir force` asked for'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "forget" -d 'Retire a DLE taken out of the disklist, so that its dumps stop pinning tapes'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "check" -d 'Check every precondition of the next run'
 complete -c tapir -n "__fish_tapir_needs_command" -f -a "verify" -d 'Re-read tape files and check each one'
@@ -201,12 +201,12 @@ complete -c tapir -n "__fish_tapir_using_subcommand balance" -s V -l version -d 
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand force" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
-complete -c tapir -n "__fish_tapir_using_subcommand force" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand force" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand force" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
-complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s h -l help -d 'Print help'
+complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand unforce" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand forget" -l keep-until -d 'The last day its dumps still pin their tapes (YYYY-MM-DD)' -r
 complete -c tapir -n "__fish_tapir_using_subcommand forget" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
@@ -286,8 +286,8 @@ complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_su
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "check-rpo" -d 'Nagios plugin and Prometheus textfile for recovery points'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "due" -d 'When each DLE\'s next full is due'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "balance" -d 'Expected volume per night over the next dump cycle'
-complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "force" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
-complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "unforce" -d 'Force (or with `unforce`, cancel) a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "force" -d 'Take a full of HOST DISK at the next run'
+complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "unforce" -d 'Cancel a full that `tapir force` asked for'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "forget" -d 'Retire a DLE taken out of the disklist, so that its dumps stop pinning tapes'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "check" -d 'Check every precondition of the next run'
 complete -c tapir -n "__fish_tapir_using_subcommand help; and not __fish_seen_subcommand_from config keygen label tapes dump flush find diff fetch recover mirror status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help" -f -a "verify" -d 'Re-read tape files and check each one'

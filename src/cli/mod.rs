@@ -70,7 +70,15 @@ pub enum Command {
     CheckRpo(rpo::Args),
     Due(schedule::DueArgs),
     Balance(schedule::BalanceArgs),
+    /// Take a full of HOST DISK at the next run
+    ///
+    /// The planner dumps the DLE at level 0 at its next run whatever its schedule says (amadmin
+    /// force); the full, once written, clears the request. `tapir due` shows it as forced.
     Force(schedule::ForceArgs),
+    /// Cancel a full that `tapir force` asked for
+    ///
+    /// The DLE goes back to its planned level at the next run; nothing is changed when no
+    /// full was forced (amadmin unforce).
     Unforce(schedule::ForceArgs),
     Forget(forget::Args),
     Check(check::Args),

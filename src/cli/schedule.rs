@@ -16,7 +16,7 @@ pub struct DueArgs {}
 #[derive(Debug, clap::Args)]
 pub struct BalanceArgs {}
 
-/// Force (or with `unforce`, cancel) a full of HOST DISK at the next run.
+/// HOST DISK, for `force` and `unforce` (each described on its own variant).
 #[derive(Debug, clap::Args)]
 pub struct ForceArgs {
     pub host: String,

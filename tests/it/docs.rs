@@ -7,18 +7,9 @@ use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn render(cmd: clap::Command) -> Vec<u8> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .section("8")
-        .render(&mut out)
-        .unwrap();
-    out
-}
-
 /// tapir(8): the generated page plus what a Debian man page has and clap does not know.
 fn render_main(cmd: clap::Command) -> Vec<u8> {
-    let mut out = render(cmd);
+    let mut out = crate::docs_man::render(cmd, false);
     out.extend_from_slice(TAPIR_8_EXTRA.as_bytes());
     out
 }
@@ -105,7 +96,10 @@ fn sub_pages(dir: &Path, cmd: &clap::Command, prefix: &str, pages: &mut Vec<(Pat
             .name(page)
             .bin_name(bin)
             .version(env!("CARGO_PKG_VERSION"));
-        pages.push((dir.join(format!("{page}.8")), render(c.clone())));
+        pages.push((
+            dir.join(format!("{page}.8")),
+            crate::docs_man::render(c.clone(), true),
+        ));
         if sub.get_name() != "help" {
             sub_pages(dir, &c, page, pages);
         }

@@ -11,6 +11,7 @@ mod config_errors;
 mod cron;
 mod databases;
 mod docs;
+mod docs_man;
 mod dump_restore;
 mod find_diff;
 mod groups;
