@@ -92,18 +92,7 @@ fn amandas_sample_config_imports_and_loads() {
     ] {
         assert!(stdout.contains(said), "{said:?} not in:\n{stdout}");
     }
-    let run = Command::new(BIN)
-        .arg("--config")
-        .arg(to.join("tapir.toml"))
-        .args(["config", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let cfg: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let cfg = loaded(&to);
     assert_eq!(cfg["org"], "DailySet1");
     assert_eq!(cfg["dumpcycle"], 7);
     assert_eq!(cfg["tapecycle"], 15);

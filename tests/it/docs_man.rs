@@ -198,6 +198,18 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\e").replace('-', "\\-")
 }
 
+/// What an argument's value is called (`PATH`, or its id in capitals).
+fn value_name(a: &clap::Arg) -> String {
+    a.get_value_names()
+        .map(|v| {
+            v.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| a.get_id().as_str().to_uppercase())
+}
+
 /// `[\fB\-c\fR|\fB\-\-config\fR \fIPATH\fR]`: an option with its argument.
 fn option(a: &clap::Arg) -> Option<String> {
     let mut names = vec![];
@@ -212,16 +224,7 @@ fn option(a: &clap::Arg) -> Option<String> {
     }
     let mut s = names.join("|");
     if a.get_action().takes_values() {
-        let v = a
-            .get_value_names()
-            .map(|v| {
-                v.iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_else(|| a.get_id().as_str().to_uppercase());
-        s.push_str(&format!(" \\fI{}\\fR", esc(&v)));
+        s.push_str(&format!(" \\fI{}\\fR", esc(&value_name(a))));
     }
     Some(if a.is_required_set() {
         s
@@ -232,15 +235,7 @@ fn option(a: &clap::Arg) -> Option<String> {
 
 /// `<\fIHOST\fR>`, `[\fIDISKS\fR]...`.
 fn positional(a: &clap::Arg) -> String {
-    let v = a
-        .get_value_names()
-        .map(|v| {
-            v.iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| a.get_id().as_str().to_uppercase());
+    let v = value_name(a);
     let many = a.get_num_args().is_some_and(|n| n.max_values() > 1);
     let v = format!("\\fI{}\\fR", esc(&v));
     let v = if a.is_required_set() {
