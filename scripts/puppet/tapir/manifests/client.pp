@@ -5,6 +5,8 @@
 # same for every client of that server). Put it in Hiera once, as `tapir::server_key_line`,
 # or pass it to the class. Without it the class still installs the agent but no key: the
 # catalog compiles with a warning, and the server cannot log in until the line is given.
+# The key is an ssh_authorized_key resource: Puppet 6 and later have it in the sshkeys_core
+# module (Debian: puppet-module-puppetlabs-sshkeys-core; puppet-agent packages bundle it).
 #
 # @example With the key line in Hiera
 #   # common.yaml: tapir::server_key_line: 'restrict,command="tapir agent" ssh-ed25519 AAAA… tapir@backup'
