@@ -279,3 +279,69 @@ fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_pla
         assert!(*n >= 3 && *n <= 4, "{d}: {n} fulls in 9 nights");
     }
 }
+
+/// The small site of #26: four DLEs of 200–800 KB (incompressible), dumpcycle 3, nine nights
+/// with churn (one file of each DLE rewritten every night, so incrementals are not empty).
+/// Fulls on nights 1..8 stay within 1.3 × the minimum and every DLE gets its full in time.
+#[test]
+fn a_small_site_with_churn_gets_no_more_fulls_than_it_needs() {
+    let s = Setup::new(
+        "dumpcycle = 3\nrunspercycle = 3\ntapecycle = 8\nruntapes = 1",
+        "slots = 10\nautolabel = \"daily-%%\"\n",
+    );
+    s.write(
+        "dumptypes/sim.toml",
+        "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\n",
+    );
+    let disks: Vec<String> = [200, 400, 600, 800]
+        .iter()
+        .enumerate()
+        .map(|(k, kib)| make_dle(&s, &format!("s{k}"), *kib, 40 + k as u64))
+        .collect();
+    let lines: String = disks
+        .iter()
+        .map(|d| format!("localhost {d} sim\n"))
+        .collect();
+    s.write("disklist", &lines);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut fulls: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for night in 0..9u32 {
+        if night > 0 {
+            for (k, d) in disks.iter().enumerate() {
+                let f = std::path::Path::new(d).join("f0");
+                let len = std::fs::metadata(&f).unwrap().len() as usize;
+                std::fs::write(&f, noise(len, 1000 + night as u64 * 10 + k as u64)).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+        let r = s.run_env(&["dump", "--json"], &[("TAPIR_NOW", &day(night))]);
+        r.assert_code(0);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        for o in v["outcomes"].as_array().unwrap() {
+            if o["level"] == 0 {
+                fulls
+                    .entry(o["disk"].as_str().unwrap().into())
+                    .or_default()
+                    .push(night);
+            }
+        }
+    }
+    let late: usize = fulls
+        .values()
+        .map(|n| n.iter().filter(|&&x| x >= 1).count())
+        .sum();
+    assert!(
+        late as f64 <= 1.3 * 4.0 * 8.0 / 3.0,
+        "{late} fulls on nights 1-8 (minimum about 10.7): {fulls:?}"
+    );
+    for (d, nights) in &fulls {
+        // in time: never more than dumpcycle nights between fulls, and one on the last cycle
+        for w in nights.windows(2) {
+            assert!(w[1] - w[0] <= 3, "{d}: fulls on nights {nights:?}");
+        }
+        assert!(
+            *nights.last().unwrap() >= 9 - 3,
+            "{d}: fulls on nights {nights:?}"
+        );
+    }
+}
