@@ -292,17 +292,18 @@ fn eta(done: u64, of: u64, seconds: f64) -> Option<f64> {
 }
 
 /// `5 min (07:50)`: an ETA for people, the clock time in local time counted from `from`
-/// (when the figure was measured).
+/// (when the figure was measured); `overdue (was 07:50)` once that time has passed without a
+/// newer figure (a dump that stalled).
 pub fn show_eta(seconds: Option<f64>, from: chrono::DateTime<chrono::Local>) -> String {
     let Some(s) = seconds else {
         return "-".into();
     };
     let left = chrono::Duration::seconds(s as i64);
-    format!(
-        "{} ({})",
-        crate::clock::human_span(left),
-        (from + left).format("%H:%M")
-    )
+    let at = from + left;
+    if at + chrono::Duration::seconds(5) < chrono::Local::now() {
+        return format!("overdue (was {})", at.format("%H:%M"));
+    }
+    format!("{} ({})", crate::clock::human_span(left), at.format("%H:%M"))
 }
 
 /// `3/10 done, 45.0% ETA 5 min (07:50); web1:/etc 60.1% 120.0 MiB 85.2 MB/s, …`.
@@ -375,5 +376,10 @@ mod tests {
         assert_eq!(eta(250, 1000, 10.0), Some(30.0));
         assert_eq!(eta(0, 1000, 10.0), None);
         assert_eq!(eta(10, 1000, 0.01), None);
+        let now = chrono::Local::now();
+        assert!(show_eta(Some(300.0), now).starts_with("5 min ("));
+        let stale = now - chrono::Duration::seconds(600);
+        assert!(show_eta(Some(60.0), stale).starts_with("overdue (was "));
+        assert_eq!(show_eta(None, now), "-");
     }
 }

@@ -16,10 +16,15 @@ fn nights() -> (Setup, String, String, String) {
         d.display().to_string()
     };
     let (a, b) = (mk("alpha", 3 << 20), mk("beta", 2 << 20));
-    let flaky = s.path().join("flaky").display().to_string();
+    // a name that is markup: the page must show it, never run it
+    let flaky = s
+        .path()
+        .join("fl<img src=x onerror=alert(1)>aky&'")
+        .display()
+        .to_string();
     s.write(
         "disklist",
-        &format!("localhost {a} local\n127.0.0.1 {b} local\nlocalhost {flaky} local\n"),
+        &format!("localhost {a} local\n127.0.0.1 {b} local\nlocalhost \"{flaky}\" local\n"),
     );
     for n in 1..=4 {
         // the flaky DLE's directory exists on nights 2 and 4 only
@@ -113,12 +118,14 @@ fn overview_matrix_and_the_html_night_in_a_real_browser() {
     let r = s.run(&["report", "--html"]);
     r.assert_code(0);
     let html = r.stdout;
-    for outside in ["<script", "src=", "href=", "url(", "@import", "<link"] {
+    for outside in ["<script", "<img", "<link", "<iframe", "url(", "@import"] {
         assert!(
             !html.contains(outside),
             "the page must not load anything: {outside}"
         );
     }
+    let attribute = regex::Regex::new(r#"<[^>]*\s(src|href|on[a-z]+)="#).unwrap();
+    assert!(!attribute.is_match(&html), "{:?}", attribute.find(&html));
     let page = s.path().join("night.html");
     std::fs::write(&page, &html).unwrap();
 
@@ -148,9 +155,15 @@ fn overview_matrix_and_the_html_night_in_a_real_browser() {
         s.path(),
     );
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let shown = |d: &str| {
+        d.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     for disk in [&a, &b, &flaky] {
-        assert!(dom.contains(disk.as_str()), "{disk} not on the page");
+        assert!(dom.contains(&shown(disk)), "{disk} not on the page");
     }
+    assert!(!dom.contains("<img"), "a DLE's name became markup");
     assert!(dom.contains("<svg"), "no timeline");
     assert!(
         dom.contains("dumper 0") && dom.contains("dumper 1"),
@@ -159,7 +172,7 @@ fn overview_matrix_and_the_html_night_in_a_real_browser() {
     for dle in [
         format!("localhost:{a} "),
         format!("127.0.0.1:{b} "),
-        format!("localhost:{flaky} "),
+        format!("localhost:{} ", shown(&flaky)),
     ] {
         assert!(dom.contains(&format!("<title>{dle}")), "no bar says {dle}");
     }
