@@ -9,6 +9,7 @@ pub mod index;
 pub mod line;
 pub mod lock;
 pub mod outcome;
+pub mod retention;
 pub mod runlog;
 pub mod search;
 pub mod tree;

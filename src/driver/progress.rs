@@ -303,7 +303,11 @@ pub fn show_eta(seconds: Option<f64>, from: chrono::DateTime<chrono::Local>) -> 
     if at + chrono::Duration::seconds(5) < chrono::Local::now() {
         return format!("overdue (was {})", at.format("%H:%M"));
     }
-    format!("{} ({})", crate::clock::human_span(left), at.format("%H:%M"))
+    format!(
+        "{} ({})",
+        crate::clock::human_span(left),
+        at.format("%H:%M")
+    )
 }
 
 /// `3/10 done, 45.0% ETA 5 min (07:50); web1:/etc 60.1% 120.0 MiB 85.2 MB/s, …`.
