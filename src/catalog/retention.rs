@@ -82,6 +82,9 @@ pub struct Kept<'r> {
     pub until: NaiveDate,
 }
 
+/// The period of a date, of one kind (week, month or year).
+type Kind = fn(NaiveDate) -> Period;
+
 /// The date of a datestamp (local time).
 fn date_of(r: &DumpRecord) -> Option<NaiveDate> {
     crate::clock::parse_datestamp(&r.datestamp).map(|t| t.date_naive())
@@ -93,7 +96,7 @@ fn counts(r: &DumpRecord) -> bool {
 }
 
 /// The periods of one kind the policy looks at today, newest first.
-fn periods(today: NaiveDate, kind: fn(NaiveDate) -> Period, n: u32) -> Vec<Period> {
+fn periods(today: NaiveDate, kind: Kind, n: u32) -> Vec<Period> {
     let now = kind(today);
     (0..n as i64).map(|k| now.shift(-k)).collect()
 }
@@ -106,7 +109,7 @@ pub fn kept<'r>(records: &'r [DumpRecord], p: &Policy, today: NaiveDate) -> Vec<
             by_dle.entry((&r.host, &r.disk)).or_default().push((r, d));
         }
     }
-    let kinds: [(fn(NaiveDate) -> Period, u32); 3] = [
+    let kinds: [(Kind, u32); 3] = [
         (Period::week, p.weekly),
         (Period::month, p.monthly),
         (|d| Period::Year(d.year()), p.yearly),
