@@ -1,6 +1,7 @@
 //! Runs one `tapir dump`: lock, reconcile, plan, then each DLE through a dumper onto the
 //! taper's tapes. One DLE failing never stops the run; the exit code is decided at the end.
 
+mod dispatch;
 pub mod dumper;
 pub mod events;
 pub mod flush;
@@ -170,9 +171,9 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
     for o in failed {
         events.emit(Event::Failed(o, None));
     }
-    let to_dump = dispatch(cfg, &plan, &events);
+    let to_dump = dispatch::dispatch(cfg, &plan, &events);
     let held = groups::before(cfg, &to_dump);
-    let to_dump = hold_back(&held, to_dump, &events);
+    let to_dump = dispatch::hold_back(&held, to_dump, &events);
     let night = Night {
         cfg,
         history: &history,
@@ -270,62 +271,6 @@ fn reconcile_with(
         events.emit(Event::Problem(p));
     }
     Ok(reconciled.records)
-}
-
-/// Each planned DLE waits, is missed or is skipped; those with a level are returned.
-fn dispatch<'p>(
-    cfg: &Config,
-    plan: &'p planner::Plan,
-    events: &Events,
-) -> Vec<&'p planner::PlanEntry> {
-    let mut to_dump = Vec::new();
-    for entry in &plan.entries {
-        match entry.level {
-            Some(level) => {
-                // what arrives from the client: its compressed stream, or the tar
-                let planned = if cfg.dumptype(&entry.dle).compress.on_client() {
-                    entry.size
-                } else {
-                    entry.expected
-                };
-                events.emit(Event::Waiting {
-                    dle: &entry.dle,
-                    level,
-                    reason: &entry.reason,
-                    planned,
-                });
-                to_dump.push(entry)
-            }
-            None if entry.delayed => {
-                let mut o = failed_outcome(&entry.dle, entry.reason.clone());
-                o.status = Status::Missed;
-                events.emit(Event::Missed(o));
-            }
-            None => events.emit(Event::Skipped(&entry.dle, &entry.reason)),
-        }
-    }
-    to_dump
-}
-
-/// The DLEs of hosts whose group's pre hooks failed are FAILED, not dumped.
-fn hold_back<'p>(
-    held: &groups::Held,
-    to_dump: Vec<&'p planner::PlanEntry>,
-    events: &Events,
-) -> Vec<&'p planner::PlanEntry> {
-    to_dump
-        .into_iter()
-        .filter(|e| {
-            let Some(why) = held.failed.get(&e.dle.host) else {
-                return true;
-            };
-            let mut o = failed_outcome(&e.dle, why.clone());
-            o.level = e.level.unwrap_or(0);
-            o.plan = e.reason.clone();
-            events.emit(Event::Failed(o, e.level));
-            false
-        })
-        .collect()
 }
 
 /// What every dump of one night shares.
