@@ -39,6 +39,8 @@ pub struct Dle {
     /// The newest OK or PARTIAL dump (PARTIAL restores all but the listed files).
     pub last: Option<DumpRecord>,
     pub last_full: Option<DumpRecord>,
+    /// The oldest full in the rotation: how far back the DLE can be restored.
+    pub oldest_full: Option<DumpRecord>,
     pub state: State,
     pub why: String,
     /// `strategy = "skip"`: not backed up by design; reported as such, never a failure.
@@ -92,10 +94,12 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
             .iter()
             .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
             .map(|r| (*r).clone());
-        let last_full = mine
-            .iter()
-            .filter(|r| r.level == 0)
+        let fulls = || mine.iter().filter(|r| r.level == 0);
+        let last_full = fulls()
             .max_by(|a, b| a.datestamp.cmp(&b.datestamp))
+            .map(|r| (*r).clone());
+        let oldest_full = fulls()
+            .min_by(|a, b| a.datestamp.cmp(&b.datestamp))
             .map(|r| (*r).clone());
         let skipped = cfg.dumptype(d).strategy == crate::config::dumptype::Strategy::Skip;
         let (state, why) = match (&last, &last_full) {
@@ -135,6 +139,10 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
                         ", {held} dump(s) in the holding area, not on tape (`tapir flush`)"
                     );
                 }
+                if let Some(short) = too_short(cfg.min_history, &now, oldest_full.as_ref()) {
+                    state = state.max(State::Warning);
+                    why.push_str(&short);
+                }
                 (state, why)
             }
         };
@@ -143,6 +151,7 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
             disk: d.disk.clone(),
             last,
             last_full,
+            oldest_full,
             state,
             why,
             skipped,
@@ -155,6 +164,28 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
         mirror_state,
         mirror_why,
         now,
+    })
+}
+
+/// `min_history` not met: the DLE cannot be restored as far back as the policy asks (its
+/// oldest full is younger: a tapecycle too short for it, or a new DLE).
+fn too_short(
+    min: Option<u64>,
+    now: &DateTime<Local>,
+    oldest: Option<&DumpRecord>,
+) -> Option<String> {
+    let min = min? as i64;
+    let reach = oldest.map_or(0, |r| age(now, r));
+    (reach < min).then(|| {
+        format!(
+            ", history reaches back only {}{}, min_history is {}",
+            human_age(reach),
+            oldest.map_or(String::new(), |r| format!(
+                " (oldest full {})",
+                crate::clock::show_datestamp(&r.datestamp)
+            )),
+            human_age(min)
+        )
     })
 }
 
@@ -358,6 +389,19 @@ impl Assessment {
                     value(d)
                 );
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tapir_oldest_restorable_timestamp_seconds Time of the oldest full a restore can start from, per copy (0: none).\n# TYPE tapir_oldest_restorable_timestamp_seconds gauge"
+        );
+        for d in &self.dles {
+            let _ = writeln!(
+                out,
+                "tapir_oldest_restorable_timestamp_seconds{{host=\"{}\",disk=\"{}\",copy=\"rotation\"}} {}",
+                label(&d.host),
+                label(&d.disk),
+                ts(&d.oldest_full)
+            );
         }
         if let Some(l) = self.mirror_lag {
             let _ = writeln!(

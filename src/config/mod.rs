@@ -62,6 +62,8 @@ struct RawConfig {
     #[serde(default = "d_bumpdays")]
     bumpdays: u32,
     #[serde(default)]
+    min_history: Option<Spanned<String>>,
+    #[serde(default)]
     changer: RawChanger,
     #[serde(default)]
     encryption: RawEncryption,
@@ -315,6 +317,9 @@ pub struct Config {
     pub bumpsize: u64,
     pub bumpmult: f64,
     pub bumpdays: u32,
+    /// How far back every DLE must stay restorable (seconds; `min_history = "14d"`):
+    /// check-rpo warns when a DLE's oldest full is younger.
+    pub min_history: Option<u64>,
     pub changer: Changer,
     pub encryption: Encryption,
     pub ssh: Ssh,
@@ -441,6 +446,14 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         ),
         None => None,
     };
+    let min_history = match &raw.min_history {
+        Some(v) => Some(
+            crate::units::parse_duration(v.get_ref())
+                .map_err(|m| toml_err::at(&file, &text, span(v), &format!("min_history: {m}")))?
+                .as_secs(),
+        ),
+        None => None,
+    };
     let bumpsize = crate::units::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
     if !raw.bumpmult.is_finite() || raw.bumpmult < 1.0 {
@@ -511,6 +524,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         bumpsize,
         bumpmult: raw.bumpmult,
         bumpdays: raw.bumpdays,
+        min_history,
         ssh: Ssh {
             user: raw.ssh.user,
             identity: abs(&raw.ssh.identity),

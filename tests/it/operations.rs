@@ -191,6 +191,25 @@ fn check_rpo_follows_nagios_conventions() {
         "{}",
         r.stdout
     );
+    // min_history: the DLE cannot be restored as far back as asked
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    s.write("tapir.toml", &format!("min_history = \"3d\"\n{cfg}"));
+    let r = rpo(&s, 1, &[]);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains(
+            "history reaches back only 1h0m (oldest full 2026-01-01 02:00), min_history is 3d0h"
+        ),
+        "{}",
+        r.stdout
+    );
+    s.write("tapir.toml", &format!("min_history = \"1h\"\n{cfg}"));
+    rpo(&s, 1, &[]).assert_code(0);
+    s.write("tapir.toml", &format!("min_history = \"soon\"\n{cfg}"));
+    let r = rpo(&s, 1, &[]);
+    r.assert_code(3);
+    assert!(r.stdout.contains("min_history"), "{}", r.stdout);
+    s.write("tapir.toml", &cfg);
     // a DLE never dumped is critical
     s.write(
         "disklist",
@@ -288,6 +307,12 @@ fn prometheus_textfile_and_mirror_lag() {
     assert_eq!(get("tapir_last_level").2, 0.0);
     assert!(get("tapir_last_bytes").2 > 0.0);
     assert_eq!(get("tapir_mirror_lag_seconds").2, 30.0 * 3600.0);
+    let oldest = get("tapir_oldest_restorable_timestamp_seconds");
+    assert_eq!(oldest.2, t0);
+    assert_eq!(
+        oldest.1,
+        format!("{{host=\"localhost\",disk=\"{good}\",copy=\"rotation\"}}")
+    );
     assert_eq!(
         get("tapir_last_level").1,
         format!("{{host=\"localhost\",disk=\"{good}\"}}")
