@@ -310,7 +310,7 @@ pub fn show_eta(seconds: Option<f64>, from: chrono::DateTime<chrono::Local>) -> 
     )
 }
 
-/// `3/10 done, 45.0% ETA 5 min (07:50); web1:/etc 60.1% 120.0 MiB 85.2 MB/s, …`.
+/// `3/10 done, 45.0% ETA 5 min (07:50); web1:/etc 60.1% 120.0 MiB 85.2 MB/s ETA 2 min, …`.
 fn one_line(s: &RunStatus) -> String {
     let done = s
         .dles
@@ -322,8 +322,14 @@ fn one_line(s: &RunStatus) -> String {
         .iter()
         .filter(|d| d.state == "dumping")
         .map(|d| {
+            let eta = d.eta_seconds.map_or(String::new(), |e| {
+                format!(
+                    " ETA {}",
+                    crate::clock::human_span(chrono::Duration::seconds(e as i64))
+                )
+            });
             format!(
-                "{}:{} {} {} {}",
+                "{}:{} {} {} {}{eta}",
                 d.host,
                 d.disk,
                 d.percent.map_or("-".into(), |p| format!("{p}%")),
@@ -368,6 +374,46 @@ mod tests {
         assert_eq!(rate(&d), "-");
         d.seconds = 2.0;
         assert_eq!(rate(&d), "1.6 MB/s");
+    }
+
+    #[test]
+    fn the_terminal_line_says_percent_and_eta_per_dump_and_for_the_run() {
+        let mut d = DleStatus {
+            host: "web1".into(),
+            disk: "/etc".into(),
+            level: Some(0),
+            state: "dumping".into(),
+            bytes: 600,
+            seconds: 6.0,
+            planned_bytes: Some(1000),
+            percent: None,
+            eta_seconds: None,
+            detail: String::new(),
+        };
+        (d.percent, d.eta_seconds) = (Some(percent(600, 1000)), eta(600, 1000, 6.0));
+        let s = RunStatus {
+            datestamp: "20261201013000".into(),
+            pid: 1,
+            started: "20261201013000".into(),
+            finished: None,
+            total: Total {
+                planned_bytes: 1000,
+                received_bytes: 600,
+                percent: 60.0,
+                eta_seconds: Some(240.0),
+            },
+            dles: vec![d],
+            problems: vec![],
+        };
+        let line = one_line(&s);
+        assert!(
+            line.starts_with("tapir: 0/1 done, 60% ETA 4 min ("),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("web1:/etc 60% 600 B 0.0 MB/s ETA 4 s"),
+            "{line}"
+        );
     }
 
     #[test]

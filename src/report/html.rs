@@ -222,7 +222,13 @@ fn svg(t: &Timeline) -> String {
             human(b.tar_bytes),
             b.tar_bytes as f64 / 1e6 / secs
         );
-        let name = format!("{}:{} {}", b.host, b.disk, human(b.tar_bytes));
+        let name = format!(
+            "{}:{} {} {:.1} MB/s",
+            b.host,
+            b.disk,
+            human(b.tar_bytes),
+            b.tar_bytes as f64 / 1e6 / secs
+        );
         let width = (x1 - x0).max(2.0);
         // the name inside the bar when it fits (about 6.5 px a character); always in its title
         let text = if width >= name.chars().count() as f64 * 6.5 + 6.0 {
