@@ -104,6 +104,33 @@ pub fn each(path: &Path, mut f: impl FnMut(IndexLine) -> Result<()>) -> Result<(
     Ok(())
 }
 
+/// Hand each raw line of an index (its JSON text) to `f`, in tar order: for a search that
+/// decides from the path alone which lines are worth parsing.
+pub fn each_line(path: &Path, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open index {}", path.display()))?;
+    let mut r = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)
+            .with_context(|| format!("bad index {}", path.display()))?
+            == 0
+        {
+            return Ok(());
+        }
+        f(line.trim_end_matches('\n'))?;
+    }
+}
+
+/// The path of an index line as written (`{"p":"…",` first), when it has no escapes; `None`:
+/// parse the line to know.
+pub fn quick_path(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("{\"p\":\"")?;
+    let end = rest.find('"')?;
+    let p = &rest[..end];
+    (!p.contains('\\')).then_some(p)
+}
+
 impl super::entry::EntrySink for IndexWriter {
     fn entry(&mut self, e: IndexEntry) -> std::io::Result<()> {
         let line = IndexLine::from(&e);
@@ -116,6 +143,31 @@ impl super::entry::EntrySink for IndexWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quick_path_is_the_parsed_path_or_none() {
+        for p in ["./a/b", "./caf\\xe9", "./with \"quote", "./ü"] {
+            let line = IndexLine {
+                p: p.to_string(),
+                t: "0".into(),
+                s: 1,
+                m: 2,
+                mode: 0o644,
+                u: 0,
+                g: 0,
+                l: None,
+                prev: false,
+                o: None,
+                h: None,
+            };
+            let text = serde_json::to_string(&line).unwrap();
+            match quick_path(&text) {
+                Some(q) => assert_eq!(q, p),
+                None => assert!(p.contains('\\') || p.contains('"'), "{text}"),
+            }
+        }
+        assert_eq!(quick_path("{\"t\":\"0\"}"), None);
+    }
 
     #[test]
     fn escape_round_trips_any_bytes() {

@@ -162,7 +162,13 @@ fn search_one(catalog: &Path, r: &DumpRecord, glob: &FileGlob) -> Result<Option<
         return Ok(None);
     }
     let mut out = Vec::new();
-    super::index::each(&path, |l| {
+    super::index::each_line(&path, |text| {
+        // most lines do not match: their path decides before the line is parsed
+        if super::index::quick_path(text).is_some_and(|p| !glob.matches(p)) {
+            return Ok(());
+        }
+        let l: IndexLine =
+            serde_json::from_str(text).with_context(|| format!("bad index {}", path.display()))?;
         if !l.prev && glob.matches(&l.p) {
             out.push(l);
         }
