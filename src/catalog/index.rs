@@ -147,19 +147,7 @@ mod tests {
     #[test]
     fn the_quick_path_is_the_parsed_path_or_none() {
         for p in ["./a/b", "./caf\\xe9", "./with \"quote", "./ü"] {
-            let line = IndexLine {
-                p: p.to_string(),
-                t: "0".into(),
-                s: 1,
-                m: 2,
-                mode: 0o644,
-                u: 0,
-                g: 0,
-                l: None,
-                prev: false,
-                o: None,
-                h: None,
-            };
+            let line = IndexLine::file(p, 1, 2);
             let text = serde_json::to_string(&line).unwrap();
             match quick_path(&text) {
                 Some(q) => assert_eq!(q, p),

@@ -27,6 +27,26 @@ pub struct IndexLine {
     pub h: Option<String>,
 }
 
+#[cfg(test)]
+impl IndexLine {
+    /// A regular file's line (for tests).
+    pub fn file(p: &str, s: u64, m: i64) -> IndexLine {
+        IndexLine {
+            p: p.into(),
+            t: "0".into(),
+            s,
+            m,
+            mode: 0o644,
+            u: 0,
+            g: 0,
+            l: None,
+            prev: false,
+            o: None,
+            h: None,
+        }
+    }
+}
+
 impl From<&IndexEntry> for IndexLine {
     fn from(e: &IndexEntry) -> Self {
         IndexLine {

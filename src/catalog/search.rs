@@ -282,19 +282,7 @@ mod tests {
     use super::*;
 
     fn line(p: &str, s: u64, m: i64) -> IndexLine {
-        IndexLine {
-            p: p.into(),
-            t: "0".into(),
-            s,
-            m,
-            mode: 0o644,
-            u: 0,
-            g: 0,
-            l: None,
-            prev: false,
-            o: None,
-            h: None,
-        }
+        IndexLine::file(p, s, m)
     }
 
     #[test]

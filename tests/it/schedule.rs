@@ -216,11 +216,8 @@ fn no_tape_is_written_past_its_capacity() {
     }
 }
 
-/// The admin's report: 4 small DLEs, dumpcycle 3, runspercycle 3, 9 nights held 18–19
-/// fulls where about 11 suffice, and two runs on the same input planned differently.
-
-#[test]
-fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_plan() {
+/// A small site: dumpcycle 3, a `sim` dumptype that neither compresses nor encrypts.
+fn small_site() -> Setup {
     let s = Setup::new(
         "dumpcycle = 3\nrunspercycle = 3\ntapecycle = 8\nruntapes = 1",
         "slots = 10\nautolabel = \"daily-%%\"\n",
@@ -229,6 +226,14 @@ fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_pla
         "dumptypes/sim.toml",
         "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\n",
     );
+    s
+}
+
+/// The admin's report: 4 small DLEs, dumpcycle 3, runspercycle 3, 9 nights held 18–19
+/// fulls where about 11 suffice, and two runs on the same input planned differently.
+#[test]
+fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_plan() {
+    let s = small_site();
     let disks: Vec<String> = (0..4)
         .map(|k| make_dle(&s, &format!("s{k}"), 8, k))
         .collect();
@@ -285,14 +290,7 @@ fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_pla
 /// Fulls on nights 1..8 stay within 1.3 × the minimum and every DLE gets its full in time.
 #[test]
 fn a_small_site_with_churn_gets_no_more_fulls_than_it_needs() {
-    let s = Setup::new(
-        "dumpcycle = 3\nrunspercycle = 3\ntapecycle = 8\nruntapes = 1",
-        "slots = 10\nautolabel = \"daily-%%\"\n",
-    );
-    s.write(
-        "dumptypes/sim.toml",
-        "auth = \"local\"\ncompress = \"none\"\nencrypt = \"none\"\n",
-    );
+    let s = small_site();
     let disks: Vec<String> = [200, 400, 600, 800]
         .iter()
         .enumerate()
