@@ -37,18 +37,27 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         return dry_run(cli, &cfg, &opts);
     }
     let summary = driver::run(&cfg, &opts)?;
+    // the run is over and its summary is in the catalog: a reader that went away (`| head`,
+    // a dashboard) does not turn a night with failures into exit 0
+    match show(cli, a, &summary) {
+        Err(e) if !crate::out::is_stdout_closed(&e) => Err(e),
+        _ => Ok(summary.exit_code()),
+    }
+}
+
+/// The run's summary on stdout, in the form asked for.
+fn show(cli: &Cli, a: &Args, summary: &crate::report::RunSummary) -> anyhow::Result<()> {
     if a.json_progress {
-        let mut line = serde_json::to_value(&summary)?;
+        let mut line = serde_json::to_value(summary)?;
         if let Some(o) = line.as_object_mut() {
             o.insert("event".into(), "summary".into());
         }
-        crate::cli::out::text(&format!("{line}\n"))?;
+        crate::cli::out::text(&format!("{line}\n"))
     } else if cli.json {
-        super::print_json(&summary)?;
+        super::print_json(summary)
     } else {
-        crate::cli::out::text(&crate::report::render(&summary))?;
+        crate::cli::out::text(&crate::report::render(summary))
     }
-    Ok(summary.exit_code())
 }
 
 fn dry_run(cli: &Cli, cfg: &crate::config::Config, opts: &DumpOptions) -> anyhow::Result<i32> {

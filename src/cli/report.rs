@@ -73,7 +73,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
 
 /// The run's HTML page: its timeline from its log, the overview of the 30 nights up to it.
 fn page(catalog: &std::path::Path, s: &RunSummary) -> anyhow::Result<String> {
-    let log = crate::catalog::runlog::load_log(catalog, &s.datestamp).unwrap_or_default();
+    let log = crate::catalog::runlog::load_log(catalog, &s.datestamp).unwrap_or_else(|e| {
+        // the page is still worth having; it says nothing of the dumps' times
+        eprintln!("tapir: {e:#}: the page has no timeline");
+        Vec::new()
+    });
     let timeline = crate::report::html::Timeline::of(&log);
     let runs = super::overview::summaries(catalog)?;
     let o = crate::report::overview::of(&runs, 30, Some(&s.datestamp));

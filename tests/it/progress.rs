@@ -143,3 +143,27 @@ fn status_and_json_progress_say_how_far_and_when_done() {
         r.stdout
     );
 }
+
+/// A reader that goes away (`| head`, a dashboard that died) does not turn a night with a
+/// failed DLE into exit 0: the summary cannot be written, the exit code still says FAILED.
+#[test]
+fn a_closed_stdout_keeps_the_runs_exit_code() {
+    let s = Setup::new("", "");
+    let gone = s.path().join("gone");
+    s.write("disklist", &format!("localhost {} local\n", gone.display()));
+    for args in [
+        &["dump", "--json-progress"][..],
+        &["dump"][..],
+        &["dump", "--json"][..],
+    ] {
+        let mut child = s
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the run writes anything
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?}");
+    }
+}

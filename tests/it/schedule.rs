@@ -216,6 +216,17 @@ fn no_tape_is_written_past_its_capacity() {
     }
 }
 
+/// `disks` as the disklist, each with the `sim` dumptype; their ctimes then lie before the
+/// first run's reference time.
+fn list_sim(s: &Setup, disks: &[String]) {
+    let lines: String = disks
+        .iter()
+        .map(|d| format!("localhost {d} sim\n"))
+        .collect();
+    s.write("disklist", &lines);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
 /// A small site: dumpcycle 3, a `sim` dumptype that neither compresses nor encrypts.
 fn small_site() -> Setup {
     let s = Setup::new(
@@ -237,12 +248,7 @@ fn small_dles_get_about_one_full_per_cycle_and_the_same_input_gives_the_same_pla
     let disks: Vec<String> = (0..4)
         .map(|k| make_dle(&s, &format!("s{k}"), 8, k))
         .collect();
-    let lines: String = disks
-        .iter()
-        .map(|d| format!("localhost {d} sim\n"))
-        .collect();
-    s.write("disklist", &lines);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    list_sim(&s, &disks);
     let mut fulls_per_dle: BTreeMap<String, usize> = BTreeMap::new();
     let mut late_fulls = 0;
     for night in 0..9 {
@@ -296,12 +302,7 @@ fn a_small_site_with_churn_gets_no_more_fulls_than_it_needs() {
         .enumerate()
         .map(|(k, kib)| make_dle(&s, &format!("s{k}"), *kib, 40 + k as u64))
         .collect();
-    let lines: String = disks
-        .iter()
-        .map(|d| format!("localhost {d} sim\n"))
-        .collect();
-    s.write("disklist", &lines);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    list_sim(&s, &disks);
     let mut fulls: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for night in 0..9u32 {
         if night > 0 {
