@@ -24,7 +24,7 @@
 //! 8. `transport`, `planner`, `fetch`
 //! 9. `agent`, `report`
 //! 10. `pipeline`
-//! 11. `driver`, `recover`, `mirror`
+//! 11. `driver`, `recover`, `mirror`, `vault`
 //! 12. `check`, `rebuild`, `verify`, `rpo`
 //! 13. `cli`
 
@@ -65,5 +65,6 @@ pub mod signing;
 pub mod sys;
 pub mod transport;
 pub mod units;
+pub mod vault;
 pub mod verify;
 pub mod vtape;

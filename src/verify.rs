@@ -61,7 +61,10 @@ pub fn run(
     trust: &Trust,
 ) -> anyhow::Result<Vec<Checked>> {
     let ids = identity.map(crate::keys::identities).transpose()?;
-    let records = catalog::history::load_all(&cfg.catalog)?;
+    let (copies, records): (Vec<DumpRecord>, Vec<DumpRecord>) =
+        catalog::history::load_all(&cfg.catalog)?
+            .into_iter()
+            .partition(|r| r.path.is_some());
     let mut out = Vec::new();
     let last = records.iter().map(|r| r.slot).max().unwrap_or(0);
     for n in 1..=cfg.changer.slots.max(last) {
@@ -113,7 +116,51 @@ pub fn run(
         }));
         out.extend(missing(&listed, &label, &slot));
     }
+    out.extend(vault_copies(cfg, &copies, only, trust, ids.as_deref()));
     Ok(out)
+}
+
+/// The files of a vault's catalog (each at its own `path`), on every core: as a slot's,
+/// and MISSING when the file is gone.
+fn vault_copies(
+    cfg: &Config,
+    copies: &[DumpRecord],
+    only: &[String],
+    trust: &Trust,
+    ids: Option<&Ids>,
+) -> Vec<Checked> {
+    let wanted: Vec<&DumpRecord> = copies
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&r.label))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    crate::pool::par_map(&wanted, threads, |r| {
+        let path = cfg.dump_path(r);
+        let at = r.path.clone().unwrap_or_default();
+        let (verdict, detail) = match path.open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                Verdict::Missing,
+                format!(
+                    "the catalog lists {} {} level {} of {} at {at}, the vault does not have it",
+                    r.host, r.disk, r.level, r.datestamp
+                ),
+            ),
+            _ => {
+                let expect = Expect {
+                    slot: r.slot,
+                    label: Some(&r.label),
+                    record: Some(r),
+                };
+                file(&path, expect, trust, ids, &cfg.catalog)
+            }
+        };
+        Checked {
+            verdict,
+            label: r.label.clone(),
+            file: at,
+            detail,
+        }
+    })
 }
 
 /// The label file: signed, or MISSING while the catalog lists dumps on the tape.

@@ -56,6 +56,10 @@ pub struct DumpRecord {
     /// Index file, relative to the catalog, if one was written.
     #[serde(default)]
     pub index: Option<String>,
+    /// Where the file is under its root when that is not its slot: a vault copy
+    /// (`dumps/HOST/DISK/DATESTAMP/NAME`, in the vault's own catalog). Absent on a tape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// The label of a dump waiting in the holding area (slot 0): no tape has that label (a

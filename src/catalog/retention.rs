@@ -141,6 +141,47 @@ pub fn kept<'r>(records: &'r [DumpRecord], p: &Policy, today: NaiveDate) -> Vec<
     out
 }
 
+/// Why the policy no longer keeps `r` (a full it does not list in `kept`): each period of
+/// `r`'s date the policy counts, with its count and the full that period keeps instead
+/// (`None`: the period is no longer among the last N).
+pub fn released<'r>(
+    r: &DumpRecord,
+    kept: &[Kept<'r>],
+    p: &Policy,
+    today: NaiveDate,
+) -> Vec<(Period, u32, Option<&'r DumpRecord>)> {
+    let Some(d) = date_of(r) else { return vec![] };
+    let kinds: [(Kind, u32); 3] = [
+        (Period::week, p.weekly),
+        (Period::month, p.monthly),
+        (|d| Period::Year(d.year()), p.yearly),
+    ];
+    let mut out = vec![];
+    for (kind, n) in kinds.into_iter().filter(|(_, n)| *n > 0) {
+        let period = kind(d);
+        let instead = periods(today, kind, n).contains(&period).then(|| {
+            kept.iter()
+                .find(|k| {
+                    k.record.host == r.host
+                        && k.record.disk == r.disk
+                        && k.periods.contains(&period)
+                })
+                .map(|k| k.record)
+        });
+        out.push((period, n, instead.flatten()));
+    }
+    out
+}
+
+/// `weeks`, `months`, `years`.
+pub fn plural(p: Period) -> &'static str {
+    match p {
+        Period::Week(..) => "weeks",
+        Period::Month(..) => "months",
+        Period::Year(_) => "years",
+    }
+}
+
 /// Whether a prune may run today: never when the clock is behind the newest dump, nor when
 /// the newest dump is older than the policy's shortest period (a clock jumped forward, or
 /// dumps stopped: pruning then would drop what nothing replaces).

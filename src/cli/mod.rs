@@ -24,6 +24,7 @@ mod rpo;
 mod schedule;
 mod status;
 mod tapes;
+mod vault;
 mod verify;
 
 use crate::error::{self, exit};
@@ -63,6 +64,7 @@ pub enum Command {
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
+    Vault(vault::Args),
     Status(status::Args),
     Report(report::Args),
     Overview(overview::Args),
@@ -149,6 +151,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
+        Command::Vault(a) => vault::run(cli, a),
         Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::Overview(a) => overview::run(cli, a),

@@ -96,6 +96,8 @@ pub struct Dumptype {
     /// A program DLE: the client's agent.toml `[programs.NAME]` is run and its stdout is the
     /// dump (a database dump, a volume dump…), level 0 every run. Excludes with tar options.
     pub program: Option<String>,
+    /// The vaults (`[vault.NAME]`) that keep long-term copies of this dumptype's DLEs.
+    pub vault: Vec<String>,
 }
 
 impl Dumptype {
@@ -128,6 +130,7 @@ impl Default for Dumptype {
             maxdumps: None,
             max_growth: 10.0,
             program: None,
+            vault: Vec::new(),
         }
     }
 }

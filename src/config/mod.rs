@@ -12,6 +12,7 @@ pub mod reading;
 #[cfg(test)]
 mod tests;
 pub mod toml_err;
+pub mod vault;
 
 use crate::error::Error;
 pub use crate::keys::Encryption;
@@ -71,6 +72,8 @@ struct RawConfig {
     ssh: Ssh,
     #[serde(default)]
     mirror: Mirror,
+    #[serde(default)]
+    vault: BTreeMap<String, vault::RawVault>,
     #[serde(default)]
     holding: Option<RawHolding>,
     #[serde(default)]
@@ -324,6 +327,8 @@ pub struct Config {
     pub encryption: Encryption,
     pub ssh: Ssh,
     pub mirror: Mirror,
+    /// Long-term copies with their own retention (`[vault.NAME]`), by name.
+    pub vaults: BTreeMap<String, vault::Vault>,
     /// Where dumps wait when no tape can be written (`[holding]`); None: they fail.
     pub holding: Option<Holding>,
     /// How to reach S3 mirrors and readers' `--from s3://`.
@@ -377,10 +382,12 @@ impl Config {
     }
 
     /// Find a DLE by host and disk.
-    /// Where a dump's file is: its tape slot, or the holding area while it waits there.
+    /// Where a dump's file is: its tape slot, the holding area while it waits there, or its
+    /// place in a vault (a record of a vault's catalog).
     pub fn dump_path(&self, r: &crate::catalog::DumpRecord) -> crate::vtape::TapePath {
-        match (&self.holding, r.is_held()) {
-            (Some(h), true) => crate::vtape::TapePath::Local(h.dir.join(&r.file_name)),
+        match (&self.holding, r.is_held(), &r.path) {
+            (Some(h), true, _) => crate::vtape::TapePath::Local(h.dir.join(&r.file_name)),
+            (_, _, Some(p)) => self.changer.root.path().join(p),
             _ => self.changer.root.file(r.slot, &r.file_name),
         }
     }
@@ -488,6 +495,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
             ));
         }
     }
+    let vaults = vault::build(&file, raw.vault, &abs, &dumptypes)?;
     let catalog = abs(&raw.catalog);
     // (a reader's config of a mirror has its catalog inside the root, as mirrors do)
     if full
@@ -559,6 +567,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
                 })
                 .collect(),
         },
+        vaults,
         s3: raw.s3,
         signing,
         file,

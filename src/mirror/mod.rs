@@ -347,7 +347,7 @@ fn unchanged(src: &Path, dst: &Path) -> bool {
 /// tape reader) is copied from the reader's own file: its payload must hold as the reader
 /// checks it, and read back from the target with the header's sha256; any other file must
 /// read back as it was read.
-fn copy_verified(src: &Path, dst: &Path, opened: Option<Opened>) -> Result<Option<u64>> {
+pub(crate) fn copy_verified(src: &Path, dst: &Path, opened: Option<Opened>) -> Result<Option<u64>> {
     if unchanged(src, dst) {
         return Ok(None);
     }
@@ -371,7 +371,7 @@ fn copy_verified(src: &Path, dst: &Path, opened: Option<Opened>) -> Result<Optio
 
 /// A dump: its header block and its payload through the reader (size and sha256 checked
 /// with the reader's verdicts), fsync, then read back past the page cache.
-fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
+pub(crate) fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
     let want = opened.header.payload_sha256.clone();
     let head = opened.header_block()?;
     let mut to = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;

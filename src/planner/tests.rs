@@ -59,6 +59,7 @@ fn rec(disk: &str, nights: i64, level: u8, size: u64) -> DumpRecord {
         client_time_ns: t.timestamp_nanos_opt().unwrap(),
         client_time: String::new(),
         index: Some("index/x".into()),
+        path: None,
     }
 }
 

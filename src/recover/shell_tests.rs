@@ -48,6 +48,7 @@ fn rec(host: &str, disk: &str, ds: &str, level: u8) -> DumpRecord {
         client_time_ns: 0,
         client_time: String::new(),
         index: None,
+        path: None,
     }
 }
 

@@ -317,6 +317,7 @@ impl DumpHeader {
             client_time_ns: self.client_time_ns,
             client_time: crate::clock::rfc3339_ns(self.client_time_ns),
             index,
+            path: None,
         }
     }
 }

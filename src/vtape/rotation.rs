@@ -245,6 +245,7 @@ mod tests {
             client_time_ns: 0,
             client_time: String::new(),
             index: None,
+            path: None,
         }
     }
 

@@ -51,4 +51,5 @@ mod trust_missing;
 mod trust_restore;
 mod trust_small;
 mod trust_tapes;
+mod vault;
 mod verify;

@@ -1,0 +1,364 @@
+//! `tapir vault`: long-term copies of the fulls a retention policy keeps (`[vault.NAME]`),
+//! outliving the rotation. A vault target is a directory (an NFS mount) holding the same
+//! signed tape files as the slots, each under `dumps/HOST/DISK/DATESTAMP/NAME` (labels
+//! recycle, so a slot's name would collide), and its own `catalog/` (history records that
+//! say where each file is, and the dumps' indexes), so that `find/recover/verify --from
+//! VAULT` work on a fresh machine and `dd | age -d | gzip -dc | tar -x` restores any file.
+//!
+//! A copy is read through the one tape reader (signature, place, catalog record, sha256),
+//! written to a temp name, fsynced, read back past the page cache, renamed, and opened by the
+//! reader again; only then does the vault's catalog list it. Pruning ([`prune`]) removes the
+//! catalog record before the file, so a killed run leaves at most a file nothing lists,
+//! which the next prune removes.
+
+pub mod prune;
+pub mod state;
+
+use crate::catalog::retention::{self, Kept};
+use crate::catalog::{DumpRecord, DumpStatus, history, index};
+use crate::config::Config;
+use crate::config::vault::Vault;
+use crate::fsutil;
+use crate::mirror::tapeset;
+use crate::signing::Trust;
+use crate::vtape::TapePath;
+use crate::vtape::reader::{self, Expect};
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The marker at the top of a vault target: which vault it holds. `--from` knows a vault by it.
+pub const MARKER: &str = "tapir-vault.toml";
+
+/// What one vault run to one target did.
+#[derive(Debug, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Report {
+    pub vault: String,
+    pub to: String,
+    /// The files copied (`dumps/HOST/DISK/DATESTAMP/NAME`).
+    pub copied: Vec<String>,
+    pub copied_bytes: u64,
+    /// Copies the policy keeps that the vault already held.
+    pub held: usize,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// The vault's place for a dump's file, relative to the target.
+pub fn rel_path(r: &DumpRecord) -> String {
+    format!(
+        "dumps/{}/{}/{}/{}",
+        fsutil::escape_component(&r.host),
+        fsutil::escape_component(&r.disk),
+        r.datestamp,
+        r.file_name
+    )
+}
+
+/// One dump, whoever holds it: host, disk, datestamp, level.
+pub type Key = (String, String, String, u8);
+
+pub fn key(r: &DumpRecord) -> Key {
+    (r.host.clone(), r.disk.clone(), r.datestamp.clone(), r.level)
+}
+
+/// Where a copy can be read from: the vtape root, or a mirror that still has the slot.
+pub struct Source {
+    pub cfg: Config,
+    pub records: Vec<DumpRecord>,
+    /// `rotation`, or `mirror:TARGET`.
+    pub name: String,
+}
+
+/// The rotation first, then each mirror (read only for dumps the rotation lost); a mirror
+/// that cannot be read is a note.
+pub fn sources(cfg: &Config, notes: &mut Vec<String>) -> Result<Vec<Source>> {
+    let mut out = vec![Source {
+        cfg: cfg.clone(),
+        records: history::load_all(&cfg.catalog)?,
+        name: "rotation".into(),
+    }];
+    for m in &cfg.mirror.to {
+        let read = crate::config::reading::from_root(Path::new(m), Some(cfg.clone()))
+            .and_then(|c| Ok((history::load_all(&c.catalog)?, c)));
+        match read {
+            Ok((records, c)) => out.push(Source {
+                cfg: c,
+                records,
+                name: format!("mirror:{m}"),
+            }),
+            Err(e) => notes.push(format!("mirror {m} not read: {e:#}")),
+        }
+    }
+    Ok(out)
+}
+
+/// The fulls of `vault`'s DLEs in `sources` (the first source to name a dump wins), with
+/// the index of the source that holds each.
+pub fn candidates<'s>(
+    cfg: &Config,
+    vault: &Vault,
+    sources: &'s [Source],
+) -> Vec<(usize, &'s DumpRecord)> {
+    let mut seen = BTreeSet::new();
+    let mut out = vec![];
+    for (i, s) in sources.iter().enumerate() {
+        for r in &s.records {
+            let covered = match cfg.dle(&r.host, &r.disk) {
+                Some(d) => vault.covers(d, cfg.dumptype(d)),
+                None => vault.matches(&r.host, &r.disk),
+            };
+            let full = r.level == 0 && matches!(r.status, DumpStatus::Ok | DumpStatus::Partial);
+            if covered && full && !r.is_held() && seen.insert(key(r)) {
+                out.push((i, r));
+            }
+        }
+    }
+    out
+}
+
+/// A vault target on disk: its directory and its own catalog.
+pub struct Target {
+    pub dir: PathBuf,
+    pub catalog: PathBuf,
+}
+
+impl Target {
+    /// Open (and on first use claim) `dir` for `vault`: refuse a directory that holds a
+    /// mirror's slots, another vault, or another server's tape set.
+    pub fn open(
+        cfg: &Config,
+        vault: &Vault,
+        dir: &Path,
+        set: &tapeset::TapeSet,
+        trust: &Trust,
+    ) -> Result<Target> {
+        let dir = std::path::absolute(dir)?;
+        if let Some(root) = cfg.changer.root.local()
+            && (dir.starts_with(root) || root.starts_with(&dir) || dir.starts_with(&cfg.catalog))
+        {
+            bail!(crate::error::Error::config(format!(
+                "vault {} target {} overlaps the vtape root or the catalog",
+                vault.name,
+                dir.display()
+            )));
+        }
+        check_marker(vault, &dir)?;
+        let found = tapeset::found_in_dir(&dir)?;
+        if !found.signers.is_empty() {
+            bail!(crate::error::Error::config(format!(
+                "vault {} target {} holds slots: it is a mirror, not a vault; give the vault \
+                 its own directory",
+                vault.name,
+                dir.display()
+            )));
+        }
+        let target = dir.display().to_string();
+        if tapeset::claim(set, &found, &target, |fp| trust.trusts(fp))? {
+            fsutil::create_dir_all(&dir)?;
+            fsutil::write_atomic(&dir.join(tapeset::FILE), &set.encode()?)?;
+        }
+        if !dir.join(MARKER).exists() {
+            let text = format!(
+                "# tapir: this directory is vault {:?}: `tapir recover --from` this directory\n\
+                 vault = {:?}\n",
+                vault.name, vault.name
+            );
+            fsutil::write_atomic(&dir.join(MARKER), text.as_bytes())?;
+        }
+        Ok(Target {
+            catalog: dir.join("catalog"),
+            dir,
+        })
+    }
+
+    /// The copies the vault's catalog lists.
+    pub fn records(&self) -> Result<Vec<DumpRecord>> {
+        history::load_all(&self.catalog)
+    }
+
+    /// List `r` (a copy now in place) in the vault's catalog.
+    fn list(&self, r: DumpRecord) -> Result<()> {
+        let mut all = history::load(&self.catalog, &r.host, &r.disk)?;
+        all.retain(|x| key(x) != key(&r));
+        all.push(r);
+        all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
+        let (h, d) = (all[0].host.clone(), all[0].disk.clone());
+        history::save(&self.catalog, &h, &d, &all)
+    }
+}
+
+/// A directory already marked for another vault is refused (two vaults' catalogs in one
+/// place would overwrite each other).
+fn check_marker(vault: &Vault, dir: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(dir.join(MARKER)) else {
+        return Ok(());
+    };
+    let named = vault_name(&text);
+    if named.as_deref() != Some(vault.name.as_str()) {
+        bail!(crate::error::Error::failed(format!(
+            "vault {} target {} holds vault {:?}: each vault needs its own directory; nothing \
+             was written",
+            vault.name,
+            dir.display(),
+            named.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// The vault a marker names.
+pub fn vault_name(marker: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct M {
+        vault: String,
+    }
+    toml::from_str::<M>(marker).ok().map(|m| m.vault)
+}
+
+/// The trust and tape set of this server, as the mirror has them.
+pub fn ours(cfg: &Config) -> Result<(Trust, tapeset::TapeSet)> {
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
+    let fp = crate::signing::fingerprint(signer.public());
+    Ok((
+        Trust::of_server(signer.public(), &cfg.signing)?,
+        tapeset::ours(cfg, &fp)?,
+    ))
+}
+
+/// Today, as the policy counts it.
+pub fn today() -> Result<chrono::NaiveDate> {
+    Ok(crate::clock::now()?.date_naive())
+}
+
+/// The vault's copies and the fulls the sources offer that it lacks: what the policy is
+/// counted over.
+pub fn union(held: &[DumpRecord], offered: &[(usize, &DumpRecord)]) -> Vec<DumpRecord> {
+    let have: BTreeSet<Key> = held.iter().map(key).collect();
+    let mut all = held.to_vec();
+    all.extend(
+        offered
+            .iter()
+            .filter(|(_, r)| !have.contains(&key(r)))
+            .map(|(_, r)| (*r).clone()),
+    );
+    all
+}
+
+/// Copy to `dir` every dump the policy keeps that the vault lacks.
+pub fn run(cfg: &Config, vault: &Vault, dir: &Path) -> Result<Report> {
+    let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault")?;
+    let (trust, set) = ours(cfg)?;
+    let target = Target::open(cfg, vault, dir, &set, &trust)?;
+    let mut rep = Report {
+        vault: vault.name.clone(),
+        to: target.dir.display().to_string(),
+        ..Report::default()
+    };
+    let sources = sources(cfg, &mut rep.notes)?;
+    let offered = candidates(cfg, vault, &sources);
+    let held = target.records()?;
+    let have: BTreeSet<Key> = held.iter().map(key).collect();
+    let all = union(&held, &offered);
+    let today = today()?;
+    for k in retention::kept(&all, &vault.policy(), today) {
+        let r = k.record;
+        if have.contains(&key(r)) {
+            rep.held += 1;
+            continue;
+        }
+        let Some((i, _)) = offered.iter().find(|(_, o)| key(o) == key(r)) else {
+            continue;
+        };
+        let src = &sources[*i];
+        if r.status == DumpStatus::Partial {
+            rep.notes.push(format!(
+                "{}:{} {}: a PARTIAL full (some files were not read) is the last of {}",
+                r.host,
+                r.disk,
+                r.datestamp,
+                periods(&k)
+            ));
+        }
+        match copy_one(&src.cfg, &trust, &target, r) {
+            Ok(bytes) => {
+                rep.copied.push(rel_path(r));
+                rep.copied_bytes += bytes;
+                if src.name != "rotation" {
+                    rep.notes.push(format!(
+                        "{}: read from {} (its slot was recycled)",
+                        rel_path(r),
+                        src.name
+                    ));
+                }
+            }
+            Err(e) => rep.problems.push(format!("{}: {e:#}", rel_path(r))),
+        }
+    }
+    state::save(cfg, vault, &target, rep.problems.len())?;
+    Ok(rep)
+}
+
+/// `week 2026-W31, month 2026-07`.
+pub fn periods(k: &Kept) -> String {
+    k.periods
+        .iter()
+        .map(|p| p.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Copy one dump and its index into the vault, verified, then list it; the bytes copied.
+fn copy_one(src: &Config, trust: &Trust, target: &Target, r: &DumpRecord) -> Result<u64> {
+    let expect = Expect {
+        slot: r.slot,
+        label: Some(&r.label),
+        record: Some(r),
+    };
+    let from = src.dump_path(r);
+    let opened = reader::open(&from, trust, expect)?;
+    let rel = rel_path(r);
+    let dest = target.dir.join(&rel);
+    fsutil::create_dir_all(dest.parent().unwrap())?;
+    let tmp = fsutil::temp_name(&dest);
+    if let Err(e) = crate::mirror::copy_dump(opened, &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    crate::failpoint::hit("vault-before-rename");
+    fsutil::rename_durable(&tmp, &dest)?;
+    // the copy in its place, through the reader once more (its payload was read back above)
+    reader::open(&TapePath::Local(dest.clone()), trust, expect)
+        .with_context(|| format!("the copy {} does not open as written", dest.display()))?;
+    crate::failpoint::hit("vault-before-index");
+    if let Some(ix) = &r.index {
+        copy_index(&src.catalog, &target.catalog, ix)?;
+    }
+    crate::failpoint::hit("vault-before-catalog");
+    target.list(DumpRecord {
+        path: Some(rel),
+        ..r.clone()
+    })?;
+    Ok(std::fs::metadata(&dest)?.len())
+}
+
+/// A dump's index and its companions (browse tree, block table), when the source has them.
+fn copy_index(from: &Path, to: &Path, ix: &str) -> Result<()> {
+    let src = from.join(ix);
+    let dst = to.join(ix);
+    let pairs = std::iter::once((src.clone(), dst.clone())).chain(
+        index::companions(&src)
+            .into_iter()
+            .zip(index::companions(&dst)),
+    );
+    for (s, d) in pairs {
+        if !s.exists() {
+            continue;
+        }
+        fsutil::create_dir_all(d.parent().unwrap())?;
+        crate::mirror::copy_verified(&s, &d, None)?;
+    }
+    Ok(())
+}

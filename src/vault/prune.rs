@@ -1,0 +1,179 @@
+//! `tapir vault --prune`: remove the copies the policy no longer keeps, and only them. A copy
+//! stays while any period it belongs to is among the last N and the newer full that period
+//! keeps is not in the vault yet; no prune runs on a clock behind the newest dump or far
+//! ahead of it. The catalog record goes before the file, so a killed prune leaves at most a
+//! file nothing lists, removed by the next one.
+
+use super::{Target, key, rel_path};
+use crate::catalog::retention::{self, plural};
+use crate::catalog::{DumpRecord, history, index};
+use crate::config::Config;
+use crate::config::vault::Vault;
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// One copy a prune removes, and why.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Removal {
+    pub host: String,
+    pub disk: String,
+    pub datestamp: String,
+    /// Under the target: `dumps/HOST/DISK/DATESTAMP/NAME`.
+    pub path: String,
+    pub reasons: Vec<String>,
+}
+
+/// What a prune of one target does (or, with `--dry-run`, would do).
+#[derive(Debug, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Plan {
+    pub vault: String,
+    pub to: String,
+    pub dry_run: bool,
+    pub removed: Vec<Removal>,
+    /// Copies the policy releases once a newer full is in the vault: kept for now, and why.
+    pub kept_back: Vec<String>,
+    /// Files under `dumps/` that no catalog record lists (a killed copy or prune): removed.
+    pub orphans: Vec<String>,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Work out the prune of `target`: refused (an error naming why) when the clock cannot be
+/// trusted against the catalogs.
+pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
+    let mut plan = Plan {
+        vault: vault.name.clone(),
+        to: target.dir.display().to_string(),
+        ..Plan::default()
+    };
+    let held = target.records()?;
+    let sources = super::sources(cfg, &mut plan.notes)?;
+    let offered = super::candidates(cfg, vault, &sources);
+    let all = super::union(&held, &offered);
+    let today = super::today()?;
+    let policy = vault.policy();
+    if let Err(why) = retention::prune_allowed(&all, &policy, today) {
+        bail!(crate::error::Error::failed(format!(
+            "vault {} prune of {}: {why}; nothing was removed",
+            vault.name, plan.to
+        )));
+    }
+    let kept = retention::kept(&all, &policy, today);
+    let keep: BTreeSet<_> = kept.iter().map(|k| key(k.record)).collect();
+    let have: BTreeSet<_> = held.iter().map(key).collect();
+    for r in held.iter().filter(|r| !keep.contains(&key(r))) {
+        let mut reasons = vec![];
+        let mut stay = None;
+        for (period, n, instead) in retention::released(r, &kept, &policy, today) {
+            match instead {
+                None => reasons.push(format!(
+                    "{}: not among the last {n} {}",
+                    period.label(),
+                    plural(period)
+                )),
+                Some(i) if have.contains(&key(i)) => reasons.push(format!(
+                    "{}: the newer full of {} is kept",
+                    period.label(),
+                    i.datestamp
+                )),
+                Some(i) => {
+                    stay = Some(format!(
+                        "{}:{} {}: kept until the newer full of {} ({}) is in the vault",
+                        r.host,
+                        r.disk,
+                        r.datestamp,
+                        period.label(),
+                        i.datestamp
+                    ))
+                }
+            }
+        }
+        match stay {
+            Some(s) => plan.kept_back.push(s),
+            None => plan.removed.push(Removal {
+                host: r.host.clone(),
+                disk: r.disk.clone(),
+                datestamp: r.datestamp.clone(),
+                path: r.path.clone().unwrap_or_else(|| rel_path(r)),
+                reasons,
+            }),
+        }
+    }
+    let listed: BTreeSet<String> = held.iter().filter_map(|r| r.path.clone()).collect();
+    plan.orphans = files_under(&target.dir, "dumps")
+        .into_iter()
+        .filter(|f| !listed.contains(f))
+        .collect();
+    Ok(plan)
+}
+
+/// Carry out `plan` on `target`: each record out of the vault's catalog, then its index,
+/// then its file.
+pub fn apply(plan: &mut Plan, target: &Target) -> Result<()> {
+    for rm in &plan.removed {
+        if let Err(e) = remove(target, rm) {
+            plan.problems.push(format!("{}: {e:#}", rm.path));
+        }
+    }
+    for o in &plan.orphans {
+        crate::failpoint::hit("vault-prune-orphan");
+        if let Err(e) = std::fs::remove_file(target.dir.join(o)) {
+            plan.problems.push(format!("{o}: {e}"));
+        }
+    }
+    remove_empty_dirs(&target.dir.join("dumps"));
+    Ok(())
+}
+
+fn remove(target: &Target, rm: &Removal) -> Result<()> {
+    let mut mine = history::load(&target.catalog, &rm.host, &rm.disk)?;
+    let gone: Vec<DumpRecord> = mine
+        .iter()
+        .filter(|r| r.datestamp == rm.datestamp && r.path.as_deref() == Some(&rm.path))
+        .cloned()
+        .collect();
+    mine.retain(|r| !gone.contains(r));
+    history::save(&target.catalog, &rm.host, &rm.disk, &mine)?;
+    crate::failpoint::hit("vault-prune-after-catalog");
+    for ix in gone.iter().filter_map(|r| r.index.as_ref()) {
+        let p = target.catalog.join(ix);
+        for f in index::companions(&p).iter().chain([&p]) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    match std::fs::remove_file(target.dir.join(&rm.path)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Files below `dir/sub`, relative to `dir` (temp files of a killed copy included).
+fn files_under(dir: &Path, sub: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir.join(sub))
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(dir).ok()?;
+            Some(rel.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn remove_empty_dirs(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .contents_first(true)
+        .into_iter()
+        .flatten()
+    {
+        if e.file_type().is_dir() {
+            let _ = std::fs::remove_dir(e.path()); // only when empty
+        }
+    }
+}

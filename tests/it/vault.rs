@@ -1,0 +1,254 @@
+//! The vault: long-term copies kept by a weekly/monthly/yearly policy, checked against the
+//! policy computed here by hand over a year of weekly runs, restored from the vault alone.
+
+use crate::common::{BIN, Run, Setup, day, finish, tree};
+use chrono::{Datelike, NaiveDate};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// (host, disk, datestamp) of one full.
+type Full = (String, String, String);
+
+/// The fulls a keep_weekly/monthly/yearly policy keeps on `today`, by hand: for each of the
+/// last N weeks (months, years), walked back one at a time from today's, the newest full
+/// whose date falls in it.
+fn by_hand(fulls: &[Full], w: u32, m: u32, y: u32, today: NaiveDate) -> BTreeSet<Full> {
+    let date = |f: &Full| NaiveDate::parse_from_str(&f.2[..8], "%Y%m%d").unwrap();
+    let mut out = BTreeSet::new();
+    let dles: BTreeSet<(String, String)> =
+        fulls.iter().map(|f| (f.0.clone(), f.1.clone())).collect();
+    for (h, d) in dles {
+        let mine: Vec<&Full> = fulls.iter().filter(|f| f.0 == h && f.1 == d).collect();
+        let mut pick = |inside: &dyn Fn(NaiveDate) -> bool| {
+            if let Some(f) = mine
+                .iter()
+                .filter(|f| inside(date(f)) && date(f) <= today)
+                .max_by_key(|f| f.2.clone())
+            {
+                out.insert((*f).clone());
+            }
+        };
+        let monday = today - chrono::Duration::days(today.weekday().num_days_from_monday() as i64);
+        for k in 0..w as i64 {
+            let start = monday - chrono::Duration::weeks(k);
+            pick(&|d| d >= start && d < start + chrono::Duration::days(7));
+        }
+        for k in 0..m as i32 {
+            let months = today.year() * 12 + today.month0() as i32 - k;
+            let (yy, mm) = (months.div_euclid(12), months.rem_euclid(12) as u32 + 1);
+            pick(&|d| d.year() == yy && d.month() == mm);
+        }
+        for k in 0..y as i32 {
+            pick(&|d| d.year() == today.year() - k);
+        }
+    }
+    out
+}
+
+/// The copies a vault's catalog lists: (host, disk, datestamp) and their paths.
+fn vault_catalog(v: &Path) -> (BTreeSet<Full>, BTreeSet<String>) {
+    let mut fulls = BTreeSet::new();
+    let mut paths = BTreeSet::new();
+    for e in walkdir::WalkDir::new(v.join("catalog/history")).min_depth(2) {
+        let e = e.unwrap();
+        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            fulls.insert((s("host"), s("disk"), s("datestamp")));
+            paths.insert(s("path"));
+        }
+    }
+    (fulls, paths)
+}
+
+/// The dump files under the vault's `dumps/`, relative to it.
+fn vault_files(v: &Path) -> BTreeSet<String> {
+    walkdir::WalkDir::new(v.join("dumps"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(v).unwrap().display().to_string())
+        .collect()
+}
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+/// The paths a `vault --prune --json` removed (or would remove).
+fn pruned(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|t| t["prune"]["removed"].as_array().unwrap().clone())
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+const POLICY: (u32, u32, u32) = (4, 6, 2);
+
+pub fn weekly_setup() -> (Setup, PathBuf, PathBuf) {
+    let s = Setup::new(
+        &format!(
+            "tapecycle = 5\ndumpcycle = 14\nrunspercycle = 2\n[vault.longterm]\nto = \"vault\"\n\
+             keep_weekly = {}\nkeep_monthly = {}\nkeep_yearly = {}\ndles = [\"*\"]\n",
+            POLICY.0, POLICY.1, POLICY.2
+        ),
+        "slots = 6\nautolabel = \"daily-%%\"\n",
+    );
+    let (a, b) = (s.path().join("src/a"), s.path().join("src/b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+    }
+    s.write(
+        "disklist",
+        &format!(
+            "localhost {} local-full\nlocalhost {} local\n",
+            a.display(),
+            b.display()
+        ),
+    );
+    (s, a, b)
+}
+
+/// Change the sources for night `k`: a file rewritten, one added, one removed.
+fn churn(a: &Path, b: &Path, k: u32) {
+    for (d, name) in [(a, "a"), (b, "b")] {
+        std::fs::write(d.join("night.txt"), format!("{name} night {k}\n")).unwrap();
+        std::fs::write(
+            d.join(format!("sub/n{k}.bin")),
+            crate::common::noise(2000, k as u64),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(d.join(format!("sub/n{}.bin", k.wrapping_sub(3))));
+    }
+}
+
+#[test]
+fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_month_end() {
+    let (s, a, b) = weekly_setup();
+    let v = s.path().join("vault");
+    let snaps = s.path().join("snaps");
+    let mut fulls: Vec<Full> = vec![];
+    let mut removed = 0;
+    for k in 0..60u32 {
+        let now = day(7 * k);
+        let env = [("TAPIR_NOW", now.as_str())];
+        churn(&a, &b, k);
+        s.run_env(&["dump"], &env).assert_code(0);
+        let recs = s.run_env(&["find", "--json"], &env);
+        for r in json(&recs).as_array().unwrap() {
+            let f = |k: &str| r[k].as_str().unwrap().to_string();
+            let full = (f("host"), f("disk"), f("datestamp"));
+            if r["level"] == 0 && !fulls.contains(&full) {
+                // the state of the night, for the restores at the end
+                let src = if full.1 == a.display().to_string() {
+                    &a
+                } else {
+                    &b
+                };
+                let to = snaps.join(&full.2).join(if src == &a { "a" } else { "b" });
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                crate::common::sh(
+                    &format!("cp -a {} {}", src.display(), to.display()),
+                    s.path(),
+                );
+                fulls.push(full);
+            }
+        }
+        s.run_env(&["vault"], &env).assert_code(0);
+        let dry = s.run_env(&["--json", "vault", "--prune", "--dry-run"], &env);
+        dry.assert_code(0);
+        let real = s.run_env(&["--json", "vault", "--prune"], &env);
+        real.assert_code(0);
+        assert_eq!(
+            pruned(&json(&dry)),
+            pruned(&json(&real)),
+            "night {k}: dry run differs"
+        );
+        removed += pruned(&json(&real)).len();
+        let today = NaiveDate::parse_from_str(&now[..10], "%Y-%m-%d").unwrap();
+        let want = by_hand(&fulls, POLICY.0, POLICY.1, POLICY.2, today);
+        let (held, paths) = vault_catalog(&v);
+        assert_eq!(held, want, "night {k} ({today}): the vault's copies");
+        assert_eq!(
+            vault_files(&v),
+            paths,
+            "night {k}: files and catalog differ"
+        );
+    }
+    // copies came and went; the oldest kept is far older than the rotation's five weeks
+    let (held, _) = vault_catalog(&v);
+    eprintln!(
+        "{} fulls taken, {removed} copies pruned, {} held: {held:?}",
+        fulls.len(),
+        held.len()
+    );
+    assert!(
+        removed > 20 && held.len() >= 12,
+        "{removed} pruned, {} held",
+        held.len()
+    );
+    assert!(held.iter().any(|f| f.2.as_str() < "20261201"), "{held:?}");
+    // the vault alone (no config, no server catalog) restores every month-end it keeps
+    let today = NaiveDate::parse_from_str(&day(7 * 59)[..10], "%Y-%m-%d").unwrap();
+    let months = by_hand(&fulls, 0, POLICY.1, 0, today);
+    assert!(months.len() >= 10, "{months:?}");
+    let fresh = tempfile::tempdir().unwrap();
+    let vs = v.display().to_string();
+    let id = s.identity.display().to_string();
+    let signing = s.path().join("keys/signing_key.pub").display().to_string();
+    let run = |args: &[&str]| -> Run {
+        let mut c = std::process::Command::new(BIN);
+        c.args(args)
+            .current_dir(fresh.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TZ", "UTC")
+            .env("HOME", fresh.path());
+        finish(c.output().unwrap())
+    };
+    for (host, disk, ds) in &months {
+        let which = if *disk == a.display().to_string() {
+            "a"
+        } else {
+            "b"
+        };
+        let to = fresh.path().join(ds).join(which);
+        let t = to.display().to_string();
+        run(&[
+            "recover",
+            "--from",
+            &vs,
+            "--host",
+            host,
+            "--disk",
+            disk,
+            "--date",
+            ds,
+            "-i",
+            &id,
+            "--signing-pub",
+            &signing,
+            "--to",
+            &t,
+        ])
+        .assert_code(0);
+        tree::assert_same(&snaps.join(ds).join(which), &to, &|_| false);
+    }
+    let ver = run(&["verify", "--from", &vs, "--signing-pub", &signing]);
+    ver.assert_code(0);
+    assert!(
+        ver.stdout
+            .contains(&format!("{} files: {} OK", held_count(&v), held_count(&v))),
+        "{}",
+        ver.stdout
+    );
+}
+
+fn held_count(v: &Path) -> usize {
+    vault_catalog(v).0.len()
+}
