@@ -3,6 +3,7 @@
 use super::Cli;
 use crate::catalog::history;
 use crate::units::human;
+use crate::vault::state::Listed;
 
 /// List dumps, or with --file the files in them
 ///
@@ -67,12 +68,30 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if let Some(glob) = &a.file {
         return files(cli, &cfg, &recs, glob);
     }
+    let listed = if a.root.from.is_some() {
+        let copies = |r: &history::DumpRecord| match &r.path {
+            Some(p) => vec![p.clone()],
+            None => vec![crate::vtape::slot_name(r.slot)],
+        };
+        recs.into_iter()
+            .map(|r| Listed {
+                copies: copies(&r),
+                record: r,
+            })
+            .collect()
+    } else {
+        let mut l = crate::vault::state::listed(&cfg.catalog, recs);
+        l.retain(|x| {
+            host.is_none_or(|h| &x.record.host == h) && disk.is_none_or(|d| &x.record.disk == d)
+        });
+        l
+    };
     if cli.json {
-        super::print_json(&recs)?;
+        super::print_json(&listed)?;
         return Ok(0);
     }
     outln!(
-        "{:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  STATUS",
+        "{:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {:<8} COPIES",
         "DATE",
         "HOST",
         "DISK",
@@ -80,12 +99,13 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         "TAPE",
         "FILE",
         "ORIG",
-        "OUT"
+        "OUT",
+        "STATUS"
     );
-    for r in &recs {
+    for Listed { record: r, copies } in &listed {
         let date = crate::clock::show_datestamp_secs(&r.datestamp);
         outln!(
-            "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {}",
+            "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {:<8} {}",
             r.host,
             r.disk,
             r.level,
@@ -93,9 +113,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             r.file_number,
             human(r.original_size),
             human(r.payload_size),
-            crate::report::name(&r.status)
+            crate::report::name(&r.status),
+            copies.join(", ")
         );
     }
+    let recs = listed;
     if recs.is_empty() {
         eprintln!("tapir: no dumps found");
     }

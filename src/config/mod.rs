@@ -328,6 +328,7 @@ pub struct Config {
     pub ssh: Ssh,
     pub mirror: Mirror,
     /// Long-term copies with their own retention (`[vault.NAME]`), by name.
+    #[serde(rename = "vault")]
     pub vaults: BTreeMap<String, vault::Vault>,
     /// Where dumps wait when no tape can be written (`[holding]`); None: they fail.
     pub holding: Option<Holding>,

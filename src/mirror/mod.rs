@@ -64,10 +64,24 @@ pub struct State {
     /// The newest dump datestamp the mirror holds.
     pub newest_datestamp: Option<String>,
     pub problems: usize,
+    /// The dumps the target held complete after the run (`LABEL/FILE@DATESTAMP`).
+    #[serde(default)]
+    pub held: Vec<String>,
+}
+
+impl State {
+    /// The target held this dump after its last run.
+    pub fn holds(&self, r: &DumpRecord) -> bool {
+        self.held.contains(&held_name(r))
+    }
+}
+
+fn held_name(r: &DumpRecord) -> String {
+    format!("{}/{}@{}", r.label, r.file_name, r.datestamp)
 }
 
 /// Every target's last run (a file from before lists held one).
-fn load_states(catalog: &Path) -> Vec<State> {
+pub fn load_states(catalog: &Path) -> Vec<State> {
     let Ok(text) = fs::read_to_string(catalog.join("mirror.json")) else {
         return vec![];
     };
@@ -83,11 +97,11 @@ pub fn load_state(catalog: &Path, target: &str) -> Option<State> {
 
 /// Record a run to `target`: the newest dump datestamp on the labels it now holds.
 fn save_state(cfg: &Config, target: &str, labels: &[String], problems: usize) -> Result<()> {
-    let newest = history::load_all(&cfg.catalog)?
+    let held: Vec<DumpRecord> = history::load_all(&cfg.catalog)?
         .into_iter()
         .filter(|r| labels.contains(&r.label))
-        .map(|r| r.datestamp)
-        .max();
+        .collect();
+    let newest = held.iter().map(|r| r.datestamp.clone()).max();
     let mut all = load_states(&cfg.catalog);
     all.retain(|s| s.to != target);
     all.push(State {
@@ -95,6 +109,7 @@ fn save_state(cfg: &Config, target: &str, labels: &[String], problems: usize) ->
         finished: crate::clock::now()?.to_rfc3339(),
         newest_datestamp: newest,
         problems,
+        held: held.iter().map(held_name).collect(),
     });
     fsutil::write_atomic(
         &cfg.catalog.join("mirror.json"),

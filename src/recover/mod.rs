@@ -107,6 +107,33 @@ pub fn chain_for(
     Ok(chain)
 }
 
+/// The chain as of `date` and the config that reads it: the rotation's or, when the
+/// rotation holds no full of the DLE that old, the newest vault copy at or before the date
+/// (said so: which copy a restore reads is never a guess).
+pub fn chain_or_vault(
+    cfg: &Config,
+    host: &str,
+    disk: &str,
+    date: Option<&str>,
+) -> Result<(Config, Vec<DumpRecord>)> {
+    let err = match chain_for(cfg, host, disk, date) {
+        Ok(c) => return Ok((cfg.clone(), c)),
+        Err(e) => e,
+    };
+    let Some(date) = date else { return Err(err) };
+    let bound = crate::fetch::date_bound(date)?;
+    let Some((vault, name)) = crate::vault::state::holder(cfg, host, disk, &bound)? else {
+        return Err(err);
+    };
+    let chain = chain_for(&vault, host, disk, Some(date))?;
+    crate::say::notice(format!(
+        "the rotation holds no full of {host} {disk} at or before {date}: reading the copy of \
+         {} in {name}",
+        chain[0].datestamp
+    ));
+    Ok((vault, chain))
+}
+
 /// A program DLE's newest dump as of `date`, opened and checked, if the DLE is one
 /// (its tape header says `format = "stream"`).
 pub fn open_stream(
@@ -116,7 +143,8 @@ pub fn open_stream(
     date: Option<&str>,
     trust: &crate::signing::Trust,
 ) -> Result<Option<crate::vtape::reader::Opened>> {
-    let chain = chain_for(cfg, host, disk, date)?;
+    let (cfg, chain) = chain_or_vault(cfg, host, disk, date)?;
+    let cfg = &cfg;
     let r = chain.last().expect("a chain has a full");
     let file = cfg.dump_path(r);
     let opened = crate::fetch::open(&file, r, trust)?;
@@ -172,7 +200,8 @@ fn run_stream(
 pub fn run(cfg: &Config, req: &Request) -> Result<Report> {
     check_target(&req.to, req.overwrite)?;
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
-    let chain = chain_for(cfg, &req.host, &req.disk, req.date.as_deref())?;
+    let (cfg, chain) = chain_or_vault(cfg, &req.host, &req.disk, req.date.as_deref())?;
+    let cfg = &cfg;
     crate::say::progress(format!("restoring {} {} from:", req.host, req.disk));
     for r in &chain {
         crate::say::progress(format!(

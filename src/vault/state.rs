@@ -60,3 +60,78 @@ pub fn copies_of(states: &[State], r: &DumpRecord) -> Vec<String> {
     out.dedup();
     out
 }
+
+/// The vault target whose copy of `host disk` is the newest full at or before `bound` (a
+/// datestamp), as a reader's config of that target, and its name (`vault:NAME (DIR)`).
+pub fn holder(
+    cfg: &Config,
+    host: &str,
+    disk: &str,
+    bound: &str,
+) -> Result<Option<(Config, String)>> {
+    let best = load(&cfg.catalog)
+        .into_iter()
+        .filter_map(|s| {
+            let newest = s
+                .held
+                .iter()
+                .filter(|r| r.host == host && r.disk == disk && r.level == 0)
+                .filter(|r| r.datestamp.as_str() <= bound)
+                .map(|r| r.datestamp.clone())
+                .max()?;
+            Some((newest, s))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0));
+    let Some((_, s)) = best else { return Ok(None) };
+    let reader = crate::config::reading::from_root(Path::new(&s.to), Some(cfg.clone()))?;
+    Ok(Some((reader, format!("vault:{} ({})", s.vault, s.to))))
+}
+
+/// A dump as `find` lists it: its record and every copy of it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Listed {
+    #[serde(flatten)]
+    pub record: DumpRecord,
+    /// Where it lives: `slot3` (or `holding`), `mirror:TARGET`, `vault:NAME`.
+    pub copies: Vec<String>,
+}
+
+/// Every dump of `records` (the server's catalog) with its copies, plus the dumps only a
+/// vault still holds (the rotation dropped them), oldest first.
+pub fn listed(catalog: &Path, records: Vec<DumpRecord>) -> Vec<Listed> {
+    let vaults = load(catalog);
+    let mirrors = crate::mirror::load_states(catalog);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out: Vec<Listed> = records
+        .into_iter()
+        .map(|r| {
+            seen.insert(key(&r));
+            let mut copies = vec![];
+            if r.status != crate::catalog::DumpStatus::Missing {
+                copies.push(if r.is_held() {
+                    "holding".to_string()
+                } else {
+                    crate::vtape::slot_name(r.slot)
+                });
+            }
+            for m in mirrors.iter().filter(|m| m.holds(&r)) {
+                copies.push(format!("mirror:{}", m.to));
+            }
+            copies.extend(copies_of(&vaults, &r));
+            Listed { record: r, copies }
+        })
+        .collect();
+    for s in &vaults {
+        for r in &s.held {
+            if seen.insert(key(r)) {
+                let copies = copies_of(&vaults, r);
+                let mut record = r.clone();
+                record.path = None;
+                out.push(Listed { record, copies });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.record.datestamp.cmp(&b.record.datestamp));
+    out
+}

@@ -32,7 +32,10 @@ fn setup() -> (Setup, PathBuf, PathBuf) {
         "[mirror]\nto = \"mirror\"\nmailto = [\"ops@example.org\"]\n",
         "mailto = [\"ops@example.org\"]\n",
     );
-    s.write("tapir.toml", &format!("{cfg}\n[mirror]\nto = \"mirror\"\n"));
+    s.write(
+        "tapir.toml",
+        &format!("{cfg}\n[mirror]\nto = \"mirror\"\n[vault.longterm]\nto = \"vault\"\nkeep_weekly = 2\ndles = [\"*\"]\n"),
+    );
     let bin = s.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink(crate::common::BIN, bin.join("tapir")).unwrap();
@@ -97,6 +100,17 @@ fn a_clean_night_under_cron_prints_nothing_and_a_bad_one_says_why() {
             .contains("all 1 OK")
     );
     assert!(s.path().join("mirror/slot2").is_dir());
+    // the vault keeps the week's last full (the first night's; the second was incremental)
+    let vault: Vec<String> = walkdir::WalkDir::new(s.path().join("vault/dumps"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(
+        vault.len() == 1 && vault[0].contains("/20260101020000/"),
+        "{vault:?}"
+    );
 
     // a DLE that fails: stderr says which, the exit code says so, the mail still goes
     let gone = s.path().join("gone");

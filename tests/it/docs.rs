@@ -241,6 +241,22 @@ fn tapir_toml_5_documents_every_config_key() {
             "file" | "hosts" | "disklist" => {}
             "disklist_file" => keys.push("disklist".to_string()),
             "dumptypes_dir" => keys.push("dumptypes".to_string()),
+            "vault" => {
+                assert!(page.contains(".SH [vault.NAME]"), "section [vault.NAME]");
+                let (_, v) = v
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .next()
+                    .expect("a vault in the example");
+                keys.extend(
+                    v.as_object()
+                        .unwrap()
+                        .keys()
+                        .filter(|k| *k != "name")
+                        .cloned(),
+                );
+            }
             "dumptypes" => {
                 let (_, dt) = v.as_object().unwrap().iter().next().unwrap();
                 keys.extend(dt.as_object().unwrap().keys().cloned());
@@ -276,7 +292,7 @@ fn json_schemas_match_the_output_types() {
         ("dump", schema_for!(tapir::report::RunSummary)),
         ("dump-dry-run", schema_for!(tapir::driver::DryRun)),
         ("report", schema_for!(tapir::report::RunSummary)),
-        ("find", schema_for!(Vec<tapir::catalog::DumpRecord>)),
+        ("find", schema_for!(Vec<tapir::vault::state::Listed>)),
         (
             "find-file",
             schema_for!(Vec<tapir::catalog::search::FileHit>),

@@ -144,6 +144,15 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "vault",
+        &[
+            "tapir vault",
+            "tapir vault --prune --dry-run",
+            "tapir vault longterm --prune",
+            "tapir recover --from /mnt/archive/tapir --host db1 --disk /var/lib/db --date 2026-03-31 -i KEY --to /srv/restore",
+        ],
+    ),
+    (
         "overview",
         &["tapir overview", "tapir overview --nights 7 --json"],
     ),

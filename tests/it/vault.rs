@@ -193,6 +193,52 @@ fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_m
         held.len()
     );
     assert!(held.iter().any(|f| f.2.as_str() < "20261201"), "{held:?}");
+    // the server's catalog knows every copy, also of dumps the rotation dropped, and a
+    // restore as of such a date reads the vault by itself and says so
+    let last = day(7 * 59);
+    let found = json(&s.run_env(&["find", "--json"], &[("TAPIR_NOW", &last)]));
+    let copies = |ds: &str, disk: &Path| -> Vec<String> {
+        let r = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["datestamp"] == ds && r["disk"] == disk.display().to_string())
+            .unwrap_or_else(|| panic!("find does not list {ds}"));
+        serde_json::from_value(r["copies"].clone()).unwrap()
+    };
+    let oldest_a = held
+        .iter()
+        .filter(|f| f.1 == a.display().to_string())
+        .map(|f| f.2.clone())
+        .min()
+        .unwrap();
+    assert_eq!(copies(&oldest_a, &a), ["vault:longterm"]);
+    let newest_a = held
+        .iter()
+        .filter(|f| f.1 == a.display().to_string())
+        .map(|f| f.2.clone())
+        .max()
+        .unwrap();
+    let c = copies(&newest_a, &a);
+    assert!(
+        c.len() == 2 && c[0].starts_with("slot") && c[1] == "vault:longterm",
+        "{c:?}"
+    );
+    let back = s.path().join("from-vault");
+    let r = s.recover(
+        "localhost",
+        &a.display().to_string(),
+        &back,
+        &["--date", &oldest_a],
+    );
+    r.assert_code(0);
+    assert!(
+        r.stderr
+            .contains(&format!("reading the copy of {oldest_a} in vault:longterm")),
+        "{}",
+        r.stderr
+    );
+    tree::assert_same(&snaps.join(&oldest_a).join("a"), &back, &|_| false);
     // the vault alone (no config, no server catalog) restores every month-end it keeps
     let today = NaiveDate::parse_from_str(&day(7 * 59)[..10], "%Y-%m-%d").unwrap();
     let months = by_hand(&fulls, 0, POLICY.1, 0, today);
