@@ -18,7 +18,8 @@ pub fn from_root(from: &Path, base: Option<Config>) -> anyhow::Result<Config> {
         None => for_reading(from)?,
     };
     cfg.changer.root = Root::Local(from.to_path_buf());
-    if from.join("catalog").is_dir() {
+    // a vault's catalog is its own, also before its first copy is listed
+    if from.join("catalog").is_dir() || from.join(super::vault::MARKER).exists() {
         cfg.catalog = from.join("catalog");
     }
     Ok(cfg)

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The marker at the top of a vault target: which vault it holds. `--from` knows a vault by it.
+pub const MARKER: &str = "tapir-vault.toml";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVault {

@@ -28,8 +28,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The marker at the top of a vault target: which vault it holds. `--from` knows a vault by it.
-pub const MARKER: &str = "tapir-vault.toml";
+pub use crate::config::vault::MARKER;
 
 /// What one vault run to one target did.
 #[derive(Debug, Default, Serialize)]

@@ -52,4 +52,5 @@ mod trust_restore;
 mod trust_small;
 mod trust_tapes;
 mod vault;
+mod vault_safety;
 mod verify;
