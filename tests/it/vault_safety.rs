@@ -5,7 +5,6 @@
 
 use crate::common::{Run, Setup, day, noise};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// A vault keeping the last full of the last week and month: one DLE of fulls (1.5 MB, so a
 /// copy is killed mid-file too).
