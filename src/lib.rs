@@ -25,7 +25,7 @@
 //! 9. `agent`, `report`
 //! 10. `pipeline`
 //! 11. `driver`, `recover`, `mirror`, `vault`
-//! 12. `check`, `rebuild`, `verify`, `rpo`
+//! 12. `check`, `rebuild`, `verify`, `rpo`, `forecast`
 //! 13. `cli`
 
 #![forbid(unsafe_code)]
@@ -48,6 +48,7 @@ pub mod driver;
 pub mod error;
 pub mod failpoint;
 pub mod fetch;
+pub mod forecast;
 pub mod fsutil;
 pub mod keys;
 pub mod mirror;

@@ -11,6 +11,7 @@ mod enroll;
 mod fetch;
 mod find;
 mod flush;
+mod forecast;
 mod forget;
 mod keygen;
 mod label;
@@ -65,6 +66,7 @@ pub enum Command {
     Recover(recover::Args),
     Mirror(mirror::Args),
     Vault(vault::Args),
+    Forecast(forecast::Args),
     Status(status::Args),
     Report(report::Args),
     Overview(overview::Args),
@@ -152,6 +154,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
         Command::Vault(a) => vault::run(cli, a),
+        Command::Forecast(a) => forecast::run(cli, a),
         Command::Status(a) => status::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::Overview(a) => overview::run(cli, a),

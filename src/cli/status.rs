@@ -100,5 +100,36 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
     for p in &st.problems {
         outln!("PROBLEM: {p}");
     }
+    history_section(&cfg)?;
     Ok(if st.problems.is_empty() { 0 } else { 1 })
+}
+
+/// What the next run overwrites and which DLEs will fall below min_history in 7 days
+/// (`tapir forecast` has the whole of it).
+fn history_section(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    let f = match crate::forecast::run(cfg, 7) {
+        Ok(f) => f,
+        Err(e) => {
+            outln!("forecast: not available: {e:#}");
+            return Ok(());
+        }
+    };
+    if let Some(n) = f.nights.first() {
+        match (&n.slot, &n.label) {
+            (Some(s), Some(l)) => outln!(
+                "next run: overwrites slot {s} ({l}), {} dump(s) leave the rotation",
+                n.dropped.len()
+            ),
+            _ => outln!("next run: no tape may be written (`tapir tapes` says why)"),
+        }
+    }
+    for d in f.dles.iter().filter(|d| d.below_min_history) {
+        outln!(
+            "WARN {} {}: in 7 days its oldest restorable full is younger than min_history \
+             (`tapir forecast`)",
+            d.host,
+            d.disk
+        );
+    }
+    Ok(())
 }

@@ -47,14 +47,14 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         )));
     }
     let mut failed = false;
-    let mut out = serde_json::Map::new();
+    let mut out = vec![];
     for v in vaults {
         for to in &v.to {
             let r = one(cli, &cfg, v, to, a);
             match r {
                 Ok((ok, json)) => {
                     failed |= !ok;
-                    out.insert(format!("{}:{to}", v.name), json);
+                    out.push(json);
                 }
                 Err(e) => {
                     eprintln!("tapir: vault {} {to}: {e:#}", v.name);
@@ -85,7 +85,7 @@ fn one(
     v: &Vault,
     to: &str,
     a: &Args,
-) -> anyhow::Result<(bool, serde_json::Value)> {
+) -> anyhow::Result<(bool, vault::Outcome)> {
     if crate::s3::is_url(to) {
         bail!(Error::config(format!(
             "vault {}: {to}: vaults on object storage are not built yet; use a directory",
@@ -93,7 +93,12 @@ fn one(
         )));
     }
     let dir = std::path::Path::new(to);
-    let mut json = serde_json::Map::new();
+    let mut json = vault::Outcome {
+        vault: v.name.clone(),
+        to: to.to_string(),
+        copy: None,
+        prune: None,
+    };
     let mut ok = true;
     if !a.dry_run {
         let rep = vault::run(cfg, v, dir)?;
@@ -101,7 +106,7 @@ fn one(
         if !cli.json {
             say_copy(&rep)?;
         }
-        json.insert("copy".into(), serde_json::to_value(&rep)?);
+        json.copy = Some(rep);
     }
     if a.prune {
         let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault --prune")?;
@@ -117,9 +122,9 @@ fn one(
         if !cli.json {
             say_prune(&plan)?;
         }
-        json.insert("prune".into(), serde_json::to_value(&plan)?);
+        json.prune = Some(plan);
     }
-    Ok((ok, json.into()))
+    Ok((ok, json))
 }
 
 fn say_copy(rep: &vault::Report) -> anyhow::Result<()> {

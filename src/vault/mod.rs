@@ -45,6 +45,18 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// What `tapir vault [--prune]` did to one target (`--json` prints a list of them).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Outcome {
+    pub vault: String,
+    pub to: String,
+    /// The copy (absent with `--dry-run`).
+    pub copy: Option<Report>,
+    /// The prune (with `--prune`).
+    pub prune: Option<prune::Plan>,
+}
+
 /// The vault's place for a dump's file, relative to the target.
 pub fn rel_path(r: &DumpRecord) -> String {
     format!(

@@ -303,6 +303,8 @@ fn json_schemas_match_the_output_types() {
         ("verify", schema_for!(Vec<tapir::verify::Checked>)),
         ("check", schema_for!(Vec<tapir::check::Item>)),
         ("mirror", schema_for!(tapir::mirror::Report)),
+        ("vault", schema_for!(Vec<tapir::vault::Outcome>)),
+        ("forecast", schema_for!(tapir::forecast::Forecast)),
         ("due", schema_for!(Vec<tapir::planner::views::Due>)),
         ("balance", schema_for!(Vec<tapir::planner::views::Night>)),
     ];

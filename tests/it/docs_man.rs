@@ -144,6 +144,10 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "forecast",
+        &["tapir forecast", "tapir forecast --days 30 --json"],
+    ),
+    (
         "vault",
         &[
             "tapir vault",

@@ -78,9 +78,9 @@ fn json(r: &Run) -> serde_json::Value {
 /// The paths a `vault --prune --json` removed (or would remove).
 fn pruned(v: &serde_json::Value) -> Vec<String> {
     let mut out: Vec<String> = v
-        .as_object()
+        .as_array()
         .unwrap()
-        .values()
+        .iter()
         .flat_map(|t| t["prune"]["removed"].as_array().unwrap().clone())
         .map(|r| r["path"].as_str().unwrap().to_string())
         .collect();
@@ -297,4 +297,109 @@ fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_m
 
 fn held_count(v: &Path) -> usize {
     vault_catalog(v).0.len()
+}
+
+/// After a run, `forecast --days 7` names the slots the next seven runs overwrite and, per
+/// DLE and copy, the oldest full that is restorable after them: checked by running them.
+#[test]
+fn the_forecast_of_seven_nights_is_what_seven_more_runs_leave() {
+    let s = Setup::new(
+        "dumpcycle = 3\nrunspercycle = 3\ntapecycle = 4\nmin_history = \"10d\"\n[vault.longterm]\n\
+         to = \"vault\"\nkeep_weekly = 1\nkeep_monthly = 1\ndles = [\"*\"]\n",
+        "slots = 5\nautolabel = \"daily-%%\"\n",
+    );
+    let (a, b) = (s.path().join("src/a"), s.path().join("src/b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+    }
+    s.write(
+        "disklist",
+        &format!(
+            "localhost {} local-full\nlocalhost {} local\n",
+            a.display(),
+            b.display()
+        ),
+    );
+    let night = |k: u32| {
+        let now = day(k);
+        churn(&a, &b, k);
+        s.run_env(&["dump"], &[("TAPIR_NOW", &now)]).assert_code(0);
+        s.run_env(&["vault", "--prune"], &[("TAPIR_NOW", &now)])
+            .assert_code(0);
+    };
+    for k in 0..=5 {
+        night(k);
+    }
+    let r = s.run_env(
+        &["--json", "forecast", "--days", "7"],
+        &[("TAPIR_NOW", &day(5))],
+    );
+    let f = json(&r);
+    assert_eq!(f["nights"].as_array().unwrap().len(), 7, "{f}");
+    // the text form says the same, and warns: four tapes hold less than 10 days
+    let t = s.run_env(&["forecast"], &[("TAPIR_NOW", &day(5))]);
+    t.assert_code(1);
+    assert!(
+        t.stdout.contains("run 2026-01-07 02:00: overwrites slot"),
+        "{}",
+        t.stdout
+    );
+    assert!(
+        t.stdout.contains(&format!(
+            "WARN localhost {}: in 7 days its oldest restorable full is younger than min_history",
+            a.display()
+        )),
+        "{}",
+        t.stdout
+    );
+    let mut slots = vec![];
+    for k in 6..=12 {
+        night(k);
+        let found = json(&s.run_env(&["find", "--json"], &[("TAPIR_NOW", &day(k))]));
+        let ds = day(k)[..10].replace('-', "");
+        let slot = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["datestamp"].as_str().unwrap().starts_with(&ds))
+            .map(|r| r["slot"].as_u64().unwrap())
+            .unwrap();
+        slots.push(slot);
+    }
+    let said: Vec<u64> = f["nights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["slot"].as_u64().unwrap())
+        .collect();
+    assert_eq!(said, slots, "the slots the runs wrote");
+    let found = json(&s.run_env(&["find", "--json"], &[("TAPIR_NOW", &day(12))]));
+    let (vault, _) = vault_catalog(&s.path().join("vault"));
+    for d in f["dles"].as_array().unwrap() {
+        let disk = d["disk"].as_str().unwrap();
+        let rotation = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["disk"] == disk && r["level"] == 0)
+            .filter(|r| r["copies"][0].as_str().unwrap().starts_with("slot"))
+            .map(|r| r["datestamp"].as_str().unwrap().to_string())
+            .min();
+        let vaulted = vault
+            .iter()
+            .filter(|v| v.1 == disk)
+            .map(|v| v.2.clone())
+            .min();
+        let copy = |name: &str| -> Option<String> {
+            let c = d["copies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["copy"] == name)
+                .unwrap();
+            c["oldest_then"].as_str().map(String::from)
+        };
+        assert_eq!(copy("rotation"), rotation, "{disk}: rotation\n{f}");
+        assert_eq!(copy("vault:longterm"), vaulted, "{disk}: vault\n{f}");
+    }
 }
