@@ -86,13 +86,6 @@ fn one(
     to: &str,
     a: &Args,
 ) -> anyhow::Result<(bool, vault::Outcome)> {
-    if crate::s3::is_url(to) {
-        bail!(Error::config(format!(
-            "vault {}: {to}: vaults on object storage are not built yet; use a directory",
-            v.name
-        )));
-    }
-    let dir = std::path::Path::new(to);
     let mut json = vault::Outcome {
         vault: v.name.clone(),
         to: to.to_string(),
@@ -101,7 +94,7 @@ fn one(
     };
     let mut ok = true;
     if !a.dry_run {
-        let rep = vault::run(cfg, v, dir)?;
+        let rep = vault::run(cfg, v, to)?;
         ok &= rep.problems.is_empty();
         if !cli.json {
             say_copy(&rep)?;
@@ -111,7 +104,7 @@ fn one(
     if a.prune {
         let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault --prune")?;
         let (trust, set) = vault::ours(cfg)?;
-        let target = Target::open(cfg, v, dir, &set, &trust)?;
+        let target = Target::open(cfg, v, to, &set, &trust)?;
         let mut plan = prune::plan(cfg, v, &target)?;
         plan.dry_run = a.dry_run;
         if !a.dry_run {

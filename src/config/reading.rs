@@ -54,7 +54,7 @@ fn remote(url: &str, base: Option<Config>) -> anyhow::Result<Config> {
 }
 
 /// Where the catalog of a remote root is kept between runs.
-fn cache_dir(url: &str) -> PathBuf {
+pub fn cache_dir(url: &str) -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))

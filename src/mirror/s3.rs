@@ -38,10 +38,12 @@ pub fn run(cfg: &Config, store: &Store) -> Result<Report> {
     // before this run opens any: every open upload the state does not know is an orphan
     abort_orphans(store, &state, &mut rep);
     let cx = Cx {
-        store,
+        up: Up {
+            store,
+            state: &state,
+            readback,
+        },
         check: &check,
-        state: &state,
-        readback,
     };
     let mut labels = vec![];
     let mut keys_used = vec![];
@@ -160,12 +162,17 @@ fn abort_orphans(store: &Store, state: &upload::State, rep: &mut Report) {
 }
 
 /// What every upload of a run needs.
-struct Cx<'a> {
-    store: &'a Store,
-    check: &'a Check,
-    state: &'a upload::State,
+pub(crate) struct Up<'a> {
+    pub store: &'a Store,
+    pub state: &'a upload::State,
     /// The server does not check request checksums: read each object back.
-    readback: bool,
+    pub readback: bool,
+}
+
+/// What a mirror run needs: the uploads', and the checks of the source.
+struct Cx<'a> {
+    up: Up<'a>,
+    check: &'a Check,
 }
 
 /// Bring one slot up to date; `true` when the store's slot now equals the source's.
@@ -176,7 +183,7 @@ fn mirror_slot(
     rep: &mut Report,
     keys_used: &mut Vec<String>,
 ) -> Result<bool> {
-    let (store, check) = (cx.store, cx.check);
+    let (store, check) = (cx.up.store, cx.check);
     let names = slot_names(slot);
     let src = slot.dir.local_only()?;
     if names.is_empty() {
@@ -215,7 +222,7 @@ fn mirror_slot(
         let known = heads.remove(&rel);
         let sent = check
             .source(slot, n, rep)
-            .and_then(|opened| put_file(cx, &rel, &src.join(n), opened, known));
+            .and_then(|opened| put_file(&cx.up, &rel, &src.join(n), opened, known));
         complete &= rep.count(slot.slot, n, sent);
     }
     if in_place {
@@ -243,7 +250,7 @@ fn swap(
     dest: &str,
     staging: &str,
 ) -> Result<()> {
-    let store = cx.store;
+    let store = cx.up.store;
     let src = slot.dir.local_only()?;
     for n in names {
         let to = format!("{dest}{n}");
@@ -253,7 +260,7 @@ fn swap(
             // too big for one copy request (or not supported): send it again
             Err(_) => {
                 let opened = cx.check.source(slot, n, &mut Report::default())?;
-                put_file(cx, &to, &path, opened, None)?;
+                put_file(&cx.up, &to, &path, opened, None)?;
             }
         }
     }
@@ -319,14 +326,14 @@ fn header_sha(path: &Path) -> Result<String> {
 /// (`opened`: by the one tape reader, its header checked) is read through the reader, whose
 /// verdict on size and sha256 decides before the object is made; S3 checks each request's
 /// sha256. `known`: what a HEAD of `rel` said earlier in this run (`Some(None)`: no object).
-fn put_file(
-    cx: &Cx,
+pub(crate) fn put_file(
+    up: &Up,
     rel: &str,
     path: &Path,
     opened: Option<Opened>,
     known: Option<Option<Head>>,
 ) -> Result<Option<u64>> {
-    let (store, state) = (cx.store, cx.state);
+    let (store, state) = (up.store, up.state);
     // a dump's header block is read once: hashed for the metadata, then sent
     let block = opened.as_ref().map(Opened::header_block).transpose()?;
     let (size, hsha, payload_sha) = match (&opened, &block) {
@@ -383,7 +390,7 @@ fn put_file(
         };
         upload::multipart(store, rel, &src, &mut body, state, &mut judged)?.bytes
     };
-    if cx.readback {
+    if up.readback {
         read_back(store, rel, payload_sha.as_deref(), &hsha)?;
     }
     match store.head(rel)? {

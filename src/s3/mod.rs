@@ -63,6 +63,9 @@ pub struct Store {
     pub part_size: u64,
     pub parallel: u32,
     pub lock_days: Option<u32>,
+    /// Object Lock retention until this instant for the objects put next (a vault's copies,
+    /// each until its policy releases it); before `lock_days`.
+    pub lock_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What HEAD says of an object.
@@ -170,6 +173,7 @@ impl Store {
             part_size,
             parallel: s.parallel.clamp(1, 32),
             lock_days: s.object_lock_days,
+            lock_until: None,
         })
     }
 
@@ -340,15 +344,28 @@ impl Store {
 
     /// Put a small object in one request, with its sha256 for S3 to check and `meta`.
     pub fn put(&self, rel: &str, body: &[u8], meta: &[(String, String)]) -> Result<()> {
+        self.put_with(rel, body, self.object_headers(meta, Some(body)))
+    }
+
+    fn put_with(&self, rel: &str, body: &[u8], headers: Vec<(String, String)>) -> Result<()> {
         let key = self.key(rel);
         let mut action = self.bucket.put_object(self.creds(), &key);
-        let headers = self.object_headers(meta, Some(body));
         for (k, v) in &headers {
             action.headers_mut().insert(k.clone(), v.clone());
         }
         let url = action.sign(expiry());
         self.send("PUT", url, &headers, Some(body), &format!("PUT {key}"))?;
         Ok(())
+    }
+
+    /// Put a small object that no retention holds (a catalog file a vault rewrites).
+    pub fn put_unlocked(&self, rel: &str, body: &[u8], meta: &[(String, String)]) -> Result<()> {
+        let mut headers: Vec<(String, String)> = meta
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
+            .collect();
+        headers.push(("x-amz-checksum-sha256".into(), sha256_b64(body)));
+        self.put_with(rel, body, headers)
     }
 
     /// Create the bucket (for set-ups and tests; the mirror never creates one).
@@ -393,8 +410,11 @@ impl Store {
         if let Some(b) = body {
             h.push(("x-amz-checksum-sha256".into(), sha256_b64(b)));
         }
-        if let Some(days) = self.lock_days {
-            let until = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+        let until = self.lock_until.or_else(|| {
+            self.lock_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)))
+        });
+        if let Some(until) = until {
             h.push(("x-amz-object-lock-mode".into(), "COMPLIANCE".into()));
             h.push((
                 "x-amz-object-lock-retain-until-date".into(),

@@ -51,7 +51,7 @@ impl Store {
 
     /// The object HEAD describes is retained as `object_lock_days` asks (when set).
     pub fn retained(&self, rel: &str, head: &super::Head) -> Result<()> {
-        if self.lock_days.is_none() {
+        if self.lock_days.is_none() && self.lock_until.is_none() {
             return Ok(());
         }
         match (

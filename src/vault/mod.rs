@@ -13,6 +13,9 @@
 
 pub mod prune;
 pub mod state;
+pub mod target;
+
+pub use target::Target;
 
 use crate::catalog::retention::{self, Kept};
 use crate::catalog::{DumpRecord, DumpStatus, history, index};
@@ -21,12 +24,11 @@ use crate::config::vault::Vault;
 use crate::fsutil;
 use crate::mirror::tapeset;
 use crate::signing::Trust;
-use crate::vtape::TapePath;
 use crate::vtape::reader::{self, Expect};
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use crate::config::vault::MARKER;
 
@@ -130,96 +132,6 @@ pub fn candidates<'s>(
     out
 }
 
-/// A vault target on disk: its directory and its own catalog.
-pub struct Target {
-    pub dir: PathBuf,
-    pub catalog: PathBuf,
-}
-
-impl Target {
-    /// Open (and on first use claim) `dir` for `vault`: refuse a directory that holds a
-    /// mirror's slots, another vault, or another server's tape set.
-    pub fn open(
-        cfg: &Config,
-        vault: &Vault,
-        dir: &Path,
-        set: &tapeset::TapeSet,
-        trust: &Trust,
-    ) -> Result<Target> {
-        let dir = std::path::absolute(dir)?;
-        if let Some(root) = cfg.changer.root.local()
-            && (dir.starts_with(root) || root.starts_with(&dir) || dir.starts_with(&cfg.catalog))
-        {
-            bail!(crate::error::Error::config(format!(
-                "vault {} target {} overlaps the vtape root or the catalog",
-                vault.name,
-                dir.display()
-            )));
-        }
-        check_marker(vault, &dir)?;
-        let found = tapeset::found_in_dir(&dir)?;
-        if !found.signers.is_empty() {
-            bail!(crate::error::Error::config(format!(
-                "vault {} target {} holds slots: it is a mirror, not a vault; give the vault \
-                 its own directory",
-                vault.name,
-                dir.display()
-            )));
-        }
-        let target = dir.display().to_string();
-        if tapeset::claim(set, &found, &target, |fp| trust.trusts(fp))? {
-            fsutil::create_dir_all(&dir)?;
-            fsutil::write_atomic(&dir.join(tapeset::FILE), &set.encode()?)?;
-        }
-        if !dir.join(MARKER).exists() {
-            let text = format!(
-                "# tapir: this directory is vault {:?}: `tapir recover --from` this directory\n\
-                 vault = {:?}\n",
-                vault.name, vault.name
-            );
-            fsutil::write_atomic(&dir.join(MARKER), text.as_bytes())?;
-        }
-        Ok(Target {
-            catalog: dir.join("catalog"),
-            dir,
-        })
-    }
-
-    /// The copies the vault's catalog lists.
-    pub fn records(&self) -> Result<Vec<DumpRecord>> {
-        history::load_all(&self.catalog)
-    }
-
-    /// List `r` (a copy now in place) in the vault's catalog.
-    fn list(&self, r: DumpRecord) -> Result<()> {
-        let mut all = history::load(&self.catalog, &r.host, &r.disk)?;
-        all.retain(|x| key(x) != key(&r));
-        all.push(r);
-        all.sort_by(|a, b| a.datestamp.cmp(&b.datestamp));
-        let (h, d) = (all[0].host.clone(), all[0].disk.clone());
-        history::save(&self.catalog, &h, &d, &all)
-    }
-}
-
-/// A directory already marked for another vault is refused (two vaults' catalogs in one
-/// place would overwrite each other).
-fn check_marker(vault: &Vault, dir: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(dir.join(MARKER)) else {
-        return Ok(());
-    };
-    let named = vault_name(&text);
-    if named.as_deref() != Some(vault.name.as_str()) {
-        bail!(crate::error::Error::failed(format!(
-            "vault {} target {} holds vault {:?}: each vault needs its own directory; nothing \
-             was written",
-            vault.name,
-            dir.display(),
-            named.unwrap_or_default()
-        )));
-    }
-    Ok(())
-}
-
 /// The vault a marker names.
 pub fn vault_name(marker: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
@@ -258,14 +170,14 @@ pub fn union(held: &[DumpRecord], offered: &[(usize, &DumpRecord)]) -> Vec<DumpR
     all
 }
 
-/// Copy to `dir` every dump the policy keeps that the vault lacks.
-pub fn run(cfg: &Config, vault: &Vault, dir: &Path) -> Result<Report> {
+/// Copy to `to` every dump the policy keeps that the vault lacks.
+pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
     let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault")?;
     let (trust, set) = ours(cfg)?;
-    let target = Target::open(cfg, vault, dir, &set, &trust)?;
+    let mut target = Target::open(cfg, vault, to, &set, &trust)?;
     let mut rep = Report {
         vault: vault.name.clone(),
-        to: target.dir.display().to_string(),
+        to: target.name.clone(),
         ..Report::default()
     };
     let sources = sources(cfg, &mut rep.notes)?;
@@ -293,7 +205,7 @@ pub fn run(cfg: &Config, vault: &Vault, dir: &Path) -> Result<Report> {
                 periods(&k)
             ));
         }
-        match copy_one(&src.cfg, &trust, &target, r) {
+        match copy_one(&src.cfg, &trust, &mut target, r, until(&k)) {
             Ok(bytes) => {
                 rep.copied.push(rel_path(r));
                 rep.copied_bytes += bytes;
@@ -321,42 +233,44 @@ pub fn periods(k: &Kept) -> String {
         .join(", ")
 }
 
+/// The instant a copy's retention ends: the day its policy releases it, at midnight UTC.
+fn until(k: &Kept) -> Option<chrono::DateTime<chrono::Utc>> {
+    Some(k.until.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
 /// Copy one dump and its index into the vault, verified, then list it; the bytes copied.
-fn copy_one(src: &Config, trust: &Trust, target: &Target, r: &DumpRecord) -> Result<u64> {
+fn copy_one(
+    src: &Config,
+    trust: &Trust,
+    target: &mut Target,
+    r: &DumpRecord,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<u64> {
     let expect = Expect {
         slot: r.slot,
         label: Some(&r.label),
         record: Some(r),
     };
-    let from = src.dump_path(r);
-    let opened = reader::open(&from, trust, expect)?;
+    let opened = reader::open(&src.dump_path(r), trust, expect)?;
     let rel = rel_path(r);
-    let dest = target.dir.join(&rel);
-    fsutil::create_dir_all(dest.parent().unwrap())?;
-    let tmp = fsutil::temp_name(&dest);
-    if let Err(e) = crate::mirror::copy_dump(opened, &tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    crate::failpoint::hit("vault-before-rename");
-    fsutil::rename_durable(&tmp, &dest)?;
-    // the copy in its place, through the reader once more (its payload was read back above)
-    reader::open(&TapePath::Local(dest.clone()), trust, expect)
-        .with_context(|| format!("the copy {} does not open as written", dest.display()))?;
+    let bytes = target.put_dump(&rel, opened, expect, trust, until)?;
     crate::failpoint::hit("vault-before-index");
     if let Some(ix) = &r.index {
-        copy_index(&src.catalog, &target.catalog, ix)?;
+        for f in copy_index(&src.catalog, &target.catalog, ix)? {
+            target.put_catalog(&f)?;
+        }
     }
     crate::failpoint::hit("vault-before-catalog");
     target.list(DumpRecord {
         path: Some(rel),
         ..r.clone()
     })?;
-    Ok(std::fs::metadata(&dest)?.len())
+    Ok(bytes)
 }
 
-/// A dump's index and its companions (browse tree, block table), when the source has them.
-fn copy_index(from: &Path, to: &Path, ix: &str) -> Result<()> {
+/// A dump's index and its companions (browse tree, block table), when the source has them:
+/// copied into the vault's local catalog; their names under it.
+fn copy_index(from: &Path, to: &Path, ix: &str) -> Result<Vec<String>> {
     let src = from.join(ix);
     let dst = to.join(ix);
     let pairs = std::iter::once((src.clone(), dst.clone())).chain(
@@ -364,12 +278,14 @@ fn copy_index(from: &Path, to: &Path, ix: &str) -> Result<()> {
             .into_iter()
             .zip(index::companions(&dst)),
     );
+    let mut out = vec![];
     for (s, d) in pairs {
         if !s.exists() {
             continue;
         }
         fsutil::create_dir_all(d.parent().unwrap())?;
         crate::mirror::copy_verified(&s, &d, None)?;
+        out.push(d.strip_prefix(to)?.display().to_string());
     }
-    Ok(())
+    Ok(out)
 }

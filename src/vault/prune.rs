@@ -12,7 +12,6 @@ use crate::config::vault::Vault;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// One copy a prune removes, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -47,7 +46,7 @@ pub struct Plan {
 pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
     let mut plan = Plan {
         vault: vault.name.clone(),
-        to: target.dir.display().to_string(),
+        to: target.name.clone(),
         ..Plan::default()
     };
     let held = target.records()?;
@@ -55,6 +54,7 @@ pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
     let offered = super::candidates(cfg, vault, &sources);
     let all = super::union(&held, &offered);
     let today = super::today()?;
+    let now = crate::clock::now()?.with_timezone(&chrono::Utc);
     let policy = vault.policy();
     if let Err(why) = retention::prune_allowed(&all, &policy, today) {
         bail!(crate::error::Error::failed(format!(
@@ -92,19 +92,35 @@ pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
                 }
             }
         }
+        let path = r.path.clone().unwrap_or_else(|| rel_path(r));
+        let locked = match stay {
+            Some(_) => None,
+            None => target.locked_until(&path)?.filter(|t| *t > now),
+        };
+        if let Some(t) = locked {
+            stay = Some(format!(
+                "{}:{} {}: released by the policy, but the store retains it until {} (Object \
+                 Lock): removed by a later prune",
+                r.host,
+                r.disk,
+                r.datestamp,
+                t.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
         match stay {
             Some(s) => plan.kept_back.push(s),
             None => plan.removed.push(Removal {
                 host: r.host.clone(),
                 disk: r.disk.clone(),
                 datestamp: r.datestamp.clone(),
-                path: r.path.clone().unwrap_or_else(|| rel_path(r)),
+                path,
                 reasons,
             }),
         }
     }
     let listed: BTreeSet<String> = held.iter().filter_map(|r| r.path.clone()).collect();
-    plan.orphans = files_under(&target.dir, "dumps")
+    plan.orphans = target
+        .dump_files()?
         .into_iter()
         .filter(|f| !listed.contains(f))
         .collect();
@@ -112,7 +128,7 @@ pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
 }
 
 /// Carry out `plan` on `target`: each record out of the vault's catalog, then its index,
-/// then its file.
+/// then its file; a file the store refuses to delete is listed again.
 pub fn apply(plan: &mut Plan, target: &Target) -> Result<()> {
     for rm in &plan.removed {
         if let Err(e) = remove(target, rm) {
@@ -121,59 +137,37 @@ pub fn apply(plan: &mut Plan, target: &Target) -> Result<()> {
     }
     for o in &plan.orphans {
         crate::failpoint::hit("vault-prune-orphan");
-        if let Err(e) = std::fs::remove_file(target.dir.join(o)) {
-            plan.problems.push(format!("{o}: {e}"));
+        if let Err(e) = target.remove_dump(o) {
+            plan.problems.push(format!("{o}: {e:#}"));
         }
     }
-    remove_empty_dirs(&target.dir.join("dumps"));
+    target.tidy();
     Ok(())
 }
 
 fn remove(target: &Target, rm: &Removal) -> Result<()> {
     let mut mine = history::load(&target.catalog, &rm.host, &rm.disk)?;
+    let before = mine.clone();
     let gone: Vec<DumpRecord> = mine
         .iter()
         .filter(|r| r.datestamp == rm.datestamp && r.path.as_deref() == Some(&rm.path))
         .cloned()
         .collect();
     mine.retain(|r| !gone.contains(r));
-    history::save(&target.catalog, &rm.host, &rm.disk, &mine)?;
+    target.save_history(&rm.host, &rm.disk, &mine)?;
     crate::failpoint::hit("vault-prune-after-catalog");
+    if let Err(e) = target.remove_dump(&rm.path) {
+        // still there: listed again, so that the catalog says what the vault holds
+        target.save_history(&rm.host, &rm.disk, &before)?;
+        return Err(e);
+    }
     for ix in gone.iter().filter_map(|r| r.index.as_ref()) {
         let p = target.catalog.join(ix);
         for f in index::companions(&p).iter().chain([&p]) {
-            let _ = std::fs::remove_file(f);
+            if let Ok(rel) = f.strip_prefix(&target.catalog) {
+                let _ = target.remove_catalog(&rel.display().to_string());
+            }
         }
     }
-    match std::fs::remove_file(target.dir.join(&rm.path)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
-/// Files below `dir/sub`, relative to `dir` (temp files of a killed copy included).
-fn files_under(dir: &Path, sub: &str) -> Vec<String> {
-    walkdir::WalkDir::new(dir.join(sub))
-        .min_depth(1)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
-            let rel = e.path().strip_prefix(dir).ok()?;
-            Some(rel.to_string_lossy().into_owned())
-        })
-        .collect()
-}
-
-fn remove_empty_dirs(dir: &Path) {
-    for e in walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .contents_first(true)
-        .into_iter()
-        .flatten()
-    {
-        if e.file_type().is_dir() {
-            let _ = std::fs::remove_dir(e.path()); // only when empty
-        }
-    }
+    Ok(())
 }

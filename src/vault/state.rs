@@ -36,7 +36,7 @@ pub fn load(catalog: &Path) -> Vec<State> {
 
 /// Record what `target` of `vault` holds now.
 pub fn save(cfg: &Config, vault: &Vault, target: &Target, problems: usize) -> Result<()> {
-    let to = target.dir.display().to_string();
+    let to = target.name.clone();
     let mut all = load(&cfg.catalog);
     all.retain(|s| !(s.vault == vault.name && s.to == to));
     all.push(State {
