@@ -32,9 +32,11 @@ fn remote(url: &str, base: Option<Config>) -> anyhow::Result<Config> {
     let settings = base.as_ref().map(|c| c.s3.clone()).unwrap_or_default();
     let store = crate::s3::Store::open(url, &settings)?;
     let slots = crate::s3::slots(&store)?;
-    if slots == 0 {
+    let vault = store.head(super::vault::MARKER)?.is_some();
+    if slots == 0 && !vault {
         anyhow::bail!(Error::nothing_done(format!(
-            "{url} holds no tapes (no slotN/ objects)"
+            "{url} holds no tapes (no slotN/ objects) and is no vault (no {})",
+            super::vault::MARKER
         )));
     }
     let cache = cache_dir(url);

@@ -52,5 +52,6 @@ mod trust_restore;
 mod trust_small;
 mod trust_tapes;
 mod vault;
+mod vault_s3;
 mod vault_safety;
 mod verify;
