@@ -39,8 +39,10 @@ pub struct Dle {
     /// The newest OK or PARTIAL dump (PARTIAL restores all but the listed files).
     pub last: Option<DumpRecord>,
     pub last_full: Option<DumpRecord>,
-    /// The oldest full in the rotation: how far back the DLE can be restored.
+    /// The oldest full in the rotation: how far back the DLE can be restored from it.
     pub oldest_full: Option<DumpRecord>,
+    /// The oldest full in each other copy (`mirror:TARGET`, `vault:NAME`).
+    pub copies: Vec<(String, Option<DumpRecord>)>,
     pub state: State,
     pub why: String,
     /// `strategy = "skip"`: not backed up by design; reported as such, never a failure.
@@ -83,6 +85,8 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
         }
     }
     let all = history::load_all(&cfg.catalog)?;
+    let mirrors = crate::mirror::load_states(&cfg.catalog);
+    let vaults = crate::vault::state::load(&cfg.catalog);
     let full_limit = cfg.dumpcycle as i64 * 86400 + limits.full_slack;
     let mut dles = vec![];
     for d in &cfg.disklist {
@@ -101,6 +105,7 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
         let oldest_full = fulls()
             .min_by(|a, b| a.datestamp.cmp(&b.datestamp))
             .map(|r| (*r).clone());
+        let copies = other_copies(&d.host, &d.disk, &mirrors, &vaults, &mine);
         let skipped = cfg.dumptype(d).strategy == crate::config::dumptype::Strategy::Skip;
         let (state, why) = match (&last, &last_full) {
             _ if skipped => (State::Ok, "skipped (strategy = \"skip\")".to_string()),
@@ -139,7 +144,12 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
                         ", {held} dump(s) in the holding area, not on tape (`tapir flush`)"
                     );
                 }
-                if let Some(short) = too_short(cfg.min_history, &now, oldest_full.as_ref()) {
+                // a vault's copy restores too: the history reaches back to the oldest of all
+                let oldest = std::iter::once(oldest_full.as_ref())
+                    .chain(copies.iter().map(|c| c.1.as_ref()))
+                    .flatten()
+                    .min_by(|a, b| a.datestamp.cmp(&b.datestamp));
+                if let Some(short) = too_short(cfg.min_history, &now, oldest) {
                     state = state.max(State::Warning);
                     why.push_str(&short);
                 }
@@ -152,6 +162,7 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
             last,
             last_full,
             oldest_full,
+            copies,
             state,
             why,
             skipped,
@@ -165,6 +176,38 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
         mirror_why,
         now,
     })
+}
+
+/// The oldest full of one DLE in each mirror (of the rotation's dumps it held after its last
+/// run) and each vault.
+fn other_copies(
+    host: &str,
+    disk: &str,
+    mirrors: &[crate::mirror::State],
+    vaults: &[crate::vault::state::State],
+    mine: &[&DumpRecord],
+) -> Vec<(String, Option<DumpRecord>)> {
+    let oldest = |it: &mut dyn Iterator<Item = &DumpRecord>| {
+        it.filter(|r| r.level == 0)
+            .min_by(|a, b| a.datestamp.cmp(&b.datestamp))
+            .cloned()
+    };
+    let mut out = vec![];
+    for m in mirrors {
+        let held = &mut mine.iter().copied().filter(|r| m.holds(r));
+        out.push((format!("mirror:{}", m.to), oldest(held)));
+    }
+    let mut names: Vec<&str> = vaults.iter().map(|v| v.vault.as_str()).collect();
+    names.dedup();
+    for n in names {
+        let held = &mut vaults
+            .iter()
+            .filter(|v| v.vault == n)
+            .flat_map(|v| v.held.iter())
+            .filter(|r| r.host == host && r.disk == disk);
+        out.push((format!("vault:{n}"), oldest(held)));
+    }
+    out
 }
 
 /// `min_history` not met: the DLE cannot be restored as far back as the policy asks (its
@@ -395,13 +438,18 @@ impl Assessment {
             "# HELP tapir_oldest_restorable_timestamp_seconds Time of the oldest full a restore can start from, per copy (0: none).\n# TYPE tapir_oldest_restorable_timestamp_seconds gauge"
         );
         for d in &self.dles {
-            let _ = writeln!(
-                out,
-                "tapir_oldest_restorable_timestamp_seconds{{host=\"{}\",disk=\"{}\",copy=\"rotation\"}} {}",
-                label(&d.host),
-                label(&d.disk),
-                ts(&d.oldest_full)
-            );
+            let copies = std::iter::once(("rotation", &d.oldest_full))
+                .chain(d.copies.iter().map(|(c, r)| (c.as_str(), r)));
+            for (copy, oldest) in copies {
+                let _ = writeln!(
+                    out,
+                    "tapir_oldest_restorable_timestamp_seconds{{host=\"{}\",disk=\"{}\",copy=\"{}\"}} {}",
+                    label(&d.host),
+                    label(&d.disk),
+                    label(copy),
+                    ts(oldest)
+                );
+            }
         }
         if let Some(l) = self.mirror_lag {
             let _ = writeln!(

@@ -272,7 +272,10 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
 
 #[test]
 fn prometheus_textfile_and_mirror_lag() {
-    let (s, good, _) = setup("[mirror]\nto = \"mirror\"\n");
+    let (s, good, _) = setup(
+        "[mirror]\nto = \"mirror\"\n[vault.longterm]\nto = \"vault\"\nkeep_weekly = 1\n\
+         dles = [\"*\"]\n",
+    );
     s.write("disklist", &format!("localhost {good} local\n"));
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
         .assert_code(0);
@@ -319,9 +322,28 @@ fn prometheus_textfile_and_mirror_lag() {
     );
     // after a mirror run the lag is 0 and all is OK
     s.run(&["mirror"]).assert_code(0);
+    s.run_env(&["vault"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
     let r = rpo(&s, 2, &["--prometheus", prom.to_str().unwrap()]);
     r.assert_code(0);
     let samples = parse_prometheus(&fs::read_to_string(&prom).unwrap());
+    // the oldest restorable full of every copy
+    let mirror = s.path().join("mirror").display().to_string();
+    for copy in [
+        "rotation".to_string(),
+        format!("mirror:{mirror}"),
+        "vault:longterm".into(),
+    ] {
+        let want = format!("{{host=\"localhost\",disk=\"{good}\",copy=\"{copy}\"}}");
+        assert!(
+            samples
+                .iter()
+                .any(|(n, l, v)| n == "tapir_oldest_restorable_timestamp_seconds"
+                    && *l == want
+                    && *v == t0),
+            "{copy}: {samples:?}"
+        );
+    }
     assert!(
         samples
             .iter()
