@@ -104,7 +104,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     );
     for Listed { record: r, copies } in &listed {
         let date = crate::clock::show_datestamp_secs(&r.datestamp);
-        outln!(
+        let line = format!(
             "{date:<19} {:<12} {:<20} {:>3} {:<10} {:>5} {:>10} {:>10}  {:<8} {}",
             r.host,
             r.disk,
@@ -116,6 +116,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             crate::report::name(&r.status),
             copies.join(", ")
         );
+        outln!("{}", line.trim_end());
     }
     let recs = listed;
     if recs.is_empty() {
