@@ -285,6 +285,66 @@ fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_m
         .assert_code(0);
         tree::assert_same(&snaps.join(ds).join(which), &to, &|_| false);
     }
+    // the shell browses the vault's index; the stock tools restore a copy as its header says
+    let (host, disk, ds) = months.iter().next().unwrap();
+    let which = if *disk == a.display().to_string() {
+        "a"
+    } else {
+        "b"
+    };
+    let mut c = std::process::Command::new(BIN);
+    c.args([
+        "recover",
+        "--from",
+        &vs,
+        "-i",
+        &id,
+        "--signing-pub",
+        &signing,
+    ])
+    .current_dir(fresh.path())
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("TZ", "UTC")
+    .env("HOME", fresh.path())
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let script = format!(
+        "sethost {host}\nsetdisk {disk}\nsetdate {}\nls\nquit\n",
+        &ds[..8]
+    );
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    let out = finish(child.wait_with_output().unwrap());
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("night.txt") && out.stdout.contains("sub"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let copy = vault_catalog(&v)
+        .1
+        .into_iter()
+        .find(|p| {
+            p.contains(&format!("/{ds}/")) && p.contains(&tapir::fsutil::escape_component(disk))
+        })
+        .unwrap();
+    let file = v.join(&copy);
+    let head = String::from_utf8_lossy(&std::fs::read(&file).unwrap()[..32768]).into_owned();
+    let recipe = head.lines().find(|l| l.starts_with("#   dd if=")).unwrap();
+    let recipe = recipe
+        .trim_start_matches("#   ")
+        .replace("KEY", &id)
+        .replace(
+            "dd if=",
+            &format!("dd if={}/", file.parent().unwrap().display()),
+        );
+    let stock = fresh.path().join("stock");
+    std::fs::create_dir(&stock).unwrap();
+    crate::common::sh(&format!("cd {} && {recipe}", stock.display()), fresh.path());
+    tree::assert_same(&snaps.join(ds).join(which), &stock, &|_| false);
     let ver = run(&["verify", "--from", &vs, "--signing-pub", &signing]);
     ver.assert_code(0);
     assert!(
