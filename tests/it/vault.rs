@@ -462,4 +462,20 @@ fn the_forecast_of_seven_nights_is_what_seven_more_runs_leave() {
         assert_eq!(copy("rotation"), rotation, "{disk}: rotation\n{f}");
         assert_eq!(copy("vault:longterm"), vaulted, "{disk}: vault\n{f}");
     }
+    // `tapir status` carries the forecast's first night and its warnings
+    let st = s.run_env(&["status"], &[("TAPIR_NOW", &day(12))]);
+    let next = json(&s.run_env(
+        &["--json", "forecast", "--days", "1"],
+        &[("TAPIR_NOW", &day(12))],
+    ));
+    let slot = next["nights"][0]["slot"].as_u64().unwrap();
+    assert!(
+        st.stdout
+            .contains(&format!("next run: overwrites slot {slot} ("))
+            && st
+                .stdout
+                .contains("in 7 days its oldest restorable full is younger than min_history"),
+        "{}",
+        st.stdout
+    );
 }

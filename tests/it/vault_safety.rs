@@ -250,3 +250,47 @@ fn a_vault_target_that_is_a_mirror_or_another_vault_is_refused_before_anything_i
         r.stderr
     );
 }
+
+/// The vault did not run while a slot was recycled, but the mirror has not followed yet: the
+/// full the policy keeps (December's, the year's) is copied from the mirror, and said so.
+#[test]
+fn a_full_whose_slot_was_recycled_is_copied_from_the_mirror_that_still_has_it() {
+    let s = Setup::new(
+        "tapecycle = 2\nrunspercycle = 1\n[mirror]\nto = \"mirror\"\n",
+        "slots = 3\nautolabel = \"daily-%%\"\n",
+    );
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    s.write(
+        "disklist",
+        &format!("localhost {} local-full\n", src.display()),
+    );
+    let nights = [
+        "2025-12-31T02:00:00+00:00".to_string(),
+        day(0),
+        day(1),
+        day(2),
+    ];
+    for (k, now) in nights.iter().enumerate() {
+        std::fs::write(src.join("night"), k.to_string()).unwrap();
+        s.run_env(&["dump"], &[("TAPIR_NOW", now)]).assert_code(0);
+        if k < 3 {
+            s.run(&["mirror"]).assert_code(0);
+        }
+    }
+    // slot 1 now holds night 3; the mirror's slot 1 still holds December 31st
+    let cfg = std::fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    s.write(
+        "tapir.toml",
+        &format!("{cfg}\n[vault.arch]\nto = \"vault\"\nkeep_monthly = 2\ndles = [\"*\"]\n"),
+    );
+    let r = vault(&s, 2, &[], None);
+    r.assert_code(0);
+    assert!(r.stdout.contains("read from mirror:"), "{}", r.stdout);
+    let (ds, _) = listed(&s);
+    assert_eq!(
+        ds,
+        BTreeSet::from(["20251231".to_string(), "20260103".to_string()])
+    );
+    catalog_holds(&s);
+}
