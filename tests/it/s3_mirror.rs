@@ -519,18 +519,7 @@ fn stock_tools_restore_from_the_store(
 /// tree from the store; one file reads only a little of its dump.
 fn restore_from_the_store_alone(s: &Setup, w: &Seaweed) {
     let fresh = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| -> Run {
-        let mut c = std::process::Command::new(crate::common::BIN);
-        c.args(args)
-            .current_dir(fresh.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", fresh.path());
-        for (k, v) in w.env() {
-            c.env(k, v);
-        }
-        crate::common::finish(c.output().unwrap())
-    };
+    let run = |args: &[&str]| -> Run { crate::common::bare(fresh.path(), args, &w.env()) };
     let src = s.path().join("src");
     let disk = src.display().to_string();
     let id = s.identity.display().to_string();

@@ -1,7 +1,7 @@
 //! The vault: long-term copies kept by a weekly/monthly/yearly policy, checked against the
 //! policy computed here by hand over a year of weekly runs, restored from the vault alone.
 
-use crate::common::{BIN, Run, Setup, day, finish, tree};
+use crate::common::{Run, Setup, day, finish, tree};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -90,15 +90,10 @@ fn pruned(v: &serde_json::Value) -> Vec<String> {
 
 const POLICY: (u32, u32, u32) = (4, 6, 2);
 
-pub fn weekly_setup() -> (Setup, PathBuf, PathBuf) {
-    let s = Setup::new(
-        &format!(
-            "tapecycle = 5\ndumpcycle = 14\nrunspercycle = 2\n[vault.longterm]\nto = \"vault\"\n\
-             keep_weekly = {}\nkeep_monthly = {}\nkeep_yearly = {}\ndles = [\"*\"]\n",
-            POLICY.0, POLICY.1, POLICY.2
-        ),
-        "slots = 6\nautolabel = \"daily-%%\"\n",
-    );
+/// A setup (`top` config, `changer`) with two DLEs of small files: `a` of fulls only
+/// (local-full), `b` on the planner's schedule (local).
+fn two_dles(top: &str, changer: &str) -> (Setup, PathBuf, PathBuf) {
+    let s = Setup::new(top, changer);
     let (a, b) = (s.path().join("src/a"), s.path().join("src/b"));
     for d in [&a, &b] {
         std::fs::create_dir_all(d.join("sub")).unwrap();
@@ -112,6 +107,17 @@ pub fn weekly_setup() -> (Setup, PathBuf, PathBuf) {
         ),
     );
     (s, a, b)
+}
+
+fn weekly_setup() -> (Setup, PathBuf, PathBuf) {
+    two_dles(
+        &format!(
+            "tapecycle = 5\ndumpcycle = 14\nrunspercycle = 2\n[vault.longterm]\nto = \"vault\"\n\
+             keep_weekly = {}\nkeep_monthly = {}\nkeep_yearly = {}\ndles = [\"*\"]\n",
+            POLICY.0, POLICY.1, POLICY.2
+        ),
+        "slots = 6\nautolabel = \"daily-%%\"\n",
+    )
 }
 
 /// Change the sources for night `k`: a file rewritten, one added, one removed.
@@ -247,16 +253,7 @@ fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_m
     let vs = v.display().to_string();
     let id = s.identity.display().to_string();
     let signing = s.path().join("keys/signing_key.pub").display().to_string();
-    let run = |args: &[&str]| -> Run {
-        let mut c = std::process::Command::new(BIN);
-        c.args(args)
-            .current_dir(fresh.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("TZ", "UTC")
-            .env("HOME", fresh.path());
-        finish(c.output().unwrap())
-    };
+    let run = |args: &[&str]| -> Run { crate::common::bare(fresh.path(), args, &[]) };
     for (host, disk, ds) in &months {
         let which = if *disk == a.display().to_string() {
             "a"
@@ -292,24 +289,22 @@ fn a_year_of_weekly_runs_keeps_exactly_what_the_policy_keeps_and_restores_each_m
     } else {
         "b"
     };
-    let mut c = std::process::Command::new(BIN);
-    c.args([
-        "recover",
-        "--from",
-        &vs,
-        "-i",
-        &id,
-        "--signing-pub",
-        &signing,
-    ])
-    .current_dir(fresh.path())
-    .env_clear()
-    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-    .env("TZ", "UTC")
-    .env("HOME", fresh.path())
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+    let mut c = crate::common::bare_cmd(
+        fresh.path(),
+        &[
+            "recover",
+            "--from",
+            &vs,
+            "-i",
+            &id,
+            "--signing-pub",
+            &signing,
+        ],
+        &[],
+    );
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let script = format!(
         "sethost {host}\nsetdisk {disk}\nsetdate {}\nls\nquit\n",
@@ -363,22 +358,10 @@ fn held_count(v: &Path) -> usize {
 /// DLE and copy, the oldest full that is restorable after them: checked by running them.
 #[test]
 fn the_forecast_of_seven_nights_is_what_seven_more_runs_leave() {
-    let s = Setup::new(
+    let (s, a, b) = two_dles(
         "dumpcycle = 3\nrunspercycle = 3\ntapecycle = 4\nmin_history = \"10d\"\n[vault.longterm]\n\
          to = \"vault\"\nkeep_weekly = 1\nkeep_monthly = 1\ndles = [\"*\"]\n",
         "slots = 5\nautolabel = \"daily-%%\"\n",
-    );
-    let (a, b) = (s.path().join("src/a"), s.path().join("src/b"));
-    for d in [&a, &b] {
-        std::fs::create_dir_all(d.join("sub")).unwrap();
-    }
-    s.write(
-        "disklist",
-        &format!(
-            "localhost {} local-full\nlocalhost {} local\n",
-            a.display(),
-            b.display()
-        ),
     );
     let night = |k: u32| {
         let now = day(k);

@@ -5,7 +5,7 @@
 //! faked around the real one: the store judges retention by its own.
 
 use crate::common::seaweed::Seaweed;
-use crate::common::{BIN, Run, Setup, finish, noise, tree};
+use crate::common::{Run, Setup, noise, tree};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 fn with(s: &Setup, w: &Seaweed, args: &[&str], now: &str) -> Run {
@@ -121,19 +121,7 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
 
     // the prefix alone, no config: find, verify, a whole restore, one file by ranged reads
     let fresh = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| -> Run {
-        let mut c = std::process::Command::new(BIN);
-        c.args(args)
-            .current_dir(fresh.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("TZ", "UTC")
-            .env("HOME", fresh.path());
-        for (k, v) in w.env() {
-            c.env(k, v);
-        }
-        finish(c.output().unwrap())
-    };
+    let run = |args: &[&str]| -> Run { crate::common::bare(fresh.path(), args, &w.env()) };
     let signing = s.path().join("keys/signing_key.pub").display().to_string();
     let id = s.identity.display().to_string();
     let disk = src.display().to_string();

@@ -42,6 +42,16 @@ fn vault(s: &Setup, n: u32, args: &[&str], failpoint: Option<&str>) -> Run {
     s.run_env(&all, &env)
 }
 
+/// The run was killed (SIGABRT) at failpoint `fp`.
+fn killed(r: &Run, fp: &str) {
+    assert_eq!(r.code, 134, "{fp}: {}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("failpoint {fp}")),
+        "{}",
+        r.stderr
+    );
+}
+
 /// The vault's catalog: datestamps and paths it lists.
 fn listed(s: &Setup) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut ds, mut paths) = (BTreeSet::new(), BTreeSet::new());
@@ -91,13 +101,7 @@ fn a_vault_run_killed_at_any_step_then_rerun_copies_everything_once() {
     ] {
         let s = setup("keep_weekly = 2");
         night(&s, 0);
-        let r = vault(&s, 0, &[], Some(fp));
-        assert_eq!(r.code, 134, "{fp}: {}", r.stderr);
-        assert!(
-            r.stderr.contains(&format!("failpoint {fp}")),
-            "{}",
-            r.stderr
-        );
+        killed(&vault(&s, 0, &[], Some(fp)), fp);
         // nothing listed that is not whole; no copy under its real name before it is whole
         catalog_holds(&s);
         if fp != "vault-before-index" && fp != "vault-before-catalog" {
@@ -141,13 +145,7 @@ fn a_prune_killed_at_any_step_then_rerun_removes_only_what_the_policy_released()
     assert_eq!(listed(&s).0.len(), 2);
     // killed once the record is gone, then again while removing the file it left
     for fp in ["vault-prune-after-catalog", "vault-prune-orphan"] {
-        let r = vault(&s, 4, &["--prune"], Some(fp));
-        assert_eq!(r.code, 134, "{fp}: {}", r.stderr);
-        assert!(
-            r.stderr.contains(&format!("failpoint {fp}")),
-            "{}",
-            r.stderr
-        );
+        killed(&vault(&s, 4, &["--prune"], Some(fp)), fp);
         // the catalog never lists a file that is gone, and still lists what is kept
         catalog_holds(&s);
         assert!(listed(&s).0.contains("20260105"), "{fp}");

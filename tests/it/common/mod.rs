@@ -257,6 +257,27 @@ impl Setup {
     }
 }
 
+/// The real binary on a machine with no tapir config: in `dir` (also its HOME), the
+/// environment cleared but PATH, TZ=UTC and `env`.
+pub fn bare_cmd(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TZ", "UTC")
+        .env("HOME", dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// [`bare_cmd`], run to its end.
+pub fn bare(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
+    finish(bare_cmd(dir, args, env).output().unwrap())
+}
+
 pub fn finish(o: Output) -> Run {
     use std::os::unix::process::ExitStatusExt;
     let code = o
