@@ -205,7 +205,8 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
                 periods(&k)
             ));
         }
-        match copy_one(&src.cfg, &trust, &mut target, r, until(&k)) {
+        let lock = vault.object_lock.then(|| until(&k)).flatten();
+        match copy_one(&src.cfg, &trust, &mut target, r, lock) {
             Ok(bytes) => {
                 rep.copied.push(rel_path(r));
                 rep.copied_bytes += bytes;

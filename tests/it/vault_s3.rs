@@ -181,4 +181,12 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
         r.stderr
     );
     assert!(w.store("vplain/arch").list("dumps/").unwrap().is_empty());
+    // without object_lock the same bucket takes the copies, unretained
+    let plain = cfg.replace("s3://vlocked/arch", "s3://vplain/arch");
+    s.write("tapir.toml", &plain.replace("object_lock = true\n", ""));
+    with(&s, &w, &["vault"], &later).assert_code(0);
+    let copies = w.store("vplain/arch").list("dumps/").unwrap();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let head = w.store("vplain/arch").head(&copies[0].0).unwrap().unwrap();
+    assert_eq!(head.amz("object-lock-mode"), None);
 }
