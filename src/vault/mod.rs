@@ -1,15 +1,17 @@
 //! `tapir vault`: long-term copies of the fulls a retention policy keeps (`[vault.NAME]`),
-//! outliving the rotation. A vault target is a directory (an NFS mount) holding the same
-//! signed tape files as the slots, each under `dumps/HOST/DISK/DATESTAMP/NAME` (labels
-//! recycle, so a slot's name would collide), and its own `catalog/` (history records that
-//! say where each file is, and the dumps' indexes), so that `find/recover/verify --from
-//! VAULT` work on a fresh machine and `dd | age -d | gzip -dc | tar -x` restores any file.
+//! outliving the rotation. A vault target ([`target`]: a directory, an NFS mount, or an S3
+//! prefix) holds the same signed tape files as the slots, each under
+//! `dumps/HOST/DISK/DATESTAMP/NAME` (labels recycle, so a slot's name would collide), and its
+//! own `catalog/` (history records that say where each file is, and the dumps' indexes), so
+//! that `find/recover/verify --from VAULT` work on a fresh machine and
+//! `dd | age -d | gzip -dc | tar -x` restores any file.
 //!
-//! A copy is read through the one tape reader (signature, place, catalog record, sha256),
-//! written to a temp name, fsynced, read back past the page cache, renamed, and opened by the
-//! reader again; only then does the vault's catalog list it. Pruning ([`prune`]) removes the
-//! catalog record before the file, so a killed run leaves at most a file nothing lists,
-//! which the next prune removes.
+//! A copy is read through the one tape reader (signature, place, catalog record, sha256) and
+//! written as the mirror writes: to a temp name, fsynced, read back past the page cache and
+//! renamed (on S3: every request's sha256 checked by the store, or the object read back),
+//! then opened by the reader again in its place; only then does the vault's catalog list it.
+//! Pruning ([`prune`]) removes the catalog record before the file, so a killed run leaves at
+//! most a file nothing lists, which the next prune removes.
 
 pub mod prune;
 pub mod state;
