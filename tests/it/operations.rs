@@ -327,8 +327,14 @@ fn prometheus_textfile_and_mirror_lag() {
     let r = rpo(&s, 2, &["--prometheus", prom.to_str().unwrap()]);
     r.assert_code(0);
     let samples = parse_prometheus(&fs::read_to_string(&prom).unwrap());
-    // the oldest restorable full of every copy
+    // find names every copy of the dump
     let mirror = s.path().join("mirror").display().to_string();
+    let found = s.find_json();
+    assert_eq!(
+        found[0]["copies"],
+        serde_json::json!(["slot1", format!("mirror:{mirror}"), "vault:longterm"])
+    );
+    // the oldest restorable full of every copy
     for copy in [
         "rotation".to_string(),
         format!("mirror:{mirror}"),
