@@ -188,6 +188,7 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
     let have: BTreeSet<Key> = held.iter().map(key).collect();
     let all = union(&held, &offered);
     let today = today()?;
+    let mut todo: Vec<Todo> = vec![];
     for k in retention::kept(&all, &vault.policy(), today) {
         let r = k.record;
         if have.contains(&key(r)) {
@@ -197,7 +198,6 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
         let Some((i, _)) = offered.iter().find(|(_, o)| key(o) == key(r)) else {
             continue;
         };
-        let src = &sources[*i];
         if r.status == DumpStatus::Partial {
             rep.notes.push(format!(
                 "{}:{} {}: a PARTIAL full (some files were not read) is the last of {}",
@@ -208,7 +208,32 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
             ));
         }
         let lock = vault.object_lock.then(|| until(&k)).flatten();
-        match copy_one(&src.cfg, &trust, &mut target, r, lock) {
+        todo.push((r, *i, lock));
+    }
+    // the files: on every core into a directory (the reads, hashes and read-backs of
+    // several dumps overlap), one at a time to S3 (each upload is parallel in itself)
+    let copied: Vec<Result<u64>> = match target.dir() {
+        Some(dir) => {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+            crate::pool::par_map(&todo, threads, |(r, i, _)| {
+                copy_file(&sources[*i].cfg, &trust, r, |o, e| {
+                    target::put_dir(dir, &rel_path(r), o, e, &trust)
+                })
+            })
+        }
+        None => todo
+            .iter()
+            .map(|(r, i, lock)| {
+                copy_file(&sources[*i].cfg, &trust, r, |o, e| {
+                    target.put_dump(&rel_path(r), o, e, &trust, *lock)
+                })
+            })
+            .collect(),
+    };
+    // then each listed, in order, once its index is there
+    for ((r, i, _), done) in todo.iter().zip(copied) {
+        let src = &sources[*i];
+        match done.and_then(|bytes| list_copy(&src.cfg, &target, r).map(|()| bytes)) {
             Ok(bytes) => {
                 rep.copied.push(rel_path(r));
                 rep.copied_bytes += bytes;
@@ -241,13 +266,15 @@ fn until(k: &Kept) -> Option<chrono::DateTime<chrono::Utc>> {
     Some(k.until.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// Copy one dump and its index into the vault, verified, then list it; the bytes copied.
-fn copy_one(
+/// One dump to copy: its record, the source that holds it, the retention its copy gets.
+type Todo<'r> = (&'r DumpRecord, usize, Option<chrono::DateTime<chrono::Utc>>);
+
+/// Open one dump at its source through the tape reader and `put` it; the bytes written.
+fn copy_file(
     src: &Config,
     trust: &Trust,
-    target: &mut Target,
     r: &DumpRecord,
-    until: Option<chrono::DateTime<chrono::Utc>>,
+    mut put: impl FnMut(reader::Opened, Expect) -> Result<u64>,
 ) -> Result<u64> {
     let expect = Expect {
         slot: r.slot,
@@ -255,8 +282,11 @@ fn copy_one(
         record: Some(r),
     };
     let opened = reader::open(&src.dump_path(r), trust, expect)?;
-    let rel = rel_path(r);
-    let bytes = target.put_dump(&rel, opened, expect, trust, until)?;
+    put(opened, expect)
+}
+
+/// A copy in place: its index into the vault's catalog, then its record.
+fn list_copy(src: &Config, target: &Target, r: &DumpRecord) -> Result<()> {
     crate::failpoint::hit("vault-before-index");
     if let Some(ix) = &r.index {
         for f in copy_index(&src.catalog, &target.catalog, ix)? {
@@ -265,10 +295,9 @@ fn copy_one(
     }
     crate::failpoint::hit("vault-before-catalog");
     target.list(DumpRecord {
-        path: Some(rel),
+        path: Some(rel_path(r)),
         ..r.clone()
-    })?;
-    Ok(bytes)
+    })
 }
 
 /// A dump's index and its companions (browse tree, block table), when the source has them:

@@ -108,18 +108,7 @@ impl Target {
         until: Option<DateTime<Utc>>,
     ) -> Result<u64> {
         let bytes = match &mut self.place {
-            Place::Dir(d) => {
-                let dest = d.join(rel);
-                fsutil::create_dir_all(dest.parent().unwrap())?;
-                let tmp = fsutil::temp_name(&dest);
-                if let Err(e) = crate::mirror::copy_dump(opened, &tmp) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                crate::failpoint::hit("vault-before-rename");
-                fsutil::rename_durable(&tmp, &dest)?;
-                std::fs::metadata(&dest)?.len()
-            }
+            Place::Dir(d) => return put_dir(d, rel, opened, expect, trust),
             Place::S3(r) => {
                 r.store.lock_until = until;
                 let up = crate::mirror::s3::Up {
@@ -141,6 +130,14 @@ impl Target {
         reader::open(&path, trust, expect)
             .with_context(|| format!("the copy {path} does not open as written"))?;
         Ok(bytes)
+    }
+
+    /// The directory, when the target is one.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(d) => Some(d),
+            Place::S3(_) => None,
+        }
     }
 
     /// Put a file of the local catalog (`rel` under it) in place on the target.
@@ -249,6 +246,29 @@ impl Target {
             }
         }
     }
+}
+
+/// Put one dump into the directory `dir` at `rel`: to a temp name, fsynced, read back past
+/// the page cache (payload sha256), renamed, then opened in its place by the tape reader.
+pub fn put_dir(
+    dir: &Path,
+    rel: &str,
+    opened: Opened,
+    expect: Expect,
+    trust: &Trust,
+) -> Result<u64> {
+    let dest = dir.join(rel);
+    fsutil::create_dir_all(dest.parent().unwrap())?;
+    let tmp = fsutil::temp_name(&dest);
+    if let Err(e) = crate::mirror::copy_dump(opened, &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    crate::failpoint::hit("vault-before-rename");
+    fsutil::rename_durable(&tmp, &dest)?;
+    reader::open(&TapePath::Local(dest.clone()), trust, expect)
+        .with_context(|| format!("the copy {} does not open as written", dest.display()))?;
+    Ok(std::fs::metadata(&dest)?.len())
 }
 
 fn marker_text(vault: &Vault) -> String {
