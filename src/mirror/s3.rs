@@ -115,7 +115,7 @@ fn claim(store: &Store, check: &Check, remote: &BTreeMap<String, u64>) -> Result
 
 /// Uploads a killed run left for files this run no longer sends: aborted, so that no part
 /// lingers in the bucket.
-fn abort_stale(store: &Store, state: &upload::State, used: &[String]) -> Result<()> {
+pub(crate) fn abort_stale(store: &Store, state: &upload::State, used: &[String]) -> Result<()> {
     let mut s = state.lock().unwrap();
     let stale: Vec<(String, String)> =
         s.0.uploads
@@ -133,7 +133,7 @@ fn abort_stale(store: &Store, state: &upload::State, used: &[String]) -> Result<
 /// Uploads open under the prefix that no state file knows (a run killed between creating one
 /// and saving its id, or another tool's): aborted, so that their parts do not linger unseen.
 /// A store that cannot list them is a note, not a failed mirror.
-fn abort_orphans(store: &Store, state: &upload::State, rep: &mut Report) {
+pub(crate) fn abort_orphans(store: &Store, state: &upload::State, rep: &mut Report) {
     let open = match store.open_uploads() {
         Ok(u) => u,
         Err(e) => {

@@ -182,6 +182,7 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
         to: target.name.clone(),
         ..Report::default()
     };
+    target.abort_orphans(&mut rep.notes);
     let sources = sources(cfg, &mut rep.notes)?;
     let offered = candidates(cfg, vault, &sources);
     let held = target.records()?;
@@ -233,6 +234,8 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
             })
             .collect(),
     };
+    let used: Vec<String> = todo.iter().map(|(r, _, _)| rel_path(r)).collect();
+    target.abort_stale(&used)?;
     // then each listed, in order, once its index is there
     for ((r, i, _), done) in todo.iter().zip(copied) {
         let src = &sources[*i];

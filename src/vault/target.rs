@@ -140,6 +140,28 @@ impl Target {
         }
     }
 
+    /// Before a run: abort the multipart uploads open under an S3 target that no state file
+    /// knows (a run killed before it saved one); said in `notes`.
+    pub fn abort_orphans(&self, notes: &mut Vec<String>) {
+        if let Place::S3(r) = &self.place {
+            let mut rep = crate::mirror::Report::default();
+            crate::mirror::s3::abort_orphans(&r.store, &r.state, &mut rep);
+            notes.extend(rep.notes);
+        }
+    }
+
+    /// After a run: abort the uploads a killed run left for copies this run did not make
+    /// (`used`: the paths it put), so that no part lingers.
+    pub fn abort_stale(&self, used: &[String]) -> Result<()> {
+        match &self.place {
+            Place::S3(r) => {
+                let keys: Vec<String> = used.iter().map(|u| r.store.key(u)).collect();
+                crate::mirror::s3::abort_stale(&r.store, &r.state, &keys)
+            }
+            Place::Dir(_) => Ok(()),
+        }
+    }
+
     /// Put a file of the local catalog (`rel` under it) in place on the target.
     pub fn put_catalog(&self, rel: &str) -> Result<()> {
         if let Place::S3(r) = &self.place {
@@ -351,7 +373,12 @@ fn open_s3(cfg: &Config, vault: &Vault, url: &str, set: &TapeSet, trust: &Trust)
     crate::s3::sync_catalog(&store, &catalog)
         .map_err(|e| e.context(format!("cannot copy the catalog of {url}")))?;
     let readback = !store.checks_checksums()?;
-    let state_path = cfg.catalog.join("s3-uploads.json");
+    // its own upload state: a killed copy resumes at the next vault run, and no mirror run
+    // takes it for one of its own
+    let state_path = cfg.catalog.join(format!(
+        "vault-uploads-{}.json",
+        fsutil::escape_component(url.trim_start_matches("s3://"))
+    ));
     let root = Root::s3(url, Store::open(url, &cfg.s3)?);
     Ok(Target {
         name: url.to_string(),

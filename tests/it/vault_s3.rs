@@ -9,8 +9,16 @@ use crate::common::{Run, Setup, noise, tree};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 fn with(s: &Setup, w: &Seaweed, args: &[&str], now: &str) -> Run {
+    with_fail(s, w, args, now, None)
+}
+
+/// `args` at `now` against the store, killed at `failpoint` when one is named.
+fn with_fail(s: &Setup, w: &Seaweed, args: &[&str], now: &str, failpoint: Option<&str>) -> Run {
     let mut env: Vec<(&str, String)> = w.env();
     env.push(("TAPIR_NOW", now.to_string()));
+    if let Some(f) = failpoint {
+        env.push(("TAPIR_FAILPOINT", f.to_string()));
+    }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     s.run_env(args, &env)
 }
@@ -35,7 +43,8 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
     w.store("vplain").create_bucket().unwrap();
     let s = Setup::new(
         "tapecycle = 4\nrunspercycle = 1\n[vault.arch]\nto = \"s3://vlocked/arch\"\n\
-         keep_weekly = 1\nkeep_monthly = 1\ndles = [\"*\"]\nobject_lock = true\n",
+         keep_weekly = 1\nkeep_monthly = 1\ndles = [\"*\"]\nobject_lock = true\n\
+         [s3]\npart_size = \"5M\"\n",
         "slots = 5\nautolabel = \"daily-%%\"\n",
     );
     let src = s.path().join("src");
@@ -54,8 +63,19 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
         .and_utc();
     let t = |h: i64| (base + Duration::hours(h)).to_rfc3339();
     with(&s, &w, &["dump"], &t(0)).assert_code(0);
-    with(&s, &w, &["vault"], &t(0)).assert_code(0);
     let store = w.store("vlocked/arch");
+    // killed with an upload open, then before it completes: nothing partial is ever an
+    // object, and the rerun finishes the copy
+    for fp in ["s3-upload-created", "s3-before-complete"] {
+        let r = with_fail(&s, &w, &["vault"], &t(0), Some(fp));
+        assert_eq!(r.code, 134, "{fp}: {}", r.stderr);
+        assert!(store.list("dumps/").unwrap().is_empty(), "{fp}");
+    }
+    with(&s, &w, &["vault"], &t(0)).assert_code(0);
+    assert!(
+        store.open_uploads().unwrap().is_empty(),
+        "an upload left open"
+    );
     let first: Vec<String> = store
         .list("dumps/")
         .unwrap()
