@@ -53,6 +53,9 @@ pub fn run(cfg: &Config) -> Vec<Item> {
     out.push(server_clock(cfg));
     out.push(writable("catalog", &cfg.catalog.clone().into()));
     out.extend(cfg.mirror.to.iter().map(|t| mirror_target(cfg, t)));
+    for v in cfg.vaults.values() {
+        out.extend(v.to.iter().map(|t| vault_target(cfg, v, t)));
+    }
     out.extend(recipients(cfg));
     out.extend(ssh_client(cfg));
     let mut hosts: BTreeMap<&str, Vec<&crate::config::disklist::Dle>> = BTreeMap::new();
@@ -89,6 +92,36 @@ fn mirror_target(cfg: &Config, target: &str) -> Item {
                 ),
             ),
         },
+        Err(e) => item(Level::Fail, what, format!("{e:#}")),
+    }
+}
+
+/// A vault target can be written (and, with object_lock, retains what is put there).
+fn vault_target(cfg: &Config, v: &crate::config::vault::Vault, target: &str) -> Item {
+    let what = format!("vault {} {target}", v.name);
+    if !crate::s3::is_url(target) {
+        return writable(&what, &std::path::PathBuf::from(target).into());
+    }
+    let r = crate::s3::Store::open(target, &cfg.s3).and_then(|mut s| {
+        s.lock_days = None;
+        s.check_writable()?;
+        if v.object_lock {
+            crate::vault::target::check_lock(&mut s, &v.name)?;
+        }
+        Ok(())
+    });
+    match r {
+        Ok(()) if v.object_lock => item(
+            Level::Ok,
+            what,
+            "an object was written and read back, and a probe is retained by Object Lock \
+             (COMPLIANCE): each copy will be kept until its policy releases it",
+        ),
+        Ok(()) => item(
+            Level::Ok,
+            what,
+            "an object was written, read back and deleted",
+        ),
         Err(e) => item(Level::Fail, what, format!("{e:#}")),
     }
 }

@@ -394,7 +394,7 @@ fn open_s3(cfg: &Config, vault: &Vault, url: &str, set: &TapeSet, trust: &Trust)
 
 /// `object_lock = true`: a probe put with a day's COMPLIANCE retention must come back
 /// retained; a bucket without Object Lock is an error before any copy goes up.
-fn check_lock(store: &mut Store, vault: &str) -> Result<()> {
+pub fn check_lock(store: &mut Store, vault: &str) -> Result<()> {
     store.lock_until = Some(Utc::now() + chrono::Duration::days(1));
     let rel = ".tapir-vault-lock-probe";
     let why = format!(

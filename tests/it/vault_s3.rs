@@ -76,6 +76,12 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
         store.open_uploads().unwrap().is_empty(),
         "an upload left open"
     );
+    let c = with(&s, &w, &["check"], &t(0));
+    assert!(
+        c.stdout.contains("vault arch s3://vlocked/arch: an object was written and read back, and a probe is retained by Object Lock"),
+        "{}",
+        c.stdout
+    );
     let first: Vec<String> = store
         .list("dumps/")
         .unwrap()
@@ -201,6 +207,14 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
         r.stderr
     );
     assert!(w.store("vplain/arch").list("dumps/").unwrap().is_empty());
+    let c = with(&s, &w, &["check"], &t(1));
+    assert!(
+        c.stdout.contains("vault arch s3://vplain/arch:")
+            && c.stdout
+                .contains("needs a bucket created with Object Lock enabled"),
+        "{}",
+        c.stdout
+    );
     // without object_lock the same bucket takes the copies, unretained
     let plain = cfg.replace("s3://vlocked/arch", "s3://vplain/arch");
     s.write("tapir.toml", &plain.replace("object_lock = true\n", ""));

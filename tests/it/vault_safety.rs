@@ -292,3 +292,55 @@ fn a_full_whose_slot_was_recycled_is_copied_from_the_mirror_that_still_has_it() 
     );
     catalog_holds(&s);
 }
+
+/// A dumptype's `vault = ["arch"]` puts its DLEs in the vault (no `dles` glob needed); each
+/// target of a `to` list holds its own copy; `tapir check` says each can be written.
+#[test]
+fn a_dumptype_names_its_vault_and_each_target_gets_a_copy() {
+    let s = Setup::new(
+        "tapecycle = 4\nrunspercycle = 1\n[vault.arch]\nto = [\"v1\", \"v2\"]\nkeep_weekly = 1\n",
+        "slots = 5\nautolabel = \"daily-%%\"\n",
+    );
+    s.write(
+        "dumptypes/kept.toml",
+        "auth = \"local\"\nstrategy = \"noinc\"\nvault = [\"arch\"]\n",
+    );
+    let (kept, other) = (s.path().join("kept"), s.path().join("other"));
+    for d in [&kept, &other] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("f"), d.display().to_string()).unwrap();
+    }
+    s.write(
+        "disklist",
+        &format!(
+            "localhost {} kept\nlocalhost {} local-full\n",
+            kept.display(),
+            other.display()
+        ),
+    );
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    vault(&s, 0, &[], None).assert_code(0);
+    let escaped = tapir::fsutil::escape_component(&kept.display().to_string());
+    for t in ["v1", "v2"] {
+        let files: Vec<String> = walkdir::WalkDir::new(s.path().join(t).join("dumps"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().display().to_string())
+            .collect();
+        assert!(
+            files.len() == 1 && files[0].contains(&escaped),
+            "{t}: {files:?}"
+        );
+    }
+    let r = s.run(&["check"]);
+    for t in ["v1", "v2"] {
+        let line = format!(
+            "vault arch {}: {} is writable",
+            s.path().join(t).display(),
+            s.path().join(t).display()
+        );
+        assert!(r.stdout.contains(&line), "{line}\n{}", r.stdout);
+    }
+}
