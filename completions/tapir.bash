@@ -1593,7 +1593,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__verify)
-            opts="-i -c -v -h -V --identity --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            opts="-i -c -v -h -V --identity --max-time --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1604,6 +1604,10 @@ _tapir() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-time)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

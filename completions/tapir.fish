@@ -235,6 +235,7 @@ complete -c tapir -n "__fish_tapir_using_subcommand check" -s v -l verbose -d 'S
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tapir -n "__fish_tapir_using_subcommand check" -s V -l version -d 'Print version'
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s i -l identity -r -F
+complete -c tapir -n "__fish_tapir_using_subcommand verify" -l max-time -d 'Stop after this long (e.g. 30m), least recently verified files first; the next run goes on where this one stopped. Every run reads at least one file a core' -r
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l from -d 'Read the tapes and catalog of this vtape root (a mirror: a directory, or s3://BUCKET/PREFIX) instead of the configured ones' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -l signing-pub -d 'The tape signing public key (`KEY.pub`, an allowed-signers line, or an identity file with a `# tapir signing key:` line); default: signing.public_key, the server\'s own key, or the identity file\'s line' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand verify" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F

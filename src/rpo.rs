@@ -55,6 +55,11 @@ pub struct Assessment {
     pub mirror_lag: Option<i64>,
     pub mirror_state: State,
     pub mirror_why: String,
+    /// Per copy (`rotation`, each mirror target): how much was verified within
+    /// `verify_max_age` (`tapir verify`).
+    pub verified: Vec<(String, crate::catalog::verified::Coverage)>,
+    pub verify_state: State,
+    pub verify_why: String,
     pub now: DateTime<Local>,
 }
 
@@ -169,11 +174,16 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
         });
     }
     let (mirror_lag, mirror_state, mirror_why) = mirror(cfg, &all, limits, &now);
+    let verified = coverage(cfg, &all, &mirrors, &now);
+    let (verify_state, verify_why) = verify_state(cfg, &verified);
     Ok(Assessment {
         dles,
         mirror_lag,
         mirror_state,
         mirror_why,
+        verified,
+        verify_state,
+        verify_why,
         now,
     })
 }
@@ -208,6 +218,58 @@ fn other_copies(
         out.push((format!("vault:{n}"), oldest(held)));
     }
     out
+}
+
+/// How much of the rotation and of each mirror `tapir verify` read within verify_max_age.
+pub fn coverage(
+    cfg: &Config,
+    all: &[DumpRecord],
+    mirrors: &[crate::mirror::State],
+    now: &DateTime<Local>,
+) -> Vec<(String, crate::catalog::verified::Coverage)> {
+    use crate::catalog::verified::{self, Verified};
+    let v = Verified::load(&verified::path(&cfg.catalog));
+    let on_tape: Vec<&DumpRecord> = all.iter().filter(|r| !r.is_held()).collect();
+    let mut out = vec![(
+        "rotation".to_string(),
+        verified::coverage(&v, "rotation", &on_tape, cfg.verify_max_age, now),
+    )];
+    for m in mirrors {
+        let held: Vec<&DumpRecord> = on_tape.iter().copied().filter(|r| m.holds(r)).collect();
+        let c = verified::coverage(&v, &m.to, &held, cfg.verify_max_age, now);
+        out.push((format!("mirror:{}", m.to), c));
+    }
+    out
+}
+
+/// WARNING when verify_max_age is set and some copy has a file not verified within it.
+fn verify_state(
+    cfg: &Config,
+    verified: &[(String, crate::catalog::verified::Coverage)],
+) -> (State, String) {
+    let Some(max) = cfg.verify_max_age else {
+        return (State::Ok, String::new());
+    };
+    let short: Vec<String> = verified
+        .iter()
+        .filter(|(_, c)| c.covered < c.files)
+        .map(|(copy, c)| {
+            format!(
+                "{copy} {:.0}% verified within {} ({} of {} files; oldest unverified since {})",
+                100.0 * c.ratio(),
+                human_age(max as i64),
+                c.covered,
+                c.files,
+                c.oldest_unverified
+                    .as_deref()
+                    .map_or("-".into(), crate::clock::show_datestamp)
+            )
+        })
+        .collect();
+    match short.is_empty() {
+        true => (State::Ok, String::new()),
+        false => (State::Warning, short.join("; ")),
+    }
 }
 
 /// `min_history` not met: the DLE cannot be restored as far back as the policy asks (its
@@ -289,7 +351,7 @@ impl Assessment {
         self.dles
             .iter()
             .map(|d| d.state)
-            .chain([self.mirror_state])
+            .chain([self.mirror_state, self.verify_state])
             .max()
             .unwrap_or(State::Ok)
     }
@@ -319,6 +381,9 @@ impl Assessment {
         }
         if self.mirror_state != State::Ok {
             let _ = write!(line, "; {}", self.mirror_why);
+        }
+        if self.verify_state != State::Ok {
+            line.push_str(&clip(&format!("; {}", self.verify_why), 300));
         }
         let oldest = self
             .dles
@@ -450,6 +515,34 @@ impl Assessment {
                     ts(oldest)
                 );
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tapir_verify_coverage_ratio Share of a copy's tape files verified within verify_max_age (ever, without it).\n# TYPE tapir_verify_coverage_ratio gauge"
+        );
+        for (copy, c) in &self.verified {
+            let _ = writeln!(
+                out,
+                "tapir_verify_coverage_ratio{{copy=\"{}\"}} {}",
+                label(copy),
+                c.ratio()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tapir_verify_oldest_unverified_timestamp_seconds Since when the least recently verified file not covered has waited (0: all covered).\n# TYPE tapir_verify_oldest_unverified_timestamp_seconds gauge"
+        );
+        for (copy, c) in &self.verified {
+            let t = c
+                .oldest_unverified
+                .as_deref()
+                .and_then(crate::clock::parse_datestamp)
+                .map_or(0, |t| t.timestamp());
+            let _ = writeln!(
+                out,
+                "tapir_verify_oldest_unverified_timestamp_seconds{{copy=\"{}\"}} {t}",
+                label(copy)
+            );
         }
         if let Some(l) = self.mirror_lag {
             let _ = writeln!(

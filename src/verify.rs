@@ -2,6 +2,7 @@
 //! payload's sha256. With an identity: also decrypt, decompress and read the tar to its end,
 //! and compare its members with the catalog index.
 
+use crate::catalog::verified::{self, Mark, Verified};
 use crate::catalog::{self, DumpRecord};
 use crate::config::Config;
 use crate::pipeline::index::{EntrySink, IndexEntry, TarIndexer};
@@ -50,22 +51,58 @@ pub struct Checked {
     pub detail: String,
 }
 
+/// How far one verify run goes, and what it knows of earlier ones.
+#[derive(Default)]
+pub struct Limits<'a> {
+    /// Stop once this much time has passed (after the files being read at that moment).
+    pub max_time: Option<std::time::Duration>,
+    /// Earlier verifications of this copy: with `max_time`, the least recently verified
+    /// files are read first.
+    pub marks: Option<(&'a Verified, &'a str)>,
+}
+
+/// What a verify run found.
+pub struct Run {
+    pub checked: Vec<Checked>,
+    /// The dump files read and found good, with this run's mark.
+    pub good: Vec<(String, Mark)>,
+    /// Every dump file the catalog lists now (marks of others are dropped).
+    pub current: Vec<String>,
+    /// Dump files not reached before `max_time` ran out.
+    pub left: usize,
+}
+
+/// One dump file to read: where, what the catalog says of it, and where its verdict goes
+/// in the output (slot, position).
+struct Job<'r> {
+    order: (u32, u32, usize),
+    path: crate::vtape::TapePath,
+    slot: u32,
+    label: String,
+    file: String,
+    record: Option<&'r DumpRecord>,
+    /// A vault copy: a file that is gone is MISSING (a slot's are found by listing it).
+    copy: bool,
+}
+
 /// Verify the slots under `root` (labels `only`, or all): every label and dump file, and
 /// every file the catalog lists that is not there (MISSING), also when a whole slot or its
-/// label file is gone.
+/// label file is gone; then a vault's copies (its catalog's records with a `path`).
 pub fn run(
     cfg: &Config,
     root: &vtape::Root,
     only: &[String],
     identity: Option<&Path>,
     trust: &Trust,
-) -> anyhow::Result<Vec<Checked>> {
+    limits: &Limits,
+) -> anyhow::Result<Run> {
     let ids = identity.map(crate::keys::identities).transpose()?;
     let (copies, records): (Vec<DumpRecord>, Vec<DumpRecord>) =
         catalog::history::load_all(&cfg.catalog)?
             .into_iter()
             .partition(|r| r.path.is_some());
-    let mut out = Vec::new();
+    let mut out: Vec<((u32, u32, usize), Checked)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let last = records.iter().map(|r| r.slot).max().unwrap_or(0);
     for n in 1..=cfg.changer.slots.max(last) {
         let slot = vtape::scan_checked(root, n, trust)?;
@@ -88,79 +125,127 @@ pub fn run(
         if !only.is_empty() && !only.contains(&label) {
             continue;
         }
-        out.extend(label_file(&slot, &label, &listed, trust));
-        // the files of a slot are read on every core, the verdicts kept in file order
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-        out.extend(crate::pool::par_map(&slot.files, threads, |f| {
-            let rec = listed
-                .iter()
-                .find(|r| r.label == label && r.file_name == f.name);
-            let expect = Expect {
+        out.extend(label_file(&slot, &label, &listed, trust).map(|c| ((n, 0, 0), c)));
+        for (i, f) in slot.files.iter().enumerate() {
+            jobs.push(Job {
+                order: (n, 1, i),
+                path: slot.dir.join(&f.name),
                 slot: n,
-                label: Some(&label),
-                record: rec.copied(),
-            };
-            let (verdict, detail) = file(
-                &slot.dir.join(&f.name),
-                expect,
-                trust,
-                ids.as_deref(),
-                &cfg.catalog,
-            );
-            Checked {
-                verdict,
                 label: label.clone(),
                 file: f.name.clone(),
-                detail,
-            }
-        }));
-        out.extend(missing(&listed, &label, &slot));
+                record: listed
+                    .iter()
+                    .find(|r| r.label == label && r.file_name == f.name)
+                    .copied(),
+                copy: false,
+            });
+        }
+        let gone = missing(&listed, &label, &slot).into_iter();
+        out.extend(gone.enumerate().map(|(i, c)| ((n, 2, i), c)));
     }
-    out.extend(vault_copies(cfg, &copies, only, trust, ids.as_deref()));
-    Ok(out)
+    let wanted = copies
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&r.label));
+    for (i, r) in wanted.enumerate() {
+        jobs.push(Job {
+            order: (u32::MAX, 1, i),
+            path: cfg.dump_path(r),
+            slot: r.slot,
+            label: r.label.clone(),
+            file: r.path.clone().unwrap_or_default(),
+            record: Some(r),
+            copy: true,
+        });
+    }
+    let current = records.iter().chain(&copies).map(verified::id).collect();
+    if let (Some(_), Some((v, copy))) = (limits.max_time, limits.marks) {
+        // never verified first, then the longest ago
+        let at = |j: &Job| {
+            j.record
+                .and_then(|r| v.get(copy, &verified::id(r)))
+                .map(|m| m.at.clone())
+        };
+        jobs.sort_by_cached_key(|j| (at(j), j.order));
+    }
+    let (done, left) = read_jobs(cfg, &jobs, limits, trust, ids.as_deref());
+    let now = crate::clock::datestamp(&crate::clock::now()?);
+    let depth = if ids.is_some() { "decode" } else { "sha256" };
+    let good = jobs
+        .iter()
+        .zip(&done)
+        .filter(|(_, c)| c.verdict == Verdict::Ok)
+        .filter_map(|(j, _)| j.record)
+        .map(|r| {
+            let m = Mark {
+                at: now.clone(),
+                depth: depth.into(),
+            };
+            (verified::id(r), m)
+        })
+        .collect();
+    let ordered = limits.max_time.is_none();
+    out.extend(jobs.iter().zip(done).map(|(j, c)| (j.order, c)));
+    if ordered {
+        out.sort_by_key(|(k, _)| *k);
+    }
+    Ok(Run {
+        checked: out.into_iter().map(|(_, c)| c).collect(),
+        good,
+        current,
+        left,
+    })
 }
 
-/// The files of a vault's catalog (each at its own `path`), on every core: as a slot's,
-/// and MISSING when the file is gone.
-fn vault_copies(
+/// Read the jobs on every core, a batch of one file a core at a time, until `max_time` has
+/// passed; the verdicts of those read (in job order) and how many were left.
+fn read_jobs(
     cfg: &Config,
-    copies: &[DumpRecord],
-    only: &[String],
+    jobs: &[Job],
+    limits: &Limits,
     trust: &Trust,
     ids: Option<&Ids>,
-) -> Vec<Checked> {
-    let wanted: Vec<&DumpRecord> = copies
-        .iter()
-        .filter(|r| only.is_empty() || only.contains(&r.label))
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-    crate::pool::par_map(&wanted, threads, |r| {
-        let path = cfg.dump_path(r);
-        let at = r.path.clone().unwrap_or_default();
-        let (verdict, detail) = match path.open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                Verdict::Missing,
-                format!(
-                    "the catalog lists {} {} level {} of {} at {at}, the vault does not have it",
-                    r.host, r.disk, r.level, r.datestamp
-                ),
-            ),
-            _ => {
-                let expect = Expect {
-                    slot: r.slot,
-                    label: Some(&r.label),
-                    record: Some(r),
-                };
-                file(&path, expect, trust, ids, &cfg.catalog)
-            }
-        };
-        Checked {
-            verdict,
-            label: r.label.clone(),
-            file: at,
-            detail,
+) -> (Vec<Checked>, usize) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let t0 = std::time::Instant::now();
+    let mut done = Vec::with_capacity(jobs.len());
+    for batch in jobs.chunks(threads) {
+        done.extend(crate::pool::par_map(batch, threads as u32, |j| {
+            read_job(cfg, j, trust, ids)
+        }));
+        if limits.max_time.is_some_and(|m| t0.elapsed() >= m) {
+            break;
         }
-    })
+    }
+    let left = jobs.len() - done.len();
+    (done, left)
+}
+
+fn read_job(cfg: &Config, j: &Job, trust: &Trust, ids: Option<&Ids>) -> Checked {
+    let gone =
+        j.copy && matches!(j.path.open(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    let (verdict, detail) = match j.record {
+        Some(r) if gone => (
+            Verdict::Missing,
+            format!(
+                "the catalog lists {} {} level {} of {} at {}, the vault does not have it",
+                r.host, r.disk, r.level, r.datestamp, j.file
+            ),
+        ),
+        _ => {
+            let expect = Expect {
+                slot: j.slot,
+                label: Some(&j.label),
+                record: j.record,
+            };
+            file(&j.path, expect, trust, ids, &cfg.catalog)
+        }
+    };
+    Checked {
+        verdict,
+        label: j.label.clone(),
+        file: j.file.clone(),
+        detail,
+    }
 }
 
 /// The label file: signed, or MISSING while the catalog lists dumps on the tape.

@@ -13,6 +13,7 @@ pub mod retention;
 pub mod runlog;
 pub mod search;
 pub mod tree;
+pub mod verified;
 
 pub use history::{DumpRecord, DumpStatus};
 

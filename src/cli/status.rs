@@ -101,6 +101,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
         outln!("PROBLEM: {p}");
     }
     history_section(&cfg)?;
+    verified_section(&cfg, &records)?;
     Ok(if st.problems.is_empty() { 0 } else { 1 })
 }
 
@@ -129,6 +130,35 @@ fn history_section(cfg: &crate::config::Config) -> anyhow::Result<()> {
              (`tapir forecast`)",
             d.host,
             d.disk
+        );
+    }
+    Ok(())
+}
+
+/// How much of each copy `tapir verify` read within verify_max_age (ever, without it).
+fn verified_section(
+    cfg: &crate::config::Config,
+    records: &[crate::catalog::DumpRecord],
+) -> anyhow::Result<()> {
+    let now = crate::clock::now()?;
+    let mirrors = crate::mirror::load_states(&cfg.catalog);
+    let within = cfg.verify_max_age.map_or("ever".to_string(), |s| {
+        format!(
+            "within {}",
+            crate::clock::human_span(chrono::Duration::seconds(s as i64))
+        )
+    });
+    for (copy, c) in crate::rpo::coverage(cfg, records, &mirrors, &now) {
+        let oldest = c.oldest_unverified.as_deref().map_or(String::new(), |o| {
+            format!(
+                "; oldest not verified since {}",
+                crate::clock::show_datestamp(o)
+            )
+        });
+        outln!(
+            "verified {within}: {copy}: {:.0}% of {} tape file(s){oldest}",
+            100.0 * c.ratio(),
+            c.files
         );
     }
     Ok(())

@@ -65,6 +65,8 @@ struct RawConfig {
     #[serde(default)]
     min_history: Option<Spanned<String>>,
     #[serde(default)]
+    verify_max_age: Option<Spanned<String>>,
+    #[serde(default)]
     changer: RawChanger,
     #[serde(default)]
     encryption: RawEncryption,
@@ -323,6 +325,9 @@ pub struct Config {
     /// How far back every DLE must stay restorable (seconds; `min_history = "14d"`):
     /// check-rpo warns when a DLE's oldest full is younger.
     pub min_history: Option<u64>,
+    /// Every tape file must have been verified this recently (seconds;
+    /// `verify_max_age = "14d"`): check-rpo warns about the share that was not.
+    pub verify_max_age: Option<u64>,
     pub changer: Changer,
     pub encryption: Encryption,
     pub ssh: Ssh,
@@ -454,14 +459,14 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         ),
         None => None,
     };
-    let min_history = match &raw.min_history {
-        Some(v) => Some(
-            crate::units::parse_duration(v.get_ref())
-                .map_err(|m| toml_err::at(&file, &text, span(v), &format!("min_history: {m}")))?
-                .as_secs(),
-        ),
-        None => None,
+    let seconds = |key: &str, v: &Option<Spanned<String>>| -> Result<Option<u64>, Error> {
+        let Some(v) = v else { return Ok(None) };
+        crate::units::parse_duration(v.get_ref())
+            .map(|d| Some(d.as_secs()))
+            .map_err(|m| toml_err::at(&file, &text, span(v), &format!("{key}: {m}")))
     };
+    let min_history = seconds("min_history", &raw.min_history)?;
+    let verify_max_age = seconds("verify_max_age", &raw.verify_max_age)?;
     let bumpsize = crate::units::parse_size(raw.bumpsize.get_ref())
         .map_err(|m| toml_err::at(&file, &text, span(&raw.bumpsize), &format!("bumpsize: {m}")))?;
     if !raw.bumpmult.is_finite() || raw.bumpmult < 1.0 {
@@ -534,6 +539,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         bumpmult: raw.bumpmult,
         bumpdays: raw.bumpdays,
         min_history,
+        verify_max_age,
         ssh: Ssh {
             user: raw.ssh.user,
             identity: abs(&raw.ssh.identity),

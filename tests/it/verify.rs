@@ -121,3 +121,116 @@ fn flipped_truncated_and_missing_files_are_named() {
         noise(200 << 10, b'd' as u64)
     );
 }
+
+/// `verify --max-time` reads the least recently verified dump files first, stops at the
+/// limit and goes on the next run where it stopped; `status`, `check-rpo` and the textfile
+/// say how much of the rotation was verified within `verify_max_age`.
+#[test]
+fn verify_with_a_time_limit_goes_on_where_it_stopped_and_coverage_is_reported() {
+    use crate::common::day;
+    let s = Setup::new(
+        "tapecycle = 8\nrunspercycle = 1\nverify_max_age = \"3d\"",
+        "slots = 9\nautolabel = \"daily-%%\"\n",
+    );
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    s.write(
+        "disklist",
+        &format!("localhost {} local-full\n", src.display()),
+    );
+    for n in 0..8 {
+        std::fs::write(src.join("f"), noise(64 << 10, n as u64)).unwrap();
+        s.run_env(&["dump"], &[("TAPIR_NOW", &day(n))])
+            .assert_code(0);
+    }
+    // a run with --max-time reads what was read longest ago (never, first), at least a file
+    let limited = |n: u32| -> (Vec<String>, bool) {
+        let r = s.run_env(
+            &["--json", "verify", "--max-time", "0s"],
+            &[("TAPIR_NOW", &day(n))],
+        );
+        r.assert_code(0);
+        let read: Vec<String> = serde_json::from_str::<serde_json::Value>(&r.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}/{}",
+                    c["label"].as_str().unwrap(),
+                    c["file"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert!(!read.is_empty(), "a run reads at least one file");
+        (read, r.stderr.contains("stopped at --max-time"))
+    };
+    let mut seen: Vec<String> = vec![];
+    let mut runs = 0;
+    while seen.len() < 8 {
+        let (read, _) = limited(8);
+        for f in &read {
+            assert!(
+                !seen.contains(f),
+                "{f} read again before every file was read once"
+            );
+        }
+        seen.extend(read);
+        runs += 1;
+        assert!(runs <= 8, "{seen:?}");
+    }
+    // the next night starts with the file read longest ago, then goes on from there
+    let (first, stopped) = limited(9);
+    if stopped {
+        let (second, _) = limited(10);
+        assert!(
+            second.iter().all(|f| !first.contains(f)),
+            "{first:?} then {second:?}"
+        );
+    }
+    // 4 nights later nothing is within 3 days: check-rpo warns, the textfile says so
+    let prom = s.path().join("tapir.prom");
+    let rpo = |n: u32| {
+        s.run_env(
+            &[
+                "check-rpo",
+                "--warn",
+                "30d",
+                "--crit",
+                "60d",
+                "--prometheus",
+                prom.to_str().unwrap(),
+            ],
+            &[("TAPIR_NOW", &day(n))],
+        )
+    };
+    let r = rpo(14);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains("rotation 0% verified within 3d"),
+        "{}",
+        r.stdout
+    );
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("tapir_verify_coverage_ratio{copy=\"rotation\"} 0\n"),
+        "{text}"
+    );
+    // a whole verify covers it again
+    s.run_env(&["verify"], &[("TAPIR_NOW", &day(14))])
+        .assert_code(0);
+    rpo(14).assert_code(0);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("tapir_verify_coverage_ratio{copy=\"rotation\"} 1\n"),
+        "{text}"
+    );
+    let st = s.run_env(&["status"], &[("TAPIR_NOW", &day(14))]);
+    assert!(
+        st.stdout
+            .contains("verified within 3 day(s) 0 h: rotation: 100% of 8 tape file(s)"),
+        "{}",
+        st.stdout
+    );
+}
