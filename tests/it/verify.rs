@@ -233,4 +233,23 @@ fn verify_with_a_time_limit_goes_on_where_it_stopped_and_coverage_is_reported() 
         "{}",
         st.stdout
     );
+    // a mirror is a copy of its own: not verified until `verify --from` reads it
+    let m = s.path().join("mirror");
+    s.run(&["mirror", "--to", m.to_str().unwrap()])
+        .assert_code(0);
+    let copy = format!(
+        "tapir_verify_coverage_ratio{{copy=\"mirror:{}\"}}",
+        m.display()
+    );
+    rpo(14).assert_code(1);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(text.contains(&format!("{copy} 0\n")), "{text}");
+    s.run_env(
+        &["verify", "--from", m.to_str().unwrap()],
+        &[("TAPIR_NOW", &day(14))],
+    )
+    .assert_code(0);
+    rpo(14).assert_code(0);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(text.contains(&format!("{copy} 1\n")), "{text}");
 }
