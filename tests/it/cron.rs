@@ -101,11 +101,9 @@ fn a_clean_night_under_cron_prints_nothing_and_a_bad_one_says_why() {
     );
     assert!(s.path().join("mirror/slot2").is_dir());
     // the vault keeps the week's last full (the first night's; the second was incremental)
-    let vault: Vec<String> = walkdir::WalkDir::new(s.path().join("vault/dumps"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
+    let vault: Vec<String> = crate::common::files_under(&s.path().join("vault/dumps"))
+        .iter()
+        .map(|p| p.display().to_string())
         .collect();
     assert!(
         vault.len() == 1 && vault[0].contains("/20260101020000/"),

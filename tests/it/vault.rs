@@ -63,11 +63,9 @@ fn vault_catalog(v: &Path) -> (BTreeSet<Full>, BTreeSet<String>) {
 
 /// The dump files under the vault's `dumps/`, relative to it.
 fn vault_files(v: &Path) -> BTreeSet<String> {
-    walkdir::WalkDir::new(v.join("dumps"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(v).unwrap().display().to_string())
+    crate::common::files_under(&v.join("dumps"))
+        .iter()
+        .map(|p| p.strip_prefix(v).unwrap().display().to_string())
         .collect()
 }
 

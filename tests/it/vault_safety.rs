@@ -69,11 +69,10 @@ fn listed(s: &Setup) -> (BTreeSet<String>, BTreeSet<String>) {
 /// Files under dumps/ whose name is not a temp name.
 fn visible(s: &Setup) -> BTreeSet<String> {
     let v = s.path().join("vault");
-    walkdir::WalkDir::new(v.join("dumps"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| e.path().strip_prefix(&v).unwrap().display().to_string())
+    crate::common::files_under(&v.join("dumps"))
+        .iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| p.strip_prefix(&v).unwrap().display().to_string())
         .collect()
 }
 
@@ -323,11 +322,9 @@ fn a_dumptype_names_its_vault_and_each_target_gets_a_copy() {
     vault(&s, 0, &[], None).assert_code(0);
     let escaped = tapir::fsutil::escape_component(&kept.display().to_string());
     for t in ["v1", "v2"] {
-        let files: Vec<String> = walkdir::WalkDir::new(s.path().join(t).join("dumps"))
-            .into_iter()
-            .flatten()
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.path().display().to_string())
+        let files: Vec<String> = crate::common::files_under(&s.path().join(t).join("dumps"))
+            .iter()
+            .map(|p| p.display().to_string())
             .collect();
         assert!(
             files.len() == 1 && files[0].contains(&escaped),

@@ -257,6 +257,16 @@ impl Setup {
     }
 }
 
+/// Every file below `dir` (none when it does not exist), in walk order.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
 /// The real binary on a machine with no tapir config: in `dir` (also its HOME), the
 /// environment cleared but PATH, TZ=UTC and `env`.
 pub fn bare_cmd(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
