@@ -92,6 +92,13 @@ pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
                 }
             }
         }
+        if reasons.is_empty() && stay.is_none() {
+            // no period could be told (an unreadable datestamp): never a reason to remove
+            stay = Some(format!(
+                "{}:{} {}: no period of the policy can be told from its datestamp: kept",
+                r.host, r.disk, r.datestamp
+            ));
+        }
         let path = r.path.clone().unwrap_or_else(|| rel_path(r));
         let locked = match stay {
             Some(_) => None,
@@ -119,11 +126,19 @@ pub fn plan(cfg: &Config, vault: &Vault, target: &Target) -> Result<Plan> {
         }
     }
     let listed: BTreeSet<String> = held.iter().filter_map(|r| r.path.clone()).collect();
-    plan.orphans = target
-        .dump_files()?
-        .into_iter()
-        .filter(|f| !listed.contains(f))
-        .collect();
+    for f in target.dump_files()? {
+        if listed.contains(&f) {
+            continue;
+        }
+        // a whole copy a killed run did not list, still retained: removed once it may be
+        match target.locked_until(&f)?.filter(|t| *t > now) {
+            Some(t) => plan.kept_back.push(format!(
+                "{f}: no catalog record lists it, but the store retains it until {}",
+                t.format("%Y-%m-%d %H:%M UTC")
+            )),
+            None => plan.orphans.push(f),
+        }
+    }
     Ok(plan)
 }
 

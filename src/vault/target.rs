@@ -222,14 +222,19 @@ impl Target {
                 _ => Ok(()),
             },
             Place::S3(r) => {
+                // every version (a copy put again after a killed run has two): deleting
+                // the newest makes the one before it the object again
                 let store = &r.store;
-                let Some(head) = store.head(rel)? else {
-                    return Ok(());
-                };
-                match head.amz("version-id").filter(|v| *v != "null") {
-                    Some(v) => store.delete_version(rel, v),
-                    None => store.delete(rel),
+                for _ in 0..16 {
+                    let Some(head) = store.head(rel)? else {
+                        return Ok(());
+                    };
+                    match head.amz("version-id").filter(|v| *v != "null") {
+                        Some(v) => store.delete_version(rel, v)?,
+                        None => return store.delete(rel),
+                    }
                 }
+                bail!("{}: {rel} still has versions after 16 deletions", store.url)
             }
         }
     }

@@ -223,4 +223,18 @@ fn a_vault_on_s3_with_object_lock_holds_each_copy_until_its_policy_releases_it()
     assert_eq!(copies.len(), 1, "{copies:?}");
     let head = w.store("vplain/arch").head(&copies[0].0).unwrap().unwrap();
     assert_eq!(head.amz("object-lock-mode"), None);
+    // a week later the older copy is released and, unretained, pruned
+    let week = (base + Duration::days(48)).to_rfc3339();
+    with(&s, &w, &["dump"], &week).assert_code(0);
+    let r = with(&s, &w, &["vault", "--prune"], &week);
+    r.assert_code(0);
+    assert!(r.stdout.contains("removed 1 copies"), "{}", r.stdout);
+    let now: Vec<String> = w
+        .store("vplain/arch")
+        .list("dumps/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(now.len() == 1 && now[0] != copies[0].0, "{now:?}");
 }
