@@ -83,10 +83,11 @@ pub fn run(cfg: &Config, days: u32) -> Result<Forecast> {
         .map(crate::vtape::Slot::info)
         .collect();
     let mut future = records.clone();
+    let mut fulls = last_fulls(&records);
     let mut nights = vec![];
     for k in 1..=days {
         let at = now + chrono::Duration::days(k as i64);
-        let night = play_night(cfg, &mut tapes, &mut future, at)?;
+        let night = play_night(cfg, &mut tapes, &mut future, &mut fulls, at)?;
         let stop = night.slot.is_none();
         nights.push(night);
         if stop {
@@ -94,10 +95,14 @@ pub fn run(cfg: &Config, days: u32) -> Result<Forecast> {
         }
     }
     let then = now + chrono::Duration::days(days as i64);
+    let seen = Copies {
+        mirrors: crate::mirror::load_states(&cfg.catalog),
+        vaults: crate::vault::state::load(&cfg.catalog),
+    };
     let dles = cfg
         .disklist
         .iter()
-        .map(|d| dle(cfg, &d.host, &d.disk, &records, &future, then))
+        .map(|d| dle(cfg, &d.host, &d.disk, (&records, &future), &seen, then))
         .collect();
     Ok(Forecast {
         datestamp: crate::clock::datestamp(&now),
@@ -110,10 +115,25 @@ pub fn run(cfg: &Config, days: u32) -> Result<Forecast> {
 
 /// One run at `at`: the tape rotation picks, the dumps on it dropped, the DLEs' new dumps
 /// written to it.
+/// Each DLE's newest full.
+type Fulls = std::collections::HashMap<(String, String), DateTime<Local>>;
+
+fn last_fulls(records: &[DumpRecord]) -> Fulls {
+    let mut out = Fulls::new();
+    for r in records.iter().filter(|r| r.level == 0) {
+        if let Some(t) = crate::clock::parse_datestamp(&r.datestamp) {
+            let e = out.entry((r.host.clone(), r.disk.clone())).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+    out
+}
+
 fn play_night(
     cfg: &Config,
     tapes: &mut [TapeInfo],
     records: &mut Vec<DumpRecord>,
+    fulls: &mut Fulls,
     at: DateTime<Local>,
 ) -> Result<Night> {
     let rules = rotation::Rules {
@@ -146,8 +166,12 @@ fn play_night(
         .collect();
     records.retain(|r| r.label != label || r.is_held());
     for d in &cfg.disklist {
-        if let Some(level) = next_level(cfg, d, records, at) {
+        let dle = (d.host.clone(), d.disk.clone());
+        if let Some(level) = next_level(cfg, d, fulls.get(&dle).copied(), at) {
             records.push(planned(&d.host, &d.disk, &datestamp, level, &label, t.slot));
+            if level == 0 {
+                fulls.insert(dle, at);
+            }
         }
     }
     if let Some(x) = tapes.iter_mut().find(|x| x.slot == t.slot) {
@@ -167,15 +191,10 @@ fn play_night(
 fn next_level(
     cfg: &Config,
     d: &crate::config::disklist::Dle,
-    records: &[DumpRecord],
+    last_full: Option<DateTime<Local>>,
     at: DateTime<Local>,
 ) -> Option<u8> {
     let dt = cfg.dumptype(d);
-    let last_full = records
-        .iter()
-        .filter(|r| r.host == d.host && r.disk == d.disk && r.level == 0)
-        .filter_map(|r| crate::clock::parse_datestamp(&r.datestamp))
-        .max();
     match dt.strategy {
         Strategy::Skip => None,
         Strategy::Noinc => Some(0),
@@ -227,34 +246,49 @@ fn oldest(records: &[DumpRecord], host: &str, disk: &str) -> Option<String> {
         .min()
 }
 
+/// One DLE's copies; the mirror and vault states are read once by the caller.
+struct Copies {
+    mirrors: Vec<crate::mirror::State>,
+    vaults: Vec<crate::vault::state::State>,
+}
+
 fn dle(
     cfg: &Config,
     host: &str,
     disk: &str,
-    now: &[DumpRecord],
-    future: &[DumpRecord],
+    (now, future): (&[DumpRecord], &[DumpRecord]),
+    seen: &Copies,
     then: DateTime<Local>,
 ) -> Dle {
+    let mine = |rs: &[DumpRecord]| -> Vec<DumpRecord> {
+        rs.iter()
+            .filter(|r| r.host == host && r.disk == disk)
+            .cloned()
+            .collect()
+    };
+    let (now, future) = (mine(now), mine(future));
     let mut copies = vec![Copy {
         copy: "rotation".into(),
-        oldest_now: oldest(now, host, disk),
-        oldest_then: oldest(future, host, disk),
+        oldest_now: oldest(&now, host, disk),
+        oldest_then: oldest(&future, host, disk),
     }];
-    for m in crate::mirror::load_states(&cfg.catalog) {
+    for m in &seen.mirrors {
         let held: Vec<DumpRecord> = now.iter().filter(|r| m.holds(r)).cloned().collect();
         // a mirror follows the slots: N days ahead it holds what the rotation holds
         copies.push(Copy {
             copy: format!("mirror:{}", m.to),
             oldest_now: oldest(&held, host, disk),
-            oldest_then: oldest(future, host, disk),
+            oldest_then: oldest(&future, host, disk),
         });
     }
-    let states = crate::vault::state::load(&cfg.catalog);
     for v in cfg.vaults.values() {
-        let held: Vec<DumpRecord> = states
+        let held: Vec<DumpRecord> = seen
+            .vaults
             .iter()
             .filter(|s| s.vault == v.name)
-            .flat_map(|s| s.held.iter().cloned())
+            .flat_map(|s| s.held.iter())
+            .filter(|r| r.host == host && r.disk == disk)
+            .cloned()
             .collect();
         // what it will copy: every full of the DLE the rotation holds until then
         let covered = cfg
@@ -262,7 +296,7 @@ fn dle(
             .is_some_and(|d| v.covers(d, cfg.dumptype(d)));
         let mut all = held.clone();
         if covered {
-            all.extend(now.iter().chain(future).cloned());
+            all.extend(now.iter().chain(&future).cloned());
         }
         let kept = retention::kept(&all, &v.policy(), then.date_naive());
         let kept: Vec<DumpRecord> = kept.iter().map(|k| k.record.clone()).collect();

@@ -196,8 +196,8 @@ pub fn run(
     })
 }
 
-/// Read the jobs on every core, a batch of one file a core at a time, until `max_time` has
-/// passed; the verdicts of those read (in job order) and how many were left.
+/// Read the jobs on every core, in order, until `max_time` has passed (each core reads at
+/// least one): the verdicts of those read, a prefix of the jobs, and how many were left.
 fn read_jobs(
     cfg: &Config,
     jobs: &[Job],
@@ -207,15 +207,14 @@ fn read_jobs(
 ) -> (Vec<Checked>, usize) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let t0 = std::time::Instant::now();
-    let mut done = Vec::with_capacity(jobs.len());
-    for batch in jobs.chunks(threads) {
-        done.extend(crate::pool::par_map(batch, threads as u32, |j| {
-            read_job(cfg, j, trust, ids)
-        }));
-        if limits.max_time.is_some_and(|m| t0.elapsed() >= m) {
-            break;
-        }
-    }
+    let numbered: Vec<(usize, &Job)> = jobs.iter().enumerate().collect();
+    // a core takes the next job only while time is left: once it is up, every later job is
+    // left, so those read are the first ones
+    let read = crate::pool::par_map(&numbered, threads as u32, |(i, j)| {
+        let late = limits.max_time.is_some_and(|m| t0.elapsed() >= m);
+        (*i < threads || !late).then(|| read_job(cfg, j, trust, ids))
+    });
+    let done: Vec<Checked> = read.into_iter().map_while(|c| c).collect();
     let left = jobs.len() - done.len();
     (done, left)
 }

@@ -66,7 +66,7 @@ pub struct State {
     pub problems: usize,
     /// The dumps the target held complete after the run (`LABEL/FILE@DATESTAMP`).
     #[serde(default)]
-    pub held: Vec<String>,
+    pub held: std::collections::BTreeSet<String>,
 }
 
 impl State {

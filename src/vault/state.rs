@@ -49,16 +49,30 @@ pub fn save(cfg: &Config, vault: &Vault, target: &Target, problems: usize) -> Re
     crate::fsutil::write_atomic(&file(&cfg.catalog), serde_json::to_string(&all)?.as_bytes())
 }
 
-/// The vault copies of one dump: `vault:NAME` for each target that holds it.
-pub fn copies_of(states: &[State], r: &DumpRecord) -> Vec<String> {
+/// The vault copies of one dump: `vault:NAME` for each target that holds it (`held`: each
+/// state's copies, as [`held_keys`] makes them once).
+pub fn copies_of(
+    states: &[State],
+    held: &[std::collections::HashSet<super::Key>],
+    r: &DumpRecord,
+) -> Vec<String> {
     let k = key(r);
     let mut out: Vec<String> = states
         .iter()
-        .filter(|s| s.held.iter().any(|h| key(h) == k))
-        .map(|s| format!("vault:{}", s.vault))
+        .zip(held)
+        .filter(|(_, h)| h.contains(&k))
+        .map(|(s, _)| format!("vault:{}", s.vault))
         .collect();
     out.dedup();
     out
+}
+
+/// Each state's copies as a set, to look dumps up in.
+pub fn held_keys(states: &[State]) -> Vec<std::collections::HashSet<super::Key>> {
+    states
+        .iter()
+        .map(|s| s.held.iter().map(key).collect())
+        .collect()
 }
 
 /// The vault target whose copy of `host disk` is the newest full at or before `bound` (a
@@ -101,6 +115,7 @@ pub struct Listed {
 /// vault still holds (the rotation dropped them), oldest first.
 pub fn listed(catalog: &Path, records: Vec<DumpRecord>) -> Vec<Listed> {
     let vaults = load(catalog);
+    let held = held_keys(&vaults);
     let mirrors = crate::mirror::load_states(catalog);
     let mut seen = std::collections::BTreeSet::new();
     let mut out: Vec<Listed> = records
@@ -118,14 +133,14 @@ pub fn listed(catalog: &Path, records: Vec<DumpRecord>) -> Vec<Listed> {
             for m in mirrors.iter().filter(|m| m.holds(&r)) {
                 copies.push(format!("mirror:{}", m.to));
             }
-            copies.extend(copies_of(&vaults, &r));
+            copies.extend(copies_of(&vaults, &held, &r));
             Listed { record: r, copies }
         })
         .collect();
     for s in &vaults {
         for r in &s.held {
             if seen.insert(key(r)) {
-                let copies = copies_of(&vaults, r);
+                let copies = copies_of(&vaults, &held, r);
                 let mut record = r.clone();
                 record.path = None;
                 out.push(Listed { record, copies });
