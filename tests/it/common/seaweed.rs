@@ -56,16 +56,28 @@ impl Seaweed {
             ),
         )
         .unwrap();
-        let ports = [free_pair(), free_pair(), free_pair(), free_pair()];
-        let child = Seaweed::spawn(dir, ports);
-        let s = Seaweed {
-            child,
-            dir: dir.to_path_buf(),
-            s3_port: ports[3],
-            ports,
-        };
-        s.wait_ready();
-        s
+        // a weed whose master never becomes leader (seen on a busy 2-core machine: raft
+        // "Not current leader" for a minute) is started again, fresh, on other ports
+        for attempt in 1..=3 {
+            let ports = [free_pair(), free_pair(), free_pair(), free_pair()];
+            let child = Seaweed::spawn(dir, ports);
+            let mut s = Seaweed {
+                child,
+                dir: dir.to_path_buf(),
+                s3_port: ports[3],
+                ports,
+            };
+            if s.ready_within(Duration::from_secs(40)) {
+                return s;
+            }
+            let log = std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
+            s.stop();
+            assert!(attempt < 3, "weed did not start three times: {log}");
+            eprintln!("weed did not start (attempt {attempt}); starting it again");
+            let _ = std::fs::remove_dir_all(dir.join("data"));
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+        }
+        unreachable!()
     }
 
     fn spawn(dir: &Path, [master, volume, filer, s3]: [u16; 4]) -> Child {
@@ -98,23 +110,28 @@ impl Seaweed {
 
     /// Ready when a bucket can be created and listed (the filer and a volume are up).
     fn wait_ready(&self) {
+        assert!(
+            self.ready_within(Duration::from_secs(60)),
+            "weed did not start: {}",
+            std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default()
+        );
+    }
+
+    /// Whether it became ready within `limit`.
+    fn ready_within(&self, limit: Duration) -> bool {
         let t0 = Instant::now();
-        loop {
+        while t0.elapsed() < limit {
             let made = self
                 .store("ready-probe")
                 .create_bucket()
                 .map_err(|e| format!("{e:#}"));
             let exists = made.is_ok() || made.is_err_and(|e| e.contains("BucketAlready"));
             if exists && self.store("ready-probe").list("").is_ok() {
-                return;
+                return true;
             }
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "weed did not start: {}",
-                std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default()
-            );
             std::thread::sleep(Duration::from_millis(300));
         }
+        false
     }
 
     /// A store for `bucket` with the test's keys.
