@@ -217,6 +217,13 @@ fn verify_with_a_time_limit_goes_on_where_it_stopped_and_coverage_is_reported() 
         text.contains("tapir_verify_coverage_ratio{copy=\"rotation\"} 0\n"),
         "{text}"
     );
+    // a read that skipped the signatures proves nothing: not recorded
+    s.run_env(
+        &["verify", "--insecure-skip-signature"],
+        &[("TAPIR_NOW", &day(14))],
+    )
+    .assert_code(0);
+    rpo(14).assert_code(1);
     // a whole verify covers it again
     s.run_env(&["verify"], &[("TAPIR_NOW", &day(14))])
         .assert_code(0);
