@@ -75,7 +75,8 @@ pub struct Forecast {
 pub fn run(cfg: &Config, days: u32) -> Result<Forecast> {
     let now = crate::clock::now()?;
     let records = history::load_all(&cfg.catalog)?;
-    let trust = crate::keys::trust(&cfg.signing, None, None, true)?;
+    // labels read as the rotation reads them: a damaged one is never a tape to write
+    let trust = crate::keys::server_trust(&cfg.signing)?;
     let slots = crate::vtape::scan(&cfg.changer, &trust)?;
     let mut tapes: Vec<TapeInfo> = slots
         .iter()

@@ -103,7 +103,7 @@ fn one(
     }
     if a.prune {
         let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault --prune")?;
-        let (trust, set) = vault::ours(cfg)?;
+        let (trust, set) = crate::mirror::server_set(cfg)?;
         let target = Target::open(cfg, v, to, &set, &trust)?;
         let mut plan = prune::plan(cfg, v, &target)?;
         plan.dry_run = a.dry_run;

@@ -204,12 +204,11 @@ struct Check {
 
 impl Check {
     fn new(cfg: &Config) -> Result<Check> {
-        let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
-        let fp = crate::signing::fingerprint(signer.public());
+        let (trust, set) = server_set(cfg)?;
         Ok(Check {
-            trust: Trust::of_server(signer.public(), &cfg.signing)?,
+            trust,
             records: history::load_all(&cfg.catalog)?,
-            set: tapeset::ours(cfg, &fp)?,
+            set,
         })
     }
 
@@ -253,6 +252,17 @@ impl Check {
             }
         }
     }
+}
+
+/// The keys this server's copies are checked with, and the tape set they belong to: what a
+/// mirror or a vault writes under.
+pub fn server_set(cfg: &Config) -> Result<(Trust, tapeset::TapeSet)> {
+    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
+    let fp = crate::signing::fingerprint(signer.public());
+    Ok((
+        Trust::of_server(signer.public(), &cfg.signing)?,
+        tapeset::ours(cfg, &fp)?,
+    ))
 }
 
 fn unsigned_note(slot: u32, name: &str) -> String {

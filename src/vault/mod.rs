@@ -24,7 +24,6 @@ use crate::catalog::{DumpRecord, DumpStatus, history, index};
 use crate::config::Config;
 use crate::config::vault::Vault;
 use crate::fsutil;
-use crate::mirror::tapeset;
 use crate::signing::Trust;
 use crate::vtape::reader::{self, Expect};
 use anyhow::Result;
@@ -143,16 +142,6 @@ pub fn vault_name(marker: &str) -> Option<String> {
     toml::from_str::<M>(marker).ok().map(|m| m.vault)
 }
 
-/// The trust and tape set of this server, as the mirror has them.
-pub fn ours(cfg: &Config) -> Result<(Trust, tapeset::TapeSet)> {
-    let signer = crate::keys::signer(&cfg.signing, &cfg.encryption, &cfg.changer)?;
-    let fp = crate::signing::fingerprint(signer.public());
-    Ok((
-        Trust::of_server(signer.public(), &cfg.signing)?,
-        tapeset::ours(cfg, &fp)?,
-    ))
-}
-
 /// Today, as the policy counts it.
 pub fn today() -> Result<chrono::NaiveDate> {
     Ok(crate::clock::now()?.date_naive())
@@ -175,7 +164,7 @@ pub fn union(held: &[DumpRecord], offered: &[(usize, &DumpRecord)]) -> Vec<DumpR
 /// Copy to `to` every dump the policy keeps that the vault lacks.
 pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
     let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "vault")?;
-    let (trust, set) = ours(cfg)?;
+    let (trust, set) = crate::mirror::server_set(cfg)?;
     let mut target = Target::open(cfg, vault, to, &set, &trust)?;
     let mut rep = Report {
         vault: vault.name.clone(),
@@ -188,15 +177,18 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
     let held = target.records()?;
     let have: BTreeSet<Key> = held.iter().map(key).collect();
     let all = union(&held, &offered);
+    let source_of: std::collections::HashMap<Key, usize> =
+        offered.iter().map(|(i, r)| (key(r), *i)).collect();
     let today = today()?;
     let mut todo: Vec<Todo> = vec![];
     for k in retention::kept(&all, &vault.policy(), today) {
         let r = k.record;
-        if have.contains(&key(r)) {
+        let k_r = key(r);
+        if have.contains(&k_r) {
             rep.held += 1;
             continue;
         }
-        let Some((i, _)) = offered.iter().find(|(_, o)| key(o) == key(r)) else {
+        let Some(&i) = source_of.get(&k_r) else {
             continue;
         };
         if r.status == DumpStatus::Partial {
@@ -209,7 +201,7 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
             ));
         }
         let lock = vault.object_lock.then(|| until(&k)).flatten();
-        todo.push((r, *i, lock));
+        todo.push((r, i, lock));
     }
     // the files: several at once into a directory (the reads, hashes and read-backs of
     // several dumps overlap), one at a time to S3 (each upload is parallel in itself)
@@ -235,7 +227,11 @@ pub fn run(cfg: &Config, vault: &Vault, to: &str) -> Result<Report> {
             .collect(),
     };
     let used: Vec<String> = todo.iter().map(|(r, _, _)| rel_path(r)).collect();
-    target.abort_stale(&used)?;
+    if let Err(e) = target.abort_stale(&used) {
+        // the copies are up: listing them matters more; the next run tries again
+        rep.notes
+            .push(format!("uploads a killed run left open not aborted: {e:#}"));
+    }
     // then each listed, in order, once its index is there
     for ((r, i, _), done) in todo.iter().zip(copied) {
         let src = &sources[*i];

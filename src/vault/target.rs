@@ -65,7 +65,15 @@ impl Target {
                 dir.display()
             )));
         }
-        let marker = std::fs::read_to_string(dir.join(MARKER)).ok();
+        // only a marker that is not there is absent: an unreadable one stops the run
+        let marker = match std::fs::read_to_string(dir.join(MARKER)) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read {}", dir.join(MARKER).display()));
+            }
+        };
         check_marker(vault, &dir.display().to_string(), marker.as_deref())?;
         let found = tapeset::found_in_dir(&dir)?;
         let name = dir.display().to_string();
