@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-/// Whether this process runs as root (restores then set owners and make device nodes).
 /// Whether child `pid` has exited, without reaping it: until it is waited for its pid, and
 /// so its process group's id, cannot be taken by another process, so the group can still be
 /// killed safely.
@@ -24,6 +23,7 @@ pub fn oflags(flags: &[rustix::fs::OFlags]) -> i32 {
     flags.iter().fold(0, |acc, f| acc | f.bits() as i32)
 }
 
+/// Whether this process runs as root (restores then set owners and make device nodes).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
@@ -43,6 +43,85 @@ pub fn alive(pid: u32) -> bool {
         .ok()
         .and_then(rustix::process::Pid::from_raw)
         .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// A file read past the page cache, so that a read-back reaches the disk (or the NFS
+/// server): with `O_DIRECT` where the file system allows it, else after asking the kernel to
+/// drop the file's cached pages. Reads whole aligned blocks into its own buffer.
+pub struct Uncached {
+    file: std::fs::File,
+    direct: bool,
+    path: std::path::PathBuf,
+    pos: u64,
+    size: u64,
+}
+
+/// The block alignment `O_DIRECT` asks of buffers, offsets and lengths (4 KiB covers the
+/// devices and file systems in use).
+const ALIGN: usize = 4096;
+
+impl Uncached {
+    pub fn open(p: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = oflags(&[rustix::fs::OFlags::DIRECT]);
+        let direct = std::fs::File::options()
+            .read(true)
+            .custom_flags(flags)
+            .open(p);
+        let (file, direct) = match direct {
+            Ok(f) => (f, true),
+            Err(_) => (Self::cached(p, 0)?, false),
+        };
+        let size = file.metadata()?.len();
+        Ok(Uncached {
+            file,
+            direct,
+            path: p.to_path_buf(),
+            pos: 0,
+            size,
+        })
+    }
+
+    fn cached(p: &Path, at: u64) -> std::io::Result<std::fs::File> {
+        use std::io::Seek;
+        let mut f = std::fs::File::open(p)?;
+        drop_cache(&f);
+        f.seek(std::io::SeekFrom::Start(at))?;
+        Ok(f)
+    }
+
+    /// A buffer of `len` bytes (a multiple of 4 KiB) for [`Uncached::fill`].
+    pub fn buffer(len: usize) -> Vec<u8> {
+        vec![0u8; len.next_multiple_of(ALIGN) + ALIGN]
+    }
+
+    /// Read the next bytes into the aligned part of `buf`; the bytes read, empty at the end.
+    /// A read `O_DIRECT` refuses (an odd block size, a short read) goes on without it.
+    pub fn fill<'b>(&mut self, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
+        use std::io::Read;
+        let at = buf.as_ptr().align_offset(ALIGN);
+        let room = (buf.len() - at) / ALIGN * ALIGN;
+        let part = &mut buf[at..at + room];
+        let n = loop {
+            match self.file.read(part) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if self.direct && e.raw_os_error() == Some(22) => self.undirect()?,
+                Err(e) => return Err(e),
+            }
+        };
+        self.pos += n as u64;
+        if self.direct && n % ALIGN != 0 && self.pos < self.size {
+            self.undirect()?;
+        }
+        Ok(&part[..n])
+    }
+
+    fn undirect(&mut self) -> std::io::Result<()> {
+        self.file = Self::cached(&self.path, self.pos)?;
+        self.direct = false;
+        Ok(())
+    }
 }
 
 /// Ask the kernel to drop a file's cached pages, so that a read-back reaches the disk (or

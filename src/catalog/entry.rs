@@ -21,6 +21,9 @@ pub struct IndexEntry {
     /// headers included): what a random-access restore seeks to. None for names a dumpdir
     /// lists as unchanged, which have no member here.
     pub offset: Option<u64>,
+    /// A regular file's content sha256 (hex), hashed as the stream passed; a program DLE's
+    /// one entry has its stream's.
+    pub sha256: Option<String>,
 }
 
 /// Where index entries go.

@@ -69,9 +69,9 @@ impl IndexWriter {
     }
 
     /// The one entry of a program DLE's index: the stream, with its sha256.
-    pub fn stream_entry(&mut self, e: IndexEntry, sha256: &str) -> std::io::Result<()> {
-        let mut line = IndexLine::from(&e);
-        line.h = Some(sha256.to_string());
+    pub fn stream_entry(&mut self, mut e: IndexEntry, sha256: &str) -> std::io::Result<()> {
+        e.sha256 = Some(sha256.to_string());
+        let line = IndexLine::from(&e);
         serde_json::to_writer(&mut self.gz, &line)?;
         self.gz.write_all(b"\n")?;
         self.tree.entry(&e.path, line)

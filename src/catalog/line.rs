@@ -22,7 +22,7 @@ pub struct IndexLine {
     /// Where the member begins in the tar stream (indexes older than random access lack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub o: Option<u64>,
-    /// A program DLE's stream: its sha256 (its index has this one entry).
+    /// The content's sha256: a regular file's, or a program DLE's stream (its one entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub h: Option<String>,
 }
@@ -60,7 +60,7 @@ impl From<&IndexEntry> for IndexLine {
             l: e.link.as_deref().map(escape_bytes),
             prev: e.prev,
             o: e.offset,
-            h: None,
+            h: e.sha256.clone(),
         }
     }
 }

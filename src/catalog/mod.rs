@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod retention;
 pub mod runlog;
 pub mod search;
+pub mod sums;
 pub mod tree;
 pub mod verified;
 

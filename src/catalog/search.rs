@@ -178,7 +178,8 @@ fn search_one(catalog: &Path, r: &DumpRecord, glob: &FileGlob) -> Result<Option<
 }
 
 /// A DLE's files as of one dump chain: path inside the DLE → its line, metadata of names the
-/// newest dump lists as unchanged taken from the older dump that holds them.
+/// newest dump lists as unchanged taken from the older dump that holds them; a hard link
+/// carries its target's content sha256.
 pub fn state(catalog: &Path, chain: &[&DumpRecord]) -> Result<BTreeMap<String, IndexLine>> {
     let mut now: BTreeMap<String, IndexLine> = BTreeMap::new();
     for r in chain {
@@ -191,10 +192,15 @@ pub fn state(catalog: &Path, chain: &[&DumpRecord]) -> Result<BTreeMap<String, I
         let mut next = BTreeMap::new();
         super::index::each(&catalog.join(ix), |l| {
             let key = relative(&l.p).to_string();
-            let line = match (l.prev, now.remove(&key)) {
+            let mut line = match (l.prev, now.remove(&key)) {
                 (true, Some(older)) => older,
                 _ => l,
             };
+            // a hard link has the content of its target, an earlier member of its dump
+            if line.t == "1" && line.h.is_none() {
+                let target = line.l.as_deref().and_then(|t| next.get(relative(t)));
+                line.h = target.and_then(|t: &IndexLine| t.h.clone());
+            }
             next.insert(key, line);
             Ok(())
         })?;

@@ -351,6 +351,7 @@ mod tests {
             link: None,
             prev: false,
             offset: None,
+            sha256: None,
         }
     }
 

@@ -24,6 +24,7 @@ mod report;
 mod rpo;
 mod schedule;
 mod status;
+mod sums;
 mod tapes;
 mod vault;
 mod verify;
@@ -62,6 +63,7 @@ pub enum Command {
     Flush(flush::Args),
     Find(find::Args),
     Diff(diff::Args),
+    Sums(sums::Args),
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
@@ -150,6 +152,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Dump(a) => dump::run(cli, a),
         Command::Find(a) => find::run(cli, a),
         Command::Diff(a) => diff::run(cli, a),
+        Command::Sums(a) => sums::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),
@@ -189,6 +192,7 @@ fn speaks_json(c: &Command) -> bool {
             | Command::Enroll(_)
             | Command::Agent(_)
             | Command::Catalog(_)
+            | Command::Sums(_)
     )
 }
 

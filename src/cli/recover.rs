@@ -118,9 +118,10 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         remote_read(a, &root);
     }
     let said = crate::cli::out::line(format_args!(
-        "restored {} members into {}; {} refused",
+        "restored {} members into {} ({}); {} refused",
         report.restored,
         to.display(),
+        checked(&report),
         report.refused.len()
     ));
     finish(said, report.refused.is_empty())
@@ -203,6 +204,14 @@ fn finish(said: anyhow::Result<()>, good: bool) -> anyhow::Result<i32> {
     said.map(|()| 0)
 }
 
+/// How many restored files were checked against the sha256 their index recorded.
+fn checked(r: &crate::recover::extract::Report) -> String {
+    match r.checked {
+        0 => "no per-file sha256 recorded to check against".to_string(),
+        n => format!("{n} file(s) matched their recorded sha256"),
+    }
+}
+
 /// A DLE restore is good when it ran and refused nothing.
 fn ok(d: &crate::recover::host::Done) -> bool {
     d.result.as_ref().is_ok_and(|r| r.refused.is_empty())
@@ -211,12 +220,13 @@ fn ok(d: &crate::recover::host::Done) -> bool {
 fn said(d: &crate::recover::host::Done) -> String {
     match &d.result {
         Ok(r) if r.refused.is_empty() => format!(
-            "{} {}: OK, {} members into {} in {:.1} s",
+            "{} {}: OK, {} members into {} in {:.1} s ({})",
             d.host,
             d.disk,
             r.restored,
             d.dir.display(),
-            d.seconds
+            d.seconds,
+            checked(r)
         ),
         Ok(r) => format!(
             "{} {}: {} members, {} REFUSED (first: {})",

@@ -98,6 +98,9 @@ pub struct Dumptype {
     pub program: Option<String>,
     /// The vaults (`[vault.NAME]`) that keep long-term copies of this dumptype's DLEs.
     pub vault: Vec<String>,
+    /// Each regular file's sha256 in the index, hashed as the stream passes: `tapir sums`,
+    /// the checks of `recover`, `verify -i` and `drill` read them (false saves that CPU).
+    pub file_sha256: bool,
 }
 
 impl Dumptype {
@@ -131,6 +134,7 @@ impl Default for Dumptype {
             max_growth: 10.0,
             program: None,
             vault: Vec::new(),
+            file_sha256: true,
         }
     }
 }

@@ -242,6 +242,7 @@ fn attempt(job: &Job, mut session: Session, tape: &Ticket) -> Result<Written, Fa
         recipients: (dt.encrypt == Encrypt::Server).then_some(job.recipients),
         space: tape.space.clone(),
         stream: dt.program.is_some().then(|| hdr.stream_name.clone()),
+        file_sums: dt.file_sha256,
     };
     let full = pipeline::FullFlag::default();
     let tape_full = |e: std::io::Error| match full.load(std::sync::atomic::Ordering::SeqCst) {

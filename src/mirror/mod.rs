@@ -394,9 +394,11 @@ pub(crate) fn copy_verified(src: &Path, dst: &Path, opened: Option<Opened>) -> R
     Ok(Some(fs::metadata(dst)?.len()))
 }
 
-/// A dump: its header block and its payload through the reader (size and sha256 checked
-/// with the reader's verdicts), fsync, then read back past the page cache.
-pub(crate) fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
+/// A dump: its header block and its payload, fsync, then read back past the page cache and
+/// hashed once there: the copy holds the payload the signed header names, so the source did
+/// too. Only when it does not is the source read again through the reader, to name which of
+/// the two is bad.
+pub(crate) fn copy_dump(mut opened: Opened, tmp: &Path) -> Result<()> {
     let want = opened.header.payload_sha256.clone();
     let head = opened.header_block()?;
     let mut to = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -404,10 +406,11 @@ pub(crate) fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
         anyhow::Error::new(e).context(format!("cannot write {}", tmp.display()))
     };
     to.write_all(&head).map_err(wrote)?;
-    let mut payload = opened.payload()?;
+    let path = opened.path.to_string();
+    let mut payload = opened.unhashed()?;
     let (mut pos, mut buf) = (HEADER_SIZE as u64, vec![0u8; 1 << 20]);
     loop {
-        let n = payload.read(&mut buf)?;
+        let n = (payload.read(&mut buf)).with_context(|| format!("cannot read {path}"))?;
         if n == 0 {
             break;
         }
@@ -417,16 +420,18 @@ pub(crate) fn copy_dump(opened: Opened, tmp: &Path) -> Result<()> {
             crate::failpoint::hit("mirror-mid-copy"); // inside a big file, after others
         }
     }
-    payload
-        .finish()
-        .map_err(|e| anyhow::anyhow!("{}: not copied", e.problem))?;
+    drop(payload);
     to.sync_all()
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     drop(to);
-    if read_back(tmp)?.0 != want {
-        bail!("the copy {} does not read back as written", tmp.display());
+    if read_back(tmp, false)?.0 == want {
+        return Ok(());
     }
-    Ok(())
+    opened
+        .payload()?
+        .finish()
+        .map_err(|e| anyhow::anyhow!("{}: not copied", e.problem))?;
+    bail!("the copy {} does not read back as written", tmp.display())
 }
 
 /// Any other file (a label, the catalog): copied, fsynced, and read back whole.
@@ -447,7 +452,7 @@ fn copy_whole(src: &Path, tmp: &Path) -> Result<()> {
     to.sync_all()
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     drop(to);
-    if read_back(tmp)?.1 != whole.finalize() {
+    if read_back(tmp, true)?.1 != whole.finalize() {
         bail!("the copy {} does not read back as written", tmp.display());
     }
     Ok(())
@@ -460,22 +465,24 @@ fn hash_payload(hash: &mut Sha256, chunk: &[u8], pos: u64) {
     hash.update(&chunk[skip..]);
 }
 
-/// Hash a file after asking the kernel to drop its cached pages (so NFS reads the server).
-fn read_back(p: &Path) -> Result<(String, sha2::digest::Output<Sha256>)> {
-    let mut f = File::open(p)?;
-    crate::sys::drop_cache(&f);
-    let (mut hash, mut whole) = (Sha256::new(), Sha256::new());
-    let (mut pos, mut buf) = (0u64, vec![0u8; 1 << 20]);
+/// Hash a file's payload (and, when `whole`, all of it) after asking the kernel to drop its
+/// cached pages (so NFS reads the server).
+fn read_back(p: &Path, whole: bool) -> Result<(String, sha2::digest::Output<Sha256>)> {
+    let mut f = crate::sys::Uncached::open(p)?;
+    let (mut hash, mut all) = (Sha256::new(), Sha256::new());
+    let (mut pos, mut buf) = (0u64, crate::sys::Uncached::buffer(1 << 20));
     loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
+        let got = f.fill(&mut buf)?;
+        if got.is_empty() {
             break;
         }
-        hash_payload(&mut hash, &buf[..n], pos);
-        whole.update(&buf[..n]);
-        pos += n as u64;
+        hash_payload(&mut hash, got, pos);
+        if whole {
+            all.update(got);
+        }
+        pos += got.len() as u64;
     }
-    Ok((crate::units::hex(&hash.finalize()), whole.finalize()))
+    Ok((crate::units::hex(&hash.finalize()), all.finalize()))
 }
 
 /// Copy a plain tree (the catalog) by size and mtime, each file atomically, then remove

@@ -1,8 +1,9 @@
 //! The index tee: parses tar headers as the stream passes (never buffering file data) and
-//! hands one [`IndexEntry`] per member to a callback. A stream it cannot parse stops the
-//! index, never the dump.
+//! hands one [`IndexEntry`] per member to a callback, with each regular file's sha256 hashed
+//! from its data on the way. A stream it cannot parse stops the index, never the dump.
 
 pub use crate::catalog::entry::{EntrySink, IndexEntry};
+use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 
 const BLOCK: usize = 512;
@@ -39,9 +40,19 @@ impl EntrySink for Vec<IndexEntry> {
     }
 }
 
+/// A regular file whose data is passing: its entry waits for the data's sha256.
+struct Hashing {
+    entry: IndexEntry,
+    hash: Sha256,
+    left: u64,
+}
+
 /// A `Write` that indexes a tar stream.
 pub struct TarIndexer<S: EntrySink> {
     emit: S,
+    /// Whether regular files' data is hashed into their entries.
+    sums: bool,
+    hashing: Option<Hashing>,
     block: Box<[u8; BLOCK]>,
     fill: usize,
     skip: u64,
@@ -60,9 +71,18 @@ pub struct TarIndexer<S: EntrySink> {
 }
 
 impl<S: EntrySink> TarIndexer<S> {
+    /// An indexer that hashes each regular file's data.
     pub fn new(emit: S) -> Self {
+        Self::with_sums(emit, true)
+    }
+
+    /// An indexer that hashes regular files' data only when `sums` (a dumptype's
+    /// `file_sha256 = false` saves that CPU).
+    pub fn with_sums(emit: S, sums: bool) -> Self {
         TarIndexer {
             emit,
+            sums,
+            hashing: None,
             block: Box::new([0; BLOCK]),
             fill: 0,
             skip: 0,
@@ -78,8 +98,14 @@ impl<S: EntrySink> TarIndexer<S> {
         }
     }
 
-    /// The sink, entries indexed, and why indexing stopped early if it did.
-    pub fn finish(self) -> (S, u64, Option<String>) {
+    /// The sink, entries indexed, and why indexing stopped early if it did. A file whose
+    /// data the stream cut short is indexed without a sha256.
+    pub fn finish(mut self) -> (S, u64, Option<String>) {
+        if let Some(h) = self.hashing.take()
+            && let Err(e) = self.emit.entry(h.entry)
+        {
+            self.broken.get_or_insert(format!("index: {e}"));
+        }
         let broken = self.problem().or_else(|| {
             (!self.ended).then(|| "tar stream ended without its end-of-archive blocks".to_string())
         });
@@ -103,6 +129,7 @@ impl<S: EntrySink> TarIndexer<S> {
         while !b.is_empty() && !self.ended && self.broken.is_none() {
             if self.skip > 0 {
                 let n = (self.skip.min(b.len() as u64)) as usize;
+                self.hash_data(&b[..n])?;
                 self.skip -= n as u64;
                 self.pos += n as u64;
                 b = &b[n..];
@@ -183,9 +210,36 @@ impl<S: EntrySink> TarIndexer<S> {
             self.start = None;
             return Ok(());
         }
-        let entry = self.entry(&block, if kind == 0 { b'0' } else { kind }, size);
+        let kind = if kind == 0 { b'0' } else { kind };
+        let mut entry = self.entry(&block, kind, size);
         self.count += 1;
-        self.emit.entry(entry)
+        if !(self.sums && matches!(kind, b'0' | b'7')) {
+            return self.emit.entry(entry);
+        }
+        if size == 0 {
+            entry.sha256 = Some(crate::units::hex(&Sha256::digest(b"")));
+            return self.emit.entry(entry);
+        }
+        let (hash, left) = (Sha256::new(), size);
+        self.hashing = Some(Hashing { entry, hash, left });
+        Ok(())
+    }
+
+    /// Member data passing: the part that is a regular file's content goes into its sha256,
+    /// and its entry goes out when the last byte has.
+    fn hash_data(&mut self, b: &[u8]) -> io::Result<()> {
+        let Some(h) = &mut self.hashing else {
+            return Ok(());
+        };
+        let n = h.left.min(b.len() as u64) as usize;
+        h.hash.update(&b[..n]);
+        h.left -= n as u64;
+        if h.left > 0 {
+            return Ok(());
+        }
+        let mut h = self.hashing.take().unwrap();
+        h.entry.sha256 = Some(crate::units::hex(&h.hash.finalize()));
+        self.emit.entry(h.entry)
     }
 
     /// The index entry for the member whose header is `block`, consuming pending long names.
@@ -208,6 +262,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 .or_else(|| h.link_name_bytes().map(|l| l.into_owned())),
             prev: false,
             offset: self.start.take(),
+            sha256: None,
         }
     }
 
@@ -241,6 +296,7 @@ impl<S: EntrySink> TarIndexer<S> {
                 link: None,
                 prev: true,
                 offset: None,
+                sha256: None,
             })?;
         }
         Ok(())

@@ -131,6 +131,7 @@ pub fn stream_entry(name: &str, size: u64, mtime: i64) -> crate::catalog::entry:
         link: None,
         prev: false,
         offset: Some(0),
+        sha256: None,
     }
 }
 
@@ -174,6 +175,8 @@ pub struct Options<'a> {
     pub space: std::sync::Arc<stages::TapeSpace>,
     /// A program DLE: the stream is not a tar; this is the file name a restore writes.
     pub stream: Option<String>,
+    /// Each regular file's sha256 into its index entry (the dumptype's `file_sha256`).
+    pub file_sums: bool,
 }
 
 impl Pipeline {
@@ -205,10 +208,14 @@ impl Pipeline {
                     "a program stream is compressed on the server only",
                 ));
             }
-            (Format::None, None) => Tee::Tar(TarIndexer::new(index)),
-            (Format::Gzip, None) => Tee::Gzip(MultiGzDecoder::new(TarIndexer::new(index))),
-            (Format::Zstd, None) => {
-                Tee::Zstd(zstd::stream::write::Decoder::new(TarIndexer::new(index))?)
+            (format, None) => {
+                let sums = o.file_sums && index.is_some();
+                let tar = TarIndexer::with_sums(index, sums);
+                match format {
+                    Format::None => Tee::Tar(tar),
+                    Format::Gzip => Tee::Gzip(MultiGzDecoder::new(tar)),
+                    Format::Zstd => Tee::Zstd(zstd::stream::write::Decoder::new(tar)?),
+                }
             }
         };
         Ok(Pipeline {

@@ -24,6 +24,8 @@ pub struct Options {
 #[derive(Debug, Default)]
 pub struct Report {
     pub restored: u64,
+    /// Regular files whose content was checked against the sha256 their index recorded.
+    pub checked: u64,
     /// Members not restored, each with why (hostile names, existing files…).
     pub refused: Vec<String>,
 }
@@ -42,6 +44,34 @@ pub struct Extractor {
     /// Names the stream's dumpdirs list as unchanged (`N`): an incremental holds only what
     /// changed since the dump before it.
     unchanged: u64,
+    /// The per-file sha256s of the archive being extracted (its dump's index).
+    sums: Option<crate::catalog::sums::Cursor>,
+}
+
+/// A restored file whose content is not what the index recorded at dump time: it ends the
+/// restore (nothing is moved into place), where other refusals only skip their member.
+#[derive(Debug)]
+pub struct ContentMismatch(pub String);
+
+impl std::fmt::Display for ContentMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ContentMismatch {}
+
+/// A reader that hashes what passes through it.
+struct Hashing<'r, R> {
+    inner: &'r mut R,
+    hash: sha2::Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(b)?;
+        sha2::Digest::update(&mut self.hash, &b[..n]);
+        Ok(n)
+    }
 }
 
 /// A member name made relative and checked: None for the archive root, Err if hostile.
@@ -80,6 +110,7 @@ impl Extractor {
             report: Report::default(),
             hits: Vec::new(),
             unchanged: 0,
+            sums: None,
         })
     }
 
@@ -143,6 +174,11 @@ impl Extractor {
         self.report.refused.push(format!("{}: {why}", show(name)));
     }
 
+    /// Check the regular files of the next archive against the sha256s of its index.
+    pub fn check_sums(&mut self, sums: Option<crate::catalog::sums::Cursor>) {
+        self.sums = sums;
+    }
+
     /// Extract one archive of the chain.
     pub fn extract(&mut self, r: impl Read) -> Result<()> {
         let mut a = tar::Archive::new(r);
@@ -156,7 +192,10 @@ impl Extractor {
                     continue;
                 }
             };
-            if let Err(err) = self.member(rel.as_deref().unwrap_or(b""), &mut e) {
+            if let Err(err) = self.member(rel.as_deref().unwrap_or(b""), &name, &mut e) {
+                if err.is::<ContentMismatch>() {
+                    return Err(err);
+                }
                 self.refuse(&name, format!("{err:#}"));
             }
         }
@@ -167,7 +206,7 @@ impl Extractor {
         Ok(())
     }
 
-    fn member(&mut self, rel: &[u8], e: &mut tar::Entry<impl Read>) -> Result<()> {
+    fn member(&mut self, rel: &[u8], name: &[u8], e: &mut tar::Entry<impl Read>) -> Result<()> {
         let kind = e.header().entry_type().as_byte();
         let mut list = Vec::new();
         if kind == b'D' {
@@ -203,7 +242,7 @@ impl Extractor {
                 self.symlinks.insert(rel.to_vec(), (target, u, g));
             }
             b'1' => self.hard_link(rel, &path, e)?,
-            b'0' | 0 | b'7' => self.file(rel, &path, e, mode, mtime)?,
+            b'0' | 0 | b'7' => self.file(rel, name, &path, e, (mode, mtime))?,
             b'3' | b'4' | b'6' => {
                 self.make_way(rel, &path)?;
                 make_node(&path, kind, e.header())?;
@@ -271,14 +310,19 @@ impl Extractor {
         }
     }
 
+    /// A regular file: written, then checked against the sha256 its index recorded.
     fn file(
         &mut self,
         rel: &[u8],
+        name: &[u8],
         path: &Path,
         e: &mut tar::Entry<impl Read>,
-        mode: u32,
-        mtime: i64,
+        (mode, mtime): (u32, i64),
     ) -> Result<()> {
+        let want = match &mut self.sums {
+            Some(c) => c.find(name)?,
+            None => None,
+        };
         self.make_way(rel, path)?;
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -287,7 +331,22 @@ impl Extractor {
             .mode(0o600)
             .open(path)
             .context("cannot create")?;
-        copy_sparse(e, &mut f).context("cannot write")?;
+        let mut hashing = Hashing {
+            inner: e,
+            hash: sha2::Digest::new(),
+        };
+        copy_sparse(&mut hashing, &mut f).context("cannot write")?;
+        let got = crate::units::hex(&sha2::Digest::finalize(hashing.hash));
+        if let Some(want) = want {
+            if got != want {
+                return Err(ContentMismatch(format!(
+                    "{}: its content does not match its index: sha256 {got} restored, {want} recorded at dump time",
+                    show(name)
+                ))
+                .into());
+            }
+            self.report.checked += 1;
+        }
         self.finish_file(&f, e, mode, mtime)?;
         self.ours.insert(rel.to_vec());
         Ok(())

@@ -192,6 +192,7 @@ fn run_stream(
     ));
     Ok(Report {
         restored: 1,
+        checked: 1,
         refused: vec![],
     })
 }
@@ -324,6 +325,7 @@ fn extract_record(
     file: &crate::vtape::TapePath,
     ids: &crate::vtape::decode::Ids,
 ) -> Result<()> {
+    x.check_sums(sums_of(cfg, r));
     if !req.paths.is_empty()
         && let Some(plan) = seek::plan(&cfg.catalog, r, x)?
     {
@@ -340,14 +342,32 @@ fn extract_record(
                 ));
                 return Ok(());
             }
+            Err(e) if e.is::<extract::ContentMismatch>() => return Err(e),
             Err(e) => crate::say::progress(format!(
                 "random access to {} failed ({e:#}); reading the whole dump",
                 file.display()
             )),
         }
+        x.check_sums(sums_of(cfg, r));
     }
     let opened = crate::fetch::open(file, r, &req.trust)?;
     extract_one(x, opened, ids)
+}
+
+/// The per-file sha256s of a dump's index, for the extractor to check each file against;
+/// `None` (said so) when the dump has no index or it cannot be read.
+fn sums_of(cfg: &Config, r: &DumpRecord) -> Option<crate::catalog::sums::Cursor> {
+    let ix = r.index.as_ref()?;
+    match crate::catalog::sums::Cursor::open(&cfg.catalog.join(ix)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            crate::say::problem(format!(
+                "WARNING: the files of {} are restored without their per-file check: {e:#}",
+                r.file_name
+            ));
+            None
+        }
+    }
 }
 
 /// Extract the planned members of one tape file, read by seeking.

@@ -227,6 +227,15 @@ impl Opened {
         })
     }
 
+    /// The payload's bytes, not hashed: for a copy that is hashed where it lands. The caller
+    /// must check what it wrote against `header.payload_sha256` (the header is signed), and
+    /// read [`Opened::payload`] afterwards to tell a bad source from a bad copy.
+    pub fn unhashed(&mut self) -> Result<impl Read + '_, TapeError> {
+        let at = self.file.seek(SeekFrom::Start(HEADER_SIZE as u64));
+        at.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
+        Ok((&mut self.file).take(self.header.payload_size))
+    }
+
     /// The header block as it is in the file (32 KiB, signature and padding included), read
     /// from the same open file as the payload.
     pub fn header_block(&self) -> Result<Vec<u8>, TapeError> {

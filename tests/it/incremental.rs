@@ -1,7 +1,9 @@
 //! Golden incremental scenarios: night after night the source changes (modify, add, delete,
 //! rename file and directory, chmod only, file → directory → file, hard link added, empty dir
 //! removed, old-mtime file moved in) and after every dump the chain restored with GNU tar
-//! `--incremental` — from the stock pipeline and from `tapir fetch` — equals the source.
+//! `--incremental` — from the stock pipeline and from `tapir fetch` — equals the source, and
+//! `tapir sums` lists every file of it with the sha256 `sha256sum` gives the source's, so that
+//! `sha256sum -c` checks the stock restore.
 
 use crate::common::{Setup, day, sh, tree};
 use std::fs;
@@ -77,6 +79,44 @@ fn minimal_chain(recs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
         chain.push(r);
     }
     chain
+}
+
+/// `tapir sums` of the newest state is what GNU sha256sum says of the source's files (hard
+/// links, a backslash and a non-UTF-8 name included), and `sha256sum -c` passes in `out`.
+fn check_sums(s: &Setup, src: &Path, out: &Path, night: usize) {
+    let sums = s.path().join(format!("sums-{night}"));
+    sh(
+        &format!(
+            "{} --config tapir.toml sums --host localhost --disk {} > {}",
+            crate::common::BIN,
+            src.display(),
+            sums.display()
+        ),
+        s.path(),
+    );
+    let want = s.path().join(format!("want-{night}"));
+    sh(
+        &format!(
+            "find . -type f ! -name '*.tmp' -print0 | xargs -0 sha256sum | LC_ALL=C sort > {}",
+            want.display()
+        ),
+        src,
+    );
+    let mut got: Vec<Vec<u8>> = fs::read(&sums)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    got.sort();
+    assert_eq!(
+        String::from_utf8_lossy(&got.concat()),
+        String::from_utf8_lossy(&fs::read(&want).unwrap()),
+        "night {night}: tapir sums against sha256sum of the source"
+    );
+    sh(
+        &format!("sha256sum -c --quiet --strict {}", sums.display()),
+        out,
+    );
 }
 
 /// One night's change to the source tree.
@@ -165,6 +205,7 @@ fn every_night_the_restored_chain_equals_the_source() {
         let out = s.path().join(format!("r{night}-stock"));
         restore_stock(&s, &all, &out);
         tree::assert_same(&src, &out, &skip_tmp);
+        check_sums(&s, &src, &out, night);
         let out = s.path().join(format!("r{night}-min"));
         restore_stock(&s, &minimal_chain(&recs), &out);
         tree::assert_same(&src, &out, &skip_tmp);

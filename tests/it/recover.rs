@@ -169,3 +169,89 @@ fn a_hostile_tar_cannot_write_outside_the_target_and_each_refusal_is_named() {
     );
     assert!(!to.join("shadow").exists() && !to.join("shadow2").exists());
 }
+
+/// Rewrite one line of a dump's index (as a re-signed forgery or a bad disk would leave it).
+fn tamper_index(s: &Setup, rec: &serde_json::Value, edit: impl Fn(&mut serde_json::Value)) {
+    use std::io::Write;
+    let mut lines = s.index_lines(rec);
+    lines.iter_mut().for_each(&edit);
+    let ix = s
+        .path()
+        .join("catalog")
+        .join(rec["index"].as_str().unwrap());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(ix).unwrap(),
+        flate2::Compression::fast(),
+    );
+    for l in lines {
+        writeln!(gz, "{l}").unwrap();
+    }
+    gz.finish().unwrap();
+}
+
+#[test]
+fn a_restored_file_that_is_not_what_its_index_recorded_fails_the_restore_naming_it() {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    tree::awkward(&src);
+    let disk = src.display().to_string();
+    s.write("disklist", &format!("localhost {disk} local\n"));
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    let rec = s.newest_record();
+    // every regular file's sha256 is in the index, and it is the file's
+    let lines = s.index_lines(&rec);
+    let big = lines.iter().find(|l| l["p"] == "./big.bin").unwrap();
+    let want = {
+        use sha2::Digest;
+        format!(
+            "{:x}",
+            sha2::Sha256::digest(std::fs::read(src.join("big.bin")).unwrap())
+        )
+    };
+    assert_eq!(big["h"], want.as_str());
+    let plain = lines.iter().filter(|l| l["t"] == "0").count();
+    let summed = lines
+        .iter()
+        .filter(|l| l["t"] == "0" && l["h"].is_string())
+        .count();
+    assert_eq!(plain, summed, "every regular file has its sha256");
+
+    let to = s.path().join("good");
+    let r = recover(&s, &disk, &day(0)[..10], &to, &[]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains(&format!("{summed} file(s) matched their recorded sha256")),
+        "{}",
+        r.stdout
+    );
+    tree::assert_same(&src, &to, &skip_tmp);
+
+    let other = "0".repeat(64);
+    tamper_index(&s, &rec, |l| {
+        if l["p"] == "./big.bin" {
+            l["h"] = other.clone().into();
+        }
+    });
+    for (case, paths) in [("whole", vec![]), ("by random access", vec!["big.bin"])] {
+        let to = s.path().join(format!("bad-{}", case.len()));
+        let r = recover(&s, &disk, &day(0)[..10], &to, &paths);
+        r.assert_code(1);
+        assert!(
+            r.stderr
+                .contains("./big.bin: its content does not match its index")
+                && r.stderr
+                    .contains(&format!("{want} restored, {other} recorded"))
+                && r.stderr.contains("nothing was restored into"),
+            "{case}: {}",
+            r.stderr
+        );
+        assert!(!to.exists(), "{case}: the target was left behind");
+    }
+    // a file the forgery does not touch still restores, checked
+    let to = s.path().join("one");
+    let r = recover(&s, &disk, &day(0)[..10], &to, &["one-byte"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("1 file(s) matched"), "{}", r.stdout);
+}
