@@ -25,7 +25,7 @@
 //! 9. `agent`, `report`
 //! 10. `pipeline`
 //! 11. `driver`, `recover`, `mirror`, `vault`
-//! 12. `check`, `rebuild`, `verify`, `rpo`, `forecast`
+//! 12. `check`, `rebuild`, `verify`, `rpo`, `forecast`, `drill`
 //! 13. `cli`
 
 #![forbid(unsafe_code)]
@@ -44,6 +44,7 @@ pub mod cli;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod drill;
 pub mod driver;
 pub mod error;
 pub mod failpoint;

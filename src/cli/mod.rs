@@ -6,6 +6,7 @@ mod catalog;
 mod check;
 mod config;
 mod diff;
+mod drill;
 mod dump;
 mod enroll;
 mod fetch;
@@ -64,6 +65,7 @@ pub enum Command {
     Find(find::Args),
     Diff(diff::Args),
     Sums(sums::Args),
+    Drill(drill::Args),
     Fetch(fetch::Args),
     Recover(recover::Args),
     Mirror(mirror::Args),
@@ -153,6 +155,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Find(a) => find::run(cli, a),
         Command::Diff(a) => diff::run(cli, a),
         Command::Sums(a) => sums::run(cli, a),
+        Command::Drill(a) => drill::run(cli, a),
         Command::Fetch(a) => fetch::run(cli, a),
         Command::Recover(a) => recover::run(cli, a),
         Command::Mirror(a) => mirror::run(cli, a),

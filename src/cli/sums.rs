@@ -37,10 +37,8 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let refs: Vec<&crate::catalog::DumpRecord> = chain.iter().collect();
     let state = search::state(&cfg.catalog, &refs)?;
     let mut out = std::io::stdout().lock();
-    let written =
-        sums::write_state(&state, &mut out).map_err(|e| super::out::stdout_error(e.into()))?;
-    out.flush()
-        .map_err(|e| super::out::stdout_error(e.into()))?;
+    let written = sums::write_state(&state, &mut out).map_err(super::out::stdout_error)?;
+    out.flush().map_err(super::out::stdout_error)?;
     if written.without.is_empty() {
         return Ok(0);
     }

@@ -3,6 +3,7 @@
 
 pub mod amanda;
 pub mod disklist;
+pub mod drill;
 pub mod dumptype;
 pub mod groups;
 pub mod import;
@@ -76,6 +77,8 @@ struct RawConfig {
     mirror: Mirror,
     #[serde(default)]
     vault: BTreeMap<String, vault::RawVault>,
+    #[serde(default)]
+    drill: drill::RawDrill,
     #[serde(default)]
     holding: Option<RawHolding>,
     #[serde(default)]
@@ -335,6 +338,8 @@ pub struct Config {
     /// Long-term copies with their own retention (`[vault.NAME]`), by name.
     #[serde(rename = "vault")]
     pub vaults: BTreeMap<String, vault::Vault>,
+    /// Restore drills (`[drill]`): what a drill host reads without flags.
+    pub drill: drill::Drill,
     /// Where dumps wait when no tape can be written (`[holding]`); None: they fail.
     pub holding: Option<Holding>,
     /// How to reach S3 mirrors and readers' `--from s3://`.
@@ -502,6 +507,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
         }
     }
     let vaults = vault::build(&file, raw.vault, &abs, &dumptypes)?;
+    let drill = drill::build(&file, raw.drill, &abs)?;
     let catalog = abs(&raw.catalog);
     // (a reader's config of a mirror has its catalog inside the root, as mirrors do)
     if full
@@ -575,6 +581,7 @@ fn build(file: PathBuf, raw: RawConfig, text: String, full: bool) -> Result<Conf
                 .collect(),
         },
         vaults,
+        drill,
         s3: raw.s3,
         signing,
         file,

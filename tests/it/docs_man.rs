@@ -144,6 +144,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "sums",
+        &[
+            "tapir sums --host web1 --disk /etc --date 2026-11-20 > /tmp/etc.sha256",
+            "cd /restore/here && sha256sum -c --quiet /tmp/etc.sha256",
+            "tapir sums --from /mnt/nfs/tapir --host web1 --disk /etc",
+        ],
+    ),
+    (
         "forecast",
         &["tapir forecast", "tapir forecast --days 30 --json"],
     ),

@@ -12,6 +12,7 @@ mod cron;
 mod databases;
 mod docs;
 mod docs_man;
+mod drill;
 mod dump_restore;
 mod find_diff;
 mod groups;

@@ -5,7 +5,7 @@
 use crate::common::{Setup, day};
 
 /// One perfdata item by the plugin guidelines: 'label'=value[UOM];[warn];[crit];[min];[max]
-fn valid_perf(item: &str) -> bool {
+pub fn valid_perf(item: &str) -> bool {
     let re = regex::Regex::new(
         r"^('([^'=]|'')+'|[^'= ]+)=(-?[0-9.]+|U)(s|ms|us|%|B|KB|MB|TB|c)?(;-?[0-9.]*){0,4}$",
     )

@@ -488,3 +488,18 @@ impl Drop for Load {
         }
     }
 }
+
+/// Prometheus's own `promtool` (scripts/test unpacks it from Debian's prometheus package
+/// into target/promtool; no service is installed): never a silent skip.
+pub fn promtool() -> PathBuf {
+    if let Some(p) = std::env::var_os("TAPIR_TEST_PROMTOOL") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/promtool/usr/bin/promtool");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test (it unpacks Debian's prometheus package there)",
+        p.display()
+    );
+    p
+}
