@@ -37,6 +37,9 @@ _tapir() {
             tapir,diff)
                 cmd="tapir__subcmd__diff"
                 ;;
+            tapir,drill)
+                cmd="tapir__subcmd__drill"
+                ;;
             tapir,due)
                 cmd="tapir__subcmd__due"
                 ;;
@@ -91,6 +94,9 @@ _tapir() {
             tapir,status)
                 cmd="tapir__subcmd__status"
                 ;;
+            tapir,sums)
+                cmd="tapir__subcmd__sums"
+                ;;
             tapir,tapes)
                 cmd="tapir__subcmd__tapes"
                 ;;
@@ -141,6 +147,9 @@ _tapir() {
                 ;;
             tapir__subcmd__help,diff)
                 cmd="tapir__subcmd__help__subcmd__diff"
+                ;;
+            tapir__subcmd__help,drill)
+                cmd="tapir__subcmd__help__subcmd__drill"
                 ;;
             tapir__subcmd__help,due)
                 cmd="tapir__subcmd__help__subcmd__due"
@@ -196,6 +205,9 @@ _tapir() {
             tapir__subcmd__help,status)
                 cmd="tapir__subcmd__help__subcmd__status"
                 ;;
+            tapir__subcmd__help,sums)
+                cmd="tapir__subcmd__help__subcmd__sums"
+                ;;
             tapir__subcmd__help,tapes)
                 cmd="tapir__subcmd__help__subcmd__tapes"
                 ;;
@@ -221,7 +233,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,6 +568,72 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__drill)
+            opts="-i -c -v -h -V --identity --host --max-bytes --seed --state --scratch --textfile --check --max-age --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__due)
             opts="-c -v -h -V --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -831,7 +909,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump flush find diff fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="config keygen label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -957,6 +1035,20 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__drill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1209,6 +1301,20 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__sums)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1511,6 +1617,44 @@ _tapir() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__sums)
+            opts="-c -v -h -V --host --disk --date --from --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --date)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -220,87 +220,13 @@ fn textfile(d: &Drills, r: &Report) -> String {
     t
 }
 
-/// Nagios: CRITICAL when a DLE's last drill failed, WARNING when its last good drill is
-/// older than --max-age (or it never passed) or a host's estimate exceeds rto_target.
+/// Nagios: the state judged by [`crate::drill::nagios::check`].
 fn check(d: &Drills, copy: &str, a: &Args, target: Option<u64>) -> anyhow::Result<i32> {
     let max_age = a
         .max_age
         .unwrap_or(std::time::Duration::from_secs(14 * 86_400));
     let now = crate::clock::now()?;
-    let oldest_ok = crate::clock::datestamp(&(now - chrono::Duration::from_std(max_age)?));
-    let dles: Vec<&state::Last> = d
-        .copies
-        .get(copy)
-        .map(|c| {
-            c.dles
-                .values()
-                .filter(|l| a.hosts.is_empty() || a.hosts.contains(&l.host))
-                .collect()
-        })
-        .unwrap_or_default();
-    let failed: Vec<String> = dles
-        .iter()
-        .filter(|l| !l.ok)
-        .map(|l| format!("{} {}", l.host, l.disk))
-        .collect();
-    let stale: Vec<String> = dles
-        .iter()
-        .filter(|l| {
-            l.last_ok
-                .as_deref()
-                .is_none_or(|at| at < oldest_ok.as_str())
-        })
-        .map(|l| format!("{} {}", l.host, l.disk))
-        .collect();
-    let slow: Vec<String> = d
-        .copies
-        .get(copy)
-        .map(|c| {
-            c.rto
-                .iter()
-                .filter(|(h, s)| {
-                    (a.hosts.is_empty() || a.hosts.contains(h))
-                        && target.is_some_and(|t| **s > t as f64)
-                })
-                .map(|(h, s)| format!("{h} {}", crate::units::show_secs(*s)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (code, word) = if !failed.is_empty() {
-        (2, "CRITICAL")
-    } else if !stale.is_empty() || dles.is_empty() || !slow.is_empty() {
-        (1, "WARNING")
-    } else {
-        (0, "OK")
-    };
-    let what = if !failed.is_empty() {
-        format!("last drill failed: {}", failed.join(", "))
-    } else if dles.is_empty() {
-        format!("no drill of {copy} recorded")
-    } else if !stale.is_empty() {
-        format!(
-            "no good drill within {}: {}",
-            crate::units::show_secs(max_age.as_secs_f64()),
-            stale.join(", ")
-        )
-    } else if !slow.is_empty() {
-        format!(
-            "recovery time over the target of {}: {}",
-            crate::units::show_secs(target.unwrap_or(0) as f64),
-            slow.join(", ")
-        )
-    } else {
-        format!(
-            "{} DLE(s) drilled within {}",
-            dles.len(),
-            crate::units::show_secs(max_age.as_secs_f64())
-        )
-    };
-    outln!(
-        "TAPIR DRILL {word} - {what} | dles={};;;0 failed={};;;0 stale={};;;0",
-        dles.len(),
-        failed.len(),
-        stale.len()
-    );
+    let (code, line) = crate::drill::nagios::check(d, copy, &a.hosts, max_age, target, &now)?;
+    outln!("{line}");
     Ok(code)
 }

@@ -6,6 +6,7 @@
 //! recovery-time estimate.
 
 pub mod compare;
+pub mod nagios;
 pub mod state;
 mod stock;
 

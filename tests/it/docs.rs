@@ -305,6 +305,7 @@ fn json_schemas_match_the_output_types() {
         ("mirror", schema_for!(tapir::mirror::Report)),
         ("vault", schema_for!(Vec<tapir::vault::Outcome>)),
         ("forecast", schema_for!(tapir::forecast::Forecast)),
+        ("drill", schema_for!(tapir::drill::Report)),
         ("due", schema_for!(Vec<tapir::planner::views::Due>)),
         ("balance", schema_for!(Vec<tapir::planner::views::Night>)),
     ];

@@ -152,6 +152,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "drill",
+        &[
+            "tapir drill --from /mnt/nfs/tapir -i /root/tapir-identity.txt --max-bytes 20G --textfile /var/lib/prometheus/node-exporter",
+            "tapir drill --from s3://backups/tapir -i KEY --host db1 --seed 1796676254955750859",
+            "tapir drill --from /mnt/nfs/tapir --check --max-age 14d",
+        ],
+    ),
+    (
         "forecast",
         &["tapir forecast", "tapir forecast --days 30 --json"],
     ),
