@@ -1519,7 +1519,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__recover)
-            opts="-i -c -v -h -V --host --all --parallel --hosts-file --disk --date --to --identity --overwrite --tar --stdout --run-restore --agent-config --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            opts="-i -c -v -h -V --host --all --plan --parallel --hosts-file --disk --date --to --identity --overwrite --tar --stdout --run-restore --agent-config --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

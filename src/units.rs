@@ -87,6 +87,7 @@ pub fn human(bytes: u64) -> String {
 /// Seconds for people: `45 s`, `12 min`, `3.5 h`, `2.0 d`.
 pub fn show_secs(s: f64) -> String {
     match s {
+        s if s < 10.0 => format!("{s:.1} s"),
         s if s < 120.0 => format!("{s:.0} s"),
         s if s < 7200.0 => format!("{:.0} min", s / 60.0),
         s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),

@@ -21,9 +21,13 @@ pub struct Args {
     pub host: Vec<String>,
     /// Every DLE of the host(s), each into DIR/DISK (DIR/HOST/DISK for several hosts; the disk
     /// escaped as in tape file names, /var/www → _var_www). The plan (chains, bytes, an
-    /// estimated time) is printed first.
+    /// estimated time per DLE and in all, at the rate the drills of this copy measured on
+    /// this machine, else at the first tape's fetch rate; it says which) is printed first.
     #[arg(long, requires = "to", conflicts_with_all = ["disk", "tar", "stdout", "run_restore"])]
     pub all: bool,
+    /// With --all: print the plan and restore nothing.
+    #[arg(long, requires = "all")]
+    pub plan: bool,
     /// With --all: restore this many DLEs at once.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: u32,
@@ -162,7 +166,9 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if hosts.is_empty() {
         bail!(Error::config("--all needs --host HOST (or --hosts-file)"));
     }
-    crate::recover::check_target(to, a.overwrite)?;
+    if !a.plan {
+        crate::recover::check_target(to, a.overwrite)?;
+    }
     let m = host::Mass {
         hosts,
         date: a.date.clone(),
@@ -174,6 +180,9 @@ fn mass(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let items = host::plan(&cfg, &m)?;
     print_plan(&cfg, &m, &items)?;
+    if a.plan {
+        return Ok(0);
+    }
     let started = std::time::Instant::now();
     let count = std::sync::atomic::AtomicUsize::new(0);
     let n = items.len();
@@ -246,7 +255,7 @@ fn print_plan(
     m: &crate::recover::host::Mass,
     items: &[crate::recover::host::Item],
 ) -> anyhow::Result<()> {
-    use crate::units::human;
+    use crate::units::{human, show_secs};
     outln!(
         "plan: {} DLE(s) of {} host(s), {} at a time, into {}",
         items.len(),
@@ -254,6 +263,7 @@ fn print_plan(
         m.parallel,
         m.to.display()
     );
+    let rate = plan_rate(cfg, items, m);
     for it in items {
         let levels: Vec<String> = it.chain.iter().map(|r| r.level.to_string()).collect();
         let chain = if it.chain.is_empty() {
@@ -266,8 +276,11 @@ fn print_plan(
                 it.chain.last().map_or("", |r| r.datestamp.as_str())
             )
         };
+        let time = rate.as_ref().map_or(String::new(), |(speed, _)| {
+            format!(", about {}", show_secs(it.bytes() as f64 / speed))
+        });
         outln!(
-            "  {} {}: {chain}, {} to read -> {}",
+            "  {} {}: {chain}, {} to read{time} -> {}",
             it.host,
             it.disk,
             human(it.bytes()),
@@ -275,20 +288,50 @@ fn print_plan(
         );
     }
     let total: u64 = items.iter().map(|i| i.bytes()).sum();
-    let estimate = match crate::recover::host::measure_speed(cfg, items, m) {
-        Some(speed) => {
-            let streams = (m.parallel as usize).min(items.len()).max(1) as f64;
-            format!(
-                "about {:.1} s (measured {}/s a restore, {} at a time)",
-                total as f64 / speed / streams,
-                human(speed as u64),
-                m.parallel
-            )
-        }
-        None => "no estimate (the first tape could not be read)".into(),
+    let Some((speed, how)) = rate else {
+        outln!(
+            "total: {} to read; no estimate (no drill of this copy recorded here, and the \
+             first tape could not be read)",
+            human(total)
+        );
+        return Ok(());
     };
-    outln!("total: {} to read; {estimate}", human(total));
+    // one DLE at a time per stream: the largest, or the total spread over the streams
+    let streams = (m.parallel as usize).min(items.len()).max(1) as f64;
+    let largest = items.iter().map(|i| i.bytes()).max().unwrap_or(0) as f64;
+    let secs = (largest / speed).max(total as f64 / speed / streams);
+    outln!(
+        "total: {} to read; about {}, {} at a time, at {}/s ({how})",
+        human(total),
+        show_secs(secs),
+        m.parallel,
+        human(speed as u64)
+    );
     Ok(())
+}
+
+/// The rate a plan estimates with, and where it comes from: the last whole-DLE drills of
+/// this copy recorded on this machine (`tapir drill`), else one measured now by reading the
+/// first tape.
+fn plan_rate(
+    cfg: &crate::config::Config,
+    items: &[crate::recover::host::Item],
+    m: &crate::recover::host::Mass,
+) -> Option<(f64, String)> {
+    let root = &cfg.changer.root;
+    let copy = match root.local() {
+        Some(p) => std::path::absolute(p).ok()?.display().to_string(),
+        None => root.to_string(),
+    };
+    let drills = crate::drill::state::Drills::load(&crate::drill::state::path(None));
+    if let Some(rate) = drills.copies.get(&copy).and_then(|c| c.bytes_per_second) {
+        return Some((rate, format!("the rate the drills of {copy} measured")));
+    }
+    let speed = crate::recover::host::measure_speed(cfg, items, m)?;
+    Some((
+        speed,
+        "the fetch rate of the first tape: no drill of this copy is recorded here".to_string(),
+    ))
 }
 
 /// A program DLE's stream to stdout or into its restore command.

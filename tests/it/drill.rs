@@ -403,6 +403,74 @@ fn the_stock_drill_fails_without_gnu_tar_and_the_monitoring_outputs_parse() {
     for item in crate::nagios::perfdata(&check.stdout) {
         assert!(crate::nagios::valid_perf(&item), "bad perfdata {item:?}");
     }
+    // the mass-restore plan estimates with the drills' rate when this machine has them
+    let plan = |home: &Path| {
+        let to = s.path().join("plan-to");
+        s.run_env(
+            &[
+                "recover",
+                "--from",
+                m.to_str().unwrap(),
+                "--host",
+                "localhost",
+                "--all",
+                "--plan",
+                "-i",
+                &id,
+                "--to",
+                to.to_str().unwrap(),
+            ],
+            &[
+                ("XDG_STATE_HOME", home.to_str().unwrap()),
+                ("HOME", home.to_str().unwrap()),
+            ],
+        )
+    };
+    let none = plan(&s.path().join("no-drills"));
+    none.assert_code(0);
+    assert!(
+        none.stdout
+            .contains("(the fetch rate of the first tape: no drill of this copy is recorded here)"),
+        "{}",
+        none.stdout
+    );
+    let home = s.path().join("drill-home");
+    let r = s.run_env(
+        &[
+            "drill",
+            "--from",
+            m.to_str().unwrap(),
+            "-i",
+            &id,
+            "--scratch",
+            scratch.to_str().unwrap(),
+        ],
+        &[
+            ("XDG_STATE_HOME", home.to_str().unwrap()),
+            ("TAPIR_NOW", &day(2)),
+        ],
+    );
+    r.assert_code(0);
+    let p = plan(&home);
+    p.assert_code(0);
+    assert!(
+        p.stdout.contains(&format!(
+            "(the rate the drills of {} measured)",
+            m.display()
+        )),
+        "{}",
+        p.stdout
+    );
+    assert_eq!(
+        p.stdout.matches(" to read, about ").count(),
+        6,
+        "a time per DLE: {}",
+        p.stdout
+    );
+    assert!(
+        !s.path().join("plan-to").exists(),
+        "--plan restores nothing"
+    );
     let late = s.run_env(
         &[
             "drill",

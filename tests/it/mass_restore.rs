@@ -80,7 +80,8 @@ fn a_whole_host_restores_in_parallel_after_its_plan() {
     );
     assert!(r.stdout.contains("2 dump(s) (levels 0,1)"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("/s a restore, 2 at a time)"),
+        r.stdout.contains(", 2 at a time, at ")
+            && r.stdout.contains("/s (the fetch rate of the first tape"),
         "{}",
         r.stdout
     );
