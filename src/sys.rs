@@ -24,6 +24,12 @@ pub fn oflags(flags: &[rustix::fs::OFlags]) -> i32 {
 }
 
 /// Whether this process runs as root (restores then set owners and make device nodes).
+/// CPU seconds this process (all its threads) has used so far.
+pub fn cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }

@@ -57,7 +57,14 @@ pub struct Outcome {
     pub entries: u64,
     /// Tape bytes of the chain (read whole; a sample reads less).
     pub tape_bytes: u64,
+    /// The whole drill: restore and comparison.
     pub seconds: f64,
+    /// The restore alone, what the copy's rate is measured from (the comparison reads every
+    /// restored file again).
+    pub restore_seconds: f64,
+    /// CPU seconds the restore took (all its threads): how many cores one restore keeps
+    /// busy, so how much restoring several DLEs at once can gain on this machine.
+    pub restore_cpu_seconds: f64,
 }
 
 /// A host's recovery-time estimate from one copy.
@@ -69,8 +76,9 @@ pub struct Rto {
     pub tape_bytes: u64,
     /// At the copy's measured rate, one DLE at a time.
     pub seconds: f64,
-    /// With `--parallel N` (N = this machine's cores): the largest DLE, or the total at N
-    /// times the rate, whichever is longer.
+    /// With `--parallel N` (N = this machine's cores): the largest DLE, or the total at the
+    /// rate times what N restores at once can gain (N, or fewer when one restore already
+    /// keeps several cores busy), whichever is longer.
     pub parallel_seconds: f64,
     pub parallel: usize,
 }
@@ -160,7 +168,7 @@ pub fn run(cfg: &Config, o: &Options, drills: &mut Drills) -> Result<Report> {
         t.map_or(0, |d| d.as_nanos() as u64) ^ u64::from(std::process::id())
     });
     let mut drilled = Vec::new();
-    let (mut whole_bytes, mut whole_secs) = (0u64, 0f64);
+    let (mut whole_bytes, mut whole_secs, mut whole_cpu) = (0u64, 0f64, 0f64);
     for (n, chain) in picked.iter().enumerate() {
         let dir = o
             .scratch
@@ -174,7 +182,8 @@ pub fn run(cfg: &Config, o: &Options, drills: &mut Drills) -> Result<Report> {
         let _ = std::fs::remove_dir_all(&dir);
         if out.ok && out.seed.is_none() && !by_stock {
             whole_bytes += out.tape_bytes;
-            whole_secs += out.seconds;
+            whole_secs += out.restore_seconds;
+            whole_cpu += out.restore_cpu_seconds;
         }
         if out.ok && by_stock {
             copy.stock_ok = Some(crate::clock::datestamp(&o.now));
@@ -184,9 +193,11 @@ pub fn run(cfg: &Config, o: &Options, drills: &mut Drills) -> Result<Report> {
     }
     if whole_secs > 0.0 && whole_bytes > 0 {
         copy.bytes_per_second = Some(whole_bytes as f64 / whole_secs);
+        copy.cores_busy = Some((whole_cpu / whole_secs).max(0.1));
     }
     let rate = copy.bytes_per_second;
-    let rto = rate.map(|r| rto(&chains, r)).unwrap_or_default();
+    let busy = copy.cores_busy.unwrap_or(1.0);
+    let rto = rate.map(|r| rto(&chains, r, busy)).unwrap_or_default();
     if o.hosts.is_empty() {
         copy.rto.clear();
     }
@@ -254,13 +265,15 @@ fn outcome(chain: &[DumpRecord], by: &str) -> Outcome {
         entries: 0,
         tape_bytes: chain.iter().map(|r| r.payload_size).sum(),
         seconds: 0.0,
+        restore_seconds: 0.0,
+        restore_cpu_seconds: 0.0,
     }
 }
 
 /// Restore one DLE's latest state (or a sample) with tapir and compare it with the index.
 fn drill_one(cfg: &Config, o: &Options, chain: &[DumpRecord], dir: &Path, seed: u64) -> Outcome {
     let mut out = outcome(chain, "tapir");
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), crate::sys::cpu_seconds());
     let result = (|| -> Result<compare::Compared> {
         let refs: Vec<&DumpRecord> = chain.iter().collect();
         let state = search::state(&cfg.catalog, &refs)?;
@@ -284,6 +297,8 @@ fn drill_one(cfg: &Config, o: &Options, chain: &[DumpRecord], dir: &Path, seed: 
             trust: o.trust.clone(),
         };
         let report = crate::recover::run(cfg, &req)?;
+        out.restore_seconds = started.elapsed().as_secs_f64();
+        out.restore_cpu_seconds = crate::sys::cpu_seconds() - cpu;
         crate::failpoint::hit("drill-restored");
         if let Some(first) = report.refused.first() {
             anyhow::bail!("{} member(s) refused, first: {first}", report.refused.len());
@@ -364,14 +379,16 @@ impl SplitMix {
     }
 }
 
-/// Each host's recovery time at `rate` tape bytes a second.
-fn rto(chains: &[Vec<DumpRecord>], rate: f64) -> Vec<Rto> {
+/// Each host's recovery time at `rate` tape bytes a second; with several DLEs at once, as
+/// much faster as this machine's cores allow when one restore keeps `busy` of them busy.
+fn rto(chains: &[Vec<DumpRecord>], rate: f64, busy: f64) -> Vec<Rto> {
     let mut hosts: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for c in chains {
         let bytes = c.iter().map(|r| r.payload_size).sum();
         hosts.entry(&c[0].host).or_default().push(bytes);
     }
     let parallel = crate::codec::threads().max(1);
+    let gain = (parallel as f64 / busy).clamp(1.0, parallel as f64);
     hosts
         .into_iter()
         .map(|(host, dles)| {
@@ -382,7 +399,7 @@ fn rto(chains: &[Vec<DumpRecord>], rate: f64) -> Vec<Rto> {
                 host: host.to_string(),
                 tape_bytes: total,
                 seconds,
-                parallel_seconds: (largest as f64 / rate).max(seconds / parallel as f64),
+                parallel_seconds: (largest as f64 / rate).max(seconds / gain),
                 parallel,
             }
         })

@@ -31,6 +31,9 @@ pub struct Copy {
     /// Tape bytes read per second by the last drill that restored whole DLEs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_second: Option<f64>,
+    /// Cores one restore kept busy in those drills (CPU seconds over seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores_busy: Option<f64>,
     /// When the stock tools last restored a DLE of this copy and `sha256sum -c` passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stock_ok: Option<String>,

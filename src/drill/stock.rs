@@ -48,6 +48,7 @@ pub fn drill(cfg: &Config, o: &Options, chain: &[DumpRecord], dir: &Path) -> Out
         Err(e) => out.reason = Some(format!("{e:#}")),
     }
     out.seconds = started.elapsed().as_secs_f64();
+    out.restore_seconds = out.seconds;
     out
 }
 
