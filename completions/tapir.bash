@@ -569,7 +569,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__drill)
-            opts="-i -c -v -h -V --identity --host --max-bytes --seed --state --scratch --textfile --check --max-age --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            opts="-i -c -v -h -V --identity --host --max-bytes --seed --state --scratch --textfile --sign-with --check --max-age --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,6 +604,10 @@ _tapir() {
                     return 0
                     ;;
                 --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sign-with)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

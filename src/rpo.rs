@@ -60,6 +60,12 @@ pub struct Assessment {
     pub verified: Vec<(String, crate::catalog::verified::Coverage)>,
     pub verify_state: State,
     pub verify_why: String,
+    /// The newest drill of each DLE, from the signed results drill hosts wrote back beside
+    /// the directory copies (`tapir drill --sign-with`): `HOST DISK` → copy, its last drill.
+    pub drills: std::collections::BTreeMap<String, (String, crate::catalog::drills::Last)>,
+    /// WARNING when a results file is refused (not signed by a `[drill] signers` key).
+    pub drill_state: State,
+    pub drill_why: String,
     pub now: DateTime<Local>,
 }
 
@@ -93,6 +99,8 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
     let mirrors = crate::mirror::load_states(&cfg.catalog);
     let vaults = crate::vault::state::load(&cfg.catalog);
     let full_limit = cfg.dumpcycle as i64 * 86400 + limits.full_slack;
+    let found = crate::report::drills::read_all(cfg);
+    let mut drills = std::collections::BTreeMap::new();
     let mut dles = vec![];
     for d in &cfg.disklist {
         let mine: Vec<&DumpRecord> = all
@@ -158,6 +166,23 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
                     state = state.max(State::Warning);
                     why.push_str(&short);
                 }
+                if let Some((r, l)) = crate::report::drills::last_of(&found, &d.host, &d.disk) {
+                    drills.insert(
+                        crate::catalog::drills::key(&d.host, &d.disk),
+                        (r.copy.clone(), l.clone()),
+                    );
+                    if !l.ok {
+                        state = state.max(State::Warning);
+                        let _ = write!(
+                            why,
+                            ", the last restore drill from {} (by {}, {}) failed: {}",
+                            r.copy,
+                            r.drill_host,
+                            crate::clock::show_datestamp(&l.at),
+                            l.reason.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
                 (state, why)
             }
         };
@@ -176,7 +201,21 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
     let (mirror_lag, mirror_state, mirror_why) = mirror(cfg, &all, limits, &now);
     let verified = coverage(cfg, &all, &mirrors, &now);
     let (verify_state, verify_why) = verify_state(cfg, &verified);
+    let refused: Vec<String> = found
+        .iter()
+        .filter_map(|f| {
+            let why = f.results.as_ref().err()?;
+            Some(format!("{} ignored: {why}", f.path.display()))
+        })
+        .collect();
+    let drill_state = match refused.is_empty() {
+        true => State::Ok,
+        false => State::Warning,
+    };
     Ok(Assessment {
+        drills,
+        drill_state,
+        drill_why: refused.join("; "),
         dles,
         mirror_lag,
         mirror_state,
@@ -351,7 +390,7 @@ impl Assessment {
         self.dles
             .iter()
             .map(|d| d.state)
-            .chain([self.mirror_state, self.verify_state])
+            .chain([self.mirror_state, self.verify_state, self.drill_state])
             .max()
             .unwrap_or(State::Ok)
     }
@@ -384,6 +423,9 @@ impl Assessment {
         }
         if self.verify_state != State::Ok {
             line.push_str(&clip(&format!("; {}", self.verify_why), 300));
+        }
+        if self.drill_state != State::Ok {
+            line.push_str(&clip(&format!("; {}", self.drill_why), 300));
         }
         let oldest = self
             .dles
@@ -548,6 +590,26 @@ impl Assessment {
             let _ = writeln!(
                 out,
                 "# HELP tapir_mirror_lag_seconds Age of the oldest dump not yet on the mirror (0: up to date).\n# TYPE tapir_mirror_lag_seconds gauge\ntapir_mirror_lag_seconds {l}"
+            );
+        }
+        if !self.drills.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP tapir_drill_last_success_timestamp_seconds When the last restore drill of a DLE from a copy passed (signed results written back by the drill host).\n# TYPE tapir_drill_last_success_timestamp_seconds gauge"
+            );
+        }
+        for (copy, l) in self.drills.values() {
+            let t = l
+                .last_ok
+                .as_deref()
+                .and_then(crate::clock::parse_datestamp)
+                .map_or(0, |t| t.timestamp());
+            let _ = writeln!(
+                out,
+                "tapir_drill_last_success_timestamp_seconds{{host=\"{}\",disk=\"{}\",copy=\"{}\"}} {t}",
+                label(&l.host),
+                label(&l.disk),
+                label(copy)
             );
         }
         out

@@ -68,11 +68,17 @@ impl Signer {
         self.key.public_key()
     }
 
-    /// The armored SSHSIG of `msg`.
+    /// The armored SSHSIG of `msg` (a tape header or label).
     pub fn sign(&self, msg: &[u8]) -> Result<String> {
+        self.sign_in(NAMESPACE, msg)
+    }
+
+    /// The armored SSHSIG of `msg` in namespace `ns` (`ssh-keygen -Y sign -n NS`): what a
+    /// key signs for one purpose cannot be taken for another.
+    pub fn sign_in(&self, ns: &str, msg: &[u8]) -> Result<String> {
         let sig = self
             .key
-            .sign(NAMESPACE, HashAlg::Sha512, msg)
+            .sign(ns, HashAlg::Sha512, msg)
             .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
         sig.to_pem(LineEnding::LF)
             .map_err(|e| anyhow::anyhow!("cannot encode the signature: {e}"))
@@ -184,6 +190,16 @@ pub fn verify(key: &PublicKey, msg: &[u8], armored: &str) -> Result<(), String> 
 
 /// Check an armored SSHSIG over `msg` against whichever of `keys` made it.
 pub fn verify_any(keys: &[PublicKey], msg: &[u8], armored: &str) -> Result<(), String> {
+    verify_any_in(NAMESPACE, keys, msg, armored)
+}
+
+/// [`verify_any`] in namespace `ns`.
+pub fn verify_any_in(
+    ns: &str,
+    keys: &[PublicKey],
+    msg: &[u8],
+    armored: &str,
+) -> Result<(), String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("unreadable signature: {e}"))?;
     let Some(key) = keys.iter().find(|k| k.key_data() == sig.public_key()) else {
         let other = PublicKey::from(sig.public_key().clone());
@@ -198,7 +214,7 @@ pub fn verify_any(keys: &[PublicKey], msg: &[u8], armored: &str) -> Result<(), S
             trusted.join(", ")
         ));
     };
-    key.verify(NAMESPACE, msg, &sig)
+    key.verify(ns, msg, &sig)
         .map_err(|e| format!("the signature does not match the header: {e}"))
 }
 

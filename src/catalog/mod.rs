@@ -2,6 +2,7 @@
 //! indexes, run logs) plus the run lock. Every file is written atomically.
 
 pub mod admin;
+pub mod drills;
 pub mod entry;
 pub mod forced;
 pub mod history;

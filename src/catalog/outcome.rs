@@ -72,6 +72,9 @@ pub struct RunSummary {
     /// Dumps waiting in the holding area after the run (not on tape yet), one line each.
     #[serde(default)]
     pub held: Vec<String>,
+    /// The restore drills drill hosts wrote back beside the copies, as of the run's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<String>,
 }
 
 impl RunSummary {

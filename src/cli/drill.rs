@@ -2,7 +2,7 @@
 //! a summary line per DLE, JSON, a Prometheus textfile and a Nagios mode.
 
 use super::Cli;
-use crate::drill::state::{self, Drills};
+use crate::catalog::drills::{self as state, Drills};
 use crate::drill::{self, Report};
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -45,6 +45,12 @@ pub struct Args {
     /// Also write DIR/tapir_drill.prom (node_exporter's textfile collector).
     #[arg(long, value_name = "DIR")]
     pub textfile: Option<PathBuf>,
+    /// Sign the results with this ed25519 key (`tapir keygen --signing`; created when
+    /// missing) and write them back beside the copy's catalog (`drills/THIS-HOST.json`), for
+    /// the backup server's status and check-rpo (default: [drill] signing_key; none: not
+    /// written back).
+    #[arg(long, value_name = "KEY")]
+    pub sign_with: Option<PathBuf>,
     /// Drill nothing: report as a Nagios plugin from the state.
     #[arg(long)]
     pub check: bool,
@@ -119,11 +125,61 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     } else {
         say(&report, dcfg.rto_target)?;
     }
-    Ok(if report.drilled.iter().all(|d| d.ok) {
+    let written = match a.sign_with.as_ref().or(dcfg.signing_key.as_ref()) {
+        None => true,
+        Some(key) => write_back(&from, &drills, key, &o.now),
+    };
+    Ok(if written && report.drilled.iter().all(|d| d.ok) {
         0
     } else {
         1
     })
+}
+
+/// The results, signed, beside the copy's catalog; false (said why) when they could not be.
+fn write_back(
+    from: &std::path::Path,
+    drills: &Drills,
+    key: &std::path::Path,
+    now: &chrono::DateTime<chrono::Local>,
+) -> bool {
+    use crate::report::drills::{self as results, Results};
+    let copy = from.display().to_string();
+    if crate::s3::is_url(&copy) {
+        eprintln!(
+            "tapir: WARNING: the drill results are not written back to {copy}: write-back is \
+             to a directory copy (a mirror or vault mounted here)"
+        );
+        return false;
+    }
+    let written = (|| -> anyhow::Result<PathBuf> {
+        let (signer, created) = crate::signing::Signer::load_or_create(key)?;
+        if created {
+            eprintln!(
+                "tapir: created the drill signing key {}: add {} to the backup server's \
+                 [drill] signers",
+                key.display(),
+                crate::signing::pub_path(key).display()
+            );
+        }
+        let r = Results {
+            drill_host: results::this_host(),
+            copy: copy.clone(),
+            at: crate::clock::datestamp(now),
+            state: drills.copies.get(&copy).cloned().unwrap_or_default(),
+        };
+        results::write(from, &r, &signer)
+    })();
+    match written {
+        Ok(p) => {
+            crate::say::progress(format!("results written back to {}", p.display()));
+            true
+        }
+        Err(e) => {
+            eprintln!("tapir: WARNING: the drill results are not written back: {e:#}");
+            false
+        }
+    }
 }
 
 fn say(r: &Report, target: Option<u64>) -> anyhow::Result<()> {

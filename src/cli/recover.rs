@@ -323,7 +323,7 @@ fn plan_rate(
         Some(p) => std::path::absolute(p).ok()?.display().to_string(),
         None => root.to_string(),
     };
-    let drills = crate::drill::state::Drills::load(&crate::drill::state::path(None));
+    let drills = crate::catalog::drills::Drills::load(&crate::catalog::drills::path(None));
     if let Some(rate) = drills.copies.get(&copy).and_then(|c| c.bytes_per_second) {
         return Some((rate, format!("the rate the drills of {copy} measured")));
     }

@@ -102,6 +102,7 @@ pub fn run(cli: &Cli, _a: &Args) -> anyhow::Result<i32> {
     }
     history_section(&cfg)?;
     verified_section(&cfg, &records)?;
+    drills_section(&cfg)?;
     Ok(if st.problems.is_empty() { 0 } else { 1 })
 }
 
@@ -160,6 +161,14 @@ fn verified_section(
             100.0 * c.ratio(),
             c.files
         );
+    }
+    Ok(())
+}
+
+/// The restore drills drill hosts wrote back (signed) beside the directory copies.
+fn drills_section(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    for l in crate::report::drills::lines(cfg) {
+        outln!("{l}");
     }
     Ok(())
 }

@@ -18,6 +18,10 @@ pub(super) struct RawDrill {
     drill_cycle: Option<String>,
     #[serde(default)]
     rto_target: Option<String>,
+    #[serde(default)]
+    signing_key: Option<PathBuf>,
+    #[serde(default)]
+    signers: Vec<PathBuf>,
 }
 
 /// The `[drill]` section, parsed; every key may be omitted (command-line flags win).
@@ -34,6 +38,12 @@ pub struct Drill {
     pub drill_cycle: Option<u64>,
     /// Each host's recovery-time estimate must stay under this many seconds.
     pub rto_target: Option<u64>,
+    /// On the drill host: the ed25519 key (`tapir keygen --signing`) that signs the results
+    /// written back beside the copy's catalog; none: nothing is written back.
+    pub signing_key: Option<PathBuf>,
+    /// On the backup server: the drill hosts' public keys whose signed results `status` and
+    /// `check-rpo` show; a results file signed by another key is named and ignored.
+    pub signers: Vec<PathBuf>,
 }
 
 pub(super) fn build(
@@ -68,5 +78,7 @@ pub(super) fn build(
         max_bytes,
         drill_cycle: secs("drill_cycle", &raw.drill_cycle)?,
         rto_target: secs("rto_target", &raw.rto_target)?,
+        signing_key: raw.signing_key.as_deref().map(abs),
+        signers: raw.signers.iter().map(|p| abs(p)).collect(),
     })
 }

@@ -7,14 +7,13 @@
 
 pub mod compare;
 pub mod nagios;
-pub mod state;
 mod stock;
 
+use crate::catalog::drills::{self as state, Copy, Drills, Last};
 use crate::catalog::{DumpRecord, history, search};
 use crate::config::Config;
 use anyhow::Result;
 use serde::Serialize;
-use state::{Copy, Drills, Last};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -2,7 +2,7 @@
 //! last drill failed; WARNING when a DLE's last good drill is older than the limit (or none
 //! passed yet, or nothing was drilled) or a host's recovery-time estimate is over the target.
 
-use super::state::{Drills, Last};
+use crate::catalog::drills::{Drills, Last};
 use crate::units::show_secs;
 
 /// The exit code and the plugin's one line (with perfdata).
@@ -71,7 +71,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drill::state::Copy;
+    use crate::catalog::drills::Copy;
 
     fn drills(ok: bool, last_ok: &str, rto: f64) -> Drills {
         let mut c = Copy::default();

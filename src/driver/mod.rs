@@ -215,6 +215,7 @@ pub fn run(cfg: &Config, opts: &DumpOptions) -> Result<RunSummary> {
         seconds: run_started.elapsed().as_secs_f64(),
         next_tape: next,
         held: waiting,
+        drills: crate::report::drills::lines(cfg),
     };
     log.save_summary(&summary)?;
     progress.finish();

@@ -1,5 +1,6 @@
 //! Run outcomes and their text rendering (amreport-style). Pure: data in, text out.
 
+pub mod drills;
 pub mod html;
 pub mod mail;
 pub mod overview;
@@ -112,6 +113,12 @@ fn details(out: &mut String, s: &RunSummary) {
     for n in &s.notes {
         let _ = writeln!(out, "\nnote: {n}");
     }
+    if !s.drills.is_empty() {
+        let _ = writeln!(out, "\nrestore drills:");
+        for l in &s.drills {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
     if let Some(next) = &s.next_tape {
         let _ = writeln!(out, "\nnext run: {next}");
     }
@@ -217,6 +224,7 @@ mod tests {
             seconds: 3725.0,
             next_tape: Some("tape daily-04 (slot 4)".into()),
             held: vec![],
+            drills: vec![],
         };
         let want = "\
 tapir report for Example run 20261120030000 (2026-11-20 03:00, 1:02:05)

@@ -155,6 +155,7 @@ mod tests {
             seconds: 0.0,
             next_tape: None,
             held: vec![],
+            drills: vec![],
         }
     }
 

@@ -10,7 +10,14 @@ use std::path::{Path, PathBuf};
 
 /// Six DLEs (two of them bigger than the drills' --max-bytes), dumped and mirrored.
 fn setup() -> (Setup, PathBuf) {
-    let s = Setup::new("[drill]\ndrill_cycle = \"3d\"\nmax_bytes = \"300K\"", "");
+    setup_with("")
+}
+
+fn setup_with(more: &str) -> (Setup, PathBuf) {
+    let s = Setup::new(
+        &format!("[drill]\ndrill_cycle = \"3d\"\nmax_bytes = \"300K\"\n{more}"),
+        "",
+    );
     let mut dl = String::new();
     for k in 0..6 {
         let d = s.path().join(format!("dle{k}"));
@@ -490,5 +497,161 @@ fn the_stock_drill_fails_without_gnu_tar_and_the_monitoring_outputs_parse() {
             .starts_with("TAPIR DRILL WARNING - no good drill within"),
         "{}",
         late.stdout
+    );
+}
+
+#[test]
+fn signed_results_written_back_reach_status_report_and_check_rpo_and_forged_ones_do_not() {
+    let (s, m) = setup_with("signers = [\"drill.key.pub\"]\n[mirror]\nto = \"mirror\"");
+    let key = s.path().join("drill.key");
+    let sign = ["--sign-with", key.to_str().unwrap()];
+    let r = drill(
+        &s,
+        &m,
+        &s.path().join("state").display().to_string(),
+        &day(1),
+        &sign,
+    );
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("created the drill signing key"),
+        "{}",
+        r.stderr
+    );
+    let results: Vec<PathBuf> = fs::read_dir(m.join("drills"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(results.len(), 1, "one results file: {results:?}");
+    let status = s.run_env(&["status"], &[("TAPIR_NOW", &day(1))]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("drills of {} by ", m.display()))
+            && status
+                .stdout
+                .contains("6 of 6 DLE(s) passed their last drill"),
+        "{}",
+        status.stdout
+    );
+    let prom = s.path().join("rpo.prom");
+    let rpo = s.run_env(
+        &["check-rpo", "--prometheus", prom.to_str().unwrap()],
+        &[("TAPIR_NOW", &day(1))],
+    );
+    rpo.assert_code(0);
+    let text = fs::read_to_string(&prom).unwrap();
+    assert_eq!(
+        text.matches("tapir_drill_last_success_timestamp_seconds{")
+            .count(),
+        6,
+        "{text}"
+    );
+    let out = std::process::Command::new(crate::common::promtool())
+        .args(["check", "metrics"])
+        .stdin(fs::File::open(&prom).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // a DLE's drill fails: the server says so, in status, check-rpo and the next run's report
+    let recs = s.find_json();
+    let victim = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["disk"].as_str().unwrap().ends_with("dle3"))
+        .unwrap();
+    let rel = s
+        .tape_file(victim)
+        .strip_prefix(s.path().join("vtape"))
+        .unwrap()
+        .to_path_buf();
+    fs::remove_file(m.join(&rel)).unwrap();
+    let r = drill(
+        &s,
+        &m,
+        &s.path().join("state2").display().to_string(),
+        &day(1),
+        &sign,
+    );
+    r.assert_code(1);
+    let status = s.run_env(&["status"], &[("TAPIR_NOW", &day(1))]);
+    assert!(
+        status.stdout.contains("5 of 6 DLE(s) passed")
+            && status.stdout.contains("FAILED drill localhost")
+            && status.stdout.contains("dle3"),
+        "{}",
+        status.stdout
+    );
+    let rpo = s.run_env(&["check-rpo"], &[("TAPIR_NOW", &day(1))]);
+    rpo.assert_code(1);
+    assert!(
+        rpo.stdout.contains("the last restore drill from") && rpo.stdout.contains("failed:"),
+        "{}",
+        rpo.stdout
+    );
+
+    // results signed by a key the server does not list are named and ignored: they cannot
+    // hide the real failure
+    let good = fs::read_to_string(&results[0]).unwrap();
+    let body = good
+        .split("-----BEGIN SSH SIGNATURE-----")
+        .next()
+        .unwrap()
+        .replace("\"ok\": false", "\"ok\": true");
+    fs::write(m.join("drills/evil.json"), &body).unwrap();
+    // the same claim, signed (by ssh-keygen, in the drill namespace) with a key the server
+    // does not list
+    fs::write(s.path().join("body.json"), &body).unwrap();
+    crate::common::sh(
+        "ssh-keygen -q -t ed25519 -N '' -f other && ssh-keygen -q -Y sign -f other -n tapir-drill body.json && cat body.json body.json.sig > mirror/drills/other.json",
+        s.path(),
+    );
+    // the real file verifies with the stock tool
+    let signer = fs::read_to_string(s.path().join("drill.key.pub")).unwrap();
+    fs::write(
+        s.path().join("allowed"),
+        format!("drill {}\n", signer.trim()),
+    )
+    .unwrap();
+    let at = good.find("-----BEGIN SSH SIGNATURE-----").unwrap();
+    fs::write(s.path().join("real.json"), &good[..at]).unwrap();
+    fs::write(s.path().join("real.sig"), &good[at..]).unwrap();
+    crate::common::sh(
+        "ssh-keygen -Y verify -f allowed -I drill -n tapir-drill -s real.sig < real.json",
+        s.path(),
+    );
+    let status = s.run_env(&["status"], &[("TAPIR_NOW", &day(1))]);
+    assert!(
+        status.stdout.contains("evil.json ignored: not signed"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("ignored: signed by SHA256:"),
+        "the other key's file: {}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("FAILED drill localhost"),
+        "{}",
+        status.stdout
+    );
+    let rpo = s.run_env(&["check-rpo"], &[("TAPIR_NOW", &day(1))]);
+    rpo.assert_code(1);
+    assert!(rpo.stdout.contains("evil.json ignored"), "{}", rpo.stdout);
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(2))]);
+    let report = s.run(&["report"]);
+    assert!(
+        report.stdout.contains("restore drills:")
+            && report.stdout.contains("FAILED drill localhost"),
+        "{}",
+        report.stdout
     );
 }
