@@ -12,6 +12,7 @@
 
 pub mod index;
 pub mod stages;
+mod tee;
 
 use crate::catalog::index::IndexWriter;
 use crate::codec::blocks::TableWriter;
@@ -105,6 +106,33 @@ impl StreamTee {
 
 type Index = Option<IndexWriter>;
 
+impl tee::Feed for Tee {
+    /// Read one chunk of the stream; `Some(why)` once the stream is known not to be a tar.
+    fn feed(&mut self, seen: &[u8]) -> Option<String> {
+        let r = match self {
+            Tee::Lost(_) => Ok(()),
+            Tee::Tar(t) => t.write_all(seen),
+            Tee::Gzip(g) => g.write_all(seen),
+            Tee::Zstd(z) => z.write_all(seen),
+            Tee::Stream(st) => {
+                st.write(seen);
+                Ok(())
+            }
+        };
+        if let Some(why) = self.problem() {
+            return Some(why);
+        }
+        if let Err(e) = r {
+            // a client stream that does not decompress is not a tar either
+            if !matches!(self, Tee::Tar(_)) && e.kind() != io::ErrorKind::StorageFull {
+                return Some(format!("cannot decompress: {e}"));
+            }
+            *self = Tee::Lost(format!("index stopped: {e}"));
+        }
+        None
+    }
+}
+
 impl Tee {
     /// Why the client's stream is not a tar, as soon as the parser knows.
     fn problem(&self) -> Option<String> {
@@ -154,7 +182,7 @@ pub struct Finished {
 }
 
 pub struct Pipeline {
-    tee: Tee,
+    tee: tee::Alongside<Tee>,
     payload: Counter<Payload>,
 }
 
@@ -219,7 +247,7 @@ impl Pipeline {
             }
         };
         Ok(Pipeline {
-            tee,
+            tee: tee::Alongside::spawn(tee)?,
             payload: Counter {
                 inner: payload,
                 bytes: 0,
@@ -240,7 +268,20 @@ impl Pipeline {
         let meter = sealed.finish()?;
         let (buf, payload_size, payload_sha256) = meter.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
-        let parsed = match self.tee {
+        let (tee, not_tar) = self.tee.finish()?;
+        if let Some(why) = not_tar {
+            return Ok(Finished {
+                file,
+                received,
+                payload_size,
+                payload_sha256,
+                tar: Err(why.clone()),
+                index: Err(why),
+                table,
+                stream_sha256: None,
+            });
+        }
+        let parsed = match tee {
             Tee::Stream(st) => {
                 let (index, sha) = st.finish();
                 return Ok(Finished {
@@ -292,26 +333,8 @@ impl Pipeline {
 impl Write for Pipeline {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         let n = self.payload.write(b)?;
-        let seen = &b[..n];
-        let r = match &mut self.tee {
-            Tee::Lost(_) => Ok(()),
-            Tee::Tar(t) => t.write_all(seen),
-            Tee::Gzip(g) => g.write_all(seen),
-            Tee::Zstd(z) => z.write_all(seen),
-            Tee::Stream(st) => {
-                st.write(seen);
-                Ok(())
-            }
-        };
-        if let Some(why) = self.tee.problem() {
+        if let Some(why) = self.tee.feed(&b[..n])? {
             return Err(io::Error::other(NotTar(why)));
-        }
-        if let Err(e) = r {
-            // a client stream that does not decompress is not a tar either
-            if !matches!(self.tee, Tee::Tar(_)) && e.kind() != io::ErrorKind::StorageFull {
-                return Err(io::Error::other(NotTar(format!("cannot decompress: {e}"))));
-            }
-            self.tee = Tee::Lost(format!("index stopped: {e}"));
         }
         Ok(n)
     }

@@ -75,13 +75,23 @@ fn assert_every_dle(perf: &str, disks: &[String], who: &str) {
     assert_eq!(labels.len(), 3 + disks.len(), "{who}: {perf}");
 }
 
-/// Kills the daemon when the test ends, however it ends.
+/// Kills the daemon when the test ends, however it ends: its whole process group (icinga2
+/// forks its worker, which a kill of the first process would leave running).
 struct Daemon(std::process::Child);
 impl Drop for Daemon {
     fn drop(&mut self) {
+        unsafe {
+            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A daemon in a process group of its own, so that [`Daemon`] can kill all of it.
+fn own_group(c: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    c.process_group(0)
 }
 
 fn nagios(dir: &Path, plugin: &Path) -> String {
@@ -137,7 +147,7 @@ fn nagios(dir: &Path, plugin: &Path) -> String {
         String::from_utf8_lossy(&verify.stdout)
     );
     let _daemon = Daemon(
-        Command::new("/usr/sbin/nagios4")
+        own_group(&mut Command::new("/usr/sbin/nagios4"))
             .arg(format!("{d}/nagios.cfg"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -189,7 +199,7 @@ fn icinga(dir: &Path, plugin: &Path) -> String {
     .map(|(k, v)| format!("-D{k}={v}"))
     .collect();
     let _daemon = Daemon(
-        Command::new("icinga2")
+        own_group(&mut Command::new("icinga2"))
             .args(["daemon", "-c", &format!("{d}/icinga2.conf")])
             .args(&defines)
             .stdout(Stdio::null())
