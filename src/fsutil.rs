@@ -5,6 +5,23 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A JSON state file, or the empty state when it is missing, unreadable or corrupt: callers
+/// keep only state whose loss claims less (coverage, copies, drills), never more.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Write a JSON state file atomically, its directory made when missing.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    if let Some(d) = path.parent() {
+        create_dir_all(d)?;
+    }
+    write_atomic(path, serde_json::to_string(value)?.as_bytes())
+}
+
 /// Write `data` to `path` so that a crash leaves either the old or the new content.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = temp_name(path);

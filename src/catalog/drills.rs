@@ -68,16 +68,10 @@ impl Drills {
     /// An unreadable or corrupt file reads as no drills: every DLE is then due at once,
     /// which claims less, never more.
     pub fn load(p: &Path) -> Drills {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+        crate::fsutil::read_json_or_default(p)
     }
 
     pub fn save(&self, p: &Path) -> Result<()> {
-        if let Some(d) = p.parent() {
-            crate::fsutil::create_dir_all(d)?;
-        }
-        crate::fsutil::write_atomic(p, serde_json::to_string_pretty(self)?.as_bytes())
+        crate::fsutil::write_json(p, self)
     }
 }

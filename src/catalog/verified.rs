@@ -50,17 +50,11 @@ pub fn state_path() -> PathBuf {
 
 impl Verified {
     pub fn load(p: &Path) -> Verified {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+        crate::fsutil::read_json_or_default(p)
     }
 
     pub fn save(&self, p: &Path) -> Result<()> {
-        if let Some(d) = p.parent() {
-            crate::fsutil::create_dir_all(d)?;
-        }
-        crate::fsutil::write_atomic(p, serde_json::to_string(self)?.as_bytes())
+        crate::fsutil::write_json(p, self)
     }
 
     /// The last good verification of `id` in `copy`.

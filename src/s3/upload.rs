@@ -49,10 +49,7 @@ impl Pending {
     /// The uploads a killed run left; a missing or unreadable state file is none (each
     /// upload is then found by listing, or sent again).
     pub fn load(path: &Path) -> Pending {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+        crate::fsutil::read_json_or_default(path)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -28,10 +28,7 @@ fn file(catalog: &Path) -> std::path::PathBuf {
 
 /// Every vault target's last state.
 pub fn load(catalog: &Path) -> Vec<State> {
-    std::fs::read_to_string(file(catalog))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    crate::fsutil::read_json_or_default(&file(catalog))
 }
 
 /// Record what `target` of `vault` holds now.
@@ -46,7 +43,7 @@ pub fn save(cfg: &Config, vault: &Vault, target: &Target, problems: usize) -> Re
         problems,
         held: target.records()?,
     });
-    crate::fsutil::write_atomic(&file(&cfg.catalog), serde_json::to_string(&all)?.as_bytes())
+    crate::fsutil::write_json(&file(&cfg.catalog), &all)
 }
 
 /// The vault copies of one dump: `vault:NAME` for each target that holds it (`held`: each

@@ -62,6 +62,22 @@ fn drill(s: &Setup, m: &Path, state: &str, when: &str, extra: &[&str]) -> Run {
     s.run_env(&args, &[("TAPIR_NOW", when)])
 }
 
+/// `tapir drill --check --max-age 14d` on the state in `state`, at `when`.
+fn nagios_check(s: &Setup, m: &Path, state: &str, when: &str) -> Run {
+    let from = m.to_str().unwrap();
+    let args = [
+        "drill",
+        "--from",
+        from,
+        "--state",
+        state,
+        "--check",
+        "--max-age",
+        "14d",
+    ];
+    s.run_env(&args, &[("TAPIR_NOW", when)])
+}
+
 fn drilled(r: &Run) -> Vec<serde_json::Value> {
     let v: serde_json::Value =
         serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}\n{}", r.stdout, r.stderr));
@@ -386,19 +402,7 @@ fn the_stock_drill_fails_without_gnu_tar_and_the_monitoring_outputs_parse() {
             && body.contains("tapir_rto_estimate_seconds{host=\"localhost\""),
         "{body}"
     );
-    let check = s.run_env(
-        &[
-            "drill",
-            "--from",
-            m.to_str().unwrap(),
-            "--state",
-            &state,
-            "--check",
-            "--max-age",
-            "14d",
-        ],
-        &[("TAPIR_NOW", &day(3))],
-    );
+    let check = nagios_check(&s, &m, &state, &day(3));
     check.assert_code(0);
     assert!(
         check
@@ -478,19 +482,7 @@ fn the_stock_drill_fails_without_gnu_tar_and_the_monitoring_outputs_parse() {
         !s.path().join("plan-to").exists(),
         "--plan restores nothing"
     );
-    let late = s.run_env(
-        &[
-            "drill",
-            "--from",
-            m.to_str().unwrap(),
-            "--state",
-            &state,
-            "--check",
-            "--max-age",
-            "14d",
-        ],
-        &[("TAPIR_NOW", &day(30))],
-    );
+    let late = nagios_check(&s, &m, &state, &day(30));
     late.assert_code(1);
     assert!(
         late.stdout
