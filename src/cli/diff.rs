@@ -11,7 +11,8 @@ use anyhow::bail;
 ///
 /// Each state is the newest dump at or before its date and the chain a restore of it reads;
 /// only the catalog's indexes are read (no tape, no key). A change is one of type, size,
-/// mtime, mode, owner, link target (and a program stream's content).
+/// mtime, mode, owner, link target, content (the sha256 each file had when it was dumped,
+/// where both dumps recorded it; a program stream's too).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub host: String,

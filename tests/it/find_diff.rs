@@ -1,7 +1,7 @@
 //! Files across dumps from the indexes alone: `find --file GLOB` names the dumps that hold a
 //! matching file (an incremental only the files it holds), `diff` the files added, removed
-//! and changed between two dates, checked against the source trees as they were walked
-//! before each night.
+//! and changed between two dates (content too: each file's sha256 in the index), checked
+//! against the source trees as they were walked before each night.
 
 use crate::common::{Setup, day};
 use std::collections::BTreeMap;
@@ -9,8 +9,20 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-/// path inside the DLE → (type, size (0 for dirs), mtime, mode, owner, link target)
-type Walked = BTreeMap<String, (char, u64, i64, u32, (u32, u32), Option<String>)>;
+/// path inside the DLE → (type, size (0 for dirs), mtime, mode, owner, link target, a
+/// regular file's content sha256)
+type Walked = BTreeMap<
+    String,
+    (
+        char,
+        u64,
+        i64,
+        u32,
+        (u32, u32),
+        Option<String>,
+        Option<String>,
+    ),
+>;
 
 fn walk(root: &Path) -> Walked {
     let mut out = Walked::new();
@@ -36,6 +48,10 @@ fn walk(root: &Path) -> Walked {
                 .to_string_lossy()
                 .into_owned()
         });
+        let content = (t == '0').then(|| {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(fs::read(e.path()).unwrap()))
+        });
         out.insert(
             rel,
             (
@@ -45,6 +61,7 @@ fn walk(root: &Path) -> Walked {
                 m.mode() & 0o7777,
                 (m.uid(), m.gid()),
                 link,
+                content,
             ),
         );
     }
@@ -66,6 +83,7 @@ fn expected(old: &Walked, new: &Walked) -> serde_json::Value {
             ("mode", o.3 != n.3),
             ("owner", o.4 != n.4),
             ("link", o.5 != n.5),
+            ("content", o.6.is_some() && n.6.is_some() && o.6 != n.6),
         ] {
             if differs {
                 what.push(w);
