@@ -22,11 +22,13 @@ pub struct Compared {
 }
 
 /// Compare the restore in `root` with `state` (path inside the DLE → its line), for the
-/// `only` paths when given (a sample: files only), else every entry.
+/// `only` paths when given (a sample: files only), else every entry. A program DLE's
+/// `stream` is one file with no metadata of its own: its size and content are compared.
 pub fn compare(
     root: &Path,
     state: &BTreeMap<String, IndexLine>,
     only: Option<&[String]>,
+    stream: bool,
 ) -> Compared {
     let mut c = Compared::default();
     let keys: Vec<&String> = match only {
@@ -40,7 +42,11 @@ pub fn compare(
         };
         c.entries += 1;
         let path = root.join(std::ffi::OsStr::from_bytes(&unescape(rel)));
-        if let Err(why) = entry(&path, line, root, &mut c.bytes) {
+        let checked = match stream {
+            true => content(&path, line, &mut c.bytes),
+            false => entry(&path, line, root, &mut c.bytes),
+        };
+        if let Err(why) = checked {
             c.problems.push(format!("{rel}: {why}"));
         }
     }
@@ -102,6 +108,12 @@ fn entry(path: &Path, l: &IndexLine, root: &Path, bytes: &mut u64) -> Result<(),
     if !ft.is_file() {
         return Ok(());
     }
+    content(path, l, bytes)
+}
+
+/// A file's size and content against its line.
+fn content(path: &Path, l: &IndexLine, bytes: &mut u64) -> Result<(), String> {
+    let md = fs::metadata(path).map_err(|_| "missing from the restore".to_string())?;
     if md.len() != l.s {
         return Err(format!("{} bytes, the index says {}", md.len(), l.s));
     }

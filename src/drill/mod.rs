@@ -295,6 +295,11 @@ fn drill_one(cfg: &Config, o: &Options, chain: &[DumpRecord], dir: &Path, seed: 
             overwrite: false,
             trust: o.trust.clone(),
         };
+        // a program DLE's stream restores as one file, with no metadata of its own
+        let file = cfg.dump_path(newest);
+        let stream = crate::fetch::open(&file, newest, &o.trust)?
+            .header
+            .is_stream();
         let report = crate::recover::run(cfg, &req)?;
         out.restore_seconds = started.elapsed().as_secs_f64();
         out.restore_cpu_seconds = crate::sys::cpu_seconds() - cpu;
@@ -302,7 +307,7 @@ fn drill_one(cfg: &Config, o: &Options, chain: &[DumpRecord], dir: &Path, seed: 
         if let Some(first) = report.refused.first() {
             anyhow::bail!("{} member(s) refused, first: {first}", report.refused.len());
         }
-        Ok(compare::compare(dir, &state, sample.as_deref()))
+        Ok(compare::compare(dir, &state, sample.as_deref(), stream))
     })();
     out.seconds = started.elapsed().as_secs_f64();
     match result {

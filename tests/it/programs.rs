@@ -467,3 +467,43 @@ fn check_says_whether_each_program_can_run() {
         "pg_dump_not_installed is not an executable",
     );
 }
+
+/// A drill of every DLE (the program DLEs' one file, and the awkward tar tree entry by
+/// entry) passes: a program's stream has no metadata of its own, only its size and content.
+#[test]
+fn a_drill_restores_program_streams_and_the_awkward_tree_and_finds_them_equal() {
+    let (s, _src, _) = dumped();
+    let m = s.path().join("mirror");
+    run(&s, &["mirror", "--to", m.to_str().unwrap()]).assert_code(0);
+    let id = s.identity.display().to_string();
+    let scratch = s.path().join("scratch");
+    let state = s.path().join("state");
+    let r = run(
+        &s,
+        &[
+            "--json",
+            "drill",
+            "--from",
+            m.to_str().unwrap(),
+            "-i",
+            &id,
+            "--state",
+            state.to_str().unwrap(),
+            "--scratch",
+            scratch.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}{}", r.stdout, r.stderr));
+    let drilled = v["drilled"].as_array().unwrap();
+    assert!(
+        drilled.iter().any(|d| d["disk"] == "db.bin"),
+        "{}",
+        r.stdout
+    );
+    assert!(drilled.len() >= 2, "{}", r.stdout);
+    for d in drilled {
+        assert_eq!(d["ok"], true, "{d}");
+    }
+    r.assert_code(0);
+}
