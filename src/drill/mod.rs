@@ -153,6 +153,14 @@ pub fn pick<'c>(
 pub fn run(cfg: &Config, o: &Options, drills: &mut Drills) -> Result<Report> {
     let chains = dles(cfg, o.hosts)?;
     let copy = drills.copies.entry(o.copy.clone()).or_default();
+    if o.hosts.is_empty() {
+        // a DLE the copy no longer holds (retired, or its dumps rotated out) is not due
+        let held: std::collections::HashSet<String> = chains
+            .iter()
+            .map(|c| state::key(&c[0].host, &c[0].disk))
+            .collect();
+        copy.dles.retain(|k, _| held.contains(k));
+    }
     crate::fsutil::create_dir_all(&o.scratch)?;
     tidy_scratch(&o.scratch);
     let picked = pick(&chains, copy, o.cycle_days, &o.now);
