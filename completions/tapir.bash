@@ -73,6 +73,9 @@ _tapir() {
             tapir,keygen)
                 cmd="tapir__subcmd__keygen"
                 ;;
+            tapir,keys)
+                cmd="tapir__subcmd__keys"
+                ;;
             tapir,label)
                 cmd="tapir__subcmd__label"
                 ;;
@@ -184,6 +187,9 @@ _tapir() {
             tapir__subcmd__help,keygen)
                 cmd="tapir__subcmd__help__subcmd__keygen"
                 ;;
+            tapir__subcmd__help,keys)
+                cmd="tapir__subcmd__help__subcmd__keys"
+                ;;
             tapir__subcmd__help,label)
                 cmd="tapir__subcmd__help__subcmd__label"
                 ;;
@@ -226,6 +232,21 @@ _tapir() {
             tapir__subcmd__help__subcmd__catalog,rebuild)
                 cmd="tapir__subcmd__help__subcmd__catalog__subcmd__rebuild"
                 ;;
+            tapir__subcmd__help__subcmd__keys,check)
+                cmd="tapir__subcmd__help__subcmd__keys__subcmd__check"
+                ;;
+            tapir__subcmd__keys,check)
+                cmd="tapir__subcmd__keys__subcmd__check"
+                ;;
+            tapir__subcmd__keys,help)
+                cmd="tapir__subcmd__keys__subcmd__help"
+                ;;
+            tapir__subcmd__keys__subcmd__help,check)
+                cmd="tapir__subcmd__keys__subcmd__help__subcmd__check"
+                ;;
+            tapir__subcmd__keys__subcmd__help,help)
+                cmd="tapir__subcmd__keys__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -233,7 +254,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen keys label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -913,7 +934,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="config keygen keys label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1220,6 +1241,34 @@ _tapir() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tapir__subcmd__help__subcmd__keys)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__keys__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tapir__subcmd__help__subcmd__label)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1411,6 +1460,108 @@ _tapir() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys)
+            opts="-c -v -h -V --config --json --verbose --help --version check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__check)
+            opts="-i -c -v -h -V --identity --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -15,6 +15,7 @@ mod flush;
 mod forecast;
 mod forget;
 mod keygen;
+mod keys;
 mod label;
 mod mail;
 mod mirror;
@@ -58,6 +59,7 @@ pub struct Cli {
 pub enum Command {
     Config(config::Args),
     Keygen(keygen::Args),
+    Keys(keys::Args),
     Label(label::Args),
     Tapes(tapes::Args),
     Dump(dump::Args),
@@ -149,6 +151,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Config(a) => config::run(cli, a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(a) => keys::run(cli, a),
         Command::Label(a) => label::run(cli, a),
         Command::Tapes(a) => tapes::run(cli, a),
         Command::Dump(a) => dump::run(cli, a),
@@ -189,6 +192,7 @@ fn speaks_json(c: &Command) -> bool {
             | Command::Force(_)
             | Command::Unforce(_)
             | Command::Keygen(_)
+            | Command::Keys(_)
             | Command::Label(_)
             | Command::Recover(_)
             | Command::Fetch(_)

@@ -35,6 +35,20 @@ impl Opened {
         Ok(h)
     }
 
+    /// Whether `ids` open this payload: its file key unwrapped from the age header, which is
+    /// all that is read (never the data). A payload not encrypted on the server opens.
+    pub fn opens_with(&self, ids: &Ids) -> Result<()> {
+        if self.header.encrypt != super::header::Sealed::Server {
+            return Ok(());
+        }
+        // an age header is a few hundred bytes a recipient
+        let head = self.payload_head(64 << 10)?;
+        let d = age::Decryptor::new(&head[..]).context("not an age file")?;
+        d.decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .context("cannot decrypt (wrong identity?)")?;
+        Ok(())
+    }
+
     /// A program's stream decoded into `out`, checked twice: the payload's sha256 and the
     /// stream's own sha256 and size (both in the signed header). The stream's size.
     pub fn decode_stream(self, ids: &Ids, out: &mut dyn Write) -> Result<(DumpHeader, u64)> {

@@ -236,6 +236,15 @@ impl Opened {
         Ok((&mut self.file).take(self.header.payload_size))
     }
 
+    /// The payload's first `n` bytes (fewer when it is shorter), read at their offset: for a
+    /// look at the age header without reading the data (one ranged read on object storage).
+    pub fn payload_head(&self, n: usize) -> Result<Vec<u8>, TapeError> {
+        let mut buf = vec![0u8; (self.header.payload_size as usize).min(n)];
+        let read = self.file.read_exact_at(&mut buf, HEADER_SIZE as u64);
+        read.map_err(|e| err(&self.path, Problem::Unreadable(e.to_string())))?;
+        Ok(buf)
+    }
+
     /// The header block as it is in the file (32 KiB, signature and padding included), read
     /// from the same open file as the payload.
     pub fn header_block(&self) -> Result<Vec<u8>, TapeError> {

@@ -144,6 +144,17 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "keys",
+        &["tapir keys check -i /safe/identity-2025.txt --from /mnt/nfs/tapir"],
+    ),
+    (
+        "keys-check",
+        &[
+            "tapir keys check -i KEY",
+            "tapir keys check -i /safe/identity-2025.txt --from s3://backups/tapir",
+        ],
+    ),
+    (
         "sums",
         &[
             "tapir sums --host web1 --disk /etc --date 2026-11-20 > /tmp/etc.sha256",

@@ -18,6 +18,7 @@ mod find_diff;
 mod groups;
 mod holding;
 mod incremental;
+mod keys;
 mod layers;
 mod mail;
 mod mass_restore;
