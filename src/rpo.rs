@@ -63,7 +63,8 @@ pub struct Assessment {
     /// The newest drill of each DLE, from the signed results drill hosts wrote back beside
     /// the directory copies (`tapir drill --sign-with`): `HOST DISK` → copy, its last drill.
     pub drills: std::collections::BTreeMap<String, (String, crate::catalog::drills::Last)>,
-    /// WARNING when a results file is refused (not signed by a `[drill] signers` key).
+    /// WARNING when a results file is refused (not signed by a `[drill] signers` key) or
+    /// out of date (older than the drill cycle and a day).
     pub drill_state: State,
     pub drill_why: String,
     pub now: DateTime<Local>,
@@ -203,9 +204,9 @@ pub fn assess(cfg: &Config, limits: &Limits, now: DateTime<Local>) -> anyhow::Re
     let (verify_state, verify_why) = verify_state(cfg, &verified);
     let refused: Vec<String> = found
         .iter()
-        .filter_map(|f| {
-            let why = f.results.as_ref().err()?;
-            Some(format!("{} ignored: {why}", f.path.display()))
+        .filter_map(|f| match &f.results {
+            Err(why) => Some(format!("{} ignored: {why}", f.path.display())),
+            Ok(r) => crate::report::drills::stale(cfg, r, &now),
         })
         .collect();
     let drill_state = match refused.is_empty() {
@@ -447,6 +448,15 @@ impl Assessment {
         let mut out = format!("{line} | {}\n", summary.join(" "));
         for d in &bad {
             let _ = writeln!(out, "{} {}:{}: {}", d.state.word(), d.host, d.disk, d.why);
+        }
+        // the first line clips these; the long output has each whole
+        for (state, why) in [
+            (self.verify_state, &self.verify_why),
+            (self.drill_state, &self.drill_why),
+        ] {
+            if state != State::Ok {
+                let _ = writeln!(out, "{} {why}", state.word());
+            }
         }
         // every DLE's item on one long-output line that starts with `|`: Nagios takes the
         // long output's perfdata from its first `|` to the end, Icinga 2 from each line that

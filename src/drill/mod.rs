@@ -186,7 +186,15 @@ pub fn run(cfg: &Config, o: &Options, drills: &mut Drills) -> Result<Report> {
         } else {
             drill_one(cfg, o, chain, &dir, seed)
         };
-        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && dir.exists()
+        {
+            // the drill's result stands; the next run removes what is left (tidy_scratch)
+            crate::say::problem(format!(
+                "WARNING: the drill's scratch {} could not be removed: {e}",
+                dir.display()
+            ));
+        }
         if out.ok && out.seed.is_none() && !by_stock {
             whole_bytes += out.tape_bytes;
             whole_secs += out.restore_seconds;

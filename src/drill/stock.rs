@@ -26,7 +26,7 @@ fn quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
-/// The directory on PATH that has `tool`, if any.
+/// Whether a directory on PATH has an executable `tool`.
 fn on_path(tool: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|p| {

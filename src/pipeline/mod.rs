@@ -269,18 +269,6 @@ impl Pipeline {
         let (buf, payload_size, payload_sha256) = meter.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
         let (tee, not_tar) = self.tee.finish()?;
-        if let Some(why) = not_tar {
-            return Ok(Finished {
-                file,
-                received,
-                payload_size,
-                payload_sha256,
-                tar: Err(why.clone()),
-                index: Err(why),
-                table,
-                stream_sha256: None,
-            });
-        }
         let parsed = match tee {
             Tee::Stream(st) => {
                 let (index, sha) = st.finish();
@@ -304,6 +292,16 @@ impl Pipeline {
                 .map_err(|e| Err(e.to_string())),
         };
         let (tar, index) = match parsed {
+            // found by the tee thread after the stream's last write: not a tar, no index
+            _ if not_tar.is_some() => {
+                if let Ok(t) = parsed
+                    && let (Some(ix), _, _) = t.finish()
+                {
+                    ix.abort();
+                }
+                let why = not_tar.unwrap_or_default();
+                (Err(why.clone()), Err(why))
+            }
             // the index could not be written: the dump stands, unchecked and unindexed
             Err(Ok(why)) => (Ok(()), Err(why)),
             Err(Err(why)) => (Err(why.clone()), Err(why)),

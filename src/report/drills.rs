@@ -111,6 +111,26 @@ fn check(path: &Path, keys: &[ssh_key::PublicKey]) -> Result<Results, String> {
     serde_json::from_str(body).map_err(|e| format!("not drill results: {e}"))
 }
 
+/// Why a good results file is out of date: the drill host writes one every run, so a file
+/// older than the drill cycle (`[drill] drill_cycle`, else the dumpcycle) and a day means
+/// the drill host stopped, or an old file was put back; its OKs no longer prove anything.
+pub fn stale(cfg: &Config, r: &Results, now: &chrono::DateTime<chrono::Local>) -> Option<String> {
+    let cycle = cfg
+        .drill
+        .drill_cycle
+        .unwrap_or(cfg.dumpcycle as u64 * 86_400);
+    let limit = crate::clock::datestamp(&(*now - chrono::Duration::seconds(cycle as i64 + 86_400)));
+    (r.at < limit).then(|| {
+        format!(
+            "the drill results of {} by {} are from {}, older than the drill cycle: is the \
+             drill host still drilling?",
+            r.copy,
+            r.drill_host,
+            crate::clock::show_datestamp(&r.at)
+        )
+    })
+}
+
 /// The newest drill of `host disk` among the good results: the copy, the drill host, its
 /// last drill.
 pub fn last_of<'f>(found: &'f [Found], host: &str, disk: &str) -> Option<(&'f Results, &'f Last)> {
@@ -124,9 +144,10 @@ pub fn last_of<'f>(found: &'f [Found], host: &str, disk: &str) -> Option<(&'f Re
 
 /// The drill results as lines for people (`status`, the run report): per copy how many DLEs
 /// passed their last drill, each failure (`FAILED …`), each recovery-time estimate; a file
-/// refused names itself (`WARN …`).
+/// refused or out of date says so (`WARN …`).
 pub fn lines(cfg: &Config) -> Vec<String> {
     let mut out = vec![];
+    let now = crate::clock::now().ok();
     for f in read_all(cfg) {
         let r = match &f.results {
             Ok(r) => r,
@@ -135,6 +156,9 @@ pub fn lines(cfg: &Config) -> Vec<String> {
                 continue;
             }
         };
+        if let Some(why) = now.as_ref().and_then(|n| stale(cfg, r, n)) {
+            out.push(format!("WARN drills: {why}"));
+        }
         let c = &r.state;
         let ok = c.dles.values().filter(|l| l.ok).count();
         out.push(format!(

@@ -646,4 +646,30 @@ fn signed_results_written_back_reach_status_report_and_check_rpo_and_forged_ones
         "{}",
         report.stdout
     );
+    // a drill host that stopped leaves its last results: past the 3-day cycle and a day
+    // they are out of date, not a standing OK
+    let fresh = s.run_env(&["status"], &[("TAPIR_NOW", &day(4))]);
+    assert!(
+        !fresh.stdout.contains("older than the drill cycle"),
+        "{}",
+        fresh.stdout
+    );
+    let status = s.run_env(&["status"], &[("TAPIR_NOW", &day(6))]);
+    assert!(
+        status
+            .stdout
+            .contains("older than the drill cycle: is the drill host still drilling?"),
+        "{}",
+        status.stdout
+    );
+    let rpo = s.run_env(
+        &["check-rpo", "--warn", "30d", "--crit", "60d"],
+        &[("TAPIR_NOW", &day(6))],
+    );
+    rpo.assert_code(1);
+    assert!(
+        rpo.stdout.contains("older than the drill cycle"),
+        "{}",
+        rpo.stdout
+    );
 }
