@@ -234,6 +234,7 @@ fn planned(host: &str, disk: &str, ds: &str, level: u8, label: &str, slot: u32) 
         client_time: String::new(),
         index: None,
         path: None,
+        rekeyed_from: None,
     }
 }
 

@@ -19,12 +19,12 @@
 //! 3. `codec`, `signing`, `s3`
 //! 4. `catalog`
 //! 5. `vtape`
-//! 6. `keys`
+//! 6. `keys`, `agehead`
 //! 7. `config`
 //! 8. `transport`, `planner`, `fetch`
 //! 9. `agent`, `report`
 //! 10. `pipeline`
-//! 11. `driver`, `recover`, `mirror`, `vault`
+//! 11. `driver`, `recover`, `mirror`, `vault`, `rekey`
 //! 12. `check`, `rebuild`, `verify`, `rpo`, `forecast`, `drill`
 //! 13. `cli`
 
@@ -37,6 +37,7 @@ macro_rules! outln {
     };
 }
 
+pub mod agehead;
 pub mod agent;
 pub mod catalog;
 pub mod check;
@@ -59,6 +60,7 @@ pub mod planner;
 pub mod pool;
 pub mod rebuild;
 pub mod recover;
+pub mod rekey;
 pub mod report;
 pub mod rpo;
 pub mod s3;

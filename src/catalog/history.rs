@@ -60,6 +60,18 @@ pub struct DumpRecord {
     /// (`dumps/HOST/DISK/DATESTAMP/NAME`, in the vault's own catalog). Absent on a tape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// While `tapir rekey` replaces the file: the payload it had before (readers take
+    /// either until the new file is in place and the rekey has dropped this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rekeyed_from: Option<Payload>,
+}
+
+/// A payload's size and sha256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Payload {
+    pub tape_bytes: u64,
+    pub payload_sha256: String,
 }
 
 /// The label of a dump waiting in the holding area (slot 0): no tape has that label (a

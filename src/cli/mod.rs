@@ -22,6 +22,7 @@ mod mirror;
 mod overview;
 pub use crate::out;
 mod recover;
+mod rekey;
 mod report;
 mod rpo;
 mod schedule;
@@ -60,6 +61,7 @@ pub enum Command {
     Config(config::Args),
     Keygen(keygen::Args),
     Keys(keys::Args),
+    Rekey(rekey::Args),
     Label(label::Args),
     Tapes(tapes::Args),
     Dump(dump::Args),
@@ -152,6 +154,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Config(a) => config::run(cli, a),
         Command::Keygen(a) => keygen::run(a),
         Command::Keys(a) => keys::run(cli, a),
+        Command::Rekey(a) => rekey::run(cli, a),
         Command::Label(a) => label::run(cli, a),
         Command::Tapes(a) => tapes::run(cli, a),
         Command::Dump(a) => dump::run(cli, a),
@@ -193,6 +196,7 @@ fn speaks_json(c: &Command) -> bool {
             | Command::Unforce(_)
             | Command::Keygen(_)
             | Command::Keys(_)
+            | Command::Rekey(_)
             | Command::Label(_)
             | Command::Recover(_)
             | Command::Fetch(_)

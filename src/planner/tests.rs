@@ -60,6 +60,7 @@ fn rec(disk: &str, nights: i64, level: u8, size: u64) -> DumpRecord {
         client_time: String::new(),
         index: Some("index/x".into()),
         path: None,
+        rekeyed_from: None,
     }
 }
 

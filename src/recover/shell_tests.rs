@@ -49,6 +49,7 @@ fn rec(host: &str, disk: &str, ds: &str, level: u8) -> DumpRecord {
         client_time: String::new(),
         index: None,
         path: None,
+        rekeyed_from: None,
     }
 }
 

@@ -318,6 +318,7 @@ impl DumpHeader {
             client_time: crate::clock::rfc3339_ns(self.client_time_ns),
             index,
             path: None,
+            rekeyed_from: None,
         }
     }
 }

@@ -246,6 +246,7 @@ mod tests {
             client_time: String::new(),
             index: None,
             path: None,
+            rekeyed_from: None,
         }
     }
 

@@ -37,6 +37,7 @@ mod read_locks;
 mod rebuild;
 mod recover;
 mod recover_shell;
+mod rekey;
 mod retire;
 mod s3_mirror;
 mod safety;

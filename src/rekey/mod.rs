@@ -1,0 +1,74 @@
+//! `tapir rekey`: change who can decrypt the tapes without re-encrypting a byte. Every
+//! tape file's age header is rewrapped (its file key unwrapped with the admin's identity,
+//! wrapped to the new set), its tapir header re-signed over the new age header, and the
+//! catalog's sha256 follows; the payload after the age header is copied as it was.
+
+mod file;
+pub mod set;
+
+use crate::catalog::history;
+use crate::config::Config;
+use crate::signing::{Signer, Trust};
+use crate::vtape::decode::Ids;
+use anyhow::Result;
+pub use set::Change;
+
+/// What a rekey works with.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub trust: &'a Trust,
+    pub ids: &'a Ids,
+    pub signer: &'a Signer,
+    pub change: &'a Change,
+    pub dry_run: bool,
+}
+
+/// What a rekey did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: usize,
+    pub rekeyed: usize,
+    /// Payload bytes read (and written) for the rekeyed files.
+    pub bytes: u64,
+    pub unchanged: usize,
+    pub plain: usize,
+    pub problems: usize,
+}
+
+/// Rekey every dump file the catalog of `ctx.cfg` lists, oldest first; each file said as
+/// it is done (`out`), each problem named and counted, the others carried on.
+pub fn run(ctx: &Ctx, mut out: impl FnMut(String)) -> Result<Report> {
+    let records = history::load_all(&ctx.cfg.catalog)?;
+    let mut rep = Report {
+        files: records.len(),
+        ..Report::default()
+    };
+    for r in &records {
+        let what = format!(
+            "{} ({} {} level {} of {})",
+            ctx.cfg.dump_path(r),
+            r.host,
+            r.disk,
+            r.level,
+            crate::clock::show_datestamp(&r.datestamp)
+        );
+        match file::rekey(ctx, r) {
+            Ok(file::Done::Rekeyed(bytes)) => {
+                rep.rekeyed += 1;
+                rep.bytes += bytes;
+                out(format!("REKEYED {what}"));
+            }
+            Ok(file::Done::Would(set)) => {
+                rep.rekeyed += 1;
+                out(format!("WOULD REKEY {what} to {}", set.join(", ")));
+            }
+            Ok(file::Done::Unchanged) => rep.unchanged += 1,
+            Ok(file::Done::Plain) => rep.plain += 1,
+            Err(e) => {
+                rep.problems += 1;
+                crate::say::problem(format!("tapir: NOT REKEYED {what}: {e:#}"));
+            }
+        }
+    }
+    Ok(rep)
+}

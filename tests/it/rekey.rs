@@ -1,0 +1,322 @@
+//! `tapir rekey`: two recipients A and B, three nights of dumps, then B out and C in. Only
+//! the age headers change (the bytes after them are compared), B opens nothing (tapir and
+//! the stock `age`), A and C restore everything (the stock pipeline too), the stock
+//! `ssh-keygen -Y verify` accepts the new headers; a kill -9 at any point leaves every file
+//! readable by the old set or the new one, and a rerun finishes.
+
+use crate::common::{Run, Setup, day, noise, sh, tree};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Fixture {
+    s: Setup,
+    b: PathBuf,
+    c: PathBuf,
+    c_recipient: String,
+    b_recipient: String,
+    /// The tree as it was after the first night (its level 0).
+    night0: PathBuf,
+}
+
+fn keygen(s: &Setup, name: &str) -> (PathBuf, String) {
+    let p = s.path().join(format!("keys/{name}.txt"));
+    let out = s.run(&["keygen", "-o", p.to_str().unwrap()]);
+    out.assert_code(0);
+    (p, out.stdout.trim().to_string())
+}
+
+fn three_nights() -> Fixture {
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    tree::awkward(&src);
+    fs::write(src.join("big"), noise(600 << 10, 1)).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    let (b, b_recipient) = keygen(&s, "b");
+    let (c, c_recipient) = keygen(&s, "c");
+    let rf = s.path().join("keys/recipients.txt");
+    let a_recipient = fs::read_to_string(&rf).unwrap();
+    fs::write(&rf, format!("{}\n{b_recipient}\n", a_recipient.trim())).unwrap();
+    let night0 = s.path().join("night0");
+    for n in 0..3 {
+        fs::write(src.join(format!("night{n}")), noise(50 << 10, n as u64 + 7)).unwrap();
+        tree::fix_mtimes(&src);
+        s.run_env(&["dump"], &[("TAPIR_NOW", &day(n))])
+            .assert_code(0);
+        if n == 0 {
+            sh(
+                &format!("cp -a {} {}", src.display(), night0.display()),
+                s.path(),
+            );
+        }
+    }
+    Fixture {
+        s,
+        b,
+        c,
+        c_recipient,
+        b_recipient,
+        night0,
+    }
+}
+
+fn records(s: &Setup) -> Vec<serde_json::Value> {
+    s.find_json().as_array().unwrap().clone()
+}
+
+/// Where the age header ends (the MAC line's newline) in a tape file.
+fn age_end(file: &[u8]) -> usize {
+    let p = &file[32768..];
+    let mac = p.windows(5).position(|w| w == b"\n--- ").unwrap() + 1;
+    32768 + mac + p[mac..].iter().position(|&b| b == b'\n').unwrap() + 1
+}
+
+/// The stock `dd | age -d -i ID | gzip -dc` of a tape file.
+fn stock_plain(file: &Path, id: &Path) -> Result<Vec<u8>, String> {
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; dd if={} bs=32k skip=1 2>/dev/null | age -d -i {} | gzip -dc",
+            file.display(),
+            id.display()
+        ))
+        .output()
+        .unwrap();
+    if o.status.success() {
+        Ok(o.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+fn rekey(f: &Fixture, env: &[(&str, &str)]) -> Run {
+    let a = f.s.identity.display().to_string();
+    f.s.run_env(
+        &[
+            "rekey",
+            "-i",
+            &a,
+            "--remove-recipient",
+            &f.b_recipient,
+            "--add-recipient",
+            &f.c_recipient,
+        ],
+        env,
+    )
+}
+
+/// What the `local` dumptype excludes from the awkward tree.
+fn excluded(p: &Path) -> bool {
+    p.ends_with("excluded.tmp")
+}
+
+fn keys_check(f: &Fixture, id: &Path) -> Run {
+    f.s.run(&["keys", "check", "-i", id.to_str().unwrap()])
+}
+
+#[test]
+fn rekey_rewraps_every_tape_to_the_new_set_and_keeps_its_data() {
+    let f = three_nights();
+    let s = &f.s;
+    let recs = records(s);
+    assert_eq!(recs.len(), 3);
+    let before: Vec<Vec<u8>> = recs
+        .iter()
+        .map(|r| fs::read(s.tape_file(r)).unwrap())
+        .collect();
+    let plain: Vec<Vec<u8>> = recs
+        .iter()
+        .map(|r| stock_plain(&s.tape_file(r), &f.b).unwrap())
+        .collect();
+
+    // a dry run changes nothing
+    let r = s.run(&[
+        "rekey",
+        "-i",
+        s.identity.to_str().unwrap(),
+        "--remove-recipient",
+        &f.b_recipient,
+        "--add-recipient",
+        &f.c_recipient,
+        "--dry-run",
+    ]);
+    r.assert_code(0);
+    assert_eq!(r.stdout.matches("WOULD REKEY").count(), 3, "{}", r.stdout);
+    for (r, b) in recs.iter().zip(&before) {
+        assert_eq!(&fs::read(s.tape_file(r)).unwrap(), b);
+    }
+
+    let r = rekey(&f, &[]);
+    r.assert_code(0);
+    assert_eq!(r.stdout.matches("REKEYED").count(), 3, "{}", r.stdout);
+    // still configured: new dumps would go to B, and the admin is told
+    assert!(
+        r.stderr.contains("is still in encryption.recipients"),
+        "{}",
+        r.stderr
+    );
+    let after = records(s);
+    for ((old, new), (bytes, plain)) in recs.iter().zip(&after).zip(before.iter().zip(&plain)) {
+        let file = s.tape_file(new);
+        let now = fs::read(&file).unwrap();
+        // the bytes after the age header (nonce and data) are the same
+        assert_eq!(&now[age_end(&now)..], &bytes[age_end(bytes)..]);
+        assert_ne!(old["payload_sha256"], new["payload_sha256"]);
+        assert!(new.get("rekeyed_from").is_none(), "{new}");
+        // B opens nothing, C and A open everything, to the same stream
+        let e = stock_plain(&file, &f.b).unwrap_err();
+        assert!(e.contains("no identity matched"), "{e}");
+        assert_eq!(&stock_plain(&file, &f.c).unwrap(), plain);
+        assert_eq!(&stock_plain(&file, &s.identity).unwrap(), plain);
+    }
+    // the catalog follows: verify with C reads every file whole
+    s.run(&["verify", "--identity", f.c.to_str().unwrap()])
+        .assert_code(0);
+    let ck = keys_check(&f, &f.b);
+    ck.assert_code(1);
+    assert_eq!(ck.stdout.matches("CANNOT OPEN").count(), 3, "{}", ck.stdout);
+    keys_check(&f, &f.c).assert_code(0);
+    keys_check(&f, &s.identity).assert_code(0);
+    // tapir restores the first night with C, and the stock pipeline does too
+    let to = s.path().join("restored");
+    let r = s.run(&[
+        "recover",
+        "--host",
+        "localhost",
+        "--disk",
+        s.path().join("src").to_str().unwrap(),
+        "--date",
+        after[0]["datestamp"].as_str().unwrap(),
+        "--identity",
+        f.c.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    r.assert_code(0);
+    tree::assert_same(&f.night0, &to, &excluded);
+    let stock = s.path().join("stock");
+    fs::create_dir(&stock).unwrap();
+    sh(
+        &format!(
+            "dd if={} bs=32k skip=1 2>/dev/null | age -d -i {} | gzip -dc | tar -xpf -",
+            s.tape_file(&after[0]).display(),
+            f.c.display()
+        ),
+        &stock,
+    );
+    tree::assert_same(&f.night0, &stock, &excluded);
+    // the stock ssh-keygen accepts every new header
+    let public = fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
+    let key: Vec<&str> = public.split_whitespace().take(2).collect();
+    let signers = s.path().join("allowed_signers");
+    fs::write(
+        &signers,
+        format!("tapir namespaces=\"tapir-tape\" {}\n", key.join(" ")),
+    )
+    .unwrap();
+    for r in &after {
+        let file = s.tape_file(r);
+        let hdr = String::from_utf8_lossy(&fs::read(&file).unwrap()[..32768]).into_owned();
+        assert!(hdr.contains("recipients = ["), "{hdr}");
+        let line = hdr
+            .lines()
+            .find(|l| l.contains("ssh-keygen -Y verify"))
+            .expect("the stock verification line")
+            .trim_start_matches("#   ")
+            .replace("SIGNERS", &signers.display().to_string());
+        let o = Command::new("bash")
+            .args(["-c", &line])
+            .current_dir(file.parent().unwrap())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Good \"tapir-tape\" signature"));
+    }
+
+    // a rerun has nothing left to do
+    let r = rekey(&f, &[]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("0 rekeyed") && r.stdout.contains("3 already wrapped"),
+        "{}",
+        r.stdout
+    );
+    // a set left empty is refused, file by file, and nothing changes
+    let now: Vec<Vec<u8>> = after
+        .iter()
+        .map(|r| fs::read(s.tape_file(r)).unwrap())
+        .collect();
+    let r = s.run(&[
+        "rekey",
+        "-i",
+        f.c.to_str().unwrap(),
+        "--remove-recipient",
+        s.identity.to_str().unwrap(),
+        "--remove-recipient",
+        &f.c_recipient,
+    ]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--remove-recipient"), "{}", r.stderr);
+    let a_recipient = fs::read_to_string(s.path().join("keys/recipients.txt")).unwrap();
+    let a_recipient = a_recipient.lines().next().unwrap();
+    let r = s.run(&[
+        "rekey",
+        "-i",
+        f.c.to_str().unwrap(),
+        "--remove-recipient",
+        a_recipient,
+        "--remove-recipient",
+        &f.c_recipient,
+    ]);
+    r.assert_code(1);
+    assert_eq!(
+        r.stderr.matches("no recipient at all").count(),
+        3,
+        "{}",
+        r.stderr
+    );
+    for (r, b) in after.iter().zip(&now) {
+        assert_eq!(&fs::read(s.tape_file(r)).unwrap(), b);
+    }
+}
+
+#[test]
+fn kill_9_during_a_rekey_leaves_every_file_readable_and_a_rerun_finishes() {
+    for point in ["rekey-copying", "rekey-before-rename", "rekey-after-rename"] {
+        let f = three_nights();
+        let s = &f.s;
+        let r = rekey(&f, &[("TAPIR_FAILPOINT", point)]);
+        assert!(
+            r.code != 0 && r.stderr.contains(&format!("failpoint {point}")),
+            "{point}: {}",
+            r.stderr
+        );
+        // every file opens with the old set (B) or the new one (C), and the catalog takes it
+        for rec in records(s) {
+            let file = s.tape_file(&rec);
+            let b = stock_plain(&file, &f.b);
+            let c = stock_plain(&file, &f.c);
+            assert!(b.is_ok() != c.is_ok(), "{point}: {}", file.display());
+        }
+        s.run(&["verify", "--identity", s.identity.to_str().unwrap()])
+            .assert_code(0);
+        let r = rekey(&f, &[]);
+        r.assert_code(0);
+        assert!(r.stdout.contains("3 tape file(s)"), "{point}: {}", r.stdout);
+        assert_eq!(keys_check(&f, &f.c).code, 0, "{point}");
+        assert_eq!(keys_check(&f, &s.identity).code, 0, "{point}");
+        let ck = keys_check(&f, &f.b);
+        assert_eq!(ck.stdout.matches("CANNOT OPEN").count(), 3, "{point}");
+        assert!(
+            records(s).iter().all(|r| r.get("rekeyed_from").is_none()),
+            "{point}"
+        );
+        let left: Vec<_> = crate::common::files_under(&s.path().join("vtape"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{point}: {left:?}");
+        s.run(&["verify", "--identity", f.c.to_str().unwrap()])
+            .assert_code(0);
+    }
+}
