@@ -44,6 +44,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let cfg = a.root.config(cli)?;
+    let server = match &a.root.from {
+        Some(_) if !super::no_config_file(cli) => Some(super::load_config(cli)?),
+        _ => None,
+    };
     let mut add = a.add_recipient.clone();
     for f in &a.add_recipients_file {
         add.extend(crate::rekey::set::read_file(f)?);
@@ -62,6 +66,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let signer = signer(&cfg)?;
     let ctx = crate::rekey::Ctx {
         cfg: &cfg,
+        server: server.as_ref(),
         trust: &trust,
         ids: &ids,
         signer: &signer,
@@ -81,12 +86,13 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         "rekeyed"
     };
     outln!(
-        "{} tape file(s) in {}: {} {verb} ({} read and written), {} already wrapped to \
+        "{} tape file(s) in {}: {} {verb} ({} read, {} written), {} already wrapped to \
          their new set, {} not encrypted on the server, {} could not be rekeyed",
         rep.files,
         cfg.changer.root,
         rep.rekeyed,
         crate::units::human(rep.bytes),
+        crate::units::human(rep.sent),
         rep.unchanged,
         rep.plain,
         rep.problems

@@ -4,6 +4,8 @@
 //! catalog's sha256 follows; the payload after the age header is copied as it was.
 
 mod file;
+mod head;
+mod remote;
 pub mod set;
 
 use crate::catalog::history;
@@ -16,6 +18,9 @@ pub use set::Change;
 /// What a rekey works with.
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
+    /// The server's config when `cfg` is a copy (a mirror, a vault): a dump its vtape root
+    /// holds rekeyed already gets the same headers in the copy.
+    pub server: Option<&'a Config>,
     pub trust: &'a Trust,
     pub ids: &'a Ids,
     pub signer: &'a Signer,
@@ -28,8 +33,10 @@ pub struct Ctx<'a> {
 pub struct Report {
     pub files: usize,
     pub rekeyed: usize,
-    /// Payload bytes read (and written) for the rekeyed files.
+    /// Payload bytes read for the rekeyed files.
     pub bytes: u64,
+    /// Bytes written (a directory) or sent (a store) for them.
+    pub sent: u64,
     pub unchanged: usize,
     pub plain: usize,
     pub problems: usize,
@@ -53,10 +60,14 @@ pub fn run(ctx: &Ctx, mut out: impl FnMut(String)) -> Result<Report> {
             crate::clock::show_datestamp(&r.datestamp)
         );
         match file::rekey(ctx, r) {
-            Ok(file::Done::Rekeyed(bytes)) => {
+            Ok(file::Done::Rekeyed { read, sent, locked }) => {
                 rep.rekeyed += 1;
-                rep.bytes += bytes;
+                rep.bytes += read;
+                rep.sent += sent;
                 out(format!("REKEYED {what}"));
+                if let Some(l) = locked {
+                    out(format!("  KEPT: {l}"));
+                }
             }
             Ok(file::Done::Would(set)) => {
                 rep.rekeyed += 1;

@@ -3,6 +3,7 @@
 //! no signing is written here. Credentials never come from tapir.toml: the AWS environment,
 //! or an AWS-style credentials file.
 
+pub mod splice;
 pub mod upload;
 pub mod versions;
 
