@@ -38,6 +38,7 @@ mod rebuild;
 mod recover;
 mod recover_shell;
 mod rekey;
+mod rekey_s3;
 mod retire;
 mod s3_mirror;
 mod safety;
