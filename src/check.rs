@@ -459,6 +459,10 @@ fn recipients(cfg: &Config) -> Vec<Item> {
             format!("{} age recipients", rs.len())
         },
     )];
+    let unlisted = crate::rekey::unlisted_recipients(cfg, &rs).unwrap_or_default();
+    for (fp, n) in unlisted {
+        out.push(item(Level::Warn, "recipients", format!("{n} tape file(s) are still wrapped to {fp}, which the config no longer lists: whoever holds its identity can read them; `tapir rekey -i KEY --remove-recipient {fp}` unwraps them")));
+    }
     for (path, recipient) in identities_on_server(cfg) {
         if rs.iter().any(|r| r.text == recipient) {
             out.push(item(Level::Warn, "recipients", format!("the identity for {recipient} lies on this server at {}: move it offline (the server must not be able to read its backups)", path.display())));

@@ -83,3 +83,22 @@ pub fn run(ctx: &Ctx, mut out: impl FnMut(String)) -> Result<Report> {
     }
     Ok(rep)
 }
+
+/// The recipients that tape files are still wrapped to but the config no longer lists
+/// (fingerprint → number of files): what `tapir check` reminds of. Headers only are read.
+pub fn unlisted_recipients(
+    cfg: &Config,
+    configured: &[crate::keys::Recipient],
+) -> Result<std::collections::BTreeMap<String, usize>> {
+    let listed: Vec<String> = configured.iter().map(|r| r.fingerprint()).collect();
+    let mut out = std::collections::BTreeMap::new();
+    for r in history::load_all(&cfg.catalog)? {
+        let Ok(h) = crate::vtape::header::read_dump(&cfg.dump_path(&r)) else {
+            continue;
+        };
+        for f in h.recipients.iter().filter(|f| !listed.contains(f)) {
+            *out.entry(f.clone()).or_insert(0) += 1;
+        }
+    }
+    Ok(out)
+}

@@ -149,14 +149,39 @@ fn rekey_rewraps_every_tape_to_the_new_set_and_keeps_its_data() {
         assert_eq!(&fs::read(s.tape_file(r)).unwrap(), b);
     }
 
-    let r = rekey(&f, &[]);
+    // B leaves the config: check says which tapes it still opens, by its fingerprint
+    let b_fp = tapir::keys::fingerprint(&f.b_recipient);
+    let rf = s.path().join("keys/recipients.txt");
+    let a_recipient = fs::read_to_string(&rf)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    fs::write(&rf, format!("{a_recipient}\n")).unwrap();
+    let ck = s.run(&["check"]);
+    let warned = format!("3 tape file(s) are still wrapped to {b_fp}");
+    assert!(ck.stdout.contains(&warned), "{}", ck.stdout);
+    // removed by that fingerprint
+    let r = s.run(&[
+        "rekey",
+        "-i",
+        s.identity.to_str().unwrap(),
+        "--remove-recipient",
+        &b_fp,
+        "--add-recipient",
+        &f.c_recipient,
+    ]);
     r.assert_code(0);
     assert_eq!(r.stdout.matches("REKEYED").count(), 3, "{}", r.stdout);
-    // still configured: new dumps would go to B, and the admin is told
+    // C is not in the config: check names it now
+    let ck = s.run(&["check"]);
+    assert!(!ck.stdout.contains(&b_fp), "{}", ck.stdout);
+    let c_fp = tapir::keys::fingerprint(&f.c_recipient);
     assert!(
-        r.stderr.contains("is still in encryption.recipients"),
+        ck.stdout.contains(&format!("still wrapped to {c_fp}")),
         "{}",
-        r.stderr
+        ck.stdout
     );
     let after = records(s);
     for ((old, new), (bytes, plain)) in recs.iter().zip(&after).zip(before.iter().zip(&plain)) {
@@ -284,18 +309,22 @@ fn rekey_rewraps_every_tape_to_the_new_set_and_keeps_its_data() {
     ]);
     r.assert_code(2);
     assert!(r.stderr.contains("--remove-recipient"), "{}", r.stderr);
-    let a_recipient = fs::read_to_string(s.path().join("keys/recipients.txt")).unwrap();
-    let a_recipient = a_recipient.lines().next().unwrap();
     let r = s.run(&[
         "rekey",
         "-i",
         f.c.to_str().unwrap(),
         "--remove-recipient",
-        a_recipient,
+        &a_recipient,
         "--remove-recipient",
         &f.c_recipient,
     ]);
     r.assert_code(1);
+    // still configured: new dumps would go to A, and the admin is told
+    assert!(
+        r.stderr.contains("is still in encryption.recipients"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(
         r.stderr.matches("no recipient at all").count(),
         3,

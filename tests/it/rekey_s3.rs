@@ -70,7 +70,11 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
     let a = s.identity.to_str().unwrap();
 
     // 1. the store's copy alone, with headers of its own: D added
-    let r = with(&s, &w, &["rekey", "-i", a, "--add-recipient", &d_rcp, "--from", url]);
+    let r = with(
+        &s,
+        &w,
+        &["rekey", "-i", a, "--add-recipient", &d_rcp, "--from", url],
+    );
     r.assert_code(0);
     assert!(r.stdout.contains("REKEYED"), "{}", r.stdout);
     let sent = written(&r.stdout);
@@ -81,7 +85,10 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
     );
     // Object Lock keeps the old version, named with its date
     let kept = r.stdout.lines().find(|l| l.contains("KEPT:")).unwrap();
-    assert!(kept.contains("(Object Lock)") && kept.contains("until 20"), "{kept}");
+    assert!(
+        kept.contains("(Object Lock)") && kept.contains("until 20"),
+        "{kept}"
+    );
     let now = store.get_range(&rel, 0, 60 << 20).unwrap();
     let end = |f: &[u8]| {
         let p = &f[32768..];
@@ -90,7 +97,11 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
     };
     assert_eq!(&now[end(&now)..], &before[end(&before)..]);
     let check = |id: &std::path::Path| {
-        with(&s, &w, &["keys", "check", "-i", id.to_str().unwrap(), "--from", url])
+        with(
+            &s,
+            &w,
+            &["keys", "check", "-i", id.to_str().unwrap(), "--from", url],
+        )
     };
     check(&d).assert_code(0);
     check(&b).assert_code(0);
@@ -102,13 +113,25 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
     // 2. the vtape rekeyed (B out, C in), then the store: it takes the vtape's bytes, and
     // the next mirror run has nothing to send
     with(&s, &w, &["mirror"]).assert_code(0); // puts the vtape's file back (A and B)
-    let args = ["rekey", "-i", a, "--remove-recipient", &b_rcp, "--add-recipient", &c_rcp];
+    let args = [
+        "rekey",
+        "-i",
+        a,
+        "--remove-recipient",
+        &b_rcp,
+        "--add-recipient",
+        &c_rcp,
+    ];
     with(&s, &w, &args).assert_code(0);
     let mut from = args.to_vec();
     from.extend_from_slice(&["--from", url]);
     let r = with(&s, &w, &from);
     r.assert_code(0);
-    assert!(written(&r.stdout) < before.len() as f64 / 4.0, "{}", r.stdout);
+    assert!(
+        written(&r.stdout) < before.len() as f64 / 4.0,
+        "{}",
+        r.stdout
+    );
     let tape = fs::read(s.tape_file(&s.find_json()[0])).unwrap();
     assert_eq!(store.get_range(&rel, 0, 60 << 20).unwrap(), tape);
     let m = with(&s, &w, &["mirror", "--json"]);
