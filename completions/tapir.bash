@@ -91,6 +91,9 @@ _tapir() {
             tapir,recover)
                 cmd="tapir__subcmd__recover"
                 ;;
+            tapir,rekey)
+                cmd="tapir__subcmd__rekey"
+                ;;
             tapir,report)
                 cmd="tapir__subcmd__report"
                 ;;
@@ -205,6 +208,9 @@ _tapir() {
             tapir__subcmd__help,recover)
                 cmd="tapir__subcmd__help__subcmd__recover"
                 ;;
+            tapir__subcmd__help,rekey)
+                cmd="tapir__subcmd__help__subcmd__rekey"
+                ;;
             tapir__subcmd__help,report)
                 cmd="tapir__subcmd__help__subcmd__report"
                 ;;
@@ -232,14 +238,23 @@ _tapir() {
             tapir__subcmd__help__subcmd__catalog,rebuild)
                 cmd="tapir__subcmd__help__subcmd__catalog__subcmd__rebuild"
                 ;;
+            tapir__subcmd__help__subcmd__keys,allowed-signers)
+                cmd="tapir__subcmd__help__subcmd__keys__subcmd__allowed__subcmd__signers"
+                ;;
             tapir__subcmd__help__subcmd__keys,check)
                 cmd="tapir__subcmd__help__subcmd__keys__subcmd__check"
+                ;;
+            tapir__subcmd__keys,allowed-signers)
+                cmd="tapir__subcmd__keys__subcmd__allowed__subcmd__signers"
                 ;;
             tapir__subcmd__keys,check)
                 cmd="tapir__subcmd__keys__subcmd__check"
                 ;;
             tapir__subcmd__keys,help)
                 cmd="tapir__subcmd__keys__subcmd__help"
+                ;;
+            tapir__subcmd__keys__subcmd__help,allowed-signers)
+                cmd="tapir__subcmd__keys__subcmd__help__subcmd__allowed__subcmd__signers"
                 ;;
             tapir__subcmd__keys__subcmd__help,check)
                 cmd="tapir__subcmd__keys__subcmd__help__subcmd__check"
@@ -254,7 +269,7 @@ _tapir() {
 
     case "${cmd}" in
         tapir)
-            opts="-c -v -h -V --config --json --verbose --help --version config keygen keys label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="-c -v -h -V --config --json --verbose --help --version config keygen keys rekey label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -934,7 +949,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help)
-            opts="config keygen keys label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
+            opts="config keygen keys rekey label tapes dump flush find diff sums drill fetch recover mirror vault forecast status report overview mail check-rpo due balance force unforce forget check verify catalog enroll agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,8 +1257,22 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__keys)
-            opts="check"
+            opts="check allowed-signers"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__keys__subcmd__allowed__subcmd__signers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1326,6 +1355,20 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__help__subcmd__recover)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__help__subcmd__rekey)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1468,8 +1511,30 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__keys)
-            opts="-c -v -h -V --config --json --verbose --help --version check help"
+            opts="-c -v -h -V --config --json --verbose --help --version check allowed-signers help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__allowed__subcmd__signers)
+            opts="-c -v -h -V --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1528,8 +1593,22 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__keys__subcmd__help)
-            opts="check help"
+            opts="check allowed-signers help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__keys__subcmd__help__subcmd__allowed__subcmd__signers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1717,6 +1796,60 @@ _tapir() {
                     return 0
                     ;;
                 --agent-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-pub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tapir__subcmd__rekey)
+            opts="-i -c -v -h -V --identity --add-recipient --add-recipients-file --remove-recipient --remove-recipients-file --dry-run --from --signing-pub --insecure-skip-signature --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --add-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --add-recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-recipients-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

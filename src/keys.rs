@@ -214,7 +214,7 @@ pub fn foreign_signers(
     let trusted: Vec<String> = sig
         .previous_keys()?
         .iter()
-        .map(crate::signing::fingerprint)
+        .map(|(k, _)| crate::signing::fingerprint(k))
         .collect();
     Ok(crate::vtape::signers_on_tapes(changer)
         .into_iter()
@@ -265,15 +265,15 @@ pub fn trust(
     use crate::signing;
     let from_identity = identity
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|t| signing::parse_all_public(&t))
+        .map(|t| signing::parse_windowed(&t))
         .unwrap_or_default();
     let mut signers = match signing_pub {
         Some(p) => {
             let first = signing::read_public(p)?;
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            let mut all = signing::parse_all_public(&text);
+            let mut all = signing::parse_windowed(&text);
             if all.is_empty() {
-                all.push(first);
+                all.push((first, signing::Window::default()));
             }
             all
         }
@@ -282,12 +282,13 @@ pub fn trust(
             .as_deref()
             .and_then(signing::parse_public)
             .or_else(|| signing::public_of(&sig.key))
+            .map(|k| (k, signing::Window::default()))
             .into_iter()
             .collect(),
     };
     signers.extend(sig.previous_keys()?);
     signers.extend(from_identity);
-    Ok(crate::signing::Trust::new(signers, skip))
+    Ok(crate::signing::Trust::within(signers, skip))
 }
 
 /// Identities from an age identity file, for decryption.

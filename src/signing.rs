@@ -26,15 +26,115 @@ pub struct Signing {
     /// The trusted public key, when given in the config (else the key's own public half).
     pub public_key: Option<String>,
     /// Older signing public keys still trusted for the tapes they signed (`[signing]
-    /// previous`): a key replaced on purpose keeps its tapes readable.
+    /// previous`): a key replaced on purpose keeps its tapes readable, within its window.
     #[serde(default)]
-    pub previous: Vec<PathBuf>,
+    pub previous: Vec<Previous>,
+}
+
+/// One older signing key of `[signing] previous`: a path, or `{ key = PATH, valid_after =
+/// "YYYYMMDD", valid_before = "YYYYMMDD" }`.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Previous {
+    pub key: PathBuf,
+    #[serde(flatten)]
+    pub window: Window,
+}
+
+/// When a signing key signed tapes, as OpenSSH allowed-signers options say it
+/// (`valid-after`, `valid-before`: `YYYYMMDD[HHMM[SS]]`, the server's local time): a header
+/// dated outside it is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Window {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_before: Option<String>,
+}
+
+impl Window {
+    /// A window bound as given, checked: 8, 12 or 14 digits.
+    pub fn bound(s: &str) -> Result<String, String> {
+        let t = s.trim().trim_end_matches('Z');
+        if t.bytes().all(|b| b.is_ascii_digit()) && [8, 12, 14].contains(&t.len()) {
+            return Ok(t.to_string());
+        }
+        Err(format!(
+            "{s:?} is not a time as YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS"
+        ))
+    }
+
+    /// Whether a header dated `when` (14 digits, a datestamp) falls inside; else why not.
+    pub fn admits(&self, when: &str) -> Result<(), String> {
+        let full = |b: &str| format!("{b:0<14}");
+        if let Some(a) = &self.valid_after
+            && when < full(a).as_str()
+        {
+            return Err(format!(
+                "it is dated {when}, before the key's valid-after {a}"
+            ));
+        }
+        if let Some(b) = &self.valid_before
+            && when >= full(b).as_str()
+        {
+            return Err(format!(
+                "it is dated {when}, after the key's valid-before {b} (a key retired on \
+                 purpose signs nothing after its window)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The allowed-signers options (`valid-after="…",valid-before="…"`), with a leading
+    /// comma, or nothing.
+    pub fn options(&self) -> String {
+        let mut out = String::new();
+        if let Some(a) = &self.valid_after {
+            out.push_str(&format!(",valid-after=\"{a}\""));
+        }
+        if let Some(b) = &self.valid_before {
+            out.push_str(&format!(",valid-before=\"{b}\""));
+        }
+        out
+    }
+
+    /// The window the options before a key on a line give (`valid-after="…"` and
+    /// `valid-before="…"`, quoted or not, separated by commas or spaces).
+    pub fn from_options(text: &str) -> Window {
+        let mut w = Window::default();
+        for opt in text.split([',', ' ']) {
+            let Some((k, v)) = opt.split_once('=') else {
+                continue;
+            };
+            let v = Window::bound(v.trim_matches('"')).ok();
+            match k.trim() {
+                "valid-after" => w.valid_after = v,
+                "valid-before" => w.valid_before = v,
+                _ => {}
+            }
+        }
+        w
+    }
 }
 
 impl Signing {
-    /// The keys of `previous`, each read and parsed (an unreadable one is an error naming it).
-    pub fn previous_keys(&self) -> Result<Vec<PublicKey>> {
-        self.previous.iter().map(|p| read_public(p)).collect()
+    /// The keys of `previous` with their windows, each read and parsed (an unreadable one is
+    /// an error naming it); a window in the file's own line counts when the config has none.
+    pub fn previous_keys(&self) -> Result<Vec<(PublicKey, Window)>> {
+        let mut out = Vec::new();
+        for p in &self.previous {
+            let key = read_public(&p.key)?;
+            let text = std::fs::read_to_string(&p.key).unwrap_or_default();
+            let own = parse_windowed(&text)
+                .into_iter()
+                .find(|(k, _)| k.key_data() == key.key_data())
+                .map(|(_, w)| w)
+                .unwrap_or_default();
+            let given = p.window.valid_after.is_some() || p.window.valid_before.is_some();
+            out.push((key, if given { p.window.clone() } else { own }));
+        }
+        Ok(out)
     }
 }
 /// The server's signing key.
@@ -140,10 +240,16 @@ pub fn fingerprint(k: &PublicKey) -> String {
 
 /// The line of an allowed-signers file for `ssh-keygen -Y verify`.
 pub fn allowed_signers_line(k: &PublicKey) -> String {
+    allowed_signers_line_within(k, &Window::default())
+}
+
+/// [`allowed_signers_line`] with the key's window as options.
+pub fn allowed_signers_line_within(k: &PublicKey, w: &Window) -> String {
     let mut bare = k.clone();
     bare.set_comment("");
     format!(
-        "{PRINCIPAL} namespaces=\"{NAMESPACE}\" {}",
+        "{PRINCIPAL} namespaces=\"{NAMESPACE}\"{} {}",
+        w.options(),
         openssh(&bare).trim_end()
     )
 }
@@ -156,6 +262,12 @@ pub fn parse_public(text: &str) -> Option<PublicKey> {
 
 /// Every public key in `text` (an identity file may carry one line per signing key used).
 pub fn parse_all_public(text: &str) -> Vec<PublicKey> {
+    parse_windowed(text).into_iter().map(|(k, _)| k).collect()
+}
+
+/// Every public key in `text` with the window its line gives (`valid-after="…"`,
+/// `valid-before="…"` before the key, as in an allowed-signers file).
+pub fn parse_windowed(text: &str) -> Vec<(PublicKey, Window)> {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();
@@ -164,7 +276,8 @@ pub fn parse_all_public(text: &str) -> Vec<PublicKey> {
                 .unwrap_or(l)
                 .trim();
             let at = l.find("ssh-ed25519 ")?;
-            PublicKey::from_openssh(&l[at..]).ok()
+            let key = PublicKey::from_openssh(&l[at..]).ok()?;
+            Some((key, Window::from_options(&l[..at])))
         })
         .collect()
 }
@@ -185,21 +298,25 @@ pub fn read_public(path: &Path) -> Result<PublicKey> {
 
 /// Check an armored SSHSIG over `msg` against `key`.
 pub fn verify(key: &PublicKey, msg: &[u8], armored: &str) -> Result<(), String> {
-    verify_any(std::slice::from_ref(key), msg, armored)
+    verify_any(std::slice::from_ref(key), msg, armored).map(|_| ())
 }
 
-/// Check an armored SSHSIG over `msg` against whichever of `keys` made it.
-pub fn verify_any(keys: &[PublicKey], msg: &[u8], armored: &str) -> Result<(), String> {
+/// Check an armored SSHSIG over `msg` against whichever of `keys` made it; that key.
+pub fn verify_any<'k>(
+    keys: &'k [PublicKey],
+    msg: &[u8],
+    armored: &str,
+) -> Result<&'k PublicKey, String> {
     verify_any_in(NAMESPACE, keys, msg, armored)
 }
 
 /// [`verify_any`] in namespace `ns`.
-pub fn verify_any_in(
+pub fn verify_any_in<'k>(
     ns: &str,
-    keys: &[PublicKey],
+    keys: &'k [PublicKey],
     msg: &[u8],
     armored: &str,
-) -> Result<(), String> {
+) -> Result<&'k PublicKey, String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("unreadable signature: {e}"))?;
     let Some(key) = keys.iter().find(|k| k.key_data() == sig.public_key()) else {
         let other = PublicKey::from(sig.public_key().clone());
@@ -215,7 +332,8 @@ pub fn verify_any_in(
         ));
     };
     key.verify(ns, msg, &sig)
-        .map_err(|e| format!("the signature does not match the header: {e}"))
+        .map_err(|e| format!("the signature does not match the header: {e}"))?;
+    Ok(key)
 }
 
 /// Split a header's text into the signed part and its armored signature, if any.
@@ -231,13 +349,16 @@ pub fn split(text: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The stock command that checks the signature of `file`'s header, for the header itself.
-pub fn verify_command(file: &str) -> String {
+/// The stock command that checks the signature of `file`'s header, for the header itself;
+/// `dated`: the header's datestamp, at which the signing key must have been valid (its
+/// window in the allowed-signers file).
+pub fn verify_command(file: &str, dated: Option<&str>) -> String {
+    let at = dated.map_or(String::new(), |d| format!(" -Overify-time={d}"));
     format!(
         "dd if={file} bs=32k count=1 2>/dev/null | tr -d '\\000' > {file}.hdr && \
          sed -n '/^-----BEGIN SSH SIGNATURE-----$/,$p' {file}.hdr > {file}.sig && \
          sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' {file}.hdr | \
-         ssh-keygen -Y verify -f SIGNERS -I {PRINCIPAL} -n {NAMESPACE} -s {file}.sig"
+         ssh-keygen -Y verify -f SIGNERS -I {PRINCIPAL} -n {NAMESPACE} -s {file}.sig{at}"
     )
 }
 
@@ -274,29 +395,54 @@ mod tests {
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
     pub signers: Vec<PublicKey>,
+    /// The window of each signer (by index), unbounded when none was given.
+    pub windows: Vec<Window>,
     pub skip_signature: bool,
 }
 
 impl Trust {
-    /// Trust `signers` (duplicates dropped).
+    /// Trust `signers` (duplicates dropped), none of them bounded in time.
     pub fn new(signers: Vec<PublicKey>, skip_signature: bool) -> Trust {
-        let mut out: Vec<PublicKey> = Vec::new();
-        for k in signers {
-            if !out.iter().any(|o| o.key_data() == k.key_data()) {
-                out.push(k);
+        let windowed = signers
+            .into_iter()
+            .map(|k| (k, Window::default()))
+            .collect();
+        Trust::within(windowed, skip_signature)
+    }
+
+    /// Trust `signers`, each within its window; a key given twice keeps its first window.
+    pub fn within(signers: Vec<(PublicKey, Window)>, skip_signature: bool) -> Trust {
+        let mut out = Trust {
+            skip_signature,
+            ..Trust::default()
+        };
+        for (k, w) in signers {
+            if !out.signers.iter().any(|o| o.key_data() == k.key_data()) {
+                out.signers.push(k);
+                out.windows.push(w);
             }
         }
-        Trust {
-            signers: out,
-            skip_signature,
-        }
+        out
     }
 
     /// The server's own key and the `[signing] previous` ones.
     pub fn of_server(signer: &PublicKey, sig: &Signing) -> anyhow::Result<Trust> {
-        let mut keys = vec![signer.clone()];
+        let mut keys = vec![(signer.clone(), Window::default())];
         keys.extend(sig.previous_keys()?);
-        Ok(Trust::new(keys, false))
+        Ok(Trust::within(keys, false))
+    }
+
+    /// Check an armored SSHSIG over a header dated `when` (a datestamp): made by a trusted
+    /// key, inside that key's window.
+    pub fn verify_dated(&self, msg: &[u8], armored: &str, when: &str) -> Result<(), String> {
+        let key = verify_any(&self.signers, msg, armored)?;
+        let at = self.signers.iter().position(|k| std::ptr::eq(k, key));
+        match at.and_then(|i| self.windows.get(i)) {
+            Some(w) => w
+                .admits(when)
+                .map_err(|e| format!("signed by {}, but {e}", fingerprint(key))),
+            None => Ok(()),
+        }
     }
 
     /// Whether the key with this `SHA256:…` fingerprint is trusted.

@@ -1,5 +1,6 @@
 //! `tapir keys check`: does this identity (the one in the safe) still open every tape file?
-//! Only each file's age header is read, so it is fast, also on object storage.
+//! Only each file's age header is read, so it is fast, also on object storage. `tapir keys
+//! allowed-signers`: the trusted signing keys, with their windows, for the stock ssh-keygen.
 
 use super::Cli;
 
@@ -26,14 +27,25 @@ pub enum Action {
         #[command(flatten)]
         trust: super::TrustArgs,
     },
+    /// The trusted tape signing keys as an allowed-signers file
+    ///
+    /// One line for the server's signing key and one for each `[signing] previous` key, the
+    /// latter with their `valid-after`/`valid-before` windows, so that the stock `ssh-keygen
+    /// -Y verify -f FILE -I tapir -n tapir-tape -Overify-time=DATESTAMP` checks old and new
+    /// tapes alike (each header's own verification line gives its datestamp). Keep the file
+    /// with the age identities.
+    AllowedSigners,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
-    let Action::Check {
-        identity,
-        root,
-        trust,
-    } = &a.action;
+    let (identity, root, trust) = match &a.action {
+        Action::Check {
+            identity,
+            root,
+            trust,
+        } => (identity, root, trust),
+        Action::AllowedSigners => return allowed_signers(cli),
+    };
     let cfg = root.config(cli)?;
     let _reading = crate::catalog::lock::readers(&cfg.catalog)?;
     let trust = trust.trust(&cfg, Some(identity))?;
@@ -64,4 +76,20 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         identity.display()
     );
     Ok(if closed == 0 { 0 } else { 1 })
+}
+
+fn allowed_signers(cli: &Cli) -> anyhow::Result<i32> {
+    let cfg = super::load_config(cli)?;
+    let trust = crate::keys::server_trust(&cfg.signing)?;
+    if trust.signers.is_empty() {
+        return Err(crate::error::Error::nothing_done(format!(
+            "no signing key to list: {} does not exist yet (it is made by the first dump)",
+            cfg.signing.key.display()
+        ))
+        .into());
+    }
+    for (k, w) in trust.signers.iter().zip(&trust.windows) {
+        outln!("{}", crate::signing::allowed_signers_line_within(k, w));
+    }
+    Ok(0)
 }

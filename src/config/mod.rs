@@ -297,7 +297,23 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 struct RawSigning {
     key: Option<PathBuf>,
     public_key: Option<Spanned<String>>,
-    previous: Vec<PathBuf>,
+    previous: Vec<RawPrevious>,
+}
+
+/// `[signing] previous` entries: a path, or a table with the key's window.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPrevious {
+    Path(PathBuf),
+    Windowed(RawWindowed),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindowed {
+    key: PathBuf,
+    valid_after: Option<String>,
+    valid_before: Option<String>,
 }
 
 /// The effective configuration: every path absolute, every value checked.
@@ -740,10 +756,21 @@ fn signing(
         }
         None => None,
     };
-    let previous: Vec<PathBuf> = raw.previous.iter().map(|p| abs(p)).collect();
-    for p in &previous {
-        crate::signing::read_public(p)
-            .map_err(|e| Error::config(format!("{}: signing.previous: {e:#}", file.display())))?;
+    let mut previous = Vec::new();
+    for p in raw.previous {
+        let bad = |e: String| Error::config(format!("{}: signing.previous: {e}", file.display()));
+        let (key, after, before) = match p {
+            RawPrevious::Path(k) => (k, None, None),
+            RawPrevious::Windowed(w) => (w.key, w.valid_after, w.valid_before),
+        };
+        let bound = |b: Option<String>| b.map(|b| crate::signing::Window::bound(&b)).transpose();
+        let window = crate::signing::Window {
+            valid_after: bound(after).map_err(bad)?,
+            valid_before: bound(before).map_err(bad)?,
+        };
+        let key = abs(&key);
+        crate::signing::read_public(&key).map_err(|e| bad(format!("{e:#}")))?;
+        previous.push(crate::signing::Previous { key, window });
     }
     Ok(Signing {
         key: abs(raw.key.as_deref().unwrap_or(Path::new("keys/signing_key"))),

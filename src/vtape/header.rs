@@ -171,7 +171,7 @@ impl DumpHeader {
             ));
         }
         if signer.is_some() {
-            recipe.push_str(&verify_recipe(file_name));
+            recipe.push_str(&verify_recipe(file_name, &self.signed_at()));
         }
         recipe.push_str(&format!(
             "# This header is {HEADER_SIZE} bytes; the payload is {}.\n",
@@ -194,8 +194,33 @@ fn payload_desc(compress: Compress, encrypt: Sealed, format: PayloadFormat) -> S
     }
 }
 
+/// A signed header's date: when its signing key must have been valid.
+pub trait Dated {
+    /// 14 digits, as a datestamp (`YYYYMMDDHHMMSS`, the server's local time).
+    fn signed_at(&self) -> String;
+}
+
+impl Dated for DumpHeader {
+    fn signed_at(&self) -> String {
+        self.datestamp.clone()
+    }
+}
+
+impl Dated for LabelHeader {
+    /// The run that last wrote the tape (which signed the label anew), else when it was
+    /// labelled.
+    fn signed_at(&self) -> String {
+        let from = if self.datestamp.len() >= 14 {
+            &self.datestamp
+        } else {
+            &self.labelled
+        };
+        from.chars().filter(char::is_ascii_digit).take(14).collect()
+    }
+}
+
 /// The comment lines that tell how to check the signature with OpenSSH alone.
-fn verify_recipe(file_name: &str) -> String {
+fn verify_recipe(file_name: &str, dated: &str) -> String {
     format!(
         "# To check this header's signature with OpenSSH (SIGNERS: a file holding the line\n\
          #   {} namespaces=\"{}\" ssh-ed25519 AAAA…\n\
@@ -203,7 +228,7 @@ fn verify_recipe(file_name: &str) -> String {
          #   {}\n",
         crate::signing::PRINCIPAL,
         crate::signing::NAMESPACE,
-        crate::signing::verify_command(file_name)
+        crate::signing::verify_command(file_name, Some(dated))
     )
 }
 
@@ -216,7 +241,7 @@ impl LabelHeader {
         let body = toml::to_string(&h)?;
         let file = format!("00000.{}", self.label);
         let recipe = if signer.is_some() {
-            verify_recipe(&file)
+            verify_recipe(&file, &self.signed_at())
         } else {
             String::new()
         };

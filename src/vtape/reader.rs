@@ -139,11 +139,16 @@ pub fn open(path: &TapePath, trust: &Trust, expect: Expect) -> Result<Opened, Ta
 }
 
 /// `Ok(true)`: signed by the trusted key; `Ok(false)`: not checked (skip); else refused.
-pub fn check_signature<T>(p: &Parsed<T>, trust: &Trust) -> Result<bool, Problem> {
+/// The key must be trusted and the header dated inside that key's window.
+pub fn check_signature<T: super::header::Dated>(
+    p: &Parsed<T>,
+    trust: &Trust,
+) -> Result<bool, Problem> {
     let checked = match &p.signature {
         None => Err(Problem::Unsigned),
         Some(_) if trust.signers.is_empty() => Err(Problem::NoSigner),
-        Some(sig) => crate::signing::verify_any(&trust.signers, p.signed.as_bytes(), sig)
+        Some(sig) => trust
+            .verify_dated(p.signed.as_bytes(), sig, &p.header.signed_at())
             .map_err(Problem::BadSignature),
     };
     match checked {

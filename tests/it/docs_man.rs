@@ -145,7 +145,25 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     (
         "keys",
-        &["tapir keys check -i /safe/identity-2025.txt --from /mnt/nfs/tapir"],
+        &[
+            "tapir keys check -i /safe/identity-2025.txt --from /mnt/nfs/tapir",
+            "tapir keys allowed-signers > /safe/tapir-allowed-signers",
+        ],
+    ),
+    (
+        "keys-allowed-signers",
+        &[
+            "tapir keys allowed-signers > /safe/tapir-allowed-signers",
+            "ssh-keygen -Y verify -f /safe/tapir-allowed-signers -I tapir -n tapir-tape -s F.sig -Overify-time=20260101020000 < F.hdr",
+        ],
+    ),
+    (
+        "rekey",
+        &[
+            "tapir rekey -i /safe/ops.txt --remove-recipient age1olds… --add-recipient age1new… --dry-run",
+            "tapir rekey -i /safe/ops.txt --remove-recipient sha256:0a1b2c3d4e5f6a7b --add-recipient age1new…",
+            "tapir rekey -i /safe/ops.txt --remove-recipient age1olds… --add-recipient age1new… --from s3://backups/tapir",
+        ],
     ),
     (
         "keys-check",

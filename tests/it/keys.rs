@@ -64,3 +64,142 @@ fn keys_check_names_each_file_an_identity_cannot_open() {
     assert!(r.stdout.contains(&m.display().to_string()), "{}", r.stdout);
     check(&a, &["--from", m.to_str().unwrap()]).assert_code(0);
 }
+
+/// The stock `ssh-keygen -Y verify` line of `file`'s header, run with `signers`.
+fn stock_verify(file: &std::path::Path, signers: &std::path::Path) -> std::process::Output {
+    let text = String::from_utf8_lossy(&fs::read(file).unwrap()[..32768]).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("ssh-keygen -Y verify"))
+        .expect("the stock verification line")
+        .trim_start_matches("#   ")
+        .replace("SIGNERS", &signers.display().to_string());
+    std::process::Command::new("bash")
+        .args(["-c", &line])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_retired_signing_key_is_trusted_within_its_window_only_by_tapir_and_ssh_keygen() {
+    use crate::common::bare;
+    let s = Setup::new("", "");
+    let src = s.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("data"), noise(10 << 10, 1)).unwrap();
+    s.write("disklist", &format!("localhost {} local\n", src.display()));
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    // rotated on purpose: the old key trusted for what it signed before 2026-01-02
+    let base = fs::read_to_string(s.path().join("tapir.toml")).unwrap();
+    s.run(&["keygen", "--signing", "-o", "keys/signing_key2"])
+        .assert_code(0);
+    let rotated = format!(
+        "{base}\n[signing]\nkey = \"keys/signing_key2\"\nprevious = [{{ key = \
+         \"keys/signing_key.pub\", valid_before = \"20260102\" }}]\n"
+    );
+    s.write("tapir.toml", &rotated);
+    fs::write(src.join("night1"), b"signed by the new key").unwrap();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(1))])
+        .assert_code(0);
+    s.run(&["verify"]).assert_code(0);
+    let r = s.run(&["keys", "allowed-signers"]);
+    r.assert_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(
+        lines[1]
+            .starts_with("tapir namespaces=\"tapir-tape\",valid-before=\"20260102\" ssh-ed25519 "),
+        "{}",
+        r.stdout
+    );
+    let signers = s.path().join("allowed_signers");
+    fs::write(&signers, &r.stdout).unwrap();
+    let recs = s.find_json();
+    for rec in recs.as_array().unwrap() {
+        let o = stock_verify(&s.tape_file(rec), &signers);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    // whoever kept the retired key signs a tape after its window: refused by both
+    let thief = format!(
+        "{base}\n[signing]\nkey = \"keys/signing_key\"\nprevious = [\"keys/signing_key2.pub\"]\n"
+    );
+    s.write("tapir.toml", &thief);
+    fs::write(src.join("night2"), b"signed by the retired key").unwrap();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(2))])
+        .assert_code(0);
+    s.write("tapir.toml", &rotated);
+    let all = s.find_json();
+    let night2 = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["datestamp"].as_str().unwrap().starts_with("20260103"))
+        .unwrap()
+        .clone();
+    let r = s.run(&["verify"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("BADSIG") && r.stdout.contains("valid-before 20260102"),
+        "{}",
+        r.stdout
+    );
+    let o = stock_verify(&s.tape_file(&night2), &signers);
+    assert!(
+        !o.status.success(),
+        "ssh-keygen took a signature after the key's window"
+    );
+    let id = s.identity.display().to_string();
+    let disk = src.display().to_string();
+    let night0 = all[0]["datestamp"].as_str().unwrap().to_string();
+    let ds2 = night2["datestamp"].as_str().unwrap().to_string();
+
+    // a reader with no config and only the identity file, its lines carrying the windows
+    let k1 = fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
+    let k2 = fs::read_to_string(s.path().join("keys/signing_key2.pub")).unwrap();
+    let ident = s.path().join("keys/identity-with-lines.txt");
+    fs::write(
+        &ident,
+        format!(
+            "{}# tapir signing key: {}# tapir signing key: valid-before=\"20260102\" {}",
+            fs::read_to_string(&id).unwrap(),
+            k2,
+            k1
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&ident, fs::Permissions::from_mode(0o600)).unwrap();
+    let vtape = s.path().join("vtape").display().to_string();
+    let read = |date: &str, to: &str| {
+        let to = s.path().join(to).display().to_string();
+        let args = [
+            "recover",
+            "--from",
+            &vtape,
+            "--host",
+            "localhost",
+            "--disk",
+            &disk,
+            "--date",
+            date,
+            "--identity",
+            ident.to_str().unwrap(),
+            "--to",
+            &to,
+        ];
+        bare(s.path(), &args, &[])
+    };
+    let r = read(&night0, "r0");
+    r.assert_code(0);
+    assert_eq!(
+        fs::read(s.path().join("r0/data")).unwrap(),
+        fs::read(src.join("data")).unwrap()
+    );
+    let r = read(&ds2, "r2");
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("valid-before 20260102"), "{}", r.stderr);
+    assert!(!s.path().join("r2/night2").exists());
+}
