@@ -1481,7 +1481,7 @@ _tapir() {
             return 0
             ;;
         tapir__subcmd__keygen)
-            opts="-o -c -v -h -V --output --signing --config --json --verbose --help --version"
+            opts="-o -c -v -h -V --output --signing --paper --from-paper --config --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

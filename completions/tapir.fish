@@ -73,6 +73,8 @@ complete -c tapir -n "__fish_tapir_using_subcommand config" -s V -l version -d '
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s o -l output -d 'Where to write the identity; must not exist' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s c -l config -d 'Config file (default: $TAPIR_CONFIG, ./tapir.toml, /etc/tapir/tapir.toml)' -r -F
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l signing -d 'Make the server\'s tape signing key instead (signing.key in tapir.toml)'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l paper -d 'Also write a printable paper copy of the new identity to FILE.paper: the key in groups of four with a checksum line, and a QR code'
+complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l from-paper -d 'Make the identity file FILE from its paper copy, typed on standard input (the lines from AGE-SECRET-KEY-1 to the checksum line); prints its public key to compare with the page\'s'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -l json -d 'Print data as JSON'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s v -l verbose -d 'Show progress on stderr also when it is not a terminal (default: only problems)'
 complete -c tapir -n "__fish_tapir_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -135,6 +135,25 @@ pub fn keygen(out: &Path) -> Result<String> {
     Ok(recipient)
 }
 
+/// The paper copy (`paper`, 0600, never overwriting) of the identity file `identity`.
+pub fn write_paper(identity: &Path, paper: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(identity)
+        .with_context(|| format!("cannot read {}", identity.display()))?;
+    let secret = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .with_context(|| format!("{}: no AGE-SECRET-KEY-1 line", identity.display()))?;
+    let id: age::x25519::Identity = secret
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", identity.display()))?;
+    let page = crate::paper::page(
+        secret,
+        &id.to_public().to_string(),
+        &chrono::Local::now().to_rfc3339(),
+    )?;
+    crate::fsutil::create_secret(paper, page.as_bytes())
+}
+
 fn generate_example_keys(identity: &Path, recipients_file: &Path) -> Result<()> {
     for p in [identity, recipients_file] {
         if let Some(d) = p.parent() {

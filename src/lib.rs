@@ -19,7 +19,7 @@
 //! 3. `codec`, `signing`, `s3`
 //! 4. `catalog`
 //! 5. `vtape`
-//! 6. `keys`, `agehead`
+//! 6. `keys`, `agehead`, `paper`
 //! 7. `config`
 //! 8. `transport`, `planner`, `fetch`
 //! 9. `agent`, `report`
@@ -55,6 +55,7 @@ pub mod fsutil;
 pub mod keys;
 pub mod mirror;
 pub mod out;
+pub mod paper;
 pub mod pipeline;
 pub mod planner;
 pub mod pool;

@@ -1,4 +1,5 @@
-//! `tapir keygen`: a new age identity, or (`--signing`) a new tape signing key.
+//! `tapir keygen`: a new age identity (with `--paper`, its printable copy too; `--from-paper`
+//! types one back), or (`--signing`) a new tape signing key.
 
 use std::path::PathBuf;
 
@@ -15,8 +16,17 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Make the server's tape signing key instead (signing.key in tapir.toml).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["paper", "from_paper"])]
     pub signing: bool,
+    /// Also write a printable paper copy of the new identity to FILE.paper: the key in
+    /// groups of four with a checksum line, and a QR code.
+    #[arg(long, conflicts_with = "from_paper")]
+    pub paper: bool,
+    /// Make the identity file FILE from its paper copy, typed on standard input (the lines
+    /// from AGE-SECRET-KEY-1 to the checksum line); prints its public key to compare with
+    /// the page's.
+    #[arg(long)]
+    pub from_paper: bool,
 }
 
 pub fn run(a: &Args) -> anyhow::Result<i32> {
@@ -35,11 +45,38 @@ pub fn run(a: &Args) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
+    if a.from_paper {
+        let mut typed = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut typed)?;
+        let recipient = crate::paper::restore(&typed, &a.output)?;
+        eprintln!(
+            "tapir: wrote identity {} from its paper copy; its public key (compare it with the \
+             page's):",
+            a.output.display()
+        );
+        outln!("{recipient}");
+        return Ok(0);
+    }
     let recipient = crate::keys::keygen(&a.output)?;
     eprintln!(
         "tapir: wrote identity {} (keep it offline; without it nothing can be restored)",
         a.output.display()
     );
+    if a.paper {
+        let paper = paper_path(&a.output);
+        crate::keys::write_paper(&a.output, &paper)?;
+        eprintln!(
+            "tapir: wrote its paper copy {}: print it for the safe, then delete it",
+            paper.display()
+        );
+    }
     outln!("{recipient}");
     Ok(0)
+}
+
+/// `FILE.paper`.
+fn paper_path(identity: &std::path::Path) -> PathBuf {
+    let mut s = identity.as_os_str().to_owned();
+    s.push(".paper");
+    PathBuf::from(s)
 }

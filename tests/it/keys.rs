@@ -203,3 +203,78 @@ fn a_retired_signing_key_is_trusted_within_its_window_only_by_tapir_and_ssh_keyg
     assert!(r.stderr.contains("valid-before 20260102"), "{}", r.stderr);
     assert!(!s.path().join("r2/night2").exists());
 }
+
+#[test]
+fn a_paper_copy_typed_back_is_the_same_identity() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::new("", "");
+    let id = s.path().join("keys/safe.txt");
+    let r = s.run(&["keygen", "--paper", "-o", id.to_str().unwrap()]);
+    r.assert_code(0);
+    let recipient = r.stdout.trim().to_string();
+    let paper = s.path().join("keys/safe.txt.paper");
+    assert_eq!(
+        fs::metadata(&paper).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let page = fs::read_to_string(&paper).unwrap();
+    assert!(page.contains(&recipient), "{page}");
+    let qr: Vec<&str> = page.lines().filter(|l| l.contains("##")).collect();
+    assert!(qr.len() > 20, "no QR code: {page}");
+    // what an admin types: the key lines and the checksum line, in lower case
+    let from = page.find("AGE-SECRET-KEY-1").unwrap();
+    let to = page.find("checksum:").unwrap();
+    let sum_line = page[to..].lines().next().unwrap();
+    let typed = format!("{}{sum_line}\n", page[from..to].to_lowercase());
+    let back = s.path().join("keys/back.txt");
+    let type_in = |text: &str, out: &std::path::Path| {
+        let mut c = s.cmd(&["keygen", "--from-paper", "-o", out.to_str().unwrap()]);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        crate::common::finish(child.wait_with_output().unwrap())
+    };
+    let r = type_in(&typed, &back);
+    r.assert_code(0);
+    assert_eq!(r.stdout.trim(), recipient);
+    let secret = |p: &std::path::Path| {
+        fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(secret(&back), secret(&id));
+    // the stock age decrypts with it what was encrypted to the page's public key
+    let msg = s.path().join("msg.age");
+    crate::common::sh(
+        &format!("echo paper | age -r {recipient} -o {}", msg.display()),
+        s.path(),
+    );
+    let o = std::process::Command::new("age")
+        .args(["-d", "-i", back.to_str().unwrap(), msg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "paper\n");
+    // it never overwrites; a typo is refused and writes nothing
+    let r = type_in(&typed, &back);
+    assert_ne!(r.code, 0);
+    let at = "age-secret-key-1".len() + 2;
+    let mut typo = typed.clone();
+    let c = if &typed[at..at + 1] == "q" { "p" } else { "q" };
+    typo.replace_range(at..at + 1, c);
+    let bad = s.path().join("keys/bad.txt");
+    let r = type_in(&typo, &bad);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("typo"), "{}", r.stderr);
+    assert!(!bad.exists());
+}
