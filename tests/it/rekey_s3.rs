@@ -115,15 +115,27 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
         let env: Vec<(&str, String)> = w.env();
         let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         env.push(("TAPIR_FAILPOINT", point));
-        let args = ["rekey", "-i", a, "--remove-recipient", &d_rcp, "--from", url];
+        let args = [
+            "rekey",
+            "-i",
+            a,
+            "--remove-recipient",
+            &d_rcp,
+            "--from",
+            url,
+        ];
         let r = s.run_env(&args, &env);
         assert_eq!(r.code, 134, "{point}: {}", r.stderr);
         with(&s, &w, &["verify", "--from", url]).assert_code(0);
         with(&s, &w, &args).assert_code(0);
         assert_eq!(check(&d).code, 1, "{point}");
         check(&b).assert_code(0);
-        with(&s, &w, &["rekey", "-i", a, "--add-recipient", &d_rcp, "--from", url])
-            .assert_code(0);
+        with(
+            &s,
+            &w,
+            &["rekey", "-i", a, "--add-recipient", &d_rcp, "--from", url],
+        )
+        .assert_code(0);
     }
 
     // 2. the vtape rekeyed (B out, C in), then the store: it takes the vtape's bytes, and
