@@ -389,12 +389,20 @@ impl Store {
             action.headers_mut().insert(k.clone(), v.clone());
         }
         let url = action.sign(expiry());
-        let mut resp = self.send("PUT", url, &headers, Some(b""), &format!("COPY {key}"))?;
+        let what = format!("COPY {key}");
+        let resp = self.send("PUT", url, &headers, Some(b""), &what)?;
+        let text = self.answer(resp, &what)?;
+        Ok(versions::tag(&text, "ChecksumSHA256"))
+    }
+
+    /// The body of a 2xx answer, which S3 may still make an error (a copy or a completed
+    /// upload that failed after the status was sent): that is an error naming `what`.
+    fn answer(&self, mut resp: ureq::http::Response<ureq::Body>, what: &str) -> Result<String> {
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if text.contains("<Error>") {
-            bail!(s3_error(&format!("{} COPY {key}", self.url), None, &text));
+            bail!(s3_error(&format!("{} {what}", self.url), None, &text));
         }
-        Ok(versions::tag(&text, "ChecksumSHA256"))
+        Ok(text)
     }
 
     /// Headers every new object carries: its tapir metadata, Object Lock retention when set,

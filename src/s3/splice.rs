@@ -67,15 +67,8 @@ impl Store {
         let url = action.sign(expiry());
         let body = action.body();
         let what = format!("COMPLETE {key}");
-        let mut resp = self.send("POST", url, &[], Some(body.as_bytes()), &what)?;
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        if text.contains("<Error>") {
-            bail!(super::s3_error(
-                &format!("{} {what}", self.url),
-                None,
-                &text
-            ));
-        }
+        let resp = self.send("POST", url, &[], Some(body.as_bytes()), &what)?;
+        self.answer(resp, &what)?;
         Ok(s.first.len() as u64)
     }
 
@@ -136,15 +129,8 @@ impl Store {
         }
         let url = action.sign(expiry());
         let what = format!("COPY {source} bytes {a}-{} to {key} part {n}", b - 1);
-        let mut resp = self.send("PUT", url, &headers, Some(b""), &what)?;
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        if text.contains("<Error>") {
-            bail!(super::s3_error(
-                &format!("{} {what}", self.url),
-                None,
-                &text
-            ));
-        }
+        let resp = self.send("PUT", url, &headers, Some(b""), &what)?;
+        let text = self.answer(resp, &what)?;
         versions::tag(&text, "ETag")
             .ok_or_else(|| anyhow!("{} {what}: no ETag in the answer: {text}", self.url))
     }

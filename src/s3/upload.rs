@@ -344,22 +344,9 @@ fn complete(store: &Store, key: &str, id: &str, parts: &[Part]) -> Result<()> {
         ));
     }
     body.push_str("</CompleteMultipartUpload>");
-    let mut resp = store.send(
-        "POST",
-        url,
-        &[],
-        Some(body.as_bytes()),
-        &format!("COMPLETE {key}"),
-    )?;
-    // S3 may answer 200 with an error inside
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    if text.contains("<Error>") {
-        bail!(super::s3_error(
-            &format!("{} COMPLETE {key}", store.url),
-            None,
-            &text
-        ));
-    }
+    let what = format!("COMPLETE {key}");
+    let resp = store.send("POST", url, &[], Some(body.as_bytes()), &what)?;
+    store.answer(resp, &what)?;
     Ok(())
 }
 

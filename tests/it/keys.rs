@@ -65,25 +65,9 @@ fn keys_check_names_each_file_an_identity_cannot_open() {
     check(&a, &["--from", m.to_str().unwrap()]).assert_code(0);
 }
 
-/// The stock `ssh-keygen -Y verify` line of `file`'s header, run with `signers`.
-fn stock_verify(file: &std::path::Path, signers: &std::path::Path) -> std::process::Output {
-    let text = String::from_utf8_lossy(&fs::read(file).unwrap()[..32768]).into_owned();
-    let line = text
-        .lines()
-        .find(|l| l.contains("ssh-keygen -Y verify"))
-        .expect("the stock verification line")
-        .trim_start_matches("#   ")
-        .replace("SIGNERS", &signers.display().to_string());
-    std::process::Command::new("bash")
-        .args(["-c", &line])
-        .current_dir(file.parent().unwrap())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn a_retired_signing_key_is_trusted_within_its_window_only_by_tapir_and_ssh_keygen() {
-    use crate::common::bare;
+    use crate::common::{bare, stock_verify};
     let s = Setup::new("", "");
     let src = s.path().join("src");
     fs::create_dir_all(&src).unwrap();

@@ -258,29 +258,12 @@ fn rekey_rewraps_every_tape_to_the_new_set_and_keeps_its_data() {
     );
     tree::assert_same(&f.night0, &stock, &excluded);
     // the stock ssh-keygen accepts every new header
-    let public = fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
-    let key: Vec<&str> = public.split_whitespace().take(2).collect();
-    let signers = s.path().join("allowed_signers");
-    fs::write(
-        &signers,
-        format!("tapir namespaces=\"tapir-tape\" {}\n", key.join(" ")),
-    )
-    .unwrap();
+    let signers = crate::common::allowed_signers(s);
     for r in &after {
         let file = s.tape_file(r);
         let hdr = String::from_utf8_lossy(&fs::read(&file).unwrap()[..32768]).into_owned();
         assert!(hdr.contains("recipients = ["), "{hdr}");
-        let line = hdr
-            .lines()
-            .find(|l| l.contains("ssh-keygen -Y verify"))
-            .expect("the stock verification line")
-            .trim_start_matches("#   ")
-            .replace("SIGNERS", &signers.display().to_string());
-        let o = Command::new("bash")
-            .args(["-c", &line])
-            .current_dir(file.parent().unwrap())
-            .output()
-            .unwrap();
+        let o = crate::common::stock_verify(&file, &signers);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(String::from_utf8_lossy(&o.stdout).contains("Good \"tapir-tape\" signature"));
     }

@@ -338,29 +338,9 @@ fn the_stock_ssh_keygen_verifies_the_header_line_and_refuses_a_changed_header() 
     let (s, dirs) = two_nights();
     let a = records(&s, &dirs[0]);
     let file = s.tape_file(&a[1]);
-    let public = std::fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
-    let signers = s.path().join("allowed_signers");
-    let key: Vec<&str> = public.split_whitespace().take(2).collect();
-    std::fs::write(
-        &signers,
-        format!("tapir namespaces=\"tapir-tape\" {}\n", key.join(" ")),
-    )
-    .unwrap();
+    let signers = crate::common::allowed_signers(&s);
     let text = header_text(&file);
-    let line = text
-        .lines()
-        .find(|l| l.contains("ssh-keygen -Y verify"))
-        .expect("the stock verification line")
-        .trim_start_matches("#   ")
-        .replace("SIGNERS", &signers.display().to_string());
-    let run = |dir: &Path| {
-        Command::new("bash")
-            .args(["-c", &line])
-            .current_dir(dir)
-            .output()
-            .unwrap()
-    };
-    let o = run(file.parent().unwrap());
+    let o = crate::common::stock_verify(&file, &signers);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Good \"tapir-tape\" signature"));
     let label = text
@@ -369,7 +349,7 @@ fn the_stock_ssh_keygen_verifies_the_header_line_and_refuses_a_changed_header() 
         .unwrap()
         .to_string();
     write_header(&file, &text.replacen(&label, "label = \"daily-99\"", 1));
-    let o = run(file.parent().unwrap());
+    let o = crate::common::stock_verify(&file, &signers);
     assert!(!o.status.success(), "a changed header verified");
 }
 

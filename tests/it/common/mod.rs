@@ -503,3 +503,33 @@ pub fn promtool() -> PathBuf {
     );
     p
 }
+
+/// The setup's signing key as an allowed-signers file (what an admin keeps with the keys).
+pub fn allowed_signers(s: &Setup) -> PathBuf {
+    let public = std::fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
+    let key: Vec<&str> = public.split_whitespace().take(2).collect();
+    let signers = s.path().join("allowed_signers");
+    std::fs::write(
+        &signers,
+        format!("tapir namespaces=\"tapir-tape\" {}\n", key.join(" ")),
+    )
+    .unwrap();
+    signers
+}
+
+/// Run the stock `ssh-keygen -Y verify` line that `file`'s header spells out, with
+/// `signers`, in the file's directory.
+pub fn stock_verify(file: &Path, signers: &Path) -> Output {
+    let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()[..32768]).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("ssh-keygen -Y verify"))
+        .expect("the stock verification line")
+        .trim_start_matches("#   ")
+        .replace("SIGNERS", &signers.display().to_string());
+    Command::new("bash")
+        .args(["-c", &line])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap()
+}
