@@ -3,10 +3,12 @@
 //! wrapped to the new set), its tapir header re-signed over the new age header, and the
 //! catalog's sha256 follows; the payload after the age header is copied as it was.
 
-mod file;
 mod head;
+mod local;
+mod one;
 mod remote;
 pub mod set;
+mod write;
 
 use crate::catalog::history;
 use crate::config::Config;
@@ -59,8 +61,8 @@ pub fn run(ctx: &Ctx, mut out: impl FnMut(String)) -> Result<Report> {
             r.level,
             crate::clock::show_datestamp(&r.datestamp)
         );
-        match file::rekey(ctx, r) {
-            Ok(file::Done::Rekeyed { read, sent, locked }) => {
+        match one::rekey(ctx, r) {
+            Ok(write::Done::Rekeyed { read, sent, locked }) => {
                 rep.rekeyed += 1;
                 rep.bytes += read;
                 rep.sent += sent;
@@ -69,12 +71,12 @@ pub fn run(ctx: &Ctx, mut out: impl FnMut(String)) -> Result<Report> {
                     out(format!("  KEPT: {l}"));
                 }
             }
-            Ok(file::Done::Would(set)) => {
+            Ok(write::Done::Would(set)) => {
                 rep.rekeyed += 1;
                 out(format!("WOULD REKEY {what} to {}", set.join(", ")));
             }
-            Ok(file::Done::Unchanged) => rep.unchanged += 1,
-            Ok(file::Done::Plain) => rep.plain += 1,
+            Ok(write::Done::Unchanged) => rep.unchanged += 1,
+            Ok(write::Done::Plain) => rep.plain += 1,
             Err(e) => {
                 rep.problems += 1;
                 crate::say::problem(format!("tapir: NOT REKEYED {what}: {e:#}"));

@@ -5,9 +5,9 @@
 //! old version stays until its retention ends, still wrapped to the old recipients.
 
 use super::Ctx;
-use super::file::{Done, put_in_place, stream};
 use super::head::NewHead;
-use crate::catalog::{DumpRecord, history};
+use super::write::{Done, put_in_place, stream};
+use crate::catalog::DumpRecord;
 use crate::s3::splice::{MIN_PART, Splice};
 use crate::vtape::header::HEADER_SIZE;
 use crate::vtape::reader::Opened;
@@ -86,21 +86,4 @@ pub fn in_store(
         _ => None,
     };
     Ok(Done::Rekeyed { read, sent, locked })
-}
-
-/// After a record changed in the local copy of a store's catalog: the store's copy too.
-pub fn push_history(ctx: &Ctx, host: &str, disk: &str) -> Result<()> {
-    let crate::vtape::Root::S3(remote) = &ctx.cfg.changer.root else {
-        return Ok(());
-    };
-    let local = history::path(&ctx.cfg.catalog, host, disk);
-    let Ok(sub) = local.strip_prefix(&ctx.cfg.catalog) else {
-        return Ok(());
-    };
-    let body = std::fs::read(&local)?;
-    let sha = crate::units::hex(&Sha256::digest(&body));
-    let rel = format!("catalog/{}", sub.display());
-    remote
-        .store()
-        .put(&rel, &body, &[("tapir-sha256".into(), sha)])
 }

@@ -1,23 +1,16 @@
-//! One tape file rekeyed, crash-safe. In a directory: the new file is written beside the old
-//! one (new signed header, new age header, the payload's bytes as they were) and fsynced; the
-//! catalog then records the new payload with the old one still accepted; the rename puts it
-//! in place; the catalog drops the old one. On object storage the same, with a multipart
-//! upload whose completion is the rename. A kill at any point leaves a file that the old
-//! recipients or the new ones open, and that the catalog accepts; a rerun finishes.
+//! What every rekeyed file goes through: its old payload read once (checked against its
+//! signed sha256, the new sha256 computed), and the catalog changed around the swap so that
+//! a kill at any point leaves a file the catalog accepts, which the old recipients or the
+//! new ones open; a rerun finishes.
 
 use super::Ctx;
 use super::head::NewHead;
 use crate::catalog::{DumpRecord, history};
-use crate::fsutil;
-use crate::vtape::TapePath;
-use crate::vtape::header::{DumpHeader, HEADER_SIZE, Sealed};
+use crate::vtape::header::DumpHeader;
 use crate::vtape::reader::Opened;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
+use std::io::Read;
 
 /// What became of one file.
 pub enum Done {
@@ -34,100 +27,6 @@ pub enum Done {
     Plain,
     /// `--dry-run`: the recipients it would get.
     Would(Vec<String>),
-}
-
-/// Rekey the file of `r`.
-pub fn rekey(ctx: &Ctx, r: &DumpRecord) -> Result<Done> {
-    let r = settle(ctx, r)?;
-    let path = ctx.cfg.dump_path(&r);
-    let opened = crate::fetch::open(&path, &r, ctx.trust)?;
-    if opened.header.encrypt != Sealed::Server {
-        return Ok(Done::Plain);
-    }
-    let Some(set) = ctx.change.new_set(&opened.header.recipients)? else {
-        return Ok(Done::Unchanged);
-    };
-    if ctx.dry_run {
-        return Ok(Done::Would(set.iter().map(|r| r.text.clone()).collect()));
-    }
-    let new = super::head::new_head(ctx, &r, &opened, &set)?;
-    match &path {
-        TapePath::Local(local) => in_directory(ctx, &r, opened, new, local),
-        TapePath::S3 { remote, key } => super::remote::in_store(ctx, &r, opened, new, remote, key),
-        #[allow(unreachable_patterns)]
-        _ => bail!("{path}: cannot be rekeyed here"),
-    }
-}
-
-/// A record a killed rekey left with two payloads: keep the one the file holds.
-fn settle(ctx: &Ctx, r: &DumpRecord) -> Result<DumpRecord> {
-    let Some(before) = &r.rekeyed_from else {
-        return Ok(r.clone());
-    };
-    let path = ctx.cfg.dump_path(r);
-    let opened = crate::fetch::open(&path, r, ctx.trust)?;
-    let mut settled = r.clone();
-    settled.rekeyed_from = None;
-    if opened.header.payload_sha256 == before.payload_sha256 {
-        settled.payload_sha256 = before.payload_sha256.clone();
-        settled.payload_size = before.tape_bytes;
-    }
-    if let TapePath::Local(p) = &path {
-        let _ = std::fs::remove_file(fsutil::temp_name(p));
-    }
-    replace_record(ctx, r, &settled)?;
-    Ok(settled)
-}
-
-fn in_directory(
-    ctx: &Ctx,
-    r: &DumpRecord,
-    opened: Opened,
-    new: NewHead,
-    local: &Path,
-) -> Result<Done> {
-    let tmp = fsutil::temp_name(local);
-    let mode = std::fs::metadata(local).map(|m| m.mode()).ok();
-    let written = write_beside(ctx, opened, &new, &tmp, mode);
-    let (h, read) = written.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    let sent = HEADER_SIZE as u64 + h.payload_size;
-    put_in_place(ctx, r, &h, || fsutil::rename_durable(&tmp, local))?;
-    Ok(Done::Rekeyed {
-        read,
-        sent,
-        locked: None,
-    })
-}
-
-/// The new file at `tmp`: header, new age header, the old payload after its age header.
-fn write_beside(
-    ctx: &Ctx,
-    opened: Opened,
-    new: &NewHead,
-    tmp: &Path,
-    mode: Option<u32>,
-) -> Result<(DumpHeader, u64)> {
-    let file_name = opened.path.file_name().unwrap_or_default();
-    let mut out = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    out.write_all(&[0u8; HEADER_SIZE])?;
-    out.write_all(&new.age)?;
-    let (h, read) = stream(ctx, opened, new, &file_name, |chunk| {
-        out.write_all(chunk)
-            .with_context(|| format!("cannot write {}", tmp.display()))
-    })?;
-    out.write_all_at(&h.1, 0)?;
-    if let Some(mode) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        out.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    if let Some(t) = new.mtime {
-        out.set_modified(t)?;
-    }
-    out.sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    Ok((h.0, read))
 }
 
 /// Read the old payload: its age header is dropped, the rest handed to `sink`. The old
@@ -224,7 +123,7 @@ pub(super) fn put_in_place(
 
 /// Put `new` where `old` is in its DLE's history (and the history on the store, when the
 /// root is one).
-fn replace_record(ctx: &Ctx, old: &DumpRecord, new: &DumpRecord) -> Result<()> {
+pub(super) fn replace_record(ctx: &Ctx, old: &DumpRecord, new: &DumpRecord) -> Result<()> {
     let cat = &ctx.cfg.catalog;
     let mut all = history::load(cat, &old.host, &old.disk)?;
     let Some(at) = all.iter().position(|x| x == old) else {
@@ -237,5 +136,22 @@ fn replace_record(ctx: &Ctx, old: &DumpRecord, new: &DumpRecord) -> Result<()> {
     };
     all[at] = new.clone();
     history::save(cat, &old.host, &old.disk, &all)?;
-    super::remote::push_history(ctx, &old.host, &old.disk)
+    push_history(ctx, &old.host, &old.disk)
+}
+
+/// After a record changed in the local copy of a store's catalog: the store's copy too.
+pub fn push_history(ctx: &Ctx, host: &str, disk: &str) -> Result<()> {
+    let crate::vtape::Root::S3(remote) = &ctx.cfg.changer.root else {
+        return Ok(());
+    };
+    let local = history::path(&ctx.cfg.catalog, host, disk);
+    let Ok(sub) = local.strip_prefix(&ctx.cfg.catalog) else {
+        return Ok(());
+    };
+    let body = std::fs::read(&local)?;
+    let sha = crate::units::hex(&Sha256::digest(&body));
+    let rel = format!("catalog/{}", sub.display());
+    remote
+        .store()
+        .put(&rel, &body, &[("tapir-sha256".into(), sha)])
 }
