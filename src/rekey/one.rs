@@ -32,7 +32,8 @@ pub fn rekey(ctx: &Ctx, r: &DumpRecord) -> Result<Done> {
     }
 }
 
-/// A record a killed rekey left with two payloads: keep the one the file holds.
+/// A record a killed rekey left with two payloads: keep the one the file holds (a dry run
+/// only looks).
 fn settle(ctx: &Ctx, r: &DumpRecord) -> Result<DumpRecord> {
     let Some(before) = &r.rekeyed_from else {
         return Ok(r.clone());
@@ -44,6 +45,9 @@ fn settle(ctx: &Ctx, r: &DumpRecord) -> Result<DumpRecord> {
     if opened.header.payload_sha256 == before.payload_sha256 {
         settled.payload_sha256 = before.payload_sha256.clone();
         settled.payload_size = before.tape_bytes;
+    }
+    if ctx.dry_run {
+        return Ok(settled);
     }
     if let TapePath::Local(p) = &path {
         let _ = std::fs::remove_file(fsutil::temp_name(p));
