@@ -80,6 +80,13 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
         }
     })?;
     said?;
+    for given in change.removed_nothing() {
+        crate::say::problem(format!(
+            "tapir: WARNING: no tape file here is wrapped to the removed recipient {given}: \
+             removed already, or not the text the config had (check it, or give the sha256: \
+             fingerprint `tapir check` names)"
+        ));
+    }
     let verb = if a.dry_run {
         "would be rekeyed"
     } else {

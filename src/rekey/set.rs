@@ -11,9 +11,13 @@ pub struct Change {
     pub add: Vec<Recipient>,
     /// Fingerprints (`sha256:…`) of the removed recipients.
     pub remove: Vec<String>,
+    /// Each removed recipient as given, with the fingerprints it stands for.
+    pub removals: Vec<(String, Vec<String>)>,
     /// Every recipient whose key text is known (the config's and the added ones): a file's
     /// own recipients are found here by fingerprint.
     pub known: Vec<Recipient>,
+    /// The removed fingerprints some file was wrapped to.
+    pub seen: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Change {
@@ -41,24 +45,40 @@ impl Change {
                 key,
             });
         }
-        let remove = remove
-            .iter()
-            .map(|r| fingerprint_of(r))
-            .collect::<Result<Vec<_>>>()?;
+        let mut removals = Vec::new();
+        for r in &remove {
+            removals.push((r.trim().to_string(), fingerprints_of(r, &known)?));
+        }
+        let remove: Vec<String> = removals.iter().flat_map(|(_, f)| f.clone()).collect();
         if let Some(r) = added.iter().find(|a| remove.contains(&a.fingerprint())) {
             bail!("{} is both added and removed", r.text);
         }
         Ok(Change {
             add: added,
             remove,
+            removals,
             known,
+            seen: Default::default(),
         })
+    }
+
+    /// The removed recipients (as given) that no file was wrapped to: they removed nothing
+    /// (a typo, or an ssh key given with another comment than the config had).
+    pub fn removed_nothing(&self) -> Vec<&str> {
+        let seen = self.seen.borrow();
+        self.removals
+            .iter()
+            .filter(|(_, fps)| !fps.iter().any(|f| seen.contains(f)))
+            .map(|(given, _)| given.as_str())
+            .collect()
     }
 
     /// The recipients of a file now wrapped to `old` (fingerprints), or None when it is
     /// wrapped to exactly those already. Refuses a file that would be left with no
     /// recipient, and one wrapped to a key tapir cannot name.
     pub fn new_set(&self, old: &[String]) -> Result<Option<Vec<&Recipient>>> {
+        let removed = old.iter().filter(|f| self.remove.contains(f)).cloned();
+        self.seen.borrow_mut().extend(removed);
         let mut fps: Vec<String> = old
             .iter()
             .filter(|f| !self.remove.contains(f))
@@ -94,14 +114,23 @@ impl Change {
     }
 }
 
-/// `sha256:…` of a recipient given as its key text or as that fingerprint already.
-fn fingerprint_of(r: &str) -> Result<String> {
+/// The `sha256:…` fingerprints a removed recipient stands for: given as one, or as its key
+/// text, which also names every known recipient with the same key (an ssh key's comment
+/// is part of the text a header's fingerprint was taken of).
+fn fingerprints_of(r: &str, known: &[Recipient]) -> Result<Vec<String>> {
     let r = r.trim();
     if r.starts_with("sha256:") {
-        return Ok(r.to_string());
+        return Ok(vec![r.to_string()]);
     }
     keys::parse_recipient(r).map_err(|e| anyhow::anyhow!("--remove-recipient: {e}"))?;
-    Ok(keys::fingerprint(r))
+    let key = |t: &str| t.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let mut out = vec![keys::fingerprint(r)];
+    for k in known.iter().filter(|k| key(&k.text) == key(r)) {
+        if !out.contains(&k.fingerprint()) {
+            out.push(k.fingerprint());
+        }
+    }
+    Ok(out)
 }
 
 /// The recipients in a file, one a line (`#` comments, blank lines), as `-R` takes them.
@@ -150,6 +179,25 @@ mod tests {
         let e = only_b.new_set(&[fp(&b)]).err().unwrap();
         assert!(e.to_string().contains("no recipient at all"), "{e}");
         assert!(Change::new(vec![], vec![], vec![]).is_err());
+        // the removals a file was wrapped to are remembered
+        assert!(only_b.seen.borrow().contains(&fp(&b)));
+        // an ssh key removed without the comment the config gives it
+        let k = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let ssh: String = k.public_key().to_openssh().unwrap();
+        let ssh = ssh.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let with = format!("{ssh} ops@laptop");
+        let ch = Change::new(vec![], vec![ssh.clone()], known(&[&a, &with])).unwrap();
+        let set = ch.new_set(&[fp(&a), fp(&with)]).unwrap().unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set[0].text, a);
+        assert!(ch.removed_nothing().is_empty());
+        let typo = Change::new(vec![], vec![c.clone()], known(&[&a, &b])).unwrap();
+        assert!(typo.new_set(&[fp(&a), fp(&b)]).unwrap().is_none());
+        assert_eq!(typo.removed_nothing(), [c.as_str()]);
         assert!(Change::new(vec![a.clone()], vec![a.clone()], vec![]).is_err());
     }
 }

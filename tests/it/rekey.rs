@@ -267,6 +267,12 @@ fn rekey_rewraps_every_tape_to_the_new_set_and_keeps_its_data() {
         "{}",
         r.stdout
     );
+    assert!(
+        r.stderr
+            .contains("no tape file here is wrapped to the removed recipient"),
+        "{}",
+        r.stderr
+    );
     // a set left empty is refused, file by file, and nothing changes
     let now: Vec<Vec<u8>> = after
         .iter()
