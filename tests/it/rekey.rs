@@ -360,3 +360,103 @@ fn kill_9_during_a_rekey_leaves_every_file_readable_and_a_rerun_finishes() {
             .assert_code(0);
     }
 }
+
+#[test]
+fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
+    let s = Setup::new(
+        "[vault.arch]\nto = \"vault\"\nkeep_weekly = 2\ndles = [\"*\"]\n",
+        "",
+    );
+    let src = s.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("kept"), noise(80 << 10, 9)).unwrap();
+    tree::fix_mtimes(&src);
+    s.write(
+        "disklist",
+        &format!("localhost {} local-full\n", src.display()),
+    );
+    let (b, b_rcp) = keygen(&s, "b");
+    let (c, c_rcp) = keygen(&s, "c");
+    let rf = s.path().join("keys/recipients.txt");
+    let a_rcp = fs::read_to_string(&rf).unwrap();
+    fs::write(&rf, format!("{}\n{b_rcp}\n", a_rcp.trim())).unwrap();
+    s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    s.run_env(&["vault"], &[("TAPIR_NOW", &day(0))])
+        .assert_code(0);
+    let vault = s.path().join("vault");
+    let a = s.identity.display().to_string();
+    let args = [
+        "rekey",
+        "-i",
+        &a,
+        "--remove-recipient",
+        &b_rcp,
+        "--add-recipient",
+        &c_rcp,
+    ];
+    s.run(&args).assert_code(0);
+    let mut from = args.to_vec();
+    from.extend_from_slice(&["--from", vault.to_str().unwrap()]);
+    let r = s.run(&from);
+    r.assert_code(0);
+    assert_eq!(r.stdout.matches("REKEYED").count(), 1, "{}", r.stdout);
+    let tape = fs::read(s.tape_file(&s.find_json()[0])).unwrap();
+    let copies: Vec<_> = crate::common::files_under(&vault.join("dumps"));
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(fs::read(&copies[0]).unwrap(), tape);
+    let check = |id: &Path| {
+        s.run(&[
+            "keys",
+            "check",
+            "-i",
+            id.to_str().unwrap(),
+            "--from",
+            vault.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(check(&b).code, 1);
+    check(&c).assert_code(0);
+    let to = s.path().join("restored");
+    let vault_s = vault.display().to_string();
+    let disk = src.display().to_string();
+    let recover = |id: &Path| {
+        let args = [
+            "recover",
+            "--from",
+            &vault_s,
+            "--host",
+            "localhost",
+            "--disk",
+            &disk,
+            "--identity",
+            id.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ];
+        crate::common::bare(s.path(), &args, &[])
+    };
+    let signing = fs::read_to_string(s.path().join("keys/signing_key.pub")).unwrap();
+    let with_line = |id: &Path| {
+        let p = PathBuf::from(format!("{}.with-line", id.display()));
+        let text = format!(
+            "{}# tapir signing key: {signing}",
+            fs::read_to_string(id).unwrap()
+        );
+        fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    let r = recover(&with_line(&b));
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(!to.join("kept").exists());
+    recover(&with_line(&c)).assert_code(0);
+    tree::assert_same(&src, &to, &|_| false);
+    // the vault's next run has nothing to copy again
+    let r = s.run_env(&["--json", "vault"], &[("TAPIR_NOW", &day(0))]);
+    r.assert_code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v[0]["copy"]["copied"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(v[0]["copy"]["held"], 1, "{v}");
+}
