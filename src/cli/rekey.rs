@@ -6,13 +6,16 @@ use std::path::PathBuf;
 
 /// Change who can decrypt the tapes, rewriting only each file's age header.
 ///
-/// Every server-encrypted tape file of the vtape root (or of --from ROOT: a mirror or vault
-/// directory) is wrapped to its recipients minus the removed ones plus the added ones. The
-/// file key is unwrapped with the identity (-i); the encrypted data after the age header is
-/// copied as it was, never decrypted. Each header is signed anew with the server's signing
-/// key and the catalog's sha256 follows. One file at a time, written beside and renamed
-/// into place: a kill leaves every file readable by the old set or the new one, and a rerun
-/// finishes. A holder of a removed key who already copied a file's key can still read that
+/// Every server-encrypted tape file of the vtape root (or of --from ROOT: a mirror or a
+/// vault, a directory or s3://…) is wrapped to its recipients minus the removed ones plus
+/// the added ones. The file key is unwrapped with the identity (-i); the encrypted data
+/// after the age header is copied as it was, never decrypted. Each header is signed anew
+/// with the server's signing key and the catalog's sha256 follows. One file at a time,
+/// written beside and renamed into place: a kill leaves every file readable by the old set
+/// or the new one, and a rerun finishes. Rekey the vtape first, then each copy: a copy of a
+/// dump the vtape holds rekeyed gets the vtape file's very bytes. On S3 the store copies the
+/// data itself (UploadPartCopy); an old version that Object Lock retains is named with its
+/// date. A holder of a removed key who already copied a file's key can still read that
 /// file: rekeying protects against whoever gets the identity later. Exit 0 when every file
 /// is wrapped to its new set, 1 when some could not be.
 #[derive(Debug, clap::Args)]
