@@ -13,15 +13,9 @@ fn keys_check_names_each_file_an_identity_cannot_open() {
     fs::write(src.join("data"), noise(100 << 10, 3)).unwrap();
     s.write("disklist", &format!("localhost {} local\n", src.display()));
     // a second recipient, B, beside the setup's own identity A
-    let b = s.path().join("keys/b.txt");
-    let out = s.run(&["keygen", "-o", b.to_str().unwrap()]);
-    out.assert_code(0);
     let a_recipient = fs::read_to_string(s.path().join("keys/recipients.txt")).unwrap();
-    fs::write(
-        s.path().join("keys/recipients.txt"),
-        format!("{}\n{}\n", a_recipient.trim(), out.stdout.trim()),
-    )
-    .unwrap();
+    let (b, b_recipient) = s.new_identity("b");
+    s.add_recipient(&b_recipient);
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
         .assert_code(0);
     let a = s.identity.display().to_string();

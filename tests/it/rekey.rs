@@ -19,24 +19,15 @@ struct Fixture {
     night0: PathBuf,
 }
 
-fn keygen(s: &Setup, name: &str) -> (PathBuf, String) {
-    let p = s.path().join(format!("keys/{name}.txt"));
-    let out = s.run(&["keygen", "-o", p.to_str().unwrap()]);
-    out.assert_code(0);
-    (p, out.stdout.trim().to_string())
-}
-
 fn three_nights() -> Fixture {
     let s = Setup::new("", "");
     let src = s.path().join("src");
     tree::awkward(&src);
     fs::write(src.join("big"), noise(600 << 10, 1)).unwrap();
     s.write("disklist", &format!("localhost {} local\n", src.display()));
-    let (b, b_recipient) = keygen(&s, "b");
-    let (c, c_recipient) = keygen(&s, "c");
-    let rf = s.path().join("keys/recipients.txt");
-    let a_recipient = fs::read_to_string(&rf).unwrap();
-    fs::write(&rf, format!("{}\n{b_recipient}\n", a_recipient.trim())).unwrap();
+    let (b, b_recipient) = s.new_identity("b");
+    let (c, c_recipient) = s.new_identity("c");
+    s.add_recipient(&b_recipient);
     let night0 = s.path().join("night0");
     for n in 0..3 {
         fs::write(src.join(format!("night{n}")), noise(50 << 10, n as u64 + 7)).unwrap();
@@ -375,11 +366,9 @@ fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
         "disklist",
         &format!("localhost {} local-full\n", src.display()),
     );
-    let (b, b_rcp) = keygen(&s, "b");
-    let (c, c_rcp) = keygen(&s, "c");
-    let rf = s.path().join("keys/recipients.txt");
-    let a_rcp = fs::read_to_string(&rf).unwrap();
-    fs::write(&rf, format!("{}\n{b_rcp}\n", a_rcp.trim())).unwrap();
+    let (b, b_rcp) = s.new_identity("b");
+    let (c, c_rcp) = s.new_identity("c");
+    s.add_recipient(&b_rcp);
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
         .assert_code(0);
     s.run_env(&["vault"], &[("TAPIR_NOW", &day(0))])

@@ -43,18 +43,10 @@ fn rekey_on_s3_copies_the_payload_server_side_and_names_the_locked_versions() {
     fs::write(src.join("small.txt"), "hello\n").unwrap();
     tree::fix_mtimes(&src);
     s.write("disklist", &format!("localhost {} local\n", src.display()));
-    let key = |name: &str| {
-        let p = s.path().join(format!("keys/{name}.txt"));
-        let out = s.run(&["keygen", "-o", p.to_str().unwrap()]);
-        out.assert_code(0);
-        (p, out.stdout.trim().to_string())
-    };
-    let (b, b_rcp) = key("b");
-    let (c, c_rcp) = key("c");
-    let (d, d_rcp) = key("d");
-    let rf = s.path().join("keys/recipients.txt");
-    let a_rcp = fs::read_to_string(&rf).unwrap();
-    fs::write(&rf, format!("{}\n{b_rcp}\n", a_rcp.trim())).unwrap();
+    let (b, b_rcp) = s.new_identity("b");
+    let (c, c_rcp) = s.new_identity("c");
+    let (d, d_rcp) = s.new_identity("d");
+    s.add_recipient(&b_rcp);
     s.run_env(&["dump"], &[("TAPIR_NOW", &day(0))])
         .assert_code(0);
     with(&s, &w, &["mirror"]).assert_code(0);

@@ -128,6 +128,21 @@ impl Setup {
         Setup { dir, identity }
     }
 
+    /// A new age identity `keys/NAME.txt` made by `tapir keygen`: its path and recipient.
+    pub fn new_identity(&self, name: &str) -> (PathBuf, String) {
+        let p = self.path().join(format!("keys/{name}.txt"));
+        let out = self.run(&["keygen", "-o", p.to_str().unwrap()]);
+        out.assert_code(0);
+        (p, out.stdout.trim().to_string())
+    }
+
+    /// Encrypt the next dumps to `recipient` too (the recipients file gets its line).
+    pub fn add_recipient(&self, recipient: &str) {
+        let rf = self.path().join("keys/recipients.txt");
+        let had = std::fs::read_to_string(&rf).unwrap();
+        std::fs::write(&rf, format!("{}\n{recipient}\n", had.trim_end())).unwrap();
+    }
+
     pub fn write(&self, rel: &str, body: &str) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
