@@ -459,7 +459,14 @@ fn recipients(cfg: &Config) -> Vec<Item> {
             format!("{} age recipients", rs.len())
         },
     )];
-    let unlisted = crate::rekey::unlisted_recipients(cfg, &rs).unwrap_or_default();
+    let unlisted = match crate::rekey::unlisted_recipients(cfg, &rs) {
+        Ok(u) => u,
+        Err(e) => {
+            let why = format!("cannot tell which recipients the tapes are wrapped to: {e:#}");
+            out.push(item(Level::Warn, "recipients", why));
+            Default::default()
+        }
+    };
     for (fp, n) in unlisted {
         out.push(item(Level::Warn, "recipients", format!("{n} tape file(s) are still wrapped to {fp}, which the config no longer lists: whoever holds its identity can read them; `tapir rekey -i KEY --remove-recipient {fp}` unwraps them")));
     }

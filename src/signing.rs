@@ -100,21 +100,22 @@ impl Window {
     }
 
     /// The window the options before a key on a line give (`valid-after="…"` and
-    /// `valid-before="…"`, quoted or not, separated by commas or spaces).
-    pub fn from_options(text: &str) -> Window {
+    /// `valid-before="…"`, quoted or not, separated by commas or spaces); a bound that is
+    /// not a time is an error, never an open window.
+    pub fn from_options(text: &str) -> Result<Window, String> {
         let mut w = Window::default();
         for opt in text.split([',', ' ']) {
             let Some((k, v)) = opt.split_once('=') else {
                 continue;
             };
-            let v = Window::bound(v.trim_matches('"')).ok();
-            match k.trim() {
-                "valid-after" => w.valid_after = v,
-                "valid-before" => w.valid_before = v,
-                _ => {}
-            }
+            let slot = match k.trim() {
+                "valid-after" => &mut w.valid_after,
+                "valid-before" => &mut w.valid_before,
+                _ => continue,
+            };
+            *slot = Some(Window::bound(v.trim_matches('"'))?);
         }
-        w
+        Ok(w)
     }
 }
 
@@ -277,7 +278,17 @@ pub fn parse_windowed(text: &str) -> Vec<(PublicKey, Window)> {
                 .trim();
             let at = l.find("ssh-ed25519 ")?;
             let key = PublicKey::from_openssh(&l[at..]).ok()?;
-            Some((key, Window::from_options(&l[..at])))
+            match Window::from_options(&l[..at]) {
+                Ok(w) => Some((key, w)),
+                // a window that cannot be read must not become no window at all
+                Err(e) => {
+                    crate::say::problem(format!(
+                        "tapir: WARNING: signing key {} is not trusted: its window {e}",
+                        fingerprint(&key)
+                    ));
+                    None
+                }
+            }
         })
         .collect()
 }
@@ -365,6 +376,19 @@ pub fn verify_command(file: &str, dated: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_that_cannot_be_read_trusts_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = create(&d.path().join("k")).unwrap();
+        let key = openssh(s.public());
+        let good = format!("valid-before=\"20261201\" {key}");
+        let w = &parse_windowed(&good)[0].1;
+        assert_eq!(w.valid_before.as_deref(), Some("20261201"));
+        assert!(w.admits("20261130235959").is_ok() && w.admits("20261201000000").is_err());
+        assert!(parse_windowed(&format!("valid-before=\"2026-12\" {key}")).is_empty());
+        assert!(Window::from_options("valid-after=\"1\"").is_err());
+    }
 
     #[test]
     fn signs_and_verifies_and_refuses_a_change() {

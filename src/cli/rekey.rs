@@ -59,10 +59,22 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     for f in &a.remove_recipients_file {
         remove.extend(crate::rekey::set::read_file(f)?);
     }
-    let configured = crate::keys::recipients(&cfg.encryption).unwrap_or_default();
+    // a reader's config (a copy, no tapir.toml) has none: files are then resolved by the
+    // added keys alone, and one wrapped to any other key is refused by name
+    let configured = match crate::keys::recipients(&cfg.encryption) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::say::problem(format!(
+                "tapir: WARNING: the config's recipients are not known ({e:#}): each file \
+                 keeps only the recipients given with --add-recipient"
+            ));
+            Vec::new()
+        }
+    };
+    let listed = configured.len();
     let change = crate::rekey::Change::new(add, remove, configured)
         .map_err(|e| Error::config(format!("{e:#}")))?;
-    warn_still_configured(&cfg, &change);
+    warn_still_configured(&change.known[..listed], &change);
     let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "rekey")?;
     let trust = a.trust.trust(&cfg, Some(&a.identity))?;
     let ids = crate::keys::identities(&a.identity)?;
@@ -135,10 +147,7 @@ fn signer(cfg: &crate::config::Config) -> anyhow::Result<crate::signing::Signer>
 }
 
 /// A removed recipient that the config still lists gets every new dump: say so.
-fn warn_still_configured(cfg: &crate::config::Config, change: &crate::rekey::Change) {
-    let Ok(configured) = crate::keys::recipients(&cfg.encryption) else {
-        return;
-    };
+fn warn_still_configured(configured: &[crate::keys::Recipient], change: &crate::rekey::Change) {
     for r in configured {
         if change.remove.contains(&r.fingerprint()) {
             crate::say::problem(format!(
