@@ -7,16 +7,22 @@
 //! At most `4 n` blocks (and no more than 64 MiB of input) are in flight, so memory is
 //! bounded whatever the stream's size, and buffers are recycled (a fresh buffer per block
 //! fragments the heap). Block k goes to
-//! worker `k mod n` and comes back from it, so results need no reordering.
+//! worker `k mod n` and comes back from it, so results need no reordering. A filled block
+//! can also be shown to an observer (the index tee) that reads it alongside the workers,
+//! without a copy; its buffer is reused once both are done with it.
 
 use super::Codec;
 use super::blocks::TableWriter;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
+/// Sees each filled block, in order, before it is compressed.
+pub type Observer = Box<dyn FnMut(&Arc<Vec<u8>>) -> io::Result<()> + Send>;
+
 struct Job {
-    data: Vec<u8>,
+    data: Option<Arc<Vec<u8>>>,
     out: Vec<u8>,
     /// The compressed block's length in `out`, or why it failed.
     result: io::Result<usize>,
@@ -48,6 +54,9 @@ pub struct ParallelWriter<W: Write> {
     /// Compressed bytes written so far: where the next block begins.
     offset: u64,
     pool: Vec<Job>,
+    /// Blocks back from the workers, reused once no observer holds them either.
+    spare: Vec<Arc<Vec<u8>>>,
+    observer: Option<Observer>,
     table: Option<TableWriter>,
 }
 
@@ -73,8 +82,26 @@ impl<W: Write> ParallelWriter<W> {
             written: 0,
             offset: 0,
             pool: Vec::new(),
+            spare: Vec::new(),
+            observer: None,
             table,
         })
+    }
+
+    /// Show every block to `o` from now on (before the workers compress it).
+    pub fn observe(&mut self, o: Observer) {
+        self.observer = Some(o);
+    }
+
+    /// An empty buffer for the next block: one no worker or observer holds, or a new one.
+    fn fresh(&mut self) -> Vec<u8> {
+        if let Some(i) = self.spare.iter().position(|a| Arc::strong_count(a) == 1)
+            && let Ok(mut v) = Arc::try_unwrap(self.spare.swap_remove(i))
+        {
+            v.clear();
+            return v;
+        }
+        Vec::with_capacity(self.block_size)
     }
 
     /// The writer the blocks go to (for messages between them).
@@ -94,12 +121,16 @@ impl<W: Write> ParallelWriter<W> {
             self.collect(true)?;
         }
         let mut job = self.pool.pop().unwrap_or_else(|| Job {
-            data: Vec::with_capacity(self.block_size),
+            data: None,
             out: Vec::new(),
             result: Ok(0),
         });
-        std::mem::swap(&mut job.data, &mut self.filling);
-        self.filling.clear();
+        let fresh = self.fresh();
+        let block = Arc::new(std::mem::replace(&mut self.filling, fresh));
+        if let Some(o) = &mut self.observer {
+            o(&block)?;
+        }
+        job.data = Some(block);
         let w = &self.workers[(self.sent % n) as usize];
         w.tx.as_ref()
             .expect("open")
@@ -132,6 +163,7 @@ impl<W: Write> ParallelWriter<W> {
         self.inner.write_all(&job.out[..len])?;
         self.offset += len as u64;
         self.written += 1;
+        self.spare.extend(job.data.take());
         self.pool.push(job);
         Ok(true)
     }
@@ -177,7 +209,8 @@ fn spawn(codec: Codec, i: usize) -> io::Result<Worker> {
         .name(format!("compress-{i}"))
         .spawn(move || {
             for mut job in jobs {
-                job.result = enc.encode(&job.data, &mut job.out);
+                let data = job.data.as_deref().map_or(&[][..], |d| &d[..]);
+                job.result = enc.encode(data, &mut job.out);
                 if done.send(job).is_err() {
                     break;
                 }

@@ -181,9 +181,13 @@ pub struct Finished {
     pub stream_sha256: Option<String>,
 }
 
+/// (The payload is dropped first: its compressors may hold a [`tee::Share`], and the tee's
+/// thread ends only when that is gone.)
 pub struct Pipeline {
-    tee: tee::Alongside<Tee>,
     payload: Counter<Payload>,
+    tee: tee::Alongside<Tee>,
+    /// The compressors show their blocks to the tee: nothing is copied for it.
+    shared: bool,
 }
 
 /// Raised when the tape's capacity stopped the pipeline (see [`stages::Meter`]).
@@ -223,7 +227,7 @@ impl Pipeline {
             full.clone(),
         )?;
         let sealed = Encryptor::new(meter, o.recipients)?;
-        let payload = match o.codec {
+        let mut payload = match o.codec {
             None => Payload::Pass(sealed),
             Some(c) => Payload::Packed(ParallelWriter::new(sealed, c, o.threads, table)?),
         };
@@ -246,12 +250,19 @@ impl Pipeline {
                 }
             }
         };
+        let shared = matches!(payload, Payload::Packed(_));
+        let tee = tee::Alongside::spawn(tee, shared)?;
+        if let Payload::Packed(p) = &mut payload {
+            let share = tee.share();
+            p.observe(Box::new(move |block| share.send(block)));
+        }
         Ok(Pipeline {
-            tee: tee::Alongside::spawn(tee)?,
             payload: Counter {
                 inner: payload,
                 bytes: 0,
             },
+            tee,
+            shared,
         })
     }
 
@@ -331,7 +342,12 @@ impl Pipeline {
 impl Write for Pipeline {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         let n = self.payload.write(b)?;
-        if let Some(why) = self.tee.feed(&b[..n])? {
+        let not_tar = if self.shared {
+            self.tee.not_tar()
+        } else {
+            self.tee.feed(&b[..n])?
+        };
+        if let Some(why) = not_tar {
             return Err(io::Error::other(NotTar(why)));
         }
         Ok(n)

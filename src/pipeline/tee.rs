@@ -6,8 +6,10 @@
 //! reader ─ chunk ─▶ compressors … ─▶ tape
 //!    └──── copy (256 KiB batches, 4 in flight) ─▶ tee thread: parse, sha256, index
 //! ```
-//! A stream that is not a tar is known a few batches late (at most 1 MiB), and stops the
-//! dump at the next write or at its end.
+//! With compression on the server the thread reads the compressors' own blocks instead
+//! ([`Alongside::share`], 2 in flight): the stream is not copied for it.
+//! A stream that is not a tar is known a few batches late (at most 1 MiB; 3 blocks when
+//! shared), and stops the dump at the next write or at its end.
 
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -21,11 +23,30 @@ pub trait Feed: Send + 'static {
 
 const BATCH: usize = 256 << 10;
 const IN_FLIGHT: usize = 4;
+/// Shared blocks waiting for the thread (each is a compressor's block, 1–4 MiB).
+const SHARED_IN_FLIGHT: usize = 2;
+
+/// A piece of the stream for the thread: a copy, or a block it shares with the compressors.
+enum Batch {
+    Copy(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+/// Hands the compressors' blocks to the thread (see [`Alongside::share`]).
+pub struct Share(SyncSender<Batch>);
+
+impl Share {
+    pub fn send(&self, block: &Arc<Vec<u8>>) -> io::Result<()> {
+        self.0
+            .send(Batch::Shared(block.clone()))
+            .map_err(|_| io::Error::other("the index thread died"))
+    }
+}
 
 /// A [`Feed`] on its own thread, fed copies of the stream in batches.
 pub struct Alongside<T: Feed> {
     batch: Vec<u8>,
-    tx: Option<SyncSender<Vec<u8>>>,
+    tx: Option<SyncSender<Batch>>,
     /// Emptied buffers coming back, so that no batch allocates.
     back: Receiver<Vec<u8>>,
     not_tar: Arc<Mutex<Option<String>>>,
@@ -33,21 +54,30 @@ pub struct Alongside<T: Feed> {
 }
 
 impl<T: Feed> Alongside<T> {
-    pub fn spawn(mut inner: T) -> io::Result<Self> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    /// The thread, fed copies ([`Alongside::feed`]) or, when `shared`, the blocks a
+    /// [`Share`] sends.
+    pub fn spawn(mut inner: T, shared: bool) -> io::Result<Self> {
+        let depth = if shared { SHARED_IN_FLIGHT } else { IN_FLIGHT };
+        let (tx, rx) = sync_channel::<Batch>(depth);
         let (back_tx, back) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
         let not_tar = Arc::new(Mutex::new(None));
         let found = not_tar.clone();
         let handle = std::thread::Builder::new()
             .name("tapir-index".into())
             .spawn(move || {
-                for mut chunk in rx {
+                for batch in rx {
+                    let chunk: &[u8] = match &batch {
+                        Batch::Copy(v) => v,
+                        Batch::Shared(b) => b,
+                    };
                     let seen = found.lock().map(|g| g.is_some()).unwrap_or(true);
-                    if !seen && let Some(why) = inner.feed(&chunk) {
+                    if !seen && let Some(why) = inner.feed(chunk) {
                         *found.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                     }
-                    chunk.clear();
-                    let _ = back_tx.try_send(chunk);
+                    if let Batch::Copy(mut v) = batch {
+                        v.clear();
+                        let _ = back_tx.try_send(v);
+                    }
                 }
                 inner
             })?;
@@ -73,7 +103,14 @@ impl<T: Feed> Alongside<T> {
         Ok(self.not_tar())
     }
 
-    fn not_tar(&self) -> Option<String> {
+    /// A sender of shared blocks; the thread ends once every one is dropped (and
+    /// [`Alongside::finish`] is called).
+    pub fn share(&self) -> Share {
+        Share(self.tx.as_ref().expect("sharing after finish").clone())
+    }
+
+    /// Why the thread found the stream not a tar, if it did.
+    pub fn not_tar(&self) -> Option<String> {
         self.not_tar.lock().map(|g| g.clone()).unwrap_or(None)
     }
 
@@ -84,7 +121,7 @@ impl<T: Feed> Alongside<T> {
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = std::mem::replace(&mut self.batch, next);
         let tx = self.tx.as_ref().expect("sending after finish");
-        tx.send(full)
+        tx.send(Batch::Copy(full))
             .map_err(|_| io::Error::other("the index thread died"))
     }
 
