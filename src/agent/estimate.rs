@@ -65,7 +65,12 @@ pub fn answer<W: Write>(
 /// is, `one_fs` keeps the walk on the root's filesystem (a mount point counts, not what is
 /// below it), and what `select` skips is left out with all below it. What cannot be read
 /// is left out (the dump says so).
-pub fn sizes(root: &Path, one_fs: bool, select: &super::Selection, since: &[i64]) -> (u64, Vec<u64>) {
+pub fn sizes(
+    root: &Path,
+    one_fs: bool,
+    select: &super::Selection,
+    since: &[i64],
+) -> (u64, Vec<u64>) {
     let mut total = Sums::new(since);
     let Ok(md) = std::fs::metadata(root) else {
         return (total.full, total.incr);
@@ -229,6 +234,9 @@ mod tests {
             }
         }
         assert_eq!(sizes(r, true, &select, &[since]), (full, vec![incr]));
-        assert!(incr < full && incr > 1024 + 5000, "the changed file counts: {incr}");
+        assert!(
+            incr < full && incr > 1024 + 5000,
+            "the changed file counts: {incr}"
+        );
     }
 }

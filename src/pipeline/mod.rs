@@ -28,7 +28,7 @@ type Sealed = Encryptor<Meter<BufWriter<File>>>;
 /// Compressed on the server, or passed through.
 enum Payload {
     Pass(Sealed),
-    Packed(ParallelWriter<Sealed>),
+    Packed(Box<ParallelWriter<Sealed>>),
 }
 
 impl Write for Payload {
@@ -229,7 +229,7 @@ impl Pipeline {
         let sealed = Encryptor::new(meter, o.recipients)?;
         let mut payload = match o.codec {
             None => Payload::Pass(sealed),
-            Some(c) => Payload::Packed(ParallelWriter::new(sealed, c, o.threads, table)?),
+            Some(c) => Payload::Packed(Box::new(ParallelWriter::new(sealed, c, o.threads, table)?)),
         };
         // The stream is always parsed: a client that sends something other than one
         // complete tar fails its dump, index or not.
