@@ -27,7 +27,7 @@ type Sealed = Encryptor<Meter<BufWriter<File>>>;
 
 /// Compressed on the server, or passed through.
 enum Payload {
-    Pass(Sealed),
+    Pass(Box<Sealed>),
     Packed(Box<ParallelWriter<Sealed>>),
 }
 
@@ -228,7 +228,7 @@ impl Pipeline {
         )?;
         let sealed = Encryptor::new(meter, o.recipients)?;
         let mut payload = match o.codec {
-            None => Payload::Pass(sealed),
+            None => Payload::Pass(Box::new(sealed)),
             Some(c) => Payload::Packed(Box::new(ParallelWriter::new(sealed, c, o.threads, table)?)),
         };
         // The stream is always parsed: a client that sends something other than one
@@ -270,7 +270,7 @@ impl Pipeline {
     pub fn finish(self) -> io::Result<Finished> {
         let received = self.payload.bytes;
         let (sealed, table) = match self.payload.inner {
-            Payload::Pass(w) => (w, None),
+            Payload::Pass(w) => (*w, None),
             Payload::Packed(p) => {
                 let f = p.finish()?;
                 (f.inner, f.table)
