@@ -32,7 +32,9 @@ pub fn companions(index: &Path) -> [PathBuf; 2] {
 pub struct IndexWriter {
     tmp: PathBuf,
     dest: PathBuf,
-    gz: GzEncoder<BufWriter<File>>,
+    /// Buffered before the encoder: serde writes a line in many small pieces, and the
+    /// encoder runs deflate on each write it gets.
+    gz: BufWriter<GzEncoder<BufWriter<File>>>,
     /// The browse tree, written alongside.
     tree: super::tree::TreeWriter,
     tree_tmp: PathBuf,
@@ -44,9 +46,12 @@ impl IndexWriter {
         fsutil::create_dir_all(dest.parent().unwrap())?;
         let tmp = fsutil::temp_name(&dest);
         let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let gz = GzEncoder::new(
-            BufWriter::with_capacity(1 << 16, f),
-            flate2::Compression::fast(),
+        let gz = BufWriter::with_capacity(
+            1 << 16,
+            GzEncoder::new(
+                BufWriter::with_capacity(1 << 16, f),
+                flate2::Compression::fast(),
+            ),
         );
         let tree_tmp = fsutil::temp_name(&super::tree::path_for(&dest));
         let tree = super::tree::TreeWriter::create(&tree_tmp)?;
@@ -61,7 +66,8 @@ impl IndexWriter {
 
     /// Move the tree, then the index into place (an index without its tree is rebuilt on use).
     pub fn commit(self) -> Result<()> {
-        let f = self.gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let gz = self.gz.into_inner().map_err(|e| e.into_error())?;
+        let f = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         self.tree.finish()?;
         fsutil::rename_durable(&self.tree_tmp, &super::tree::path_for(&self.dest))?;

@@ -47,7 +47,10 @@ pub struct Finished<W> {
 pub struct ParallelWriter<W: Write> {
     inner: W,
     block_size: usize,
+    /// The block being filled: always `block_size` long (zeroed once per buffer), of which
+    /// `fill` bytes are the stream's.
     filling: Vec<u8>,
+    fill: usize,
     workers: Vec<Worker>,
     sent: u64,
     written: u64,
@@ -76,7 +79,8 @@ impl<W: Write> ParallelWriter<W> {
         Ok(ParallelWriter {
             inner,
             block_size,
-            filling: Vec::with_capacity(block_size),
+            filling: vec![0; block_size],
+            fill: 0,
             workers,
             sent: 0,
             written: 0,
@@ -93,15 +97,31 @@ impl<W: Write> ParallelWriter<W> {
         self.observer = Some(o);
     }
 
-    /// An empty buffer for the next block: one no worker or observer holds, or a new one.
+    /// A buffer for the next block: one no worker or observer holds, or a new one.
     fn fresh(&mut self) -> Vec<u8> {
         if let Some(i) = self.spare.iter().position(|a| Arc::strong_count(a) == 1)
             && let Ok(mut v) = Arc::try_unwrap(self.spare.swap_remove(i))
         {
-            v.clear();
+            v.resize(self.block_size, 0);
             return v;
         }
-        Vec::with_capacity(self.block_size)
+        vec![0; self.block_size]
+    }
+
+    /// The rest of the block being filled, for a caller that reads the stream straight
+    /// into it; then [`ParallelWriter::filled`] with what it read.
+    pub fn room(&mut self) -> &mut [u8] {
+        &mut self.filling[self.fill..]
+    }
+
+    /// `n` bytes of [`ParallelWriter::room`] now hold the stream.
+    pub fn filled(&mut self, n: usize) -> io::Result<()> {
+        self.fill += n;
+        assert!(self.fill <= self.block_size, "filled past the block");
+        if self.fill == self.block_size {
+            self.dispatch()?;
+        }
+        Ok(())
     }
 
     /// The writer the blocks go to (for messages between them).
@@ -126,7 +146,9 @@ impl<W: Write> ParallelWriter<W> {
             result: Ok(0),
         });
         let fresh = self.fresh();
-        let block = Arc::new(std::mem::replace(&mut self.filling, fresh));
+        let mut full = std::mem::replace(&mut self.filling, fresh);
+        full.truncate(std::mem::take(&mut self.fill));
+        let block = Arc::new(full);
         if let Some(o) = &mut self.observer {
             o(&block)?;
         }
@@ -170,7 +192,7 @@ impl<W: Write> ParallelWriter<W> {
 
     /// Compress what is left, write every block, stop the threads.
     pub fn finish(mut self) -> io::Result<Finished<W>> {
-        if !self.filling.is_empty() || self.sent == 0 {
+        if self.fill > 0 || self.sent == 0 {
             self.dispatch()?;
         }
         while self.in_flight() > 0 {
@@ -227,12 +249,11 @@ impl<W: Write> Write for ParallelWriter<W> {
     fn write(&mut self, mut b: &[u8]) -> io::Result<usize> {
         let total = b.len();
         while !b.is_empty() {
-            let n = (self.block_size - self.filling.len()).min(b.len());
-            self.filling.extend_from_slice(&b[..n]);
+            let room = self.room();
+            let n = room.len().min(b.len());
+            room[..n].copy_from_slice(&b[..n]);
             b = &b[n..];
-            if self.filling.len() == self.block_size {
-                self.dispatch()?;
-            }
+            self.filled(n)?;
         }
         Ok(total)
     }

@@ -17,7 +17,7 @@ use crate::keys::Recipient;
 use crate::pipeline::{self, Pipeline, stages};
 use crate::transport::{
     Session,
-    protocol::{DumpRequest, DumpSummary, Frame, Message},
+    protocol::{DumpRequest, DumpSummary, Head, Message},
 };
 use crate::vtape::{
     self,
@@ -418,9 +418,9 @@ fn stream(
     let mut client_time_ns = 0;
     let mut first = true;
     loop {
-        match session.recv(&mut buf)? {
-            Frame::Data => {
-                received += buf.len() as u64;
+        match session.recv_head(&mut buf)? {
+            Head::Data(len) => {
+                received += len as u64;
                 if received > limit {
                     return Err(Failure::Failed(anyhow!(
                         "runaway dump: the client sent more than {} (max_growth × its \
@@ -428,32 +428,61 @@ fn stream(
                         crate::units::human(limit)
                     )));
                 }
-                pipe.write_all(&buf).map_err(tape_full)?;
-                counted(buf.len());
+                take_data(session, pipe, &mut buf, len, tape_full)?;
+                counted(len);
                 if first {
                     failpoint::hit("mid-payload");
                     first = false;
                 }
             }
-            Frame::Msg(Message::Started { time_ns }) => client_time_ns = time_ns,
-            Frame::Msg(Message::Warning { path, message }) => warnings.push(&path, &message),
-            Frame::Msg(Message::Done(s)) => return Ok((s, client_time_ns, warnings.into_vec())),
-            Frame::Msg(Message::Error { message }) => {
+            Head::Msg(Message::Started { time_ns }) => client_time_ns = time_ns,
+            Head::Msg(Message::Warning { path, message }) => warnings.push(&path, &message),
+            Head::Msg(Message::Done(s)) => return Ok((s, client_time_ns, warnings.into_vec())),
+            Head::Msg(Message::Error { message }) => {
                 return Err(Failure::Failed(anyhow!("agent: {}", clip(&message))));
             }
-            Frame::Msg(other) => {
+            Head::Msg(other) => {
                 let shown = clip(&format!("{other:?}"));
                 return Err(Failure::Failed(anyhow!(
                     "protocol error: unexpected {shown}"
                 )));
             }
-            Frame::Eof => {
+            Head::Eof => {
                 return Err(Failure::Failed(anyhow!(
                     "agent disconnected in the middle of the dump"
                 )));
             }
         }
     }
+}
+
+/// A data frame's `len` bytes into the pipeline: read straight into the compressors' block
+/// when the server compresses, else through `buf`.
+fn take_data(
+    session: &mut Session,
+    pipe: &mut Pipeline,
+    buf: &mut Vec<u8>,
+    mut len: usize,
+    tape_full: &dyn Fn(std::io::Error) -> Failure,
+) -> Result<(), Failure> {
+    while len > 0 {
+        let n = match pipe.room() {
+            Some(room) => {
+                let n = room.len().min(len);
+                session.read_data(&mut room[..n])?;
+                pipe.filled(n).map_err(tape_full)?;
+                n
+            }
+            None => {
+                buf.resize(len, 0);
+                session.read_data(buf)?;
+                pipe.write_all(buf).map_err(tape_full)?;
+                len
+            }
+        };
+        len -= n;
+    }
+    Ok(())
 }
 
 /// The runaway limit of one dump. A program DLE with neither an estimate command nor an

@@ -266,6 +266,28 @@ impl Pipeline {
         })
     }
 
+    /// Where the next bytes of the stream can be read straight into (the compressors'
+    /// block), when the server compresses; then [`Pipeline::filled`]. `None`: write them.
+    pub fn room(&mut self) -> Option<&mut [u8]> {
+        match &mut self.payload.inner {
+            Payload::Packed(p) => Some(p.room()),
+            Payload::Pass(_) => None,
+        }
+    }
+
+    /// `n` bytes of [`Pipeline::room`] now hold the stream.
+    pub fn filled(&mut self, n: usize) -> io::Result<()> {
+        let Payload::Packed(p) = &mut self.payload.inner else {
+            return Err(io::Error::other("filled without room"));
+        };
+        p.filled(n)?;
+        self.payload.bytes += n as u64;
+        match self.tee.not_tar() {
+            Some(why) => Err(io::Error::other(NotTar(why))),
+            None => Ok(()),
+        }
+    }
+
     /// Finish every stage in order; the file is flushed but not yet synced.
     pub fn finish(self) -> io::Result<Finished> {
         let received = self.payload.bytes;

@@ -38,6 +38,23 @@ enum Peer {
 }
 
 /// An open conversation with one agent.
+/// Reads what the session's buffer holds, then straight from the stream: data goes where
+/// it is read to without a copy through the buffer.
+struct Direct<'a>(&'a mut BufReader<Box<dyn Read + Send>>);
+
+impl Read for Direct<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let held = self.0.buffer();
+        if held.is_empty() {
+            return self.0.get_mut().read(out);
+        }
+        let n = held.len().min(out.len());
+        out[..n].copy_from_slice(&held[..n]);
+        self.0.consume(n);
+        Ok(n)
+    }
+}
+
 pub struct Session {
     reader: BufReader<Box<dyn Read + Send>>,
     writer: BufWriter<Box<dyn Write + Send>>,
@@ -225,6 +242,20 @@ impl Session {
     /// Next frame; data lands in `buf`. A read that times out is a stalled client.
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<Frame> {
         protocol::read_frame(&mut self.reader, buf).map_err(|e| self.read_error(e))
+    }
+
+    /// Next frame's head (and a message's body); a data frame's bytes are left for
+    /// [`Session::read_data`]. Neither copies data through the session's buffer.
+    pub fn recv_head(&mut self, buf: &mut Vec<u8>) -> Result<protocol::Head> {
+        protocol::read_head(&mut Direct(&mut self.reader), buf).map_err(|e| self.read_error(e))
+    }
+
+    /// The next `out.len()` bytes of the data frame [`Session::recv_head`] announced.
+    pub fn read_data(&mut self, out: &mut [u8]) -> Result<()> {
+        Direct(&mut self.reader)
+            .read_exact(out)
+            .context("remote disconnected in the middle of a frame")
+            .map_err(|e| self.read_error(e))
     }
 
     /// A read that timed out is a stalled client (or, before the agent answered, one that

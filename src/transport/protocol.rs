@@ -197,26 +197,51 @@ pub fn starts_a_frame(head: &[u8]) -> bool {
     }
 }
 
+/// A frame's head: a message (read whole), or the length of data the caller reads itself
+/// (straight to where it goes).
+pub enum Head {
+    Msg(Message),
+    Data(usize),
+    Eof,
+}
+
 /// Read one frame; data frames land in `buf` (replaced).
 pub fn read_frame(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Frame> {
+    match read_head(r, buf)? {
+        Head::Msg(m) => Ok(Frame::Msg(m)),
+        Head::Eof => Ok(Frame::Eof),
+        Head::Data(len) => {
+            buf.resize(len, 0);
+            r.read_exact(buf).context(MID_FRAME)?;
+            Ok(Frame::Data)
+        }
+    }
+}
+
+const MID_FRAME: &str = "remote disconnected in the middle of a frame";
+
+/// Read one frame's head, and a message's body (into `buf`); a data frame's body is left
+/// in `r`.
+pub fn read_head(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<Head> {
     let mut head = [0u8; 5];
     match read_full(r, &mut head)? {
-        0 => return Ok(Frame::Eof),
+        0 => return Ok(Head::Eof),
         5 => {}
-        _ => bail!("remote disconnected in the middle of a frame"),
+        _ => bail!(MID_FRAME),
     }
     let len = u32::from_be_bytes(head[1..].try_into().unwrap()) as usize;
     if len > MAX_FRAME {
         bail!("protocol error: frame of {len} bytes (is the remote a tapir agent?)");
     }
-    buf.resize(len, 0);
-    r.read_exact(buf)
-        .context("remote disconnected in the middle of a frame")?;
     match head[0] {
-        TAG_MSG => Ok(Frame::Msg(serde_json::from_slice(buf).map_err(|e| {
-            anyhow::anyhow!("protocol error: unknown or malformed request: {e}")
-        })?)),
-        TAG_DATA => Ok(Frame::Data),
+        TAG_MSG => {
+            buf.resize(len, 0);
+            r.read_exact(buf).context(MID_FRAME)?;
+            Ok(Head::Msg(serde_json::from_slice(buf).map_err(|e| {
+                anyhow::anyhow!("protocol error: unknown or malformed request: {e}")
+            })?))
+        }
+        TAG_DATA => Ok(Head::Data(len)),
         t => bail!("protocol error: unknown frame tag {t:#04x} (is the remote a tapir agent?)"),
     }
 }
