@@ -63,6 +63,16 @@ struct Walker<'w, 'a, W: Sink> {
     root_dev: u64,
     /// Depth of the new (or renamed) directory we are inside, if any: all of it is dumped.
     new_from: Option<usize>,
+    /// The `lstat` of each name a directory's dumpdir listed, at that directory's depth:
+    /// its entries take theirs from there (one stat a name, relative to the directory, and
+    /// the dumpdir's `Y`/`N` and the archive agree).
+    listed: Vec<Listed>,
+}
+
+/// The names of one directory and their `lstat`, as its dumpdir saw them.
+struct Listed {
+    dir: std::path::PathBuf,
+    names: HashMap<std::ffi::OsString, Metadata>,
 }
 
 /// Write the whole tree under `w.root` to `tar`. Errors are only those of the output.
@@ -75,6 +85,7 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
         stats: Stats::default(),
         root_dev,
         new_from: None,
+        listed: Vec::new(),
     };
     let mut it = walkdir::WalkDir::new(w.root)
         .follow_links(false)
@@ -155,6 +166,8 @@ impl<W: Sink> Walker<'_, '_, W> {
         }
         let md = match if depth == 0 {
             path.metadata()
+        } else if let Some(md) = self.listed_md(path, depth) {
+            Ok(md)
         } else {
             path.symlink_metadata()
         } {
@@ -182,6 +195,15 @@ impl<W: Sink> Walker<'_, '_, W> {
             }
         };
         r.map(|_| Descend::Yes)
+    }
+
+    /// The `lstat` of `path` (at `depth`) that its directory's dumpdir took, if it did.
+    fn listed_md(&mut self, path: &Path, depth: usize) -> Option<Metadata> {
+        let l = self.listed.get_mut(depth.checked_sub(1)?)?;
+        if Some(l.dir.as_path()) != path.parent() {
+            return None;
+        }
+        l.names.remove(path.file_name()?)
     }
 
     /// A directory where another file system is mounted (`one_file_system`): like GNU tar,
@@ -217,8 +239,13 @@ impl<W: Sink> Walker<'_, '_, W> {
         {
             self.new_from = Some(depth);
         }
+        self.listed.truncate(depth);
         match self.dumpdir(path) {
-            Ok(list) => {
+            Ok((list, names)) => {
+                self.listed.push(Listed {
+                    dir: path.to_path_buf(),
+                    names,
+                });
                 let kind = EntryType::new(b'D');
                 self.tar
                     .header(&name, None, kind, &meta_of(md), list.len() as u64)?;
@@ -230,16 +257,19 @@ impl<W: Sink> Walker<'_, '_, W> {
         }
     }
 
-    /// The GNU dumpdir of `dir`: sorted `Cname\0` records and a final `\0`.
-    fn dumpdir(&self, dir: &Path) -> io::Result<Vec<u8>> {
+    /// The GNU dumpdir of `dir` (sorted `Cname\0` records and a final `\0`), and the
+    /// `lstat` of each name in it.
+    fn dumpdir(&self, dir: &Path) -> io::Result<(Vec<u8>, HashMap<std::ffi::OsString, Metadata>)> {
         let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
+        let mut stats = HashMap::new();
         for e in std::fs::read_dir(dir)? {
             let e = e?;
             let path = e.path();
             if excluded(self.walk, &path) {
                 continue;
             }
-            let Ok(md) = path.symlink_metadata() else {
+            // relative to the directory, never following a symlink
+            let Ok(md) = e.metadata() else {
                 continue;
             };
             let ft = md.file_type();
@@ -253,6 +283,7 @@ impl<W: Sink> Walker<'_, '_, W> {
                 b'N'
             };
             names.push((e.file_name().as_bytes().to_vec(), code));
+            stats.insert(e.file_name(), md);
         }
         names.sort();
         let mut out = Vec::new();
@@ -262,7 +293,7 @@ impl<W: Sink> Walker<'_, '_, W> {
             out.push(0);
         }
         out.push(0);
-        Ok(out)
+        Ok((out, stats))
     }
 
     fn vanished(&mut self, path: &Path, e: io::Error) -> io::Result<()> {
@@ -457,6 +488,7 @@ mod tests {
             stats: Stats::default(),
             root_dev: 0,
             new_from: None,
+            listed: Vec::new(),
         };
         w.entry(&d.path().join("kept"), 1).unwrap();
         w.entry(&d.path().join("gone"), 1).unwrap();
