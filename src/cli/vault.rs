@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
             cfg.file.display()
         )));
     }
-    let mut failed = false;
+    let (mut failed, mut locked) = (false, false);
     let mut out = vec![];
     for v in vaults {
         for to in &v.to {
@@ -58,7 +58,9 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
                 }
                 Err(e) => {
                     eprintln!("tapir: vault {} {to}: {e:#}", v.name);
-                    failed = true;
+                    let lock = crate::error::exit_code_of(&e) == crate::error::exit::LOCKED;
+                    locked |= lock;
+                    failed |= !lock;
                 }
             }
         }
@@ -66,7 +68,12 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     if cli.json {
         super::print_json(&out)?;
     }
-    Ok(if failed { 1 } else { 0 })
+    // a target another run holds is "try again later" (3), unless something failed
+    Ok(match (failed, locked) {
+        (true, _) => 1,
+        (false, true) => crate::error::exit::LOCKED,
+        _ => 0,
+    })
 }
 
 fn names(cfg: &crate::config::Config) -> String {

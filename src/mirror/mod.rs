@@ -145,6 +145,8 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
         fsutil::create_dir_all(to)?;
         fsutil::write_atomic(&to.join(tapeset::FILE), &check.set.encode()?)?;
     }
+    // the copy's own lock too: a `rekey --from` it (on this or another machine) holds it
+    let _target_lock = catalog::lock::exclusive(&to.join("catalog"), "mirror")?;
     let mut rep = Report::default();
     let mut mirrored_labels = vec![];
     for slot in vtape::scan(&cfg.changer, &check.trust)? {

@@ -40,6 +40,8 @@ pub struct Target {
     /// The vault's catalog, local: the directory's own, or the prefix's cached.
     pub catalog: PathBuf,
     place: Place,
+    /// A directory's own lock (its catalog's), held while it is open.
+    _lock: Option<crate::catalog::lock::RunLock>,
 }
 
 impl Target {
@@ -84,10 +86,13 @@ impl Target {
         if marker.is_none() {
             fsutil::write_atomic(&dir.join(MARKER), marker_text(vault).as_bytes())?;
         }
+        // the vault's own lock, held while the target is open: a `rekey --from` it holds it
+        let lock = crate::catalog::lock::exclusive(&dir.join("catalog"), "vault")?;
         Ok(Target {
             name,
             catalog: dir.join("catalog"),
             place: Place::Dir(dir),
+            _lock: Some(lock),
         })
     }
 
@@ -402,6 +407,7 @@ fn open_s3(cfg: &Config, vault: &Vault, url: &str, set: &TapeSet, trust: &Trust)
             readback,
             root,
         })),
+        _lock: None,
     })
 }
 

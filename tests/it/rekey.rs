@@ -449,3 +449,71 @@ fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
     assert!(v[0]["copy"]["copied"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(v[0]["copy"]["held"], 1, "{v}");
 }
+
+/// A mirror or vault run into a directory and a `rekey --from` that directory take the same
+/// lock (the copy's `catalog/lock`), so the one cannot rewrite a file the other is copying:
+/// while another holds it (here the test, as a tapir on another machine would), each is
+/// refused with exit 3 naming the lock, and the refused mirror copied nothing.
+#[test]
+fn a_mirror_or_vault_run_and_a_rekey_from_the_same_directory_exclude_each_other() {
+    let s = Setup::new(
+        "[vault.arch]\nto = \"vault\"\nkeep_weekly = 2\ndles = [\"*\"]\n",
+        "",
+    );
+    let src = s.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("kept"), noise(40 << 10, 3)).unwrap();
+    tree::fix_mtimes(&src);
+    s.write(
+        "disklist",
+        &format!("localhost {} local-full\n", src.display()),
+    );
+    let (_, b_rcp) = s.new_identity("b");
+    let m = s.path().join("mirror");
+    let (m_s, vault) = (m.display().to_string(), s.path().join("vault"));
+    let now = [("TAPIR_NOW", day(0))];
+    let env: Vec<(&str, &str)> = now.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.run_env(&["dump"], &env).assert_code(0);
+    s.run_env(&["mirror", "--to", &m_s], &env).assert_code(0);
+    s.run_env(&["vault"], &env).assert_code(0);
+    // a second night: a new dump the mirror does not have yet
+    fs::write(src.join("new"), noise(20 << 10, 4)).unwrap();
+    let env1 = [("TAPIR_NOW", day(1))];
+    let env1: Vec<(&str, &str)> = env1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.run_env(&["dump"], &env1).assert_code(0);
+    let a = s.identity.display().to_string();
+    for (dir, cmd) in [
+        (&m, vec!["mirror", "--to", m_s.as_str()]),
+        (&vault, vec!["vault"]),
+    ] {
+        let lock = dir.join("catalog/lock");
+        let holder = fs::File::options().write(true).open(&lock).unwrap();
+        holder.lock().unwrap();
+        let before = crate::common::files_under(dir);
+        let r = s.run_env(&cmd, &env1);
+        r.assert_code(3);
+        let named = format!("holds the lock {}", lock.display());
+        assert!(r.stderr.contains(&named), "{cmd:?}: {}", r.stderr);
+        assert_eq!(crate::common::files_under(dir), before, "{cmd:?} wrote");
+        let from = dir.display().to_string();
+        let args = [
+            "rekey",
+            "-i",
+            &a,
+            "--add-recipient",
+            &b_rcp,
+            "--from",
+            &from,
+        ];
+        let r = s.run(&args);
+        r.assert_code(3);
+        assert!(r.stderr.contains(&named), "rekey: {}", r.stderr);
+        drop(holder);
+        s.run_env(&cmd, &env1).assert_code(0);
+    }
+    // the mirror now has the second night too
+    let r = s.run(&["find", "--from", &m_s, "--json"]);
+    r.assert_code(0);
+    let found: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2, "{}", r.stdout);
+}
