@@ -12,8 +12,8 @@ use anyhow::bail;
 /// keeps (the last full of each of the last keep_weekly weeks, keep_monthly months,
 /// keep_yearly years) that the target lacks, from the vtape root or a mirror, verified by the
 /// tape reader before and after. With --prune, then remove the copies the policy no longer
-/// keeps (--dry-run: list them with their reasons). Exit 0, or 1 when something was not
-/// copied or a prune was refused.
+/// keeps (--dry-run: list them with their reasons). Exit 0, 1 when something was not
+/// copied or a prune was refused, 3 when another run (a rekey --from it) holds a target.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this vault.
