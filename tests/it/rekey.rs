@@ -352,20 +352,27 @@ fn kill_9_during_a_rekey_leaves_every_file_readable_and_a_rerun_finishes() {
     }
 }
 
-#[test]
-fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
+/// One DLE (`src`, a file `kept` of `size` bytes) dumped full every night, and a vault
+/// `arch` in `vault` keeping two weeks.
+fn one_dle_and_a_vault(size: usize) -> (Setup, PathBuf) {
     let s = Setup::new(
         "[vault.arch]\nto = \"vault\"\nkeep_weekly = 2\ndles = [\"*\"]\n",
         "",
     );
     let src = s.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("kept"), noise(80 << 10, 9)).unwrap();
+    fs::write(src.join("kept"), noise(size, 9)).unwrap();
     tree::fix_mtimes(&src);
     s.write(
         "disklist",
         &format!("localhost {} local-full\n", src.display()),
     );
+    (s, src)
+}
+
+#[test]
+fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
+    let (s, src) = one_dle_and_a_vault(80 << 10);
     let (b, b_rcp) = s.new_identity("b");
     let (c, c_rcp) = s.new_identity("c");
     s.add_recipient(&b_rcp);
@@ -456,30 +463,18 @@ fn a_vault_is_rekeyed_to_the_vtapes_bytes_and_restores_with_the_new_key_only() {
 /// refused with exit 3 naming the lock, and the refused mirror copied nothing.
 #[test]
 fn a_mirror_or_vault_run_and_a_rekey_from_the_same_directory_exclude_each_other() {
-    let s = Setup::new(
-        "[vault.arch]\nto = \"vault\"\nkeep_weekly = 2\ndles = [\"*\"]\n",
-        "",
-    );
-    let src = s.path().join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("kept"), noise(40 << 10, 3)).unwrap();
-    tree::fix_mtimes(&src);
-    s.write(
-        "disklist",
-        &format!("localhost {} local-full\n", src.display()),
-    );
+    let (s, src) = one_dle_and_a_vault(40 << 10);
     let (_, b_rcp) = s.new_identity("b");
     let m = s.path().join("mirror");
     let (m_s, vault) = (m.display().to_string(), s.path().join("vault"));
-    let now = [("TAPIR_NOW", day(0))];
-    let env: Vec<(&str, &str)> = now.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (d0, d1) = (day(0), day(1));
+    let env = [("TAPIR_NOW", d0.as_str())];
     s.run_env(&["dump"], &env).assert_code(0);
     s.run_env(&["mirror", "--to", &m_s], &env).assert_code(0);
     s.run_env(&["vault"], &env).assert_code(0);
     // a second night: a new dump the mirror does not have yet
     fs::write(src.join("new"), noise(20 << 10, 4)).unwrap();
-    let env1 = [("TAPIR_NOW", day(1))];
-    let env1: Vec<(&str, &str)> = env1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env1 = [("TAPIR_NOW", d1.as_str())];
     s.run_env(&["dump"], &env1).assert_code(0);
     let a = s.identity.display().to_string();
     for (dir, cmd) in [
