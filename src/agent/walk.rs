@@ -114,19 +114,31 @@ pub fn dump_tree<W: Sink>(tar: &mut TarWriter<W>, w: &Walk) -> io::Result<Stats>
 }
 
 fn excluded(w: &Walk, path: &Path) -> bool {
-    match path.strip_prefix(w.root) {
-        Ok(rel) => w.select.skips(rel),
+    match below(w.root, path) {
+        Some(rel) => w.select.skips(rel),
         _ => false,
+    }
+}
+
+/// `path` relative to `root`, for the paths the walk makes (`root` joined with names): the
+/// bytes after `root/`, else (a root written unlike them) by components.
+fn below<'p>(root: &Path, path: &'p Path) -> Option<&'p Path> {
+    let (r, p) = (root.as_os_str().as_bytes(), path.as_os_str().as_bytes());
+    let rest = p.strip_prefix(r).and_then(|rest| match rest {
+        [] => Some(rest),
+        [b'/', tail @ ..] if !r.ends_with(b"/") && !tail.starts_with(b"/") => Some(tail),
+        _ if r.ends_with(b"/") && !rest.starts_with(b"/") => Some(rest),
+        _ => None,
+    });
+    match rest {
+        Some(rest) => Some(Path::new(std::ffi::OsStr::from_bytes(rest))),
+        None => path.strip_prefix(root).ok(),
     }
 }
 
 /// `./rel` as tar member name bytes (`./` for the root, trailing `/` for directories).
 fn member_name(root: &Path, path: &Path, dir: bool) -> Vec<u8> {
-    let rel = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .as_os_str()
-        .as_bytes();
+    let rel = below(root, path).unwrap_or(path).as_os_str().as_bytes();
     let mut name = b"./".to_vec();
     name.extend_from_slice(rel);
     if dir && !rel.is_empty() {
@@ -466,6 +478,23 @@ mod tests {
         fn warning(&mut self, path: &str, message: &str) -> io::Result<()> {
             self.warnings.push((path.into(), message.into()));
             Ok(())
+        }
+    }
+
+    #[test]
+    fn below_the_root_by_bytes_agrees_with_components() {
+        for (root, path) in [
+            ("/a/b", "/a/b/c/d"),
+            ("/a/b/", "/a/b/c"),
+            ("/a/b", "/a/b"),
+            ("/", "/etc/x"),
+            ("/a//b", "/a/b/c"),
+            ("/a/b", "/a/bc/d"),
+            ("/a/b", "/a/b//c"),
+            ("rel", "rel/x"),
+        ] {
+            let (r, p) = (Path::new(root), Path::new(path));
+            assert_eq!(below(r, p), p.strip_prefix(r).ok(), "{root} {path}");
         }
     }
 

@@ -260,18 +260,21 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// A `Write` that cuts the byte stream into data frames of [`DATA_FRAME`] bytes, and can
-/// slip a message in between them.
+/// slip a message in between them. A frame's head is kept in front of its data, so that
+/// each frame goes out in one write (the reader is woken once a frame, not twice).
 pub struct FrameWriter<W: Write> {
     inner: W,
+    /// The frame being filled: its 5-byte head, then its data.
     buf: Vec<u8>,
 }
 
+const HEAD: usize = 5;
+
 impl<W: Write> FrameWriter<W> {
     pub fn new(inner: W) -> Self {
-        FrameWriter {
-            inner,
-            buf: Vec::with_capacity(DATA_FRAME),
-        }
+        let mut buf = Vec::with_capacity(HEAD + DATA_FRAME);
+        buf.extend_from_slice(&[TAG_DATA, 0, 0, 0, 0]);
+        FrameWriter { inner, buf }
     }
 
     /// Flush pending data, then send `m`.
@@ -282,9 +285,11 @@ impl<W: Write> FrameWriter<W> {
     }
 
     fn flush_data(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            write_data(&mut self.inner, &self.buf)?;
-            self.buf.clear();
+        let len = self.buf.len() - HEAD;
+        if len > 0 {
+            self.buf[1..HEAD].copy_from_slice(&(len as u32).to_be_bytes());
+            self.inner.write_all(&self.buf)?;
+            self.buf.truncate(HEAD);
         }
         Ok(())
     }
@@ -292,9 +297,9 @@ impl<W: Write> FrameWriter<W> {
 
 impl<W: Write> Write for FrameWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(DATA_FRAME - self.buf.len());
+        let n = data.len().min(HEAD + DATA_FRAME - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == DATA_FRAME {
+        if self.buf.len() == HEAD + DATA_FRAME {
             self.flush_data()?;
         }
         Ok(n)
