@@ -2,13 +2,15 @@
 //! the index tee reading tar headers on the way and a meter hashing and counting the payload.
 //!
 //! ```text
-//! tar ─▶ index tee ─▶ block compressor (a thread per core) ─▶ age ─▶ meter (sha256, bytes,
-//!                                                              tape capacity) ─▶ tape file
+//! tar ─▶ block compressor (a thread per core) ─▶ age ─▶ meter (sha256, bytes, ─▶ tape file
+//!          └─ each block, shared ─▶ index tee thread      tape capacity)
+//!             (parse, each file's sha256, index)
 //! ```
-//! The transport's reader, the compression threads and the agent (reading files, writing
-//! tar) all run at once; the compressor bounds what is in flight. With client-side
-//! compression the stream arrives compressed: the tee decompresses a copy to index it and the
-//! bytes themselves go straight to age.
+//! The transport's reader (straight into the compressors' block), the compression threads,
+//! the index thread and the agent (reading files, writing tar) all run at once; the
+//! compressor bounds what is in flight. Without server compression the tee gets copies of
+//! the stream instead; with client-side compression the stream arrives compressed: the tee
+//! decompresses a copy to index it and the bytes themselves go straight to age.
 
 pub mod index;
 pub mod stages;
