@@ -88,11 +88,16 @@ pub fn sizes(
                 s.spawn(|| {
                     let mut sums = Sums::new(since);
                     while let Some(dir) = queue.take() {
-                        let below = list(&dir, root, select, |md| {
+                        // done even if listing panicked: the other threads never wait
+                        // for a directory nobody lists
+                        let mut taken = Taken {
+                            queue: &queue,
+                            below: vec![],
+                        };
+                        taken.below = list(&dir, root, select, |md| {
                             sums.add(md, since);
                             md.is_dir() && (!one_fs || md.dev() == dev)
                         });
-                        queue.done(below);
                     }
                     sums
                 })
@@ -189,6 +194,19 @@ impl Queue {
         g.0.extend(below);
         g.1 -= 1;
         self.more.notify_all();
+    }
+}
+
+/// A directory a thread took from the queue: done (with the directories found below it)
+/// when dropped.
+struct Taken<'q> {
+    queue: &'q Queue,
+    below: Vec<PathBuf>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.queue.done(std::mem::take(&mut self.below));
     }
 }
 
