@@ -37,7 +37,6 @@ enum Peer {
     },
 }
 
-/// An open conversation with one agent.
 /// Reads what the session's buffer holds, then straight from the stream: data goes where
 /// it is read to without a copy through the buffer.
 struct Direct<'a>(&'a mut BufReader<Box<dyn Read + Send>>);
@@ -55,6 +54,7 @@ impl Read for Direct<'_> {
     }
 }
 
+/// An open conversation with one agent.
 pub struct Session {
     reader: BufReader<Box<dyn Read + Send>>,
     writer: BufWriter<Box<dyn Write + Send>>,
