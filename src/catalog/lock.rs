@@ -57,6 +57,31 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
     Ok(RunLock { _file: f })
 }
 
+/// The lock of a copy (a mirror's or a vault's directory, whose `catalog/lock` a `rekey
+/// --from` it takes) for `command`: as [`exclusive`], but where the file system has no locks
+/// at all (an NFS mount with `nolock`) `Ok(None)`: the copy runs unguarded, and the caller
+/// says so, instead of failing every night. Held by another run: exit 3, as [`exclusive`].
+pub fn copy(catalog: &Path, command: &str) -> Result<Option<RunLock>> {
+    match exclusive(catalog, command) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if no_locks(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `e` says the file system does not lock (rather than that someone holds it).
+fn no_locks(e: &anyhow::Error) -> bool {
+    use rustix::io::Errno;
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            io.kind() == std::io::ErrorKind::Unsupported
+                || [Errno::NOLCK, Errno::OPNOTSUPP]
+                    .iter()
+                    .any(|n| io.raw_os_error() == Some(n.raw_os_error()))
+        })
+}
+
 /// A shared hold on the tapes for reading (recover, verify, fetch), freed when dropped.
 #[derive(Debug)]
 pub struct ReadLock {
@@ -125,4 +150,30 @@ pub fn recycle(catalog: &Path, label: &str) -> Result<RecycleLock> {
         }
     }
     Ok(RecycleLock { _file: f })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_system_without_locks_is_told_from_a_held_lock() {
+        let io = |n: rustix::io::Errno| std::io::Error::from_raw_os_error(n.raw_os_error());
+        let wrapped = |e: std::io::Error| anyhow::Error::new(e).context("cannot lock x");
+        assert!(no_locks(&wrapped(io(rustix::io::Errno::NOLCK))));
+        assert!(no_locks(&wrapped(io(rustix::io::Errno::OPNOTSUPP))));
+        assert!(!no_locks(&wrapped(io(rustix::io::Errno::ACCESS))));
+        assert!(!no_locks(
+            &Error::locked("another tapir run holds the lock").into()
+        ));
+        // a held lock is still refused, and a free one taken
+        let d = tempfile::tempdir().unwrap();
+        let held = copy(d.path(), "mirror").unwrap();
+        assert!(held.is_some());
+        let again = copy(d.path(), "rekey").unwrap_err();
+        assert_eq!(
+            crate::error::exit_code_of(&again),
+            crate::error::exit::LOCKED
+        );
+    }
 }

@@ -75,7 +75,22 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<i32> {
     let change = crate::rekey::Change::new(add, remove, configured)
         .map_err(|e| Error::config(format!("{e:#}")))?;
     warn_still_configured(&change.known[..listed], &change);
-    let _lock = crate::catalog::lock::exclusive(&cfg.catalog, "rekey")?;
+    // a copy's lock (--from): one its mirror or vault run takes too; none where its file
+    // system has no locks, said
+    let _lock = match &a.root.from {
+        None => Some(crate::catalog::lock::exclusive(&cfg.catalog, "rekey")?),
+        Some(_) => {
+            let lock = crate::catalog::lock::copy(&cfg.catalog, "rekey")?;
+            if lock.is_none() {
+                crate::say::problem(format!(
+                    "tapir: WARNING: {}: its file system has no locks: do not run a mirror or \
+                     vault into this copy while the rekey runs",
+                    cfg.catalog.join("lock").display()
+                ));
+            }
+            lock
+        }
+    };
     let trust = a.trust.trust(&cfg, Some(&a.identity))?;
     let ids = crate::keys::identities(&a.identity)?;
     let signer = signer(&cfg)?;

@@ -146,8 +146,11 @@ pub fn run(cfg: &Config, to: &Path) -> Result<Report> {
         fsutil::write_atomic(&to.join(tapeset::FILE), &check.set.encode()?)?;
     }
     // the copy's own lock too: a `rekey --from` it (on this or another machine) holds it
-    let _target_lock = catalog::lock::exclusive(&to.join("catalog"), "mirror")?;
+    let target_lock = catalog::lock::copy(&to.join("catalog"), "mirror")?;
     let mut rep = Report::default();
+    if target_lock.is_none() {
+        rep.notes.push(no_lock_note(to));
+    }
     let mut mirrored_labels = vec![];
     for slot in vtape::scan(&cfg.changer, &check.trust)? {
         if mirror_slot(&slot, to, &check, &mut rep)? {
@@ -368,6 +371,15 @@ fn unchanged(src: &Path, dst: &Path) -> bool {
         }
         _ => false,
     }
+}
+
+/// What a copy without a lock of its own is told (its file system has none).
+pub(crate) fn no_lock_note(dir: &Path) -> String {
+    format!(
+        "{}: its file system has no locks (an NFS mount with nolock?): a `tapir rekey --from` \
+         it is not kept out while this runs",
+        dir.join("catalog/lock").display()
+    )
 }
 
 /// Copy `src` to `dst` unless unchanged; `Some(bytes)` when copied. A dump (`opened` by the

@@ -87,12 +87,19 @@ impl Target {
             fsutil::write_atomic(&dir.join(MARKER), marker_text(vault).as_bytes())?;
         }
         // the vault's own lock, held while the target is open: a `rekey --from` it holds it
-        let lock = crate::catalog::lock::exclusive(&dir.join("catalog"), "vault")?;
+        let lock = crate::catalog::lock::copy(&dir.join("catalog"), "vault")?;
+        if lock.is_none() {
+            crate::say::problem(format!(
+                "tapir: WARNING: vault {}: {}",
+                vault.name,
+                crate::mirror::no_lock_note(&dir)
+            ));
+        }
         Ok(Target {
             name,
             catalog: dir.join("catalog"),
             place: Place::Dir(dir),
-            _lock: Some(lock),
+            _lock: lock,
         })
     }
 
