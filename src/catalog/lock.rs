@@ -59,8 +59,9 @@ pub fn exclusive(catalog: &Path, command: &str) -> Result<RunLock> {
 
 /// The lock of a copy (a mirror's or a vault's directory, whose `catalog/lock` a `rekey
 /// --from` it takes) for `command`: as [`exclusive`], but where the file system has no locks
-/// at all (an NFS mount with `nolock`) `Ok(None)`: the copy runs unguarded, and the caller
-/// says so, instead of failing every night. Held by another run: exit 3, as [`exclusive`].
+/// at all (ENOLCK: an NFS mount whose lock daemon does not answer) `Ok(None)`: the copy
+/// runs unguarded, and the caller says so, instead of failing every night. Held by another
+/// run: exit 3, as [`exclusive`].
 pub fn copy(catalog: &Path, command: &str) -> Result<Option<RunLock>> {
     match exclusive(catalog, command) {
         Ok(l) => Ok(Some(l)),

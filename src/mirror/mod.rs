@@ -376,7 +376,7 @@ fn unchanged(src: &Path, dst: &Path) -> bool {
 /// What a copy without a lock of its own is told (its file system has none).
 pub(crate) fn no_lock_note(dir: &Path) -> String {
     format!(
-        "{}: its file system has no locks (an NFS mount with nolock?): a `tapir rekey --from` \
+        "{}: its file system has no locks (NFS without its lock daemon?): a `tapir rekey --from` \
          it is not kept out while this runs",
         dir.join("catalog/lock").display()
     )
