@@ -103,7 +103,12 @@ pub fn sizes(
                 })
             })
             .collect();
-        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        // a thread that panicked lost part of the tree: the estimate fails (the agent
+        // says so) rather than coming out silently small
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
     for p in parts {
         total.full += p.full - 1024;
